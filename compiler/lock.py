@@ -1,0 +1,163 @@
+"""The lock: the reviewed hand-off from the compiler to the executor.
+
+A lock is JSON with sorted keys and a stable order, so compiling twice gives identical bytes and a PR diff
+shows exactly what changed. `content_sha256` covers every other byte of meaning, so a lock edited by hand
+after it was generated is detected by `obsplan plan --check` and refused by `obsplan apply`.
+The executor imports only this module from the compiler.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ObsplanError
+
+FORMAT_VERSION = 1
+
+Risk = Literal["low", "medium", "high"]
+SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Artifact(Strict):
+    """One downloadable archive for one platform."""
+
+    url: str
+    filename: str
+    format: Literal["tar.gz", "zip", "binary"]
+    sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
+    checksum_url: str | None = None
+    checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+
+
+class Runtime(Strict):
+    """What the executor needs to install, run and verify one component, copied from the catalog."""
+
+    binaries: dict[str, str] = Field(description="exposed name → glob of the file inside the extracted archive")
+    service_binary: str
+    port: int
+    health_path: str
+    build_info_metric: str | None = None
+    version_args: list[str] = Field(default_factory=lambda: ["--version"])
+    data_dir: str | None = None
+    config_file: str | None = None
+
+
+class Reason(Strict):
+    code: str
+    detail: str
+
+
+class SourceInfo(Strict):
+    kind: SourceKind
+    as_of: str | None = Field(description="date (YYYY-MM-DD) of the release data that won, null if unknown")
+    detail: str = ""
+
+
+class Step(Strict):
+    id: str
+    component: str
+    from_version: str | None
+    to_version: str
+    phase: str
+    requires: list[str]
+    risk: Risk
+    reasons: list[Reason]
+    artifacts: dict[str, Artifact]
+    rollback_floor: str | None = None
+    breaking_changes: list[dict[str, str]] = Field(default_factory=list)
+
+
+class Plan(Strict):
+    phases: list[str]
+    steps: list[Step]
+
+
+class ComponentLock(Strict):
+    version: str
+    current: str | None = Field(description="the installed version the plan assumed (from-state)")
+    strategy: str
+    github_repo: str | None
+    source: SourceInfo
+    artifacts: dict[str, Artifact]
+    runtime: Runtime
+    warnings: list[str] = Field(default_factory=list)
+    advisories: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class Lock(Strict):
+    format_version: int
+    obsplan_version: str
+    environment: str
+    platforms: list[str]
+    inputs: dict[str, str] = Field(description="input name → sha256 of its bytes")
+    components: dict[str, ComponentLock]
+    plan: Plan
+    content_sha256: str = ""
+
+    def body_digest(self) -> str:
+        """sha256 of the canonical JSON of everything but `content_sha256`."""
+        data = self.model_dump(mode="json", exclude={"content_sha256"})
+        return hashlib.sha256(_canonical(data).encode()).hexdigest()
+
+    def sealed(self) -> Lock:
+        return self.model_copy(update={"content_sha256": self.body_digest()})
+
+    def to_json(self) -> str:
+        return _canonical(self.model_dump(mode="json"), indent=2) + "\n"
+
+
+def _canonical(data: Any, indent: int | None = None) -> str:
+    return json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
+
+
+def load_lock(path: Path, verify: bool = True) -> Lock:
+    """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
+    except json.JSONDecodeError as exc:
+        raise ObsplanError(f"not valid JSON ({exc.msg} at line {exc.lineno})", file=str(path),
+                           hint="regenerate it with 'obsplan plan'") from None
+    if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
+        raise ObsplanError(
+            f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
+            file=str(path), key="format_version", hint="regenerate the lock with this obsplan version")
+    try:
+        lock = Lock.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(p) for p in err["loc"])
+        raise ObsplanError(err["msg"], file=str(path), key=key, hint="regenerate it with 'obsplan plan'") from None
+    if verify and lock.content_sha256 != lock.body_digest():
+        raise ObsplanError(
+            "lock was edited after it was generated (content_sha256 does not match its content)",
+            file=str(path), key="content_sha256",
+            hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand")
+    return lock
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write a file so readers see the old or the new bytes, never a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
