@@ -1,0 +1,456 @@
+"""The compiler's inputs: versions.yaml, upgrade-policy.yaml and the compatibility matrix.
+
+Every file is parsed with PyYAML and validated by pydantic models that reject unknown keys; every problem
+becomes one `ObsplanError` naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ObsplanError
+from .versions import Version, VersionRange
+
+Strategy = Literal["latest", "pinned", "range", "lts"]
+Severity = Literal["mandatory", "overridable"]
+Risk = Literal["low", "medium", "high"]
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_\-]*$")
+PLATFORM_RE = re.compile(r"^[a-z0-9]+-[a-z0-9]+$")
+REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+def _check_version(v: str | None) -> str | None:
+    if v is not None:
+        Version.parse(str(v))
+    return v
+
+
+def _check_name(name: str, what: str) -> None:
+    if not NAME_RE.match(name) or ".." in name:
+        raise ValueError(
+            f"{what} name {name!r} must be lowercase letters, digits, '_' or '-' (no '/', '..' or spaces)"
+        )
+
+
+# ---------------------------------------------------------------- versions.yaml
+
+
+class RuntimeSpec(Strict):
+    binaries: dict[str, str] | None = None
+    service_binary: str | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+    health_path: str | None = None
+    build_info_metric: str | None = None
+    version_args: list[str] | None = None
+    data_dir: str | None = None
+    config_file: str | None = None
+
+
+class ComponentSpec(Strict):
+    """One component entry of versions.yaml (also the shape of an environment's component override)."""
+
+    strategy: Strategy | None = None
+    version: str | None = None
+    version_range: str | None = None
+    github_repo: str | None = None
+    fallback_version: str | None = None
+    exclude: list[str] = Field(default_factory=list)
+    include_prereleases: bool = False
+    tag_prefix: str | None = None
+    artifact: str | None = None
+    checksums: str | None = None
+    download_url: str | None = None
+    artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
+    arch_map: dict[str, str] | None = None
+    phase: str | None = None
+    runtime: RuntimeSpec | None = None
+
+    @field_validator("version", "fallback_version", mode="before")
+    @classmethod
+    def _versions(cls, v: Any) -> Any:
+        return _check_version(None if v is None else str(v))
+
+    @field_validator("exclude", mode="before")
+    @classmethod
+    def _exclude(cls, v: Any) -> Any:
+        if isinstance(v, list):
+            for item in v:
+                Version.parse(str(item))
+            return [str(i) for i in v]
+        return v
+
+    @field_validator("version_range")
+    @classmethod
+    def _range(cls, v: str | None) -> str | None:
+        if v is not None:
+            VersionRange.parse(v)
+        return v
+
+    @field_validator("github_repo")
+    @classmethod
+    def _repo(cls, v: str | None) -> str | None:
+        if v is not None and not REPO_RE.match(v):
+            raise ValueError(f"github_repo {v!r} must be 'owner/name'")
+        return v
+
+    @field_validator("artifact")
+    @classmethod
+    def _artifact(cls, v: str | None) -> str | None:
+        if v is not None and "{version}" not in v and "{tag}" not in v:
+            raise ValueError("artifact template must contain {version} (and usually {os} and {arch})")
+        return v
+
+
+class GlobalSpec(Strict):
+    default_strategy: Strategy = "latest"
+    offline_mode: bool = False
+    platforms: list[str] = Field(default_factory=lambda: ["linux-amd64"])
+
+    @field_validator("platforms")
+    @classmethod
+    def _platforms(cls, v: list[str]) -> list[str]:
+        for p in v:
+            if not PLATFORM_RE.match(p):
+                raise ValueError(f"platform {p!r} must look like 'linux-amd64'")
+        if not v:
+            raise ValueError("at least one platform is needed, e.g. [linux-amd64]")
+        return v
+
+
+class EnvironmentSpec(Strict):
+    default_strategy: Strategy | None = None
+    offline_mode: bool | None = None
+    platforms: list[str] | None = None
+    current: dict[str, str] = Field(default_factory=dict)
+    component_overrides: dict[str, ComponentSpec] = Field(default_factory=dict)
+    disabled_components: list[str] = Field(default_factory=list)
+
+    @field_validator("current", mode="before")
+    @classmethod
+    def _current(cls, v: Any) -> Any:
+        if isinstance(v, dict):
+            for name, ver in v.items():
+                _check_name(str(name), "component")
+                _check_version(str(ver))
+            return {str(k): str(val) for k, val in v.items()}
+        return v
+
+
+class VersionsFile(Strict):
+    global_: GlobalSpec = Field(default_factory=GlobalSpec, alias="global")
+    components: dict[str, ComponentSpec]
+    environments: dict[str, EnvironmentSpec] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("components", "environments")
+    @classmethod
+    def _names(cls, v: dict[str, Any]) -> dict[str, Any]:
+        for name in v:
+            _check_name(name, "component/environment")
+        return v
+
+
+# ---------------------------------------------------------------- upgrade-policy.yaml
+
+
+class SafetySpec(Strict):
+    require_health_check: bool = True
+    backup_before_upgrade: bool = True
+    rollback_on_failure: bool = True
+    max_parallel_upgrades: int = Field(default=1, ge=1)
+    refuse_downgrades: bool = True
+
+
+class AutoUpgradeSpec(Strict):
+    enabled: bool = False
+    allowed_risk_levels: list[Risk] = Field(default_factory=lambda: ["low"])
+
+
+class RollbackSpec(Strict):
+    keep_versions: int = Field(default=3, ge=1)
+    retention_days: int = Field(default=30, ge=0)
+
+
+class PhaseSpec(Strict):
+    name: str
+    components: list[str]
+
+
+class PolicyFile(Strict):
+    safety: SafetySpec = Field(default_factory=SafetySpec)
+    auto_upgrade: AutoUpgradeSpec = Field(default_factory=AutoUpgradeSpec)
+    rollback: RollbackSpec = Field(default_factory=RollbackSpec)
+    minimum_release_age_days: int = Field(default=0, ge=0)
+    phases: list[PhaseSpec] = Field(default_factory=list)
+    allow: list[str] = Field(default_factory=list)
+    approvals: list[str] = Field(default_factory=list)
+    advisories: list[str] = Field(default_factory=list)
+    matrix_file: str | None = None
+
+
+# ---------------------------------------------------------------- matrix
+
+
+class Requirement(Strict):
+    component: str
+    version: str
+
+    @field_validator("version")
+    @classmethod
+    def _range(cls, v: str) -> str:
+        VersionRange.parse(v)
+        return v
+
+
+class Rule(Strict):
+    id: str
+    kind: Literal["required_hop", "rollback_floor", "requires", "max_version", "move_together", "breaking"]
+    component: str | None = None
+    components: list[str] = Field(default_factory=list)
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    via_line: str | None = None
+    floor: str | None = None
+    requires: Requirement | None = None
+    versions: str | None = None
+    severity: Severity = "overridable"
+    gate: bool = False
+    reason: str
+    hint: str | None = None
+    source: str | None = None
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("from_", "to", "versions")
+    @classmethod
+    def _ranges(cls, v: str | None) -> str | None:
+        if v is not None:
+            VersionRange.parse(v)
+        return v
+
+    @field_validator("floor")
+    @classmethod
+    def _floor(cls, v: str | None) -> str | None:
+        return _check_version(v)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Rule:
+        need: dict[str, list[str]] = {
+            "required_hop": ["component", "from_", "to", "via_line"],
+            "rollback_floor": ["component", "to", "floor"],
+            "requires": ["component", "to", "requires"],
+            "max_version": ["component", "versions"],
+            "move_together": ["components"],
+            "breaking": ["component", "to"],
+        }
+        missing = [f.rstrip("_") for f in need[self.kind] if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"rule {self.id!r} of kind {self.kind} needs: {', '.join(missing)}")
+        return self
+
+    def matches_from(self, v: Version | None) -> bool:
+        if self.from_ is None:
+            return True
+        return v is not None and VersionRange.parse(self.from_).contains(v)
+
+    def matches_to(self, v: Version) -> bool:
+        return self.to is None or VersionRange.parse(self.to).contains(v)
+
+
+class SupportLine(Strict):
+    line: str
+    start: str | None = None
+    end: str | None = None
+    lts: bool = False
+
+
+class MatrixFile(Strict):
+    rules: list[Rule] = Field(default_factory=list)
+    support: dict[str, list[SupportLine]] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- loading
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise ObsplanError("file not found", file=str(path), hint="check --config-dir") from None
+    except OSError as exc:
+        raise ObsplanError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    return parse_yaml(text, str(path))
+
+
+def parse_yaml(text: str, name: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ObsplanError(f"malformed YAML: {where}{problem}", file=name,
+                           hint="fix the YAML syntax (indentation, quotes, colons)") from None
+
+
+def validate(model: type[M], data: Any, name: str) -> M:
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ObsplanError("expected a mapping at the top level", file=name, hint="see the README for the format")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = [str(p) for p in err["loc"]]
+        key = ".".join(loc)
+        etype = err["type"]
+        if etype == "extra_forbidden":
+            parent = _model_at(model, loc[:-1])
+            allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
+            raise ObsplanError(f"unknown key {loc[-1]!r}", file=name, key=key,
+                               hint=f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it") from None
+        if etype == "literal_error":
+            raise ObsplanError(f"invalid value {err.get('input')!r}", file=name, key=key,
+                               hint=f"expected {err['ctx']['expected']}") from None
+        if etype == "missing":
+            raise ObsplanError("required key is missing", file=name, key=key, hint="add it") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ObsplanError(msg, file=name, key=key or None, hint="fix the value") from None
+
+
+def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
+    """The model class that owns the key at `loc` (walking dict and list containers)."""
+    import typing
+
+    current: Any = model
+    for part in loc:
+        if isinstance(current, type) and issubclass(current, BaseModel):
+            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+            if field is None:
+                return None
+            current = field.annotation
+        else:
+            args = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args[-1] if args else None
+            if isinstance(current, type) and issubclass(current, BaseModel):
+                continue
+            args2 = [a for a in typing.get_args(current) if a is not type(None)]
+            current = args2[-1] if args2 else current
+        while typing.get_origin(current) in (typing.Union, __import__("types").UnionType):
+            current = next(a for a in typing.get_args(current) if a is not type(None))
+    if isinstance(current, type) and issubclass(current, BaseModel):
+        return current
+    return None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """Everything the compiler reads from disk, validated, with the sha256 of each file's bytes."""
+
+    config_dir: Path
+    versions: VersionsFile
+    policy: PolicyFile
+    matrix: MatrixFile
+    digests: dict[str, str]
+    module_versions: dict[str, str]
+
+
+def _shipped(name: str) -> str:
+    return resources.files("obsplan.policies").joinpath(name).read_text()
+
+
+def load_inputs(config_dir: Path) -> Inputs:
+    versions_path = config_dir / "versions.yaml"
+    versions_text = _read_text(versions_path)
+    versions = validate(VersionsFile, parse_yaml(versions_text, str(versions_path)), str(versions_path))
+    digests = {"versions.yaml": _sha(versions_text)}
+
+    policy_text = _shipped("upgrade-policy.yaml")
+    policy_data = parse_yaml(policy_text, "policies/upgrade-policy.yaml (shipped)") or {}
+    policy_path = config_dir / "upgrade-policy.yaml"
+    if policy_path.exists():
+        user_text = _read_text(policy_path)
+        user = parse_yaml(user_text, str(policy_path)) or {}
+        if not isinstance(user, dict):
+            raise ObsplanError("expected a mapping at the top level", file=str(policy_path))
+        validate(PolicyFile, user, str(policy_path))
+        policy_data = {**policy_data, **user}
+        digests["upgrade-policy.yaml"] = _sha(user_text)
+    policy = validate(PolicyFile, policy_data, str(policy_path))
+
+    matrix_text = _shipped("matrix.yaml")
+    matrix = validate(MatrixFile, parse_yaml(matrix_text, "policies/matrix.yaml (shipped)"), "policies/matrix.yaml")
+    digests["matrix.yaml (shipped)"] = _sha(matrix_text)
+    user_matrix = (config_dir / policy.matrix_file) if policy.matrix_file else config_dir / "matrix.yaml"
+    if user_matrix.exists():
+        text = _read_text(user_matrix)
+        extra = validate(MatrixFile, parse_yaml(text, str(user_matrix)), str(user_matrix))
+        matrix = merge_matrix(matrix, extra)
+        digests[user_matrix.name] = _sha(text)
+    elif policy.matrix_file:
+        raise ObsplanError("matrix file not found", file=str(policy_path), key="matrix_file",
+                           hint=f"create {user_matrix} or remove the key")
+
+    modules: dict[str, str] = {}
+    for manifest in sorted(config_dir.glob("modules/*/module.yaml")):
+        text = _read_text(manifest)
+        data = parse_yaml(text, str(manifest))
+        # Module manifests belong to the shell-script era we replace: only `version` is read from them.
+        if not isinstance(data, dict) or "version" not in data:
+            raise ObsplanError("module manifest has no 'version'", file=str(manifest), key="version",
+                               hint="add version: \"X.Y.Z\"")
+        try:
+            modules[manifest.parent.name] = str(Version.parse(str(data["version"])))
+        except ValueError as exc:
+            raise ObsplanError(str(exc), file=str(manifest), key="version", hint="use X.Y.Z") from None
+        digests[f"modules/{manifest.parent.name}/module.yaml"] = _sha(text)
+    _check_phases(policy, str(policy_path))
+    return Inputs(config_dir, versions, policy, matrix, dict(sorted(digests.items())), modules)
+
+
+def merge_matrix(base: MatrixFile, extra: MatrixFile) -> MatrixFile:
+    rules = {r.id: r for r in base.rules}
+    rules.update({r.id: r for r in extra.rules})
+    support = {k: {s.line: s for s in v} for k, v in base.support.items()}
+    for comp, lines in extra.support.items():
+        support.setdefault(comp, {}).update({s.line: s for s in lines})
+    return MatrixFile(rules=list(rules.values()),
+                      support={k: list(v.values()) for k, v in support.items()})
+
+
+def _check_phases(policy: PolicyFile, name: str) -> None:
+    seen: dict[str, str] = {}
+    for i, phase in enumerate(policy.phases):
+        for comp in phase.components:
+            if comp in seen:
+                raise ObsplanError(f"component {comp!r} is in phases {seen[comp]!r} and {phase.name!r}",
+                                   file=name, key=f"phases.{i}.components", hint="list each component once")
+            seen[comp] = phase.name
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        raise ObsplanError("file not found", file=str(path), hint="check --config-dir") from None
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
