@@ -1,0 +1,119 @@
+"""Built-in component definitions (policies/components.yaml) merged with a user's versions.yaml entry."""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .config import ComponentSpec, parse_yaml
+from .errors import ObsplanError
+from .lock import Artifact, Runtime
+from .versions import Version
+
+
+class ComponentDef(BaseModel):
+    """Everything the compiler knows about fetching and checking one component's releases."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    github_repo: str
+    artifact: str
+    checksums: str | None
+    checksum_style: Literal["file", "sidecar"] = "file"
+    download_url: str
+    arch_map: dict[str, str] = Field(default_factory=dict)
+    artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
+    legacy_url_max_version: str | None = None
+    min_version: str | None = None
+    platforms_supported: list[str] | None = None
+    ignore_go_module_twins: bool = False
+    tag_prefix: str = ""
+    phase: str | None = None
+    stateful: bool = False
+    runtime: Runtime
+    builtin: bool = True
+
+    def asset_name(self, version: Version, platform: str) -> str:
+        os_, arch = platform.split("-", 1)
+        return self.artifact.format(
+            name=self.name, version=str(version), tag=f"v{version}", os=os_, arch=self.arch_map.get(arch, arch)
+        )
+
+    def artifact_for(self, version: Version, tag: str, platform: str) -> tuple[str, str] | None:
+        """(url, filename) of the artifact for a platform, or None when obsplan cannot know its URL."""
+        if self.platforms_supported is not None and platform not in self.platforms_supported:
+            return None
+        explicit = self.artifact_urls.get(str(version), {}).get(platform)
+        if explicit:
+            return explicit, explicit.rsplit("/", 1)[-1]
+        if self.legacy_url_max_version and version > Version.parse(self.legacy_url_max_version):
+            return None
+        asset = self.asset_name(version, platform)
+        url = self.download_url.format(repo=self.github_repo, tag=tag, asset=asset, version=str(version))
+        return url, asset
+
+    def checksum_name(self, version: Version) -> str | None:
+        if self.checksums is None or self.checksum_style == "sidecar":
+            return None
+        project = self.artifact.split("_{version}")[0] if "_{version}" in self.artifact else self.name
+        return self.checksums.format(project=project, version=str(version), name=self.name)
+
+    def archive_format(self, filename: str) -> Literal["tar.gz", "zip", "binary"]:
+        if filename.endswith((".tar.gz", ".tgz")):
+            return "tar.gz"
+        if filename.endswith(".zip"):
+            return "zip"
+        return "binary"
+
+
+def builtin_definitions() -> dict[str, dict[str, object]]:
+    text = resources.files("obsplan.policies").joinpath("components.yaml").read_text()
+    data = parse_yaml(text, "policies/components.yaml")
+    return dict(data["components"])
+
+
+def resolve_definition(name: str, spec: ComponentSpec, builtins: dict[str, dict[str, object]],
+                       file: str) -> ComponentDef:
+    """Merge a versions.yaml entry over the built-in definition (or build a custom component from it)."""
+    base: dict[str, object] = dict(builtins.get(name, {}))
+    is_builtin = name in builtins
+    user = spec.model_dump(exclude_unset=True, exclude_none=True)
+    for key in ("github_repo", "artifact", "checksums", "download_url", "arch_map", "tag_prefix", "phase"):
+        if key in user:
+            base[key] = user[key]
+    if spec.artifact_urls:
+        merged = dict(base.get("artifact_urls", {}))  # type: ignore[call-overload]
+        merged.update(spec.artifact_urls)
+        base["artifact_urls"] = merged
+    if not is_builtin:
+        missing = [k for k in ("github_repo", "artifact") if k not in base]
+        if missing:
+            raise ObsplanError(
+                f"obsplan has no built-in definition for {name!r}, so it needs {' and '.join(missing)}",
+                file=file, key=f"components.{name}",
+                hint='e.g. github_repo: prometheus/blackbox_exporter, artifact: "blackbox_exporter-{version}.{os}-{arch}.tar.gz"')
+        base.setdefault("download_url", "https://github.com/{repo}/releases/download/{tag}/{asset}")
+        base.setdefault("checksums", None)
+    runtime = dict(base.get("runtime", {}))  # type: ignore[call-overload]
+    if spec.runtime:
+        runtime.update(spec.runtime.model_dump(exclude_none=True))
+    if not is_builtin:
+        runtime.setdefault("service_binary", name)
+        runtime.setdefault("binaries", {name: f"*{name}"})
+        runtime.setdefault("health_path", "/metrics")
+        runtime.setdefault("build_info_metric", f"{name}_build_info")
+        if "port" not in runtime:
+            raise ObsplanError(f"custom component {name!r} needs the port it listens on", file=file,
+                               key=f"components.{name}.runtime.port", hint="add runtime: {port: 9115}")
+    base["runtime"] = Runtime(**runtime)
+    base.pop("<<", None)
+    return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
+
+
+def make_artifact(defn: ComponentDef, url: str, filename: str, sha256: str | None,
+                  checksum_url: str | None) -> Artifact:
+    return Artifact(url=url, filename=filename, format=defn.archive_format(filename), sha256=sha256,
+                    checksum_url=checksum_url, checksum_status="verified_upstream" if sha256 else "missing")
