@@ -1,0 +1,62 @@
+"""The embedded release snapshot: dated release lists shipped inside the package, so planning works offline
+on a fresh machine. Generated from shared/upstream by scripts/build_snapshot.py, refreshed from the API by
+`obsplan snapshot refresh`.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .releases import Release, ReleaseData, SourceUnavailable
+
+SNAPSHOT_FILE = "snapshot.json"
+
+
+class SnapshotSource:
+    def __init__(self, data: dict[str, Any]):
+        self.data = data
+
+    @classmethod
+    def embedded(cls) -> SnapshotSource:
+        return cls(json.loads(resources.files("obsplan.compiler").joinpath(SNAPSHOT_FILE).read_text()))
+
+    @classmethod
+    def from_file(cls, path: Path) -> SnapshotSource:
+        return cls(json.loads(path.read_text()))
+
+    @property
+    def as_of(self) -> str:
+        return str(self.data["as_of"])
+
+    async def fetch(self, repo: str) -> ReleaseData:
+        entry = self.data["repos"].get(repo)
+        if entry is None:
+            raise SourceUnavailable(f"{repo} is not in the embedded snapshot")
+        releases = [
+            Release(tag=r["tag"], published_at=r.get("published_at"), prerelease=r.get("prerelease", False),
+                    assets={name: "" for name in r["assets"]} if r.get("assets") is not None else None)
+            for r in entry["releases"]
+        ]
+        return ReleaseData(repo=repo, releases=releases, source="snapshot", as_of=entry.get("as_of", self.as_of),
+                           detail=f"embedded snapshot of {self.as_of}")
+
+    def changelog(self, repo: str) -> dict[str, Any]:
+        return dict(self.data["repos"].get(repo, {}).get("breaking", {}))
+
+
+def snapshot_document(as_of: str, repos: dict[str, ReleaseData], generated_from: str) -> str:
+    """Serialize release data as a snapshot file (deterministic bytes)."""
+    doc: dict[str, Any] = {"as_of": as_of, "generated_from": generated_from, "repos": {}}
+    for repo, data in sorted(repos.items()):
+        doc["repos"][repo] = {
+            "as_of": data.as_of or as_of,
+            "releases": [
+                {"tag": r.tag, "published_at": r.published_at, "prerelease": r.prerelease,
+                 "assets": sorted(r.assets) if r.assets is not None else None}
+                for r in data.releases if not r.draft
+            ],
+        }
+    return json.dumps(doc, sort_keys=True, indent=1) + "\n"
