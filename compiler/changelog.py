@@ -373,9 +373,7 @@ def breaking_between(
         expected = {to_version}
     else:
         expected = {
-            r
-            for r in releases
-            if from_version < r <= to_version and (not r.is_prerelease or to_version.is_prerelease)
+            r for r in releases if from_version < r <= to_version and (not r.is_prerelease or to_version.is_prerelease)
         }
     missing = [str(v) for v in sorted(expected - present.keys())]
     if not in_range:
