@@ -260,6 +260,11 @@ class _Components:
                     names.append(name)
         return sorted(names, key=lambda n: (is_checksum_name(n), n))
 
+    def publishes_on_github(self, repo: str) -> bool:
+        """False when every component of ``repo`` downloads from elsewhere (dl.grafana.com, GitLab)."""
+        comps = self.by_repo.get(repo)
+        return not comps or any(str(c.get("download_url", "")).startswith("https://github.com/") for _, c in comps)
+
 
 # --------------------------------------------------------------------------------------------------------------------
 # Server
@@ -270,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
     sys_version = ""
     protocol_version = "HTTP/1.1"
     timeout = 10
+    disable_nagle_algorithm = True  # headers and body go out in separate writes; avoid 40 ms delayed-ACK stalls
     gh: FakeGitHub  # set on the subclass created per server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
@@ -287,6 +293,8 @@ class _Handler(BaseHTTPRequestHandler):
             status, resp_headers, body = self.gh._handle(self.command, self.path, headers)
         except Exception as exc:  # pragma: no cover - a bug in the fake should be visible, not a hang
             status, resp_headers, body = 500, {"Content-Type": "text/plain"}, f"fake server error: {exc!r}".encode()
+        # Record before answering so a client that got the response always finds its request in gh.requests.
+        self.gh._record(RecordedRequest(self.command, self.path, headers, status))
         self.send_response(status)
         for k, v in resp_headers.items():
             self.send_header(k, v)
@@ -295,7 +303,6 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if not head and status != 304 and body:
             self.wfile.write(body)
-        self.gh._record(RecordedRequest(self.command, self.path, headers, status))
 
 
 class FakeGitHub:
@@ -529,8 +536,8 @@ class FakeGitHub:
         with self._lock:
             self._blobs[(repo, tag, name)] = bytes(data)
             r = self._repo(repo)
-            if r is None:
-                return
+            if r is None or not self._components.publishes_on_github(repo):
+                return  # e.g. grafana/grafana: tarballs live on dl.grafana.com, its releases carry no assets
             for rel in r.releases:
                 if rel.tag == tag and name not in rel.assets:
                     rel.assets.append(name)
