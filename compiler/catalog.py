@@ -75,8 +75,9 @@ def builtin_definitions() -> dict[str, dict[str, object]]:
     return dict(data["components"])
 
 
-def resolve_definition(name: str, spec: ComponentSpec, builtins: dict[str, dict[str, object]],
-                       file: str) -> ComponentDef:
+def resolve_definition(
+    name: str, spec: ComponentSpec, builtins: dict[str, dict[str, object]], file: str
+) -> ComponentDef:
     """Merge a versions.yaml entry over the built-in definition (or build a custom component from it)."""
     base: dict[str, object] = dict(builtins.get(name, {}))
     is_builtin = name in builtins
@@ -93,8 +94,10 @@ def resolve_definition(name: str, spec: ComponentSpec, builtins: dict[str, dict[
         if missing:
             raise ObsplanError(
                 f"obsplan has no built-in definition for {name!r}, so it needs {' and '.join(missing)}",
-                file=file, key=f"components.{name}",
-                hint='e.g. github_repo: prometheus/blackbox_exporter, artifact: "blackbox_exporter-{version}.{os}-{arch}.tar.gz"')
+                file=file,
+                key=f"components.{name}",
+                hint='e.g. github_repo: prometheus/blackbox_exporter, artifact: "blackbox_exporter-{version}.{os}-{arch}.tar.gz"',
+            )
         base.setdefault("download_url", "https://github.com/{repo}/releases/download/{tag}/{asset}")
         base.setdefault("checksums", None)
     runtime = dict(base.get("runtime", {}))  # type: ignore[call-overload]
@@ -106,14 +109,25 @@ def resolve_definition(name: str, spec: ComponentSpec, builtins: dict[str, dict[
         runtime.setdefault("health_path", "/metrics")
         runtime.setdefault("build_info_metric", f"{name}_build_info")
         if "port" not in runtime:
-            raise ObsplanError(f"custom component {name!r} needs the port it listens on", file=file,
-                               key=f"components.{name}.runtime.port", hint="add runtime: {port: 9115}")
+            raise ObsplanError(
+                f"custom component {name!r} needs the port it listens on",
+                file=file,
+                key=f"components.{name}.runtime.port",
+                hint="add runtime: {port: 9115}",
+            )
     base["runtime"] = Runtime(**runtime)
     base.pop("<<", None)
     return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
 
 
-def make_artifact(defn: ComponentDef, url: str, filename: str, sha256: str | None,
-                  checksum_url: str | None) -> Artifact:
-    return Artifact(url=url, filename=filename, format=defn.archive_format(filename), sha256=sha256,
-                    checksum_url=checksum_url, checksum_status="verified_upstream" if sha256 else "missing")
+def make_artifact(
+    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None
+) -> Artifact:
+    return Artifact(
+        url=url,
+        filename=filename,
+        format=defn.archive_format(filename),
+        sha256=sha256,
+        checksum_url=checksum_url,
+        checksum_status="verified_upstream" if sha256 else "missing",
+    )

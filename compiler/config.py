@@ -40,9 +40,7 @@ def _check_version(v: str | None) -> str | None:
 
 def _check_name(name: str, what: str) -> None:
     if not NAME_RE.match(name) or ".." in name:
-        raise ValueError(
-            f"{what} name {name!r} must be lowercase letters, digits, '_' or '-' (no '/', '..' or spaces)"
-        )
+        raise ValueError(f"{what} name {name!r} must be lowercase letters, digits, '_' or '-' (no '/', '..' or spaces)")
 
 
 # ---------------------------------------------------------------- versions.yaml
@@ -305,8 +303,9 @@ def parse_yaml(text: str, name: str) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ObsplanError(f"malformed YAML: {where}{problem}", file=name,
-                           hint="fix the YAML syntax (indentation, quotes, colons)") from None
+        raise ObsplanError(
+            f"malformed YAML: {where}{problem}", file=name, hint="fix the YAML syntax (indentation, quotes, colons)"
+        ) from None
 
 
 def validate(model: type[M], data: Any, name: str) -> M:
@@ -324,11 +323,16 @@ def validate(model: type[M], data: Any, name: str) -> M:
         if etype == "extra_forbidden":
             parent = _model_at(model, loc[:-1])
             allowed = sorted((f.alias or n) for n, f in parent.model_fields.items()) if parent else []
-            raise ObsplanError(f"unknown key {loc[-1]!r}", file=name, key=key,
-                               hint=f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it") from None
+            raise ObsplanError(
+                f"unknown key {loc[-1]!r}",
+                file=name,
+                key=key,
+                hint=f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it",
+            ) from None
         if etype == "literal_error":
-            raise ObsplanError(f"invalid value {err.get('input')!r}", file=name, key=key,
-                               hint=f"expected {err['ctx']['expected']}") from None
+            raise ObsplanError(
+                f"invalid value {err.get('input')!r}", file=name, key=key, hint=f"expected {err['ctx']['expected']}"
+            ) from None
         if etype == "missing":
             raise ObsplanError("required key is missing", file=name, key=key, hint="add it") from None
         msg = err["msg"].removeprefix("Value error, ")
@@ -405,8 +409,12 @@ def load_inputs(config_dir: Path) -> Inputs:
         matrix = merge_matrix(matrix, extra)
         digests[user_matrix.name] = _sha(text)
     elif policy.matrix_file:
-        raise ObsplanError("matrix file not found", file=str(policy_path), key="matrix_file",
-                           hint=f"create {user_matrix} or remove the key")
+        raise ObsplanError(
+            "matrix file not found",
+            file=str(policy_path),
+            key="matrix_file",
+            hint=f"create {user_matrix} or remove the key",
+        )
 
     modules: dict[str, str] = {}
     for manifest in sorted(config_dir.glob("modules/*/module.yaml")):
@@ -414,8 +422,9 @@ def load_inputs(config_dir: Path) -> Inputs:
         data = parse_yaml(text, str(manifest))
         # Module manifests belong to the shell-script era we replace: only `version` is read from them.
         if not isinstance(data, dict) or "version" not in data:
-            raise ObsplanError("module manifest has no 'version'", file=str(manifest), key="version",
-                               hint="add version: \"X.Y.Z\"")
+            raise ObsplanError(
+                "module manifest has no 'version'", file=str(manifest), key="version", hint='add version: "X.Y.Z"'
+            )
         try:
             modules[manifest.parent.name] = str(Version.parse(str(data["version"])))
         except ValueError as exc:
@@ -431,8 +440,7 @@ def merge_matrix(base: MatrixFile, extra: MatrixFile) -> MatrixFile:
     support = {k: {s.line: s for s in v} for k, v in base.support.items()}
     for comp, lines in extra.support.items():
         support.setdefault(comp, {}).update({s.line: s for s in lines})
-    return MatrixFile(rules=list(rules.values()),
-                      support={k: list(v.values()) for k, v in support.items()})
+    return MatrixFile(rules=list(rules.values()), support={k: list(v.values()) for k, v in support.items()})
 
 
 def _check_phases(policy: PolicyFile, name: str) -> None:
@@ -440,8 +448,12 @@ def _check_phases(policy: PolicyFile, name: str) -> None:
     for i, phase in enumerate(policy.phases):
         for comp in phase.components:
             if comp in seen:
-                raise ObsplanError(f"component {comp!r} is in phases {seen[comp]!r} and {phase.name!r}",
-                                   file=name, key=f"phases.{i}.components", hint="list each component once")
+                raise ObsplanError(
+                    f"component {comp!r} is in phases {seen[comp]!r} and {phase.name!r}",
+                    file=name,
+                    key=f"phases.{i}.components",
+                    hint="list each component once",
+                )
             seen[comp] = phase.name
 
 

@@ -57,9 +57,17 @@ class ReleaseCache:
 
 
 class GitHubSource:
-    def __init__(self, client: httpx.AsyncClient, *, api_url: str = DEFAULT_API, token: str | None = None,
-                 cache: ReleaseCache | None = None, ttl: timedelta = timedelta(minutes=15),
-                 now: datetime, offline: bool = False):
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        api_url: str = DEFAULT_API,
+        token: str | None = None,
+        cache: ReleaseCache | None = None,
+        ttl: timedelta = timedelta(minutes=15),
+        now: datetime,
+        offline: bool = False,
+    ):
         self.client = client
         self.api = api_url.rstrip("/")
         self.token = token
@@ -89,8 +97,13 @@ class GitHubSource:
         return self._data(repo, entry, "github", f"GitHub {entry.kind} API")
 
     def _data(self, repo: str, entry: CachedRepo, kind: str, detail: str) -> ReleaseData:
-        return ReleaseData(repo=repo, releases=entry.releases(), source=kind,  # type: ignore[arg-type]
-                           as_of=entry.fetched_at.date().isoformat(), detail=detail)
+        return ReleaseData(
+            repo=repo,
+            releases=entry.releases(),
+            source=kind,  # type: ignore[arg-type]
+            as_of=entry.fetched_at.date().isoformat(),
+            detail=detail,
+        )
 
     async def _fetch_pages(self, repo: str, kind: str, cached: CachedRepo | None) -> CachedRepo:
         old = {p["url"]: p for p in cached.pages} if cached and cached.kind == kind else {}
@@ -145,9 +158,14 @@ class GitHubSource:
 def _release_from_api(item: dict[str, Any]) -> Release:
     assets = {a["name"]: a["browser_download_url"] for a in item.get("assets") or []}
     published = item.get("published_at") or item.get("created_at")
-    return Release(tag=item["tag_name"], published_at=published[:10] if published else None,
-                   prerelease=bool(item.get("prerelease")), draft=bool(item.get("draft")),
-                   assets=assets, body=item.get("body") or "")
+    return Release(
+        tag=item["tag_name"],
+        published_at=published[:10] if published else None,
+        prerelease=bool(item.get("prerelease")),
+        draft=bool(item.get("draft")),
+        assets=assets,
+        body=item.get("body") or "",
+    )
 
 
 def _release_from_tag(item: dict[str, Any]) -> Release:

@@ -118,7 +118,9 @@ class Lock(Strict):
 
 
 def _canonical(data: Any, indent: int | None = None) -> str:
-    return json.dumps(data, sort_keys=True, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":"))
+    return json.dumps(
+        data, sort_keys=True, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":")
+    )
 
 
 def load_lock(path: Path, verify: bool = True) -> Lock:
@@ -128,12 +130,16 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
     except json.JSONDecodeError as exc:
-        raise ObsplanError(f"not valid JSON ({exc.msg} at line {exc.lineno})", file=str(path),
-                           hint="regenerate it with 'obsplan plan'") from None
+        raise ObsplanError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno})", file=str(path), hint="regenerate it with 'obsplan plan'"
+        ) from None
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=str(path), key="format_version", hint="regenerate the lock with this obsplan version")
+            file=str(path),
+            key="format_version",
+            hint="regenerate the lock with this obsplan version",
+        )
     try:
         lock = Lock.model_validate(raw)
     except ValidationError as exc:
@@ -143,8 +149,10 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=str(path), key="content_sha256",
-            hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand")
+            file=str(path),
+            key="content_sha256",
+            hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
+        )
     return lock
 
 

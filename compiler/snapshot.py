@@ -36,12 +36,21 @@ class SnapshotSource:
         if entry is None:
             raise SourceUnavailable(f"{repo} is not in the embedded snapshot")
         releases = [
-            Release(tag=r["tag"], published_at=r.get("published_at"), prerelease=r.get("prerelease", False),
-                    assets={name: "" for name in r["assets"]} if r.get("assets") is not None else None)
+            Release(
+                tag=r["tag"],
+                published_at=r.get("published_at"),
+                prerelease=r.get("prerelease", False),
+                assets={name: "" for name in r["assets"]} if r.get("assets") is not None else None,
+            )
             for r in entry["releases"]
         ]
-        return ReleaseData(repo=repo, releases=releases, source="snapshot", as_of=entry.get("as_of", self.as_of),
-                           detail=f"embedded snapshot of {self.as_of}")
+        return ReleaseData(
+            repo=repo,
+            releases=releases,
+            source="snapshot",
+            as_of=entry.get("as_of", self.as_of),
+            detail=f"embedded snapshot of {self.as_of}",
+        )
 
     def changelog(self, repo: str) -> dict[str, Any]:
         return dict(self.data["repos"].get(repo, {}).get("breaking", {}))
@@ -54,9 +63,14 @@ def snapshot_document(as_of: str, repos: dict[str, ReleaseData], generated_from:
         doc["repos"][repo] = {
             "as_of": data.as_of or as_of,
             "releases": [
-                {"tag": r.tag, "published_at": r.published_at, "prerelease": r.prerelease,
-                 "assets": sorted(r.assets) if r.assets is not None else None}
-                for r in data.releases if not r.draft
+                {
+                    "tag": r.tag,
+                    "published_at": r.published_at,
+                    "prerelease": r.prerelease,
+                    "assets": sorted(r.assets) if r.assets is not None else None,
+                }
+                for r in data.releases
+                if not r.draft
             ],
         }
     return json.dumps(doc, sort_keys=True, indent=1) + "\n"

@@ -162,9 +162,7 @@ class VersionRange:
                 raise ValueError(f"bad version in range {text!r}: {exc}") from None
             if op in ("~", "^"):
                 upper = (
-                    semver.Version(ver.major, ver.minor + 1, 0)
-                    if op == "~"
-                    else semver.Version(ver.major + 1, 0, 0)
+                    semver.Version(ver.major, ver.minor + 1, 0) if op == "~" else semver.Version(ver.major + 1, 0, 0)
                 )
                 clauses += [(">=", ver), ("<", Version(upper))]
             else:

@@ -1,9 +1,252 @@
-"""Compiler commands (plan, check-upgrades, list-versions, diff, snapshot)."""
+"""Compiler commands: plan, check-upgrades, list-versions, diff, snapshot refresh."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+
+from obsplan.cli import emit_json, guarded, json_option
+from obsplan.compiler.check import check_lock
+from obsplan.compiler.config import load_inputs
+from obsplan.compiler.diff import diff_locks, render_diff
+from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
+from obsplan.compiler.lock import load_lock, write_atomic
+from obsplan.compiler.report import render_markdown, upgrade_lines
+from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
+
+
+def _config_options(f):  # type: ignore[no-untyped-def]
+    f = click.option(
+        "--config-dir",
+        type=click.Path(path_type=Path, file_okay=False),
+        default=Path("."),
+        show_default=True,
+        help="Directory with versions.yaml and upgrade-policy.yaml.",
+    )(f)
+    f = click.option("--env", "env", default="default", show_default=True, help="Environment in versions.yaml.")(f)
+    f = click.option("--offline", is_flag=True, help="Never touch the network (cache, then embedded snapshot).")(f)
+    return f
+
+
+@click.command()
+@_config_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Lock file to write [default: plans/<env>.lock].",
+)
+@click.option("--check", is_flag=True, help="Exit 1 and list differences if the lock no longer matches its inputs.")
+@click.option("--upgrade", is_flag=True, help="Re-resolve every component instead of keeping locked versions.")
+@click.option(
+    "--upgrade-package",
+    "upgrade_packages",
+    multiple=True,
+    metavar="NAME",
+    help="Re-resolve one component (repeatable).",
+)
+@click.option("--allow", "allow", multiple=True, metavar="RULE", help="Override an overridable matrix rule.")
+@click.option("--no-report", is_flag=True, help="Do not write the Markdown report next to the lock.")
+@json_option
+@guarded
+def plan(
+    config_dir: Path,
+    env: str,
+    offline: bool,
+    output: Path | None,
+    check: bool,
+    upgrade: bool,
+    upgrade_packages: tuple[str, ...],
+    allow: tuple[str, ...],
+    no_report: bool,
+    as_json: bool,
+) -> None:
+    """Resolve versions and write the lock and its upgrade plan."""
+    lock_path = output or Path("plans") / f"{env}.lock"
+    inputs = load_inputs(config_dir)
+    settings = Settings.from_env()
+    if check:
+        problems = check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow))
+        if as_json:
+            emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
+        else:
+            for p in problems:
+                click.echo(p)
+            click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
+        sys.exit(EXIT_FAILED if problems else 0)
+    for name in upgrade_packages:
+        if name not in inputs.versions.components:
+            raise ObsplanError(
+                f"unknown component {name!r}",
+                key="--upgrade-package",
+                hint=f"one of: {', '.join(sorted(inputs.versions.components))}",
+            )
+    result = compile_environment(
+        config_dir,
+        env,
+        settings,
+        offline=offline,
+        previous_lock=lock_path,
+        upgrade=upgrade,
+        upgrade_packages=frozenset(upgrade_packages),
+        allow=frozenset(allow),
+        inputs=inputs,
+    )
+    if result.refusals:
+        for r in result.refusals:
+            click.echo(f"refused: {r}", err=True)
+        click.echo(f"error: plan for {env!r} refused by {len(result.refusals)} rule(s); no file written", err=True)
+        sys.exit(EXIT_FAILED)
+    lock = result.lock
+    write_atomic(lock_path, lock.to_json())
+    report_path = lock_path.with_suffix(".md")
+    if not no_report:
+        write_atomic(report_path, render_markdown(lock))
+    if as_json:
+        emit_json(
+            {
+                "lock": str(lock_path),
+                "report": None if no_report else str(report_path),
+                "components": upgrade_lines(lock),
+                "steps": [s.model_dump(mode="json") for s in lock.plan.steps],
+            }
+        )
+        return
+    _print_table(lock, settings)
+    click.echo("")
+    if lock.plan.steps:
+        click.echo("Plan:")
+        for i, s in enumerate(lock.plan.steps, 1):
+            why = "; ".join(r.code for r in s.reasons)
+            click.echo(
+                f"  {i}. [{s.phase}] {s.component}: {s.from_version or '(install)'} → {s.to_version}"
+                f"  risk={s.risk}  ({why})"
+            )
+    else:
+        click.echo("Plan: nothing to do.")
+    for name, c in lock.components.items():
+        for w in c.warnings:
+            click.echo(f"warning: {name}: {w}", err=True)
+    click.echo(f"\nwrote {lock_path}" + ("" if no_report else f" and {report_path}"))
+
+
+def _print_table(lock, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    from datetime import date
+
+    for row in upgrade_lines(lock):
+        comp = lock.components[row["component"]]
+        age = ""
+        if comp.source.as_of:
+            age = f", {(settings.now.date() - date.fromisoformat(comp.source.as_of)).days} days old"
+        arrow = f"{row['current'] or '(none)'} → {row['target']}"
+        click.echo(f"{row['component']}: {arrow} ({row['status']}) risk={row['risk']} source={row['source']}{age}")
+
+
+@click.command("check-upgrades")
+@_config_options
+@json_option
+@guarded
+def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> None:
+    """Show available upgrades without writing files."""
+    settings = Settings.from_env()
+    result = compile_environment(
+        config_dir, env, settings, offline=offline, previous_lock=Path("plans") / f"{env}.lock", upgrade=True
+    )
+    if as_json:
+        emit_json({"components": upgrade_lines(result.lock), "refusals": [str(r) for r in result.refusals]})
+        return
+    _print_table(result.lock, settings)
+    for r in result.refusals:
+        click.echo(f"refused: {r}")
+
+
+@click.command("list-versions")
+@click.argument("component")
+@_config_options
+@click.option("--all", "show_all", is_flag=True, help="Include pre-releases and tags that are not releases.")
+@json_option
+@guarded
+def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
+    """List the known release versions of a component, newest first."""
+    from obsplan.compiler.catalog import builtin_definitions, resolve_definition
+    from obsplan.compiler.compile import effective_specs
+    from obsplan.compiler.config import ComponentSpec
+    from obsplan.compiler.versions import go_module_twin, parse_tag
+
+    builtins = builtin_definitions()
+    spec = ComponentSpec()
+    if (config_dir / "versions.yaml").exists():
+        specs, _, env_off = effective_specs(load_inputs(config_dir), env)
+        offline = offline or env_off
+        if component in specs:
+            spec = specs[component][0]
+    if component not in builtins and spec == ComponentSpec():
+        raise ObsplanError(f"unknown component {component!r}", hint=f"built-in: {', '.join(sorted(builtins))}")
+    defn = resolve_definition(component, spec, builtins, "versions.yaml")
+    rows = []
+    for tag, published, pre in release_data(defn.github_repo, Settings.from_env(), offline):
+        v = parse_tag(tag, defn.tag_prefix)
+        if v is None or (defn.ignore_go_module_twins and go_module_twin(v)):
+            if show_all:
+                rows.append({"tag": tag, "version": None, "date": published, "prerelease": pre})
+            continue
+        if (pre or v.is_prerelease) and not show_all:
+            continue
+        rows.append({"tag": tag, "version": str(v), "date": published, "prerelease": pre or v.is_prerelease})
+    from obsplan.compiler.versions import Version
+
+    rows.sort(
+        key=lambda r: (r["version"] is not None, Version.parse(r["version"]) if r["version"] else None), reverse=True
+    )
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['version'] or '-':<24} {r['tag']:<32} {r['date'] or ''}"
+            + (" (pre-release)" if r["prerelease"] else "")
+        )
+
+
+@click.command()
+@click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@guarded
+def diff(a: Path, b: Path, as_json: bool) -> None:
+    """Per-component differences between two locks (e.g. staging vs production)."""
+    rows = diff_locks(load_lock(a), load_lock(b))
+    if as_json:
+        emit_json({"a": str(a), "b": str(b), "components": rows})
+    else:
+        click.echo(render_diff(rows, str(a), str(b)), nl=False)
+
+
+@click.group()
+def snapshot() -> None:
+    """The embedded release snapshot used when GitHub cannot be reached."""
+
+
+@snapshot.command("refresh")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="Where to write the refreshed snapshot JSON.",
+)
+@guarded
+def snapshot_refresh(output: Path) -> None:
+    """Fetch every built-in component's releases from the GitHub API into a snapshot file."""
+    settings = Settings.from_env(use_cache=False)
+    text = refresh_snapshot(settings)
+    write_atomic(output, text)
+    click.echo(f"wrote {output}")
 
 
 def register(group: click.Group) -> None:
     """Attach the compiler commands to the main group."""
+    for cmd in (plan, check_upgrades, list_versions, diff, snapshot):
+        group.add_command(cmd)

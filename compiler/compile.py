@@ -1,0 +1,405 @@
+"""The compiler's one entry point: validated inputs + release sources + a clock → a sealed lock.
+
+No host is touched: the only I/O is through the injected release sources and checksum fetcher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from obsplan import __version__
+
+from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .config import ComponentSpec, Inputs, Strategy
+from .errors import EXIT_FAILED, ObsplanError
+from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
+from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
+from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable
+from .resolve import Candidates, Target, choose, on_github, usable_candidates
+from .versions import Version
+
+CONCURRENCY = 8
+
+
+@dataclass
+class Options:
+    environment: str
+    now: datetime
+    offline: bool = False
+    upgrade: bool = False
+    upgrade_packages: frozenset[str] = frozenset()
+    allow: frozenset[str] = frozenset()
+
+
+@dataclass
+class Resolved:
+    name: str
+    defn: ComponentDef
+    spec: ComponentSpec
+    strategy: Strategy
+    current: Version | None
+    data: ReleaseData | None
+    cands: Candidates
+    target: Target
+    source: SourceInfo
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CompileResult:
+    lock: Lock
+    refusals: list[Refusal]
+
+
+class PlanRefused(ObsplanError):
+    pass
+
+
+def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[ComponentSpec, Strategy]], list[str], bool]:
+    """Merge base entries with the environment's overrides; decide each strategy.
+
+    Precedence: the override's strategy > the entry's strategy > (an override that sets only `version`
+    means pinned) > the environment's default_strategy > global.default_strategy.
+    """
+    vf = inputs.versions
+    file = str(inputs.config_dir / "versions.yaml")
+    if env not in vf.environments and env != "default":
+        known = ", ".join(sorted(vf.environments)) or "none"
+        raise ObsplanError(f"unknown environment {env!r}", file=file, key="environments", hint=f"use one of: {known}")
+    espec = vf.environments.get(env)
+    out: dict[str, tuple[ComponentSpec, Strategy]] = {}
+    for name in espec.component_overrides if espec else {}:
+        if name not in vf.components:
+            raise ObsplanError(
+                f"override for unknown component {name!r}",
+                file=file,
+                key=f"environments.{env}.component_overrides.{name}",
+                hint="add it under components: first",
+            )
+    for name, base in vf.components.items():
+        if espec and name in espec.disabled_components:
+            continue
+        override = espec.component_overrides.get(name) if espec else None
+        merged = base.model_copy(update=override.model_dump(exclude_unset=True)) if override else base
+        strategy: Strategy | None = (override.strategy if override else None) or base.strategy
+        if strategy is None and override and override.version:
+            strategy = "pinned"
+        if override and override.version and not override.strategy:
+            strategy = "pinned"
+        strategy = strategy or (espec.default_strategy if espec else None) or vf.global_.default_strategy
+        out[name] = (merged, strategy)
+    platforms = (espec.platforms if espec and espec.platforms else None) or vf.global_.platforms
+    offline = bool(espec.offline_mode) if espec and espec.offline_mode is not None else vf.global_.offline_mode
+    return out, platforms, offline
+
+
+async def fetch_first(
+    repo: str, sources: list[ReleaseSource], sem: asyncio.Semaphore
+) -> tuple[ReleaseData | None, str]:
+    failures: list[str] = []
+    for src in sources:
+        try:
+            async with sem:
+                return await src.fetch(repo), "; ".join(failures)
+        except SourceUnavailable as exc:
+            failures.append(str(exc))
+    return None, "; ".join(failures)
+
+
+async def compile_lock(
+    inputs: Inputs, opts: Options, sources: list[ReleaseSource], checksums: ChecksumFetcher, previous: Lock | None
+) -> CompileResult:
+    file = str(inputs.config_dir / "versions.yaml")
+    specs, platforms, _ = effective_specs(inputs, opts.environment)
+    builtins = builtin_definitions()
+    defs = {n: resolve_definition(n, s, builtins, file) for n, (s, _) in specs.items()}
+    espec = inputs.versions.environments.get(opts.environment)
+    today = opts.now.date()
+
+    sem = asyncio.Semaphore(CONCURRENCY)
+    repos = sorted({d.github_repo for d in defs.values()})
+    fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
+    data_by_repo = dict(zip(repos, fetched, strict=True))
+
+    resolved: dict[str, Resolved] = {}
+    for name, (spec, strategy) in sorted(specs.items()):
+        defn = defs[name]
+        current = _from_state(name, inputs, espec, previous)
+        data, failures = data_by_repo[defn.github_repo]
+        kept = None
+        prev_comp = previous.components.get(name) if previous else None
+        if prev_comp and not opts.upgrade and name not in opts.upgrade_packages:
+            kept = Version.parse(prev_comp.version)
+        warnings = [f"release data: {failures}"] if failures and data is not None and not opts.offline else []
+        if data is None:
+            target, source = _last_resort(name, spec, strategy, inputs, failures, file)
+            cands = Candidates(usable={target.version: Release(tag=f"v{target.version}")})
+        else:
+            cands = usable_candidates(
+                defn,
+                spec,
+                data,
+                platforms=platforms,
+                matrix=inputs.matrix,
+                today=today,
+                min_age_days=inputs.policy.minimum_release_age_days,
+            )
+            target = choose(
+                defn, spec, strategy, cands, current=current, kept=kept, matrix=inputs.matrix, today=today, file=file
+            )
+            source = SourceInfo(kind=data.source, as_of=data.as_of, detail=data.detail)
+            if target.reasons[0].code == "kept_from_lock" and prev_comp:
+                source = prev_comp.source
+        newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
+        if newer_waiting:
+            v = max(newer_waiting)
+            target.reasons.append(
+                Reason(
+                    code="min_age_not_met",
+                    detail=f"{v} is newer but younger than minimum_release_age_days; eligible on {newer_waiting[v]}",
+                )
+            )
+        warnings += _eol_warnings(name, target.version, inputs, today)
+        resolved[name] = Resolved(name, defn, spec, strategy, current, data, cands, target, source, warnings)
+
+    refusals: list[Refusal] = []
+    phases = _phases(inputs, resolved)
+    paths: dict[str, ComponentPath] = {}
+    for name, r in resolved.items():
+        usable = sorted(r.cands.usable)
+        hops = plan_hops(name, r.current, r.target.version, usable, inputs.matrix, refusals)
+        paths[name] = ComponentPath(name, _phase_of(name, r, inputs), hops)
+    targets = {n: r.target.version for n, r in resolved.items()}
+    warn_map: dict[str, list[str]] = {}
+    allow = set(opts.allow) | set(inputs.policy.allow)
+    extra = check_rules(
+        paths,
+        targets,
+        {n: r.current for n, r in resolved.items()},
+        inputs.matrix,
+        allow,
+        refusals,
+        warn_map,
+        {n: r.current for n, r in resolved.items()},
+    )
+    for name, ws in warn_map.items():
+        resolved[name].warnings.extend(ws)
+    for r in resolved.values():
+        if r.strategy != "pinned" and r.current and r.target.version < r.current:
+            refusals.append(Refusal("no-downgrade", "mandatory", f"{r.name} would move back to {r.target.version}"))
+    graph = build_dag(paths, phases, extra)
+
+    hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
+    artifacts = await _artifacts(hop_by_id, resolved, platforms, checksums, previous)
+
+    steps: list[Step] = []
+    for sid in ordered_steps(graph, phases):
+        hop = hop_by_id[sid]
+        level, base_reasons = risk_of(hop)
+        r = resolved[hop.component]
+        reasons = base_reasons + hop.reasons + (r.target.reasons if hop.to_version == r.target.version else [])
+        steps.append(
+            Step(
+                id=sid,
+                component=hop.component,
+                from_version=str(hop.from_version) if hop.from_version else None,
+                to_version=str(hop.to_version),
+                phase=graph.nodes[sid]["phase"],
+                requires=sorted(graph.predecessors(sid)),
+                risk=level,  # type: ignore[arg-type]
+                reasons=reasons,
+                artifacts=artifacts[(hop.component, hop.to_version)],
+                rollback_floor=str(hop.rollback_floor) if hop.rollback_floor else None,
+            )
+        )
+
+    components: dict[str, ComponentLock] = {}
+    for name, r in sorted(resolved.items()):
+        arts = artifacts.get((name, r.target.version)) or await _artifacts_for(
+            r, r.target.version, platforms, checksums, previous
+        )
+        missing = [p for p, a in arts.items() if a.sha256 is None]
+        if missing:
+            r.warnings.append(
+                f"no upstream checksum for {r.target.version} on {', '.join(missing)}: "
+                "apply will refuse it until a checksum is available (run plan online)"
+            )
+        components[name] = ComponentLock(
+            version=str(r.target.version),
+            current=str(r.current) if r.current else None,
+            strategy=r.strategy,
+            github_repo=r.defn.github_repo,
+            source=r.source,
+            artifacts=arts,
+            runtime=r.defn.runtime,
+            warnings=sorted(set(r.warnings)),
+        )
+    lock = Lock(
+        format_version=FORMAT_VERSION,
+        obsplan_version=__version__,
+        environment=opts.environment,
+        platforms=platforms,
+        inputs=inputs.digests,
+        components=components,
+        plan=Plan(phases=phases, steps=steps),
+    ).sealed()
+    blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
+    return CompileResult(lock, blocking)
+
+
+def _from_state(name: str, inputs: Inputs, espec: object, previous: Lock | None) -> Version | None:
+    """The installed version the plan starts from.
+
+    The previous lock wins (its target is assumed applied, or its own from-state when the target is
+    unchanged), unless versions.yaml's `current:` states a different version than that lock assumed: an
+    explicit statement by the operator beats an inference. Then module manifests.
+    """
+    stated = getattr(espec, "current", {}).get(name) if espec else None
+    prev = previous.components.get(name) if previous else None
+    if prev is not None and (stated is None or stated == prev.current):
+        return Version.parse(prev.current) if prev.current else None
+    if stated:
+        return Version.parse(stated)
+    if name in inputs.module_versions:
+        return Version.parse(inputs.module_versions[name])
+    return None
+
+
+def _last_resort(
+    name: str, spec: ComponentSpec, strategy: Strategy, inputs: Inputs, failures: str, file: str
+) -> tuple[Target, SourceInfo]:
+    """No release data at all: fall back to fallback_version, then the module manifest."""
+    if strategy == "pinned" and spec.version:
+        v = Version.parse(spec.version)
+        return (
+            Target(
+                v,
+                strategy,
+                [Reason(code="pinned", detail=f"pinned to {v} (no release data)")],
+                [f"release data unavailable: {failures}"],
+            ),
+            SourceInfo(kind="fallback_version", as_of=None, detail="pinned version; " + failures),
+        )
+    if spec.fallback_version:
+        v = Version.parse(spec.fallback_version)
+        return (
+            Target(
+                v,
+                strategy,
+                [Reason(code="fallback_version", detail=f"no release data: {failures}")],
+                [f"release data unavailable, using fallback_version {v}"],
+            ),
+            SourceInfo(kind="fallback_version", as_of=None, detail=failures),
+        )
+    if name in inputs.module_versions:
+        v = Version.parse(inputs.module_versions[name])
+        return (
+            Target(
+                v,
+                strategy,
+                [Reason(code="module_manifest", detail=f"no release data: {failures}")],
+                [f"release data unavailable, using modules/{name}/module.yaml version {v}"],
+            ),
+            SourceInfo(kind="module_manifest", as_of=None, detail=failures),
+        )
+    raise ObsplanError(
+        f"no release data for {name} ({failures})",
+        file=file,
+        key=f"components.{name}",
+        hint="run online, set GITHUB_TOKEN, or add fallback_version",
+        exit_code=EXIT_FAILED,
+    )
+
+
+def _phase_of(name: str, r: Resolved, inputs: Inputs) -> str:
+    if r.spec.phase:
+        return r.spec.phase
+    for p in inputs.policy.phases:
+        if name in p.components:
+            return p.name
+    return r.defn.phase or "exporters"
+
+
+def _phases(inputs: Inputs, resolved: dict[str, Resolved]) -> list[str]:
+    declared = [p.name for p in inputs.policy.phases]
+    extra = sorted({_phase_of(n, r, inputs) for n, r in resolved.items()} - set(declared))
+    return declared + extra
+
+
+def _eol_warnings(name: str, v: Version, inputs: Inputs, today: date) -> list[str]:
+    for line in inputs.matrix.support.get(name, []):
+        if line.line == v.line() and line.end and date.fromisoformat(line.end) < today:
+            return [
+                f"{name} {v.line()} support ended {line.end} (per the shipped support data); "
+                "a newer line may exist: refresh release data"
+            ]
+    return []
+
+
+async def _artifacts(
+    hops: dict[str, Hop],
+    resolved: dict[str, Resolved],
+    platforms: list[str],
+    checksums: ChecksumFetcher,
+    previous: Lock | None,
+) -> dict[tuple[str, Version], dict[str, Artifact]]:
+    keys = sorted({(h.component, h.to_version) for h in hops.values()}, key=lambda k: (k[0], k[1]))
+    results = await asyncio.gather(*(_artifacts_for(resolved[c], v, platforms, checksums, previous) for c, v in keys))
+    return dict(zip(keys, results, strict=True))
+
+
+async def _artifacts_for(
+    r: Resolved, v: Version, platforms: list[str], checksums: ChecksumFetcher, previous: Lock | None
+) -> dict[str, Artifact]:
+    reuse = _previous_artifacts(previous, r.name, v)
+    rel = r.cands.usable.get(v) or Release(tag=f"v{v}")
+    out: dict[str, Artifact] = {}
+    for p in platforms:
+        if p in reuse and reuse[p].sha256:
+            out[p] = reuse[p]
+            continue
+        art = r.defn.artifact_for(v, rel.tag, p)
+        if art is None:
+            raise ObsplanError(
+                f"no artifact URL is known for {r.name} {v} on {p}",
+                key=f"components.{r.name}.artifact_urls",
+                hint=f'add artifact_urls: {{"{v}": {{{p}: "https://..."}}}} to versions.yaml',
+            )
+        url, filename = art
+        if rel.assets and on_github(r.defn) and rel.assets.get(filename):
+            url = rel.assets[filename]
+        sha, checksum_url = await _checksum(r, v, rel, url, filename, checksums)
+        out[p] = make_artifact(r.defn, url, filename, sha, checksum_url)
+    return out
+
+
+async def _checksum(
+    r: Resolved, v: Version, rel: Release, url: str, filename: str, checksums: ChecksumFetcher
+) -> tuple[str | None, str | None]:
+    if r.defn.checksum_style == "sidecar":
+        cs_url = f"{url}.sha256"
+        text, _ = await checksums.text(cs_url)
+        return (parse_sidecar(text) if text else None), cs_url
+    name = r.defn.checksum_name(v)
+    if name is None:
+        return None, None
+    cs_url = rel.assets.get(name) if rel.assets and on_github(r.defn) else None
+    if not cs_url:
+        cs_url = r.defn.download_url.format(repo=r.defn.github_repo, tag=rel.tag, asset=name, version=str(v))
+    text, _ = await checksums.text(cs_url)
+    return (parse_checksum_file(text).get(filename) if text else None), cs_url
+
+
+def _previous_artifacts(previous: Lock | None, name: str, v: Version) -> dict[str, Artifact]:
+    if previous is None:
+        return {}
+    comp = previous.components.get(name)
+    if comp and comp.version == str(v):
+        return dict(comp.artifacts)
+    for step in previous.plan.steps:
+        if step.component == name and step.to_version == str(v):
+            return dict(step.artifacts)
+    return {}

@@ -1,0 +1,171 @@
+"""Wire the compiler to the real world: environment variables, the HTTP client, the cache, the clock.
+
+This is the only compiler module that reads the process environment; everything below it takes values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+from .checksums import ChecksumFetcher
+from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
+from .config import Inputs, load_inputs
+from .errors import ObsplanError
+from .github import DEFAULT_API, GitHubSource, ReleaseCache
+from .lock import Lock, load_lock
+from .releases import ReleaseSource
+from .snapshot import SnapshotSource
+
+TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_url: str
+    token: str | None
+    cache_dir: Path | None
+    ttl: timedelta
+    now: datetime
+
+    @classmethod
+    def from_env(cls, now: datetime | None = None, use_cache: bool = True) -> Settings:
+        env = os.environ
+        cache = Path(env.get("OBSPLAN_CACHE_DIR") or Path.home() / ".cache" / "obsplan")
+        ttl = int(env.get("OBSPLAN_CACHE_TTL", "900"))
+        when = now or _env_now() or datetime.now(UTC)
+        return cls(
+            env.get("GITHUB_API_URL", DEFAULT_API),
+            env.get("GITHUB_TOKEN") or None,
+            cache if use_cache else None,
+            timedelta(seconds=ttl),
+            when,
+        )
+
+
+def _env_now() -> datetime | None:
+    raw = os.environ.get("OBSPLAN_NOW")
+    if not raw:
+        return None
+    try:
+        dt = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ObsplanError(
+            f"OBSPLAN_NOW={raw!r} is not an ISO date",
+            key="OBSPLAN_NOW",
+            hint="use e.g. 2026-11-22 or 2026-11-22T12:00:00+00:00",
+        ) from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def default_lock_path(config_dir: Path, env: str) -> Path:
+    return config_dir / "plans" / f"{env}.lock"
+
+
+def compile_environment(
+    config_dir: Path,
+    env: str,
+    settings: Settings,
+    *,
+    offline: bool = False,
+    previous_lock: Path | None = None,
+    upgrade: bool = False,
+    upgrade_packages: frozenset[str] = frozenset(),
+    allow: frozenset[str] = frozenset(),
+    inputs: Inputs | None = None,
+) -> CompileResult:
+    inputs = inputs or load_inputs(config_dir)
+    _, _, env_offline = effective_specs(inputs, env)
+    offline = offline or env_offline
+    previous: Lock | None = None
+    if previous_lock is not None and previous_lock.exists():
+        previous = load_lock(previous_lock, verify=False)
+        if previous.environment != env:
+            previous = None
+    opts = Options(
+        environment=env,
+        now=settings.now,
+        offline=offline,
+        upgrade=upgrade,
+        upgrade_packages=upgrade_packages,
+        allow=allow,
+    )
+    return asyncio.run(_compile(inputs, opts, settings, previous))
+
+
+async def _compile(inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None) -> CompileResult:
+    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
+        cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
+        sources: list[ReleaseSource] = []
+        if not opts.offline or cache is not None:
+            sources.append(
+                GitHubSource(
+                    client,
+                    api_url=settings.api_url,
+                    token=settings.token,
+                    cache=cache,
+                    ttl=settings.ttl,
+                    now=settings.now,
+                    offline=opts.offline,
+                )
+            )
+        sources.append(SnapshotSource.embedded())
+        checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
+        return await compile_lock(inputs, opts, sources, checksums, previous)
+
+
+def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:
+    """(tag, date, prerelease) for `list-versions`, from the same fallback chain as `plan`."""
+
+    async def go() -> list[tuple[str, str | None, bool]]:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
+            chain: list[ReleaseSource] = [
+                GitHubSource(
+                    client,
+                    api_url=settings.api_url,
+                    token=settings.token,
+                    cache=cache,
+                    ttl=settings.ttl,
+                    now=settings.now,
+                    offline=offline,
+                ),
+                SnapshotSource.embedded(),
+            ]
+
+            data, failures = await fetch_first(repo, chain, asyncio.Semaphore(1))
+            if data is None:
+                raise ObsplanError(f"no release data for {repo}: {failures}", hint="run online or refresh the cache")
+            return [(r.tag, r.published_at, r.prerelease) for r in data.releases if not r.draft]
+
+    return asyncio.run(go())
+
+
+def refresh_snapshot(settings: Settings) -> str:
+    """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document."""
+    from .catalog import builtin_definitions
+    from .snapshot import snapshot_document
+
+    repos = sorted({str(d["github_repo"]) for d in builtin_definitions().values()})
+
+    async def go() -> str:
+        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+            src = GitHubSource(client, api_url=settings.api_url, token=settings.token, now=settings.now)
+            try:
+                data = await asyncio.gather(*(src.fetch(r) for r in repos))
+            except Exception as exc:  # SourceUnavailable: a refresh must not silently fall back
+                raise ObsplanError(
+                    f"snapshot refresh failed: {exc}",
+                    key="GITHUB_API_URL",
+                    hint="check network access and GITHUB_TOKEN",
+                ) from None
+        return snapshot_document(
+            settings.now.date().isoformat(), dict(zip(repos, data, strict=True)), f"GitHub API {settings.api_url}"
+        )
+
+    return asyncio.run(go())
