@@ -33,10 +33,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .errors import ObsplanError
 from .versions import Version
 
 MARK_CHANGE = "[CHANGE]"
@@ -46,6 +50,7 @@ MARK_PHRASE = "breaking change"
 MARK_BANG = "!:"
 MARK_FLAG = "flag rename"
 MARK_REMOVED = "removed"
+MARK_CURATED = "curated"
 
 
 class Entry(BaseModel):
@@ -79,6 +84,59 @@ class BreakingChanges(BaseModel):
 
     entries: list[Entry]
     coverage: Coverage
+
+
+class CuratedChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    text: str
+    source: str
+
+
+class ChangelogSources(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    changelogs: list[str] = []
+    release_bodies_from: str | None = None
+    curated: list[CuratedChange] = []
+
+
+class BreakingPolicy(BaseModel):
+    """`policies/breaking-changes.yaml`: where each component's breaking changes come from."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    components: dict[str, ChangelogSources]
+
+    def curated(self, component: str) -> Changelog:
+        """The curated breaking changes of a component as a changelog, to merge with the parsed files."""
+        out: Changelog = {}
+        sources = self.components.get(component)
+        for c in sources.curated if sources else []:
+            version = str(Version.parse(c.version))
+            entry = Entry(version=version, text=c.text, breaking=True, marker=MARK_CURATED, source=c.source)
+            out.setdefault(version, []).append(entry)
+        return out
+
+
+def load_breaking_policy(path: str | Path | None = None) -> BreakingPolicy:
+    """Read `policies/breaking-changes.yaml` (the packaged copy when `path` is None)."""
+    if path is None:
+        text = resources.files("obsplan.policies").joinpath("breaking-changes.yaml").read_text(encoding="utf-8")
+        name = "policies/breaking-changes.yaml"
+    else:
+        text, name = Path(path).read_text(encoding="utf-8"), str(path)
+    try:
+        policy = BreakingPolicy.model_validate(yaml.safe_load(text))
+        for sources in policy.components.values():
+            for c in sources.curated:
+                Version.parse(c.version)
+            if sources.release_bodies_from:
+                Version.parse(sources.release_bodies_from)
+    except (yaml.YAMLError, ValidationError, ValueError) as exc:
+        raise ObsplanError(f"invalid breaking-changes policy: {exc}", file=name) from None
+    return policy
 
 
 _VERSION_HEADING = re.compile(

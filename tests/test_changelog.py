@@ -9,16 +9,19 @@ import pytest
 from obsplan.compiler.changelog import (
     MARK_BANG,
     MARK_CHANGE,
+    MARK_CURATED,
     MARK_FLAG,
     MARK_REMOVED,
     MARK_SECTION,
     Changelog,
     breaking_between,
+    load_breaking_policy,
     merge_changelogs,
     parse_changelog,
     parse_release_body,
     summarise,
 )
+from obsplan.compiler.errors import ObsplanError
 from obsplan.compiler.versions import Version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "changelogs"
@@ -201,3 +204,22 @@ def test_release_body_conventional_commits():
     assert entries[0].text == "1a2b3c4 feat!: drop the `-nginx.plus` flag"
     assert entries[0].source == "release body: v1.5.0"
     assert summarise(breaking_between([changelog], V("1.4.0"), V("1.5.0"))) == {"1.5.0": 2}
+
+
+def test_breaking_policy_curated_entries_merge_with_the_changelog():
+    policy = load_breaking_policy()
+    assert policy.components["prometheus"].changelogs == ["CHANGELOG.md", "CHANGELOG.release-3.5-LTS.md"]
+    assert policy.components["nginx_exporter"].release_bodies_from == "0.9.0"
+    grafana = [load("grafana__grafana/CHANGELOG-excerpt.md"), policy.curated("grafana")]
+    result = breaking_between(grafana, V("10.4.0"), V("12.0.0"))
+    curated = [e for e in result.entries if e.marker == MARK_CURATED]
+    assert [e.version for e in curated] == ["11.0.0", "12.0.0"]
+    assert policy.curated("node_exporter") == {}
+
+
+def test_breaking_policy_rejects_bad_versions(tmp_path):
+    bad = tmp_path / "breaking-changes.yaml"
+    bad.write_text("components:\n  x:\n    curated:\n      - {version: one, text: t, source: s}\n", encoding="utf-8")
+    with pytest.raises(ObsplanError) as exc:
+        load_breaking_policy(bad)
+    assert exc.value.file == str(bad)
