@@ -79,9 +79,10 @@ class GitHubSource:
 
     async def fetch(self, repo: str) -> ReleaseData:
         cached = self.cache.load(repo) if self.cache else None
-        if cached and (self.offline or self.now - cached.fetched_at < self.ttl):
-            kind = "github" if not self.offline and self.now - cached.fetched_at < self.ttl else "cache"
-            return self._data(repo, cached, kind, "cached response" + (" (offline)" if self.offline else ""))
+        if cached and not self.offline and self.now - cached.fetched_at < self.ttl:
+            return self._data(repo, cached, "github", f"GitHub {cached.kind} API")
+        if cached and self.offline:
+            return self._data(repo, cached, "cache", "cached GitHub response (offline)")
         if self.offline:
             raise SourceUnavailable("offline and no cached release data")
         try:

@@ -100,14 +100,18 @@ def choose(
     key = f"components.{defn.name}"
     usable = cands.usable
     if strategy == "pinned":
-        if spec.version is None:
+        # Pinned without an explicit version holds what is there: the locked version, else the installed one,
+        # else fallback_version ("production: pinned" means nothing moves unless someone says so).
+        implicit = kept or current or (Version.parse(spec.fallback_version) if spec.fallback_version else None)
+        if spec.version is None and implicit is None:
             raise ObsplanError(
                 "strategy 'pinned' needs a version",
                 file=file,
                 key=f"{key}.version",
                 hint='add version: "X.Y.Z" (in the component or the environment override)',
             )
-        v = Version.parse(spec.version)
+        v = Version.parse(spec.version) if spec.version else implicit
+        assert v is not None
         if v in {Version.parse(e) for e in spec.exclude}:
             raise ObsplanError(
                 f"pinned version {v} is also excluded",
@@ -115,7 +119,9 @@ def choose(
                 key=f"{key}.exclude",
                 hint="remove it from exclude or pin another version",
             )
-        reasons = [Reason(code="pinned", detail=f"pinned to {v}")]
+        reasons = [
+            Reason(code="pinned", detail=f"pinned to {v}" + ("" if spec.version else " (held: no version given)"))
+        ]
         if usable and v not in usable:
             raise ObsplanError(
                 f"pinned version {v} is not a usable release of {defn.github_repo}",
@@ -183,7 +189,7 @@ def choose(
             )
         pick, why = max(usable), Reason(code="newest_stable", detail="newest stable release by version precedence")
 
-    if kept is not None and kept in usable and _fits(kept, strategy, spec, pick):
+    if kept is not None and kept != pick and kept in usable and _fits(kept, strategy, spec, pick):
         return Target(
             kept,
             strategy,
