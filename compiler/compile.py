@@ -8,20 +8,24 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import Any
 
 from obsplan import __version__
 
+from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .config import ComponentSpec, Inputs, Strategy
 from .errors import EXIT_FAILED, ObsplanError
+from .intelligence import StepIntel, advisories_for, changelogs_for, step_intel
 from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
-from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable
+from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
 from .versions import Version
 
 CONCURRENCY = 8
+_RANK = {"low": 0, "medium": 1, "high": 2}
 
 
 @dataclass
@@ -110,7 +114,13 @@ async def fetch_first(
 
 
 async def compile_lock(
-    inputs: Inputs, opts: Options, sources: list[ReleaseSource], checksums: ChecksumFetcher, previous: Lock | None
+    inputs: Inputs,
+    opts: Options,
+    sources: list[ReleaseSource],
+    checksums: ChecksumFetcher,
+    previous: Lock | None,
+    changelogs: dict[str, Any] | None = None,
+    advisories: AdvisoryDB | None = None,
 ) -> CompileResult:
     file = str(inputs.config_dir / "versions.yaml")
     specs, platforms, _ = effective_specs(inputs, opts.environment)
@@ -193,6 +203,23 @@ async def compile_lock(
     graph = build_dag(paths, phases, extra)
 
     hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
+    intel: dict[str, StepIntel] = {}
+    for name, path in paths.items():
+        r = resolved[name]
+        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix)
+        known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
+        for hop in path.hops:
+            intel[hop.id] = step_intel(hop, logs, known)
+    advisory_entries: dict[str, list[dict[str, Any]]] = {}
+    if advisories is not None:
+        for name, path in paths.items():
+            r = resolved[name]
+            entries, extra_reasons = advisories_for(
+                advisories, name, path.hops, r.current, r.target.version, allow, refusals
+            )
+            advisory_entries[name] = entries
+            for sid, rs in extra_reasons.items():
+                intel[sid].reasons.extend(rs)
     artifacts = await _artifacts(hop_by_id, resolved, platforms, checksums, previous)
 
     steps: list[Step] = []
@@ -200,7 +227,12 @@ async def compile_lock(
         hop = hop_by_id[sid]
         level, base_reasons = risk_of(hop)
         r = resolved[hop.component]
-        reasons = base_reasons + hop.reasons + (r.target.reasons if hop.to_version == r.target.version else [])
+        info = intel[sid]
+        if info.raise_to and _RANK[info.raise_to] > _RANK[level]:
+            level = info.raise_to
+        reasons = (
+            base_reasons + hop.reasons + info.reasons + (r.target.reasons if hop.to_version == r.target.version else [])
+        )
         steps.append(
             Step(
                 id=sid,
@@ -213,6 +245,7 @@ async def compile_lock(
                 reasons=reasons,
                 artifacts=artifacts[(hop.component, hop.to_version)],
                 rollback_floor=str(hop.rollback_floor) if hop.rollback_floor else None,
+                breaking_changes=info.breaking,
             )
         )
 
@@ -236,6 +269,7 @@ async def compile_lock(
             artifacts=arts,
             runtime=r.defn.runtime,
             warnings=sorted(set(r.warnings)),
+            advisories=advisory_entries.get(name, []),
         )
     lock = Lock(
         format_version=FORMAT_VERSION,

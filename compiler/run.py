@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 
+from .advisories import load_advisories
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
@@ -78,6 +79,7 @@ def compile_environment(
     upgrade_packages: frozenset[str] = frozenset(),
     allow: frozenset[str] = frozenset(),
     inputs: Inputs | None = None,
+    advisory_dirs: tuple[Path, ...] = (),
 ) -> CompileResult:
     inputs = inputs or load_inputs(config_dir)
     _, _, env_offline = effective_specs(inputs, env)
@@ -95,10 +97,12 @@ def compile_environment(
         upgrade_packages=upgrade_packages,
         allow=allow,
     )
-    return asyncio.run(_compile(inputs, opts, settings, previous))
+    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs))
 
 
-async def _compile(inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None) -> CompileResult:
+async def _compile(
+    inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None, advisory_dirs: tuple[Path, ...]
+) -> CompileResult:
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
         cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
         sources: list[ReleaseSource] = []
@@ -114,9 +118,20 @@ async def _compile(inputs: Inputs, opts: Options, settings: Settings, previous: 
                     offline=opts.offline,
                 )
             )
-        sources.append(SnapshotSource.embedded())
+        snapshot = SnapshotSource.embedded()
+        sources.append(snapshot)
         checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
-        return await compile_lock(inputs, opts, sources, checksums, previous)
+        paths = [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
+        for p in paths:
+            if not p.exists():
+                raise ObsplanError(
+                    "advisory path not found",
+                    file=str(p),
+                    key="advisories",
+                    hint="point it at a directory of OSV *.json records",
+                )
+        db = load_advisories(paths) if paths else None
+        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db)
 
 
 def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:

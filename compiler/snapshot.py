@@ -52,13 +52,22 @@ class SnapshotSource:
             detail=f"embedded snapshot of {self.as_of}",
         )
 
-    def changelog(self, repo: str) -> dict[str, Any]:
-        return dict(self.data["repos"].get(repo, {}).get("breaking", {}))
+    @property
+    def changelogs(self) -> dict[str, Any]:
+        """component → version → breaking entries, parsed from upstream CHANGELOGs when the snapshot was built."""
+        return dict(self.data.get("changelogs", {}))
 
 
-def snapshot_document(as_of: str, repos: dict[str, ReleaseData], generated_from: str) -> str:
+def snapshot_document(
+    as_of: str, repos: dict[str, ReleaseData], generated_from: str, changelogs: dict[str, Any] | None = None
+) -> str:
     """Serialize release data as a snapshot file (deterministic bytes)."""
-    doc: dict[str, Any] = {"as_of": as_of, "generated_from": generated_from, "repos": {}}
+    doc: dict[str, Any] = {
+        "as_of": as_of,
+        "generated_from": generated_from,
+        "repos": {},
+        "changelogs": changelogs or {},
+    }
     for repo, data in sorted(repos.items()):
         doc["repos"][repo] = {
             "as_of": data.as_of or as_of,

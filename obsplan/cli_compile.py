@@ -49,6 +49,13 @@ def _config_options(f):  # type: ignore[no-untyped-def]
 )
 @click.option("--allow", "allow", multiple=True, metavar="RULE", help="Override an overridable matrix rule.")
 @click.option("--no-report", is_flag=True, help="Do not write the Markdown report next to the lock.")
+@click.option(
+    "--advisories",
+    "advisory_dirs",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
+)
 @json_option
 @guarded
 def plan(
@@ -61,6 +68,7 @@ def plan(
     upgrade_packages: tuple[str, ...],
     allow: tuple[str, ...],
     no_report: bool,
+    advisory_dirs: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
@@ -93,6 +101,7 @@ def plan(
         upgrade_packages=frozenset(upgrade_packages),
         allow=frozenset(allow),
         inputs=inputs,
+        advisory_dirs=advisory_dirs,
     )
     if result.refusals:
         for r in result.refusals:

@@ -1,9 +1,141 @@
-"""Executor commands (apply, status, history, rollback, resume)."""
+"""Executor commands (apply, resume, status, history, rollback): parse, call one library function, render."""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Any
+
 import click
+
+from obsplan.cli import emit_json, guarded, json_option
+from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
+from obsplan.executor import engine
+from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
+
+_root = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
+                     help="Prefix for every host path (rehearse into a directory).")  # fmt: skip
+_sm = click.option("--service-manager", type=click.Choice(["systemd", "supervisord"]), default="supervisord",
+                   show_default=True)  # fmt: skip
+
+
+def _reporter(as_json: bool) -> Reporter:
+    return JsonLinesReporter(sys.stdout) if as_json else ConsoleReporter(sys.stdout)
+
+
+def _apply_options(f: Any) -> Any:
+    options = [
+        click.argument("lock", type=click.Path(dir_okay=False, path_type=Path)),
+        _root,
+        click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
+                     help="safe: serial, 120 s health window; standard: 60 s; fast: parallel within a phase, 20 s."),
+        click.option("--dry-run", is_flag=True, help="Print every action; change nothing under --root."),
+        click.option("--phase", help="Only steps of this phase."),
+        click.option("--component", help="Only steps of this component."),
+        _sm,
+        click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
+        click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Take artifacts from this directory (by file name) instead of downloading."),
+        click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
+        click.option("--keep-versions", type=int, default=3, show_default=True, help="Versions/points kept."),
+        click.option("--keep-days", type=float, default=30.0, show_default=True, help="Max age of old versions."),
+        json_option,
+    ]  # fmt: skip
+    for opt in reversed(options):
+        f = opt(f)
+    return f
+
+
+def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
+              service_manager: str, force: bool, artifacts_dir: Path | None, health_timeout: float | None,
+              keep_versions: int, keep_days: float, as_json: bool) -> None:  # fmt: skip
+    opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
+                               service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
+                               health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days)  # fmt: skip
+    report = engine.apply(lock, opts, _reporter(as_json))
+    sys.exit(report.exit_code)
 
 
 def register(group: click.Group) -> None:
     """Attach the executor commands to the main group."""
+
+    @group.command("apply", epilog="Exit codes: 0 ok, 1 a step failed (rolled back), 2 bad input, 3 internal error.")
+    @_apply_options
+    @guarded
+    def apply_cmd(**kwargs: Any) -> None:
+        """Apply the steps of LOCK to this host (idempotent: applying twice does nothing the second time)."""
+        _do_apply(**kwargs)
+
+    @group.command("resume")
+    @_apply_options
+    @guarded
+    def resume_cmd(**kwargs: Any) -> None:
+        """Resume an interrupted apply (the same as running apply again: both converge)."""
+        _do_apply(**kwargs)
+
+    @group.command("status")
+    @_root
+    @click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Compare with this lock (default: the last applied one).")  # fmt: skip
+    @_sm
+    @json_option
+    @guarded
+    def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
+        """Per component: installed version, target in the lock, health, last result."""
+        rows = engine.status(root, lock_path, service_manager)
+        if as_json:
+            emit_json(rows)
+            return
+        cols = ("component", "installed_version", "target_version", "served_version", "health", "last_result")
+        click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
+        for r in rows:
+            click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
+
+    @group.command("history")
+    @click.argument("component", required=False)
+    @_root
+    @click.option("--limit", type=int, default=50, show_default=True)
+    @json_option
+    @guarded
+    def history_cmd(component: str | None, root: Path, limit: int, as_json: bool) -> None:
+        """Upgrade and rollback history, newest first."""
+        rows = engine.history(root, component, limit)
+        if as_json:
+            emit_json(rows)
+            return
+        for r in rows:
+            ok = "ok" if r["success"] else "FAILED"
+            err = f"  {r['error']}" if r["error"] else ""
+            click.echo(f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
+                       f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}")  # fmt: skip
+
+    @group.command("rollback")
+    @click.argument("component")
+    @click.option("--list", "list_only", is_flag=True, help="List rollback points and installed versions.")
+    @click.option("--to", "to", help="A rollback point id or an installed version (default: newest point).")
+    @_root
+    @_sm
+    @click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True)
+    @click.option("--health-timeout", type=float)
+    @json_option
+    @guarded
+    def rollback_cmd(component: str, list_only: bool, to: str | None, root: Path, service_manager: str, mode: str,
+                     health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+        """Switch COMPONENT back to a rollback point or an installed version (never below its floor)."""
+        if list_only:
+            info = engine.rollback_list(root, component)
+            if as_json:
+                emit_json(info)
+                return
+            click.echo(f"{component}: current {info['current'] or '-'}, floor {info['floor'] or '-'}")
+            for p in info["points"]:
+                flag = "  (below floor)" if p["below_floor"] else ""
+                click.echo(f"  point {p['id']:<4} {p['from_version'] or '-'} (before {p['to_version']}) "
+                           f"{p['status']:<9} {p['created_at'][:19]}{flag}")  # fmt: skip
+            for v in info["versions"]:
+                click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
+            return
+        result = engine.rollback(root, component, to, _reporter(as_json), service_manager, mode, health_timeout)
+        if as_json:
+            engine.emit_result_event(JsonLinesReporter(sys.stdout), result)
+        sys.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)

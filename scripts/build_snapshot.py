@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from obsplan.compiler.catalog import builtin_definitions, resolve_definition
+from obsplan.compiler.changelog import load_breaking_policy, merge_changelogs, parse_changelog
 from obsplan.compiler.config import ComponentSpec
 from obsplan.compiler.releases import Release, ReleaseData
 from obsplan.compiler.snapshot import snapshot_document
@@ -56,8 +57,20 @@ def main() -> None:
             releases.append(Release(tag=tag, published_at=date[:10] or None,
                                     prerelease=bool(v and v.is_prerelease), assets=assets))
         repos[repo] = ReleaseData(repo=repo, releases=releases, source="snapshot", as_of=AS_OF)
+    changelogs = {}
+    policy = load_breaking_policy()
+    for d in defs:
+        sources = policy.components.get(d.name)
+        folder = upstream / d.github_repo.replace("/", "__")
+        files = [folder / f for f in (sources.changelogs if sources else [])]
+        if d.name == "grafana":
+            files = [folder / "CHANGELOG-excerpt.md"]
+        parsed = [parse_changelog(f.read_text(), source=f"{d.github_repo} {f.name}") for f in files if f.exists()]
+        if parsed:
+            merged = merge_changelogs(parsed)
+            changelogs[d.name] = {v: [e.model_dump() for e in entries if e.breaking] for v, entries in merged.items()}
     out = Path(__file__).resolve().parents[1] / "compiler" / "snapshot.json"
-    out.write_text(snapshot_document(AS_OF, repos, "shared/upstream tags.tsv histories"))
+    out.write_text(snapshot_document(AS_OF, repos, "shared/upstream tags.tsv histories and CHANGELOGs", changelogs))
     print(f"wrote {out} ({len(repos)} repositories)")
 
 

@@ -1,0 +1,129 @@
+"""Why a step is risky: breaking entries from upstream changelogs and security advisories, per step.
+
+Changelogs come pre-parsed in the embedded snapshot (so planning offline still reports them) plus GitHub
+release bodies from live release data; advisories are OSV records from the policy's directories.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .advisories import AdvisoryDB, Assessment
+from .changelog import BreakingChanges, Changelog, Entry, breaking_between, load_breaking_policy, parse_release_body
+from .lock import Reason
+from .planner import Hop, Refusal
+from .releases import ReleaseData, candidates
+from .versions import Version
+
+
+@dataclass
+class StepIntel:
+    breaking: list[dict[str, str]] = field(default_factory=list)
+    reasons: list[Reason] = field(default_factory=list)
+    raise_to: str | None = None
+
+
+def changelogs_for(
+    component: str, snapshot_changelogs: dict[str, Any], data: ReleaseData | None, tag_prefix: str = ""
+) -> list[Changelog]:
+    """The component's changelog sources: snapshot-parsed files, curated entries, and release bodies."""
+    policy = load_breaking_policy()
+    out: list[Changelog] = []
+    stored = snapshot_changelogs.get(component)
+    if stored:
+        out.append({v: [Entry(**e) for e in entries] for v, entries in stored.items()})
+    out.append(policy.curated(component))
+    sources = policy.components.get(component)
+    if data is not None and sources and sources.release_bodies_from:
+        start = Version.parse(sources.release_bodies_from)
+        for v, rel in candidates(data, tag_prefix=tag_prefix).items():
+            if v >= start and rel.body.strip():
+                out.append(parse_release_body(rel.body, v, source=f"GitHub release {rel.tag}"))
+    return [c for c in out if c]
+
+
+def step_intel(hop: Hop, changelogs: list[Changelog], known: list[Version]) -> StepIntel:
+    intel = StepIntel()
+    if hop.from_version is None:
+        return intel
+    result: BreakingChanges = breaking_between(changelogs, hop.from_version, hop.to_version, known)
+    intel.breaking = [
+        {"version": e.version, "text": e.text, "source": e.source, "marker": e.marker or ""} for e in result.entries
+    ]
+    cov = result.coverage
+    if cov.status == "unavailable":
+        intel.reasons.append(
+            Reason(
+                code="changelog_unavailable",
+                detail=f"CHANGELOG missing or unparseable for this range ({cov.reason}); risk not lowered",
+            )
+        )
+        intel.raise_to = "medium"
+    elif cov.status == "partial":
+        intel.reasons.append(
+            Reason(code="changelog_partial", detail=f"no CHANGELOG section for {', '.join(cov.missing)}")
+        )
+    if result.entries:
+        versions = sorted({Version.parse(e.version) for e in result.entries})
+        intel.reasons.append(
+            Reason(
+                code="changelog_breaking",
+                detail=f"{len(result.entries)} breaking entries in {', '.join(str(v) for v in versions)}",
+            )
+        )
+        if hop.to_version.major == 0:
+            intel.raise_to = "medium"
+    return intel
+
+
+def advisories_for(
+    db: AdvisoryDB,
+    component: str,
+    hops: list[Hop],
+    current: Version | None,
+    target: Version,
+    allow: set[str],
+    refusals: list[Refusal],
+) -> tuple[list[dict[str, Any]], dict[str, list[Reason]]]:
+    """Lock entries for a component's advisories, and extra reasons per step id."""
+    inter = [h.to_version for h in hops[:-1]]
+    found: list[Assessment] = db.assess(component, current, target, inter)
+    entries: list[dict[str, Any]] = []
+    reasons: dict[str, list[Reason]] = {}
+    for a in found:
+        if not (a.affects_current or a.affects_target or a.affected_hops):
+            continue
+        entries.append(
+            {
+                "id": a.id,
+                "aliases": a.aliases,
+                "summary": a.summary,
+                "severity": a.severity,
+                "affects_current": a.affects_current,
+                "affects_target": a.affects_target,
+                "fixed_in": a.fixed_in,
+                "affected_hops": a.affected_hops,
+                "source": a.source,
+            }
+        )
+        if hops and a.affects_current and a.affects_target is False:
+            reasons.setdefault(hops[-1].id, []).append(
+                Reason(code="security_fix", detail=f"fixes {a.id} ({', '.join(a.aliases[:2])})")
+            )
+        for hop in hops:
+            if str(hop.to_version) in a.affected_hops:
+                reasons.setdefault(hop.id, []).append(
+                    Reason(code="advisory_on_hop", detail=f"intermediate {hop.to_version} is affected by {a.id}")
+                )
+        if a.affects_target and a.id not in allow:
+            refusals.append(
+                Refusal(
+                    a.id,
+                    "overridable",
+                    f"{component} target {target} is affected by {a.id}"
+                    + (f" (fixed in {a.fixed_in})" if a.fixed_in else ""),
+                    "pick a fixed version, or exclude the affected one",
+                )
+            )
+    return entries, reasons
