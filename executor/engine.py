@@ -1,0 +1,539 @@
+"""Apply a lock with doit, and the read/rollback commands over the state DB.
+
+Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
+host-facts check and whose actions are the journalled stages of `steps.StepRunner`. Phases run in the
+plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
+temporary directory (it is flushed only at exit); crash safety comes from our journal + host facts.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import re
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from doit.cmd_base import TaskLoader2
+from doit.doit_cmd import DoitMain
+from doit.task import dict_to_task
+from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
+from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
+from obsplan.compiler.versions import Version
+
+from .artifacts import ArtifactSource, HttpSource, LocalDirSource
+from .facts import host_platform, pid_alive
+from .layout import Layout
+from .metrics import write_metrics
+from .report import AuditLog, Event, Fanout, Reporter, now_iso
+from .services import ServiceManager, make_service_manager
+from .state import StateDB
+from .steps import HEALTH_WINDOW, Context, StepFailed, StepResult, StepRunner, restore_point, version_below
+
+APPLIED_LOCK = "applied-lock.json"
+
+
+@dataclass
+class ApplyOptions:
+    root: Path = Path("/")
+    mode: str = "standard"
+    dry_run: bool = False
+    phase: str | None = None
+    component: str | None = None
+    service_manager: str = "supervisord"
+    force: bool = False
+    artifacts_dir: Path | None = None
+    health_timeout: float | None = None
+    keep_versions: int = 3
+    keep_days: float = 30.0
+    jobs: int = 4
+
+
+@dataclass
+class ApplyReport:
+    run_id: str
+    results: list[StepResult] = field(default_factory=list)
+    exit_code: int = EXIT_OK
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "exit_code": self.exit_code, "dry_run": self.dry_run,
+                "results": [r.to_dict() for r in self.results]}  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------
+# one apply per root
+
+
+@contextmanager
+def apply_lock(layout: Layout, command: str) -> Iterator[None]:
+    """Kernel-held lock on `<root>/var/lib/obsplan/apply.lock`; the holder's pid and start time go to a side file."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(layout)
+            raise ObsplanError(
+                f"another obsplan {holder.get('command', 'apply')} holds {layout.lock_path}: "
+                f"pid {holder.get('pid', '?')} started at {holder.get('started_at', '?')}",
+                hint="wait for it to finish; the lock is released by the kernel when that process exits",
+                exit_code=EXIT_FAILED) from None  # fmt: skip
+        write_atomic(layout.lock_info_path, json.dumps({"pid": os.getpid(), "started_at": now_iso(),
+                                                        "command": command}) + "\n")  # fmt: skip
+        try:
+            yield
+        finally:
+            layout.lock_info_path.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(layout: Layout) -> dict[str, Any]:
+    try:
+        info = json.loads(layout.lock_info_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(info, dict) and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
+        info["pid"] = f"{info['pid']} (exited?)"
+    return info if isinstance(info, dict) else {}
+
+
+# --------------------------------------------------------------------------------------------------------
+# doit glue
+
+
+class _PlanLoader(TaskLoader2):
+    """Hands doit the tasks compiled from the lock (API 2 loader, no dodo.py)."""
+
+    def __init__(self, tasks: list[dict[str, Any]], dep_file: str, reporter: Any) -> None:
+        super().__init__()
+        self.tasks, self.dep_file, self.reporter = tasks, dep_file, reporter
+
+    def setup(self, opt_values: Any) -> None:
+        return None
+
+    def load_doit_config(self) -> dict[str, Any]:
+        return {"dep_file": self.dep_file, "backend": "json", "verbosity": 2, "reporter": self.reporter}
+
+    def load_tasks(self, cmd: Any, pos_args: Any) -> list[Any]:
+        return [dict_to_task(dict(t)) for t in self.tasks]
+
+
+class _DoitBridge:
+    """A doit reporter instance: forwards doit's view (up to date, failure) into our results/events."""
+
+    def __init__(self, runners: dict[str, StepRunner]) -> None:
+        self.runners = runners
+        self.errors: list[str] = []
+
+    def initialize(self, tasks: Any, selected_tasks: Any) -> None: ...
+    def get_status(self, task: Any) -> None: ...
+    def execute_task(self, task: Any) -> None: ...
+    def add_success(self, task: Any) -> None: ...
+    def skip_uptodate(self, task: Any) -> None: ...
+    def skip_ignore(self, task: Any) -> None: ...
+    def teardown_task(self, task: Any) -> None: ...
+    def complete_run(self) -> None: ...
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        runner = self.runners.get(task.name)
+        if runner is None or runner.result is not None:
+            return
+        text = fail.get_msg() if hasattr(fail, "get_msg") else str(fail)
+        if type(fail).__name__ == "UnmetDependency":
+            runner.result = StepResult(runner.step.id, runner.c, "skipped", "dependency_failed", {"error": text})
+            runner.emit("step_skipped", reason="dependency_failed")
+        else:
+            runner.result = StepResult(runner.step.id, runner.c, "failed", "internal_error", {"error": text})
+            runner.emit("step_failed", reason="internal_error", error=text[-2000:])
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(str(exception))
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+
+def _task_name(step_id: str) -> str:
+    return "step_" + re.sub(r"[^A-Za-z0-9_.-]", "_", step_id)
+
+
+def component_chains(lock: Lock) -> dict[str, list[Step]]:
+    """Steps of each component ordered along the version chain (from → to), plan order breaking ties."""
+    chains: dict[str, list[Step]] = {}
+    for s in lock.plan.steps:
+        chains.setdefault(s.component, []).append(s)
+    for c, steps in chains.items():
+        ordered: list[Step] = []
+        remaining = list(steps)
+        tos = {s.to_version for s in steps}
+        heads = [s for s in remaining if s.from_version not in tos] or remaining[:1]
+        cur: Step | None = heads[0]
+        while cur is not None:
+            ordered.append(cur)
+            remaining.remove(cur)
+            cur = next((s for s in remaining if s.from_version == ordered[-1].to_version), None)
+        chains[c] = ordered + remaining
+    return chains
+
+
+def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db: StateDB | None,
+                  client: httpx.Client, services: ServiceManager, run_id: str) -> Context:  # fmt: skip
+    source: ArtifactSource = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client)
+    return Context(layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
+                   run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
+                   force=options.force, health_timeout=options.health_timeout, keep_versions=options.keep_versions,
+                   keep_days=options.keep_days)  # fmt: skip
+
+
+def _check_options(options: ApplyOptions) -> None:
+    if options.mode not in HEALTH_WINDOW:
+        raise ObsplanError(f"unknown mode {options.mode!r}", key="--mode", hint="safe, standard or fast")
+    if options.artifacts_dir is not None and not options.artifacts_dir.is_dir():
+        raise ObsplanError(f"{options.artifacts_dir} is not a directory", key="--artifacts")
+
+
+# --------------------------------------------------------------------------------------------------------
+# apply
+
+
+def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: httpx.Client | None = None,
+          services: ServiceManager | None = None) -> ApplyReport:  # fmt: skip
+    """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
+    _check_options(options)
+    lock = load_lock(lock_path)
+    layout = Layout(options.root.resolve())
+    platform = host_platform()
+    if lock.platforms and platform not in lock.platforms:
+        raise ObsplanError(f"the lock has no artifacts for this host's platform {platform}", file=str(lock_path),
+                           key="platforms", hint=f"re-run 'obsplan plan' with {platform} in platforms")  # fmt: skip
+    steps = [s for s in lock.plan.steps if (options.phase is None or s.phase == options.phase)
+             and (options.component is None or s.component == options.component)]  # fmt: skip
+    if options.phase is not None and options.phase not in lock.plan.phases:
+        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
+    if options.component is not None and options.component not in lock.components:
+        raise ObsplanError(f"no component {options.component!r} in the lock", key="--component",
+                           hint=", ".join(sorted(lock.components)))  # fmt: skip
+    services = services or make_service_manager(options.service_manager, layout)
+    own_client = client is None
+    client = client or httpx.Client(timeout=10.0, trust_env=False)
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    try:
+        if options.dry_run:
+            db = StateDB.open_for_reading(layout.db_path)
+            try:
+                return _run(lock, steps, _make_context(layout, options, reporter, db, client, services, run_id))
+            finally:
+                if db is not None:
+                    db.close()
+        with apply_lock(layout, "apply"):
+            audit = AuditLog(layout.audit_path)
+            fan = Fanout(reporter, audit)
+            db = StateDB(layout.db_path)
+            try:
+                write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_text())
+                db.start_run(run_id, "apply", lock.content_sha256, options.mode)
+                ctx = _make_context(layout, options, fan, db, client, services, run_id)
+                _note_interrupted(ctx)
+                report = _run(lock, steps, ctx)
+                db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
+                write_metrics(db, layout.metrics_path)
+                return report
+            finally:
+                db.close()
+                audit.close()
+    finally:
+        if own_client:
+            client.close()
+
+
+def _note_interrupted(ctx: Context) -> None:
+    assert ctx.db is not None
+    for row in ctx.db.interrupted_steps(ctx.run_id):
+        where = ctx.db.last_stage(row["step_id"])
+        msg = f"run {row['run_id']} was interrupted at {where}; resumed by run {ctx.run_id}"
+        ctx.db.journal(ctx.run_id, row["step_id"], row["component"], "step", "resumed", msg)
+        ctx.db.add_history(run_id=row["run_id"], component=row["component"], step_id=row["step_id"],
+                           kind="interrupted", from_version=None, to_version=row["detail"], success=False,
+                           started_at=row["at"], error=msg)  # fmt: skip
+        ctx.emit(row["component"], "resume", step=row["step_id"], interrupted_at=where, previous_run=row["run_id"])
+
+
+def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
+    report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
+    chains = component_chains(lock)
+    runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
+    selected = {s.id for s in steps}
+    ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
+             dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform)  # fmt: skip
+    for phase in lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
+        phase_steps = [s for s in steps if s.phase == phase]
+        if not phase_steps:
+            continue
+        ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps])
+        tasks, bridge_map = [], {}
+        for s in phase_steps:
+            runner = runners[s.id]
+            deps = set(s.requires)
+            chain = chains[s.component]
+            idx = chain.index(s)
+            if idx > 0:
+                deps.add(chain[idx - 1].id)
+            blocked = _blocked(deps, phase_steps, runners, selected)
+            if blocked:
+                runner.result = StepResult(s.id, s.component, "skipped", "requires_not_done", {"requires": blocked})
+                runner.emit("step_skipped", reason="requires_not_done", requires=blocked)
+                continue
+            name = _task_name(s.id)
+            bridge_map[name] = runner
+            tasks.append({"name": name, "actions": runner.actions(), "uptodate": [runner.uptodate],
+                          "task_dep": [_task_name(d) for d in sorted(deps) if d in {p.id for p in phase_steps}],
+                          "doc": f"{s.component} {s.from_version} -> {s.to_version}", "verbosity": 2})  # fmt: skip
+        if tasks:
+            bridge = _DoitBridge(bridge_map)
+            with tempfile.TemporaryDirectory(prefix="obsplan-doit-") as tmp:
+                args = ["run", "--continue"]
+                if ctx.mode == "fast" and len(tasks) > 1:
+                    args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
+                loader = _PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
+                code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
+            if bridge.errors or code == 3:
+                raise ObsplanError(f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
+                                   exit_code=EXIT_INTERNAL)  # fmt: skip
+    for s in steps:
+        r = runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run")
+        report.results.append(r)
+    if any(r.reason == "internal_error" for r in report.results):
+        report.exit_code = EXIT_INTERNAL
+    elif any(r.failed or r.status == "skipped" for r in report.results):
+        report.exit_code = EXIT_FAILED
+    counts: dict[str, int] = {}
+    for r in report.results:
+        counts[r.status] = counts.get(r.status, 0) + 1
+    if report.results and all(r.status == "up_to_date" for r in report.results):
+        ctx.emit(None, "nothing_to_do", steps=len(report.results))
+    ctx.emit(None, "run_finished", run_id=ctx.run_id, exit_code=report.exit_code, counts=counts)
+    return report
+
+
+def _blocked(deps: set[str], phase_steps: list[Step], runners: dict[str, StepRunner], selected: set[str]) -> list[str]:
+    """Required steps outside this phase's doit run that did not finish (failed earlier, or not done on the host)."""
+    in_phase = {s.id for s in phase_steps}
+    blocked = []
+    for d in sorted(deps - in_phase):
+        dep = runners.get(d)
+        if dep is None:
+            continue
+        if dep.result is not None:
+            if dep.result.status not in ("ok", "up_to_date", "would_run"):
+                blocked.append(d)
+        elif d not in selected and not dep.uptodate():
+            blocked.append(d)
+    return blocked
+
+
+# --------------------------------------------------------------------------------------------------------
+# status, history, rollback
+
+
+def _applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
+    path = lock_path or layout.state_dir / APPLIED_LOCK
+    if lock_path is None and not path.exists():
+        return None
+    return load_lock(path)
+
+
+def status(root: Path, lock_path: Path | None = None, services_kind: str = "supervisord",
+           client: httpx.Client | None = None) -> list[dict[str, Any]]:  # fmt: skip
+    layout = Layout(root.resolve())
+    lock = _applied_lock(layout, lock_path)
+    db = StateDB.open_for_reading(layout.db_path)
+    own = client is None
+    client = client or httpx.Client(timeout=3.0, trust_env=False)
+    try:
+        rows = {r["component"]: r for r in db.all_installed()} if db else {}
+        names = sorted(set(rows) | set(lock.components if lock else ()))
+        services = make_service_manager(services_kind, layout)
+        out = []
+        for c in names:
+            row = rows.get(c)
+            entry: dict[str, Any] = {
+                "component": c, "installed_version": row["version"] if row else None,
+                "host_version": layout.current_version(c), "target_version": None,
+                "floor": row["floor"] if row else None, "last_result": row["last_result"] if row else None,
+                "last_step": row["last_step"] if row else None, "health": "unknown", "served_version": None,
+            }  # fmt: skip
+            if lock and c in lock.components:
+                comp = lock.components[c]
+                entry["target_version"] = comp.version
+                chain = [s for s in lock.plan.steps if s.component == c]
+                step = chain[-1] if chain else None
+                if step is not None:
+                    ctx = Context(layout=layout, db=None, reporter=Fanout(), services=services, client=client,
+                                  source=HttpSource(client), run_id="status", platform=host_platform(), dry_run=True)  # fmt: skip
+                    runner = StepRunner(ctx, step, comp, chain)
+                    served = runner.served_version()
+                    entry["served_version"] = served
+                    entry["health"] = "serving" if served else "down"
+                entry["up_to_date"] = entry["host_version"] == comp.version and entry["served_version"] == comp.version
+            out.append(entry)
+        return out
+    finally:
+        if db:
+            db.close()
+        if own:
+            client.close()
+
+
+def history(root: Path, component: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    layout = Layout(root.resolve())
+    db = StateDB.open_for_reading(layout.db_path)
+    if db is None:
+        return []
+    with db:
+        return [dict(r) for r in db.history(component, limit)]
+
+
+def rollback_list(root: Path, component: str) -> dict[str, Any]:
+    layout = Layout(root.resolve())
+    db = StateDB.open_for_reading(layout.db_path)
+    if db is None:
+        return {"component": component, "points": [], "versions": [], "current": None, "floor": None}
+    with db:
+        row = db.installed(component)
+        floor = row["floor"] if row else None
+        points = [dict(p.to_dict(), below_floor=bool(p.from_version and version_below(p.from_version, floor)))
+                  for p in db.points(component, ("available", "initial", "used"))]  # fmt: skip
+    cdir = layout.component_dir(component)
+    versions = sorted((d.name for d in cdir.iterdir() if d.is_dir() and not d.is_symlink()
+                       and not d.name.startswith(".")) if cdir.is_dir() else [])  # fmt: skip
+    return {"component": component, "current": layout.current_version(component), "floor": floor,
+            "points": points, "versions": [{"version": v, "below_floor": version_below(v, floor)} for v in versions]}  # fmt: skip
+
+
+def rollback(root: Path, component: str, to: str | None, reporter: Reporter, service_manager: str = "supervisord",
+             mode: str = "standard", health_timeout: float | None = None,
+             client: httpx.Client | None = None) -> StepResult:  # fmt: skip
+    """Switch `component` back to a rollback point (`to` = point id or None for the newest) or an installed
+    version; refuses targets below the component's floor. A failed rollback switches back again."""
+    layout = Layout(root.resolve())
+    lock = _applied_lock(layout, None)
+    if lock is None or component not in lock.components:
+        raise ObsplanError(f"no applied lock knows {component!r} under {layout.root}",
+                           hint="rollback works on components installed by 'obsplan apply'")  # fmt: skip
+    services = make_service_manager(service_manager, layout)
+    own = client is None
+    client = client or httpx.Client(timeout=10.0, trust_env=False)
+    try:
+        with apply_lock(layout, "rollback"):
+            audit = AuditLog(layout.audit_path)
+            db = StateDB(layout.db_path)
+            run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+            try:
+                db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
+                ctx = _make_context(layout, ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout),
+                                    Fanout(reporter, audit), db, client, services, run_id)  # fmt: skip
+                result = _rollback(ctx, lock, component, to)
+                db.finish_run(run_id, result.status)
+                write_metrics(db, layout.metrics_path)
+                return result
+            finally:
+                db.close()
+                audit.close()
+    finally:
+        if own:
+            client.close()
+
+
+def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepResult:
+    assert ctx.db is not None
+    db, layout = ctx.db, ctx.layout
+    current = layout.current_version(component)
+    row = db.installed(component)
+    floor = row["floor"] if row else None
+    point = None
+    if to is None or to.isdigit():
+        points = db.points(component, ("available",))
+        point = db.point(int(to)) if to else (points[0] if points else None)
+        if point is None or point.component != component:
+            raise ObsplanError(f"no rollback point {to or ''} for {component}".replace("  ", " "),
+                               hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip
+        if point.from_version is None:
+            raise ObsplanError(f"rollback point {point.id} is the first install of {component}: nothing before it")
+        target = point.from_version
+    else:
+        target = to.lstrip("v")
+        points = [p for p in db.points(component, ("available",)) if p.from_version == target]
+        point = points[0] if points else None
+    if target == current:
+        raise ObsplanError(f"{component} already runs {target}", exit_code=EXIT_USAGE)
+    if version_below(target, floor):
+        raise ObsplanError(f"refusing to roll {component} back to {target}: below its rollback floor {floor} "
+                           "(its data was written by a newer version that older ones cannot read)",
+                           hint=f"choose a version >= {floor} from 'obsplan rollback {component} --list'")  # fmt: skip
+    if not layout.version_dir(component, target).is_dir():
+        raise ObsplanError(f"{component} {target} is not installed under {layout.component_dir(component)}",
+                           hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip
+    comp = lock.components[component]
+    fake = Step(id=f"rollback:{component}:{current}->{target}", component=component, from_version=current,
+                to_version=target, phase="rollback", requires=[], risk="high", reasons=[], artifacts={})  # fmt: skip
+    runner = StepRunner(ctx, fake, comp, [fake])
+    started, t0 = now_iso(), time.monotonic()
+    ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
+    db.journal(ctx.run_id, fake.id, component, "step", "start", target)
+    try:
+        if point is not None:
+            restore_point(ctx, runner, point)
+        else:
+            old = ctx.services.status(component)
+            runner.switch_to(target, runner.rendered(target))
+            ctx.services.restart(component)
+            runner.verify(target, old.pid if old.running else None)
+    except (StepFailed, ObsplanError, OSError) as exc:
+        error = str(exc)
+        ctx.emit(component, "rollback_failed", error=error, switching_back_to=current)
+        try:
+            if current is not None:
+                old = ctx.services.status(component)
+                runner.switch_to(current, runner.rendered(current))
+                ctx.services.restart(component)
+                runner.verify(current, old.pid if old.running else None)
+        except (StepFailed, ObsplanError, OSError) as exc2:
+            error += f"; switching back to {current} failed too: {exc2}"
+        db.add_history(run_id=ctx.run_id, component=component, step_id=fake.id, kind="rollback",
+                       from_version=current, to_version=target, success=False, started_at=started, error=error,
+                       duration=time.monotonic() - t0)  # fmt: skip
+        db.journal(ctx.run_id, fake.id, component, "step", "failed", error[:2000])
+        return StepResult(fake.id, component, "failed", getattr(exc, "reason", "rollback_failed"), {"error": error})
+    with db.transaction():
+        db.add_history(run_id=ctx.run_id, component=component, step_id=fake.id, kind="rollback", from_version=current,
+                       to_version=target, success=True, started_at=started, duration=time.monotonic() - t0)  # fmt: skip
+        if point is not None:
+            db.set_point_status(point.id, "used")
+        db.set_installed(component, target, previous=current, floor=floor, last_result="rolled_back",
+                         last_step=fake.id)  # fmt: skip
+        db.journal(ctx.run_id, fake.id, component, "step", "done", target)
+    ctx.emit(component, "rollback_done", from_version=current, to_version=target)
+    return StepResult(fake.id, component, "ok", "rolled_back", {"from": current, "to": target})
+
+
+def emit_result_event(reporter: Reporter, result: StepResult) -> None:
+    reporter.emit(Event(result.component, "result", result.to_dict()))
+
+
+def parse_version_or_none(text: str) -> Version | None:
+    try:
+        return Version.parse(text)
+    except ValueError:
+        return None

@@ -1,0 +1,98 @@
+"""Host paths, all under one root (`--root`, default `/`), so an apply can be rehearsed into a directory."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Layout:
+    root: Path
+
+    def host(self, path: str | Path) -> Path:
+        """The path `path` (absolute on the host) under the root."""
+        return self.root / str(path).lstrip("/")
+
+    @property
+    def state_dir(self) -> Path:
+        return self.host("/var/lib/obsplan")
+
+    @property
+    def db_path(self) -> Path:
+        return self.state_dir / "state.db"
+
+    @property
+    def lock_path(self) -> Path:
+        return self.state_dir / "apply.lock"
+
+    @property
+    def lock_info_path(self) -> Path:
+        return self.state_dir / "apply.lock.holder"
+
+    @property
+    def downloads(self) -> Path:
+        return self.host("/var/cache/obsplan/downloads")
+
+    @property
+    def backups(self) -> Path:
+        return self.state_dir / "backups"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.state_dir / "metrics" / "obsplan.prom"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.host("/var/log/obsplan")
+
+    @property
+    def audit_path(self) -> Path:
+        return self.log_dir / "audit.jsonl"
+
+    @property
+    def bin_dir(self) -> Path:
+        return self.host("/usr/local/bin")
+
+    def component_dir(self, component: str) -> Path:
+        return self.host("/opt/obsplan") / component
+
+    def version_dir(self, component: str, version: str) -> Path:
+        return self.component_dir(component) / version
+
+    def current_link(self, component: str) -> Path:
+        return self.component_dir(component) / "current"
+
+    def current_version(self, component: str) -> str | None:
+        """The version `current` points at (a fact read from the symlink), or None."""
+        link = self.current_link(component)
+        try:
+            target = os.readlink(link)
+        except OSError:
+            return None
+        return Path(target).name
+
+
+def relative_symlink(target: Path, link: Path) -> None:
+    """Point `link` at `target` atomically: a temp symlink renamed over the old one (readers never see none)."""
+    link.parent.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(target, link.parent)
+    try:
+        if os.readlink(link) == rel:
+            return
+    except OSError:
+        pass
+    tmp = link.with_name(f".{link.name}.tmp-{os.getpid()}")
+    tmp.unlink(missing_ok=True)
+    os.symlink(rel, tmp)
+    os.replace(tmp, link)
+    fsync_dir(link.parent)
+
+
+def fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

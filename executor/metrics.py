@@ -1,0 +1,51 @@
+"""Metrics for node_exporter's textfile collector, derived from the state DB and written atomically."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.registry import Collector
+
+from .state import StateDB
+
+
+class _StateCollector(Collector):
+    def __init__(self, db: StateDB) -> None:
+        self.db = db
+
+    def collect(self):  # type: ignore[no-untyped-def]
+        attempts = CounterMetricFamily("obsplan_upgrade_attempts", "Upgrade steps attempted, by result.",
+                                       labels=["component", "result"])  # fmt: skip
+        rollbacks = CounterMetricFamily("obsplan_rollbacks", "Rollbacks executed (automatic or manual).",
+                                        labels=["component", "kind", "result"])  # fmt: skip
+        durations = SummaryMetricFamily("obsplan_upgrade_duration_seconds", "Duration of successful upgrade steps.",
+                                        labels=["component"])  # fmt: skip
+        last_success = GaugeMetricFamily("obsplan_last_success_timestamp_seconds",
+                                         "Unix time of the last successful upgrade step.", labels=["component"])  # fmt: skip
+        installed = GaugeMetricFamily("obsplan_installed_info", "Version installed by obsplan (always 1).",
+                                      labels=["component", "version"])  # fmt: skip
+        for row in self.db.attempt_counts():
+            result = "success" if row["success"] else "failed"
+            if row["kind"] == "upgrade":
+                attempts.add_metric([row["component"], result], row["n"])
+                if row["success"]:
+                    durations.add_metric([row["component"]], row["n"], row["total_seconds"] or 0.0)
+                    if row["last"]:
+                        last_success.add_metric([row["component"]], datetime.fromisoformat(row["last"]).timestamp())
+            else:
+                kind = "automatic" if row["kind"] == "auto_rollback" else "manual"
+                rollbacks.add_metric([row["component"], kind, result], row["n"])
+        for row in self.db.all_installed():
+            if row["version"]:
+                installed.add_metric([row["component"], row["version"]], 1)
+        yield from (attempts, rollbacks, durations, last_success, installed)
+
+
+def write_metrics(db: StateDB, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    registry = CollectorRegistry()
+    registry.register(_StateCollector(db))
+    write_to_textfile(str(path), registry)  # writes a temp file and renames it over the old one

@@ -1,0 +1,192 @@
+"""Fixtures for the executor tests: real Debian binaries repacked as release tarballs, a local HTTP server,
+temporary roots (each with its own supervisord, shut down at the end) and lock builders."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
+from obsplan.executor.facts import host_platform
+
+from . import fetch_debs
+
+PLATFORM = host_platform()
+
+
+@pytest.fixture(scope="session")
+def releases() -> dict[tuple[str, str], Path]:
+    """{(name, version): tarball} built from real Debian packages (cached in tests/.debcache/)."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
+        pytest.skip("needs apt-get and dpkg-deb to fetch real binaries")
+    try:
+        return fetch_debs.build_releases()
+    except RuntimeError as exc:  # no network and no cache
+        pytest.skip(f"cannot fetch the Debian binaries: {exc}")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+
+@dataclass
+class Server:
+    url: str
+    directory: Path
+
+    def add(self, path: Path) -> str:
+        """Publish a file; returns its URL."""
+        shutil.copyfile(path, self.directory / path.name)
+        return f"{self.url}/{path.name}"
+
+
+@pytest.fixture(scope="session")
+def server(releases: dict[tuple[str, str], Path], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    directory = tmp_path_factory.mktemp("www")
+    for path in releases.values():
+        os.link(path, directory / path.name) if _same_fs(path, directory) else shutil.copyfile(
+            path, directory / path.name
+        )
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", directory)
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join(5)
+
+
+def _same_fs(a: Path, b: Path) -> bool:
+    return a.stat().st_dev == b.stat().st_dev
+
+
+def shutdown_supervisord(root: Path) -> None:
+    pidfile = root / "run" / "supervisord.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (OSError, ValueError):
+        return
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """A short temporary --root (unix socket paths are limited to ~100 bytes); supervisord stopped at the end."""
+    path = Path(tempfile.mkdtemp(prefix="ob", dir="/tmp"))
+    try:
+        yield path
+    finally:
+        shutdown_supervisord(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def node_runtime(port: int) -> Runtime:
+    return Runtime(binaries={"node_exporter": "*/node_exporter"}, service_binary="node_exporter", port=port,
+                   health_path="/metrics", build_info_metric="node_exporter_build_info")  # fmt: skip
+
+
+def prometheus_runtime(port: int) -> Runtime:
+    return Runtime(binaries={"prometheus": "*/prometheus", "promtool": "*/promtool"}, service_binary="prometheus",
+                   port=port, health_path="/-/ready", build_info_metric="prometheus_build_info",
+                   data_dir="/var/lib/prometheus", config_file="/etc/prometheus/prometheus.yml")  # fmt: skip
+
+
+@dataclass
+class Hop:
+    from_version: str | None
+    to_version: str
+    url: str
+    sha256: str
+    floor: str | None = None
+
+    @property
+    def filename(self) -> str:
+        return self.url.rsplit("/", 1)[1]
+
+
+def hop(server: Server, tarball: Path, from_version: str | None, to_version: str, floor: str | None = None,
+        sha256: str | None = None) -> Hop:  # fmt: skip
+    url = server.add(tarball) if not (server.directory / tarball.name).exists() else f"{server.url}/{tarball.name}"
+    return Hop(from_version, to_version, url, sha256 or fetch_debs.sha256_file(tarball), floor)
+
+
+def build_lock(
+    path: Path, components: dict[str, tuple[Runtime, str, list[Hop]]], phases: list[str] | None = None
+) -> Path:
+    """Write a sealed lock: components maps name → (runtime, phase, hops in order)."""
+    steps: list[Step] = []
+    comps: dict[str, ComponentLock] = {}
+    for name, (runtime, phase, hops) in components.items():
+        prev: str | None = None
+        last_art = None
+        for h in hops:
+            art = Artifact(url=h.url, filename=h.filename, format="tar.gz", sha256=h.sha256)
+            sid = f"{name}-{h.to_version}"
+            steps.append(Step(id=sid, component=name, from_version=h.from_version, to_version=h.to_version,
+                              phase=phase, requires=[prev] if prev else [], risk="low",
+                              reasons=[Reason(code="test", detail="built by the test")], artifacts={PLATFORM: art},
+                              rollback_floor=h.floor))  # fmt: skip
+            prev, last_art = sid, art
+        assert last_art is not None
+        comps[name] = ComponentLock(version=hops[-1].to_version, current=hops[0].from_version, strategy="latest",
+                                    github_repo=None, source=SourceInfo(kind="snapshot", as_of=None),
+                                    artifacts={PLATFORM: last_art}, runtime=runtime)  # fmt: skip
+    all_phases = phases or sorted({p for _, p, _ in components.values()})
+    lock = Lock(format_version=1, obsplan_version="0.1.0", environment="test", platforms=[PLATFORM], inputs={},
+                components=comps, plan=Plan(phases=all_phases, steps=steps)).sealed()  # fmt: skip
+    write_atomic(path, lock.to_json())
+    return path
+
+
+def tree_snapshot(root: Path) -> dict[str, tuple[str, int, str]]:
+    """Every path under root with its type, mode and content (bytes hash / link target)."""
+    import hashlib
+
+    out: dict[str, tuple[str, int, str]] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            rel = str(p.relative_to(root))
+            st = p.lstat()
+            if p.is_symlink():
+                out[rel] = ("link", st.st_mode, os.readlink(p))
+            elif p.is_dir():
+                out[rel] = ("dir", st.st_mode, "")
+            elif p.is_socket():
+                out[rel] = ("socket", st.st_mode, "")
+            else:
+                out[rel] = ("file", st.st_mode, hashlib.sha256(p.read_bytes()).hexdigest())
+    return out

@@ -1,0 +1,171 @@
+"""Fetch real Prometheus-project binaries from Debian and repack them as upstream-layout release tarballs.
+
+Nothing is installed: `apt-get download` fetches the .deb, `dpkg-deb -x` unpacks it into a scratch
+directory, and the binary is repacked as `<name>-<version>.linux-<arch>.tar.gz` holding
+`<name>-<version>.linux-<arch>/<name>` (+ LICENSE/NOTICE placeholders), the promu layout.
+bookworm (this machine's release) comes from the system apt sources; trixie from a private, throw-away
+apt configuration under the cache directory, so the system sources are never modified.
+Downloads are cached in `tests/.debcache/` (git-ignored), so reruns do not download again.
+
+Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import io
+import platform
+import re
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
+ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
+
+# (suite, Debian package, upstream name, {exposed binary name: path inside the .deb})
+RELEASES = [
+    ("bookworm", "prometheus-node-exporter", "node_exporter", {"node_exporter": "usr/bin/prometheus-node-exporter"}),
+    ("trixie", "prometheus-node-exporter", "node_exporter", {"node_exporter": "usr/bin/prometheus-node-exporter"}),
+    ("bookworm", "prometheus", "prometheus", {"prometheus": "usr/bin/prometheus", "promtool": "usr/bin/promtool"}),
+    ("trixie", "prometheus", "prometheus", {"prometheus": "usr/bin/prometheus", "promtool": "usr/bin/promtool"}),
+]
+
+_VERSION_RE = re.compile(r"^(\S+), version (\S+) \(branch: ([^,]*), revision: ([^)]*)\)")
+
+
+def _run(cmd: list[str], cwd: Path | None = None) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
+    return proc.stdout
+
+
+def _private_apt_opts(cache: Path, suite: str) -> list[str]:
+    base = cache / f"apt-{suite}"
+    for sub in ("lists/partial", "archives/partial", "etc/sources.list.d", "etc/preferences.d"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    sources = base / "etc" / "sources.list"
+    sources.write_text(f"deb http://deb.debian.org/debian {suite} main\n")
+    return [
+        "-o", f"Dir::State={base}",
+        "-o", f"Dir::State::Lists={base / 'lists'}",
+        "-o", f"Dir::State::status={base / 'status'}",
+        "-o", f"Dir::Cache={base}",
+        "-o", f"Dir::Cache::archives={base / 'archives'}",
+        "-o", f"Dir::Etc::sourcelist={sources}",
+        "-o", f"Dir::Etc::sourceparts={base / 'etc' / 'sources.list.d'}",
+        "-o", f"Dir::Etc::preferencesparts={base / 'etc' / 'preferences.d'}",
+        "-o", f"APT::Architecture={ARCH}",
+        "-o", "APT::Get::List-Cleanup=0",
+    ]  # fmt: skip
+
+
+def _system_suite() -> str:
+    text = Path("/etc/os-release").read_text()
+    m = re.search(r"^VERSION_CODENAME=(\S+)", text, re.M)
+    return m.group(1) if m else "bookworm"
+
+
+def fetch_deb(cache: Path, suite: str, package: str) -> Path:
+    """Return the cached .deb of `package` from `suite`, downloading it once."""
+    dest = cache / "debs" / suite
+    dest.mkdir(parents=True, exist_ok=True)
+    found = sorted(dest.glob(f"{package}_*_{ARCH}.deb"))
+    if found:
+        return found[-1]
+    if suite == _system_suite():
+        _run(["apt-get", "download", package], cwd=dest)
+    else:
+        opts = _private_apt_opts(cache, suite)
+        status = cache / f"apt-{suite}" / "status"
+        status.touch()
+        if not any((cache / f"apt-{suite}" / "lists").glob("*Packages*")):
+            _run(["apt-get", *opts, "update"])
+        _run(["apt-get", *opts, "download", package], cwd=dest)
+    found = sorted(dest.glob(f"{package}_*_{ARCH}.deb"))
+    if not found:
+        raise RuntimeError(f"apt-get download {package} ({suite}) produced no .deb in {dest}")
+    return found[-1]
+
+
+def binary_version(binary: Path) -> str:
+    """Version printed by `<binary> --version` (first line, stdout or stderr), Debian `+ds` suffix stripped."""
+    proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    for text in (proc.stdout, proc.stderr):
+        m = _VERSION_RE.match(text.strip())
+        if m:
+            return re.sub(r"\+ds\d*$", "", m.group(2))
+    raise RuntimeError(f"cannot read the version of {binary}: {proc.stdout!r} {proc.stderr!r}")
+
+
+def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path]) -> Path:
+    """Write a deterministic promu-layout tarball `<name>-<version>.linux-<arch>.tar.gz` into `out`."""
+    top = f"{name}-{version}.linux-{ARCH}"
+    path = out / f"{top}.tar.gz"
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        d = tarfile.TarInfo(top)
+        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 0
+        tar.addfile(d)
+        for rel, content in sorted(files.items()):
+            data = content.read_bytes() if isinstance(content, Path) else content
+            info = tarfile.TarInfo(f"{top}/{rel}")
+            info.size, info.mtime = len(data), 0
+            info.mode = 0o755 if rel not in ("LICENSE", "NOTICE") else 0o644
+            tar.addfile(info, io.BytesIO(data))
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+        gz.write(buf.getvalue())
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
+    """Fetch every deb in RELEASES and repack it; returns {(upstream name, version): tarball}."""
+    out = cache / "releases"
+    result: dict[tuple[str, str], Path] = {}
+    for suite, package, name, binaries in RELEASES:
+        deb = fetch_deb(cache, suite, package)
+        root = cache / "extract" / deb.stem
+        if not root.exists():
+            tmp = root.with_name(root.name + ".tmp")
+            _run(["rm", "-rf", str(tmp)])
+            tmp.mkdir(parents=True)
+            _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+            tmp.rename(root)
+        version = binary_version(root / next(iter(binaries.values())))
+        tarball = out / f"{name}-{version}.linux-{ARCH}.tar.gz"
+        if not tarball.exists():
+            # trixie moved promtool into its own package: optional binaries are taken when present
+            files: dict[str, bytes | Path] = {e: root / rel for e, rel in binaries.items() if (root / rel).exists()}
+            files["LICENSE"] = b"Apache License 2.0 (placeholder; repacked from Debian for obsplan tests)\n"
+            files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
+            make_tarball(out, name, version, files)
+        result[(name, version)] = tarball
+    sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
+    (out / "sha256sums.txt").write_text(sums)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    args = parser.parse_args(argv)
+    for (name, version), path in sorted(build_releases(args.cache).items()):
+        print(f"{name} {version} {sha256_file(path)} {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
