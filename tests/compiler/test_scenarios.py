@@ -150,3 +150,11 @@ def test_diff_between_environments(gh: FakeGitHub, obsplan_env: Path, tmp_path: 
     code, out, _ = run("diff", "plans/staging.lock", "plans/production.lock", "--json")
     rows = {r["component"]: r for r in json.loads(out)["components"]}
     assert rows["node_exporter"]["b"] == "1.7.0" and not rows["node_exporter"]["same"]
+
+
+def test_offline_seed_lock_snapshot(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path, snapshot) -> None:  # type: ignore[no-untyped-def]
+    cfg = write_config(tmp_path / "cfg", "seed", gh)
+    code, _, err = run("plan", "--config-dir", str(cfg), "--env", "staging", "--offline")
+    assert code == 0, err
+    assert (tmp_path / "plans" / "staging.lock").read_text() == snapshot
+    assert (tmp_path / "plans" / "staging.md").read_text() == snapshot

@@ -1,0 +1,3 @@
+from obsplan.cli import main
+
+main()
