@@ -229,8 +229,7 @@ class StepRunner:
     # 1. pre-flight --------------------------------------------------------------------------------------------
     def preflight(self) -> None:
         self.started_at, self.t0 = now_iso(), time.monotonic()
-        if self.ctx.db is not None and not self.ctx.dry_run:
-            self.ctx.db.journal(self.ctx.run_id, self.step.id, self.c, "step", "start", self.step.to_version)
+        self.journal("step", "start", self.step.to_version)
         self.emit("step_started", from_version=self.step.from_version, to_version=self.step.to_version,
                   dry_run=self.ctx.dry_run)  # fmt: skip
         with self.stage("preflight"):
