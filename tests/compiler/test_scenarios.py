@@ -159,7 +159,7 @@ def test_offline_seed_lock_snapshot(gh: FakeGitHub, obsplan_env: Path, tmp_path:
     assert code == 0, err
     # The local server's port (and so the content hash) changes per run; everything else must be byte-stable.
     def stable(text: str) -> str:
-        text = re.sub(r'("content_sha256": |Lock content sha256: `)"?[0-9a-f]{64}', r"\1<hash>", text)
+        text = re.sub(r'("content_sha256": |"versions.yaml": |Lock content sha256: `)"?[0-9a-f]{64}', r"\1<hash>", text)
         return text.replace(gh.url, "http://fake-github")
 
     assert stable((tmp_path / "plans" / "staging.lock").read_text()) == snapshot
