@@ -251,6 +251,14 @@ class StepRunner:
             host, how = self.host_version()
             pending = self.ctx.db.pending_point(self.step.id) if self.ctx.db is not None else None
             self.point = pending
+            db_row = self.ctx.db.installed(self.c) if self.ctx.db is not None else None
+            recorded = db_row["version"] if db_row is not None else None
+            if host != recorded and not self.ctx.dry_run and self.ctx.db is not None:
+                # host facts win: record what the host really runs
+                self.emit("host_drift", recorded=recorded, observed=host, observed_by=how)
+                self.ctx.db.set_installed(self.c, host, previous=recorded,
+                                          floor=db_row["floor"] if db_row is not None else None,
+                                          source=f"observed:{how}", last_result="observed")  # fmt: skip
             expected = {self.step.from_version, self.step.to_version}
             if host not in expected:
                 if self.ctx.force:
@@ -262,14 +270,6 @@ class StepRunner:
                         f"{self.step.from_version or 'nothing installed'} → {self.step.to_version}. "
                         "Re-run 'obsplan plan' against the host's version, or pass --force to apply this step anyway",
                         host_version=host, expected=self.step.from_version)  # fmt: skip
-            db_row = self.ctx.db.installed(self.c) if self.ctx.db is not None else None
-            recorded = db_row["version"] if db_row is not None else None
-            if host != recorded and not self.ctx.dry_run and self.ctx.db is not None:
-                # host facts win: record what the host really runs
-                self.emit("host_drift", recorded=recorded, observed=host, observed_by=how)
-                self.ctx.db.set_installed(self.c, host, previous=recorded,
-                                          floor=db_row["floor"] if db_row is not None else None,
-                                          source=f"observed:{how}", last_result="observed")  # fmt: skip
             self.emit("preflight_ok", host_version=host, sha256=a.sha256, service_manager=self.ctx.services.name,
                       resume=pending.id if pending else None)  # fmt: skip
 
