@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from importlib import resources
 from typing import Literal
 
@@ -70,9 +71,13 @@ class ComponentDef(BaseModel):
 
 
 def builtin_definitions() -> dict[str, dict[str, object]]:
+    return dict(_builtin_definitions())
+
+
+@cache
+def _builtin_definitions() -> dict[str, dict[str, object]]:
     text = resources.files("obsplan.policies").joinpath("components.yaml").read_text()
-    data = parse_yaml(text, "policies/components.yaml")
-    return dict(data["components"])
+    return dict(parse_yaml(text, "policies/components.yaml")["components"])
 
 
 def resolve_definition(

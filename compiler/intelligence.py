@@ -7,10 +7,19 @@ release bodies from live release data; advisories are OSV records from the polic
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from .advisories import AdvisoryDB, Assessment
-from .changelog import BreakingChanges, Changelog, Entry, breaking_between, load_breaking_policy, parse_release_body
+from .changelog import (
+    BreakingChanges,
+    BreakingPolicy,
+    Changelog,
+    Entry,
+    breaking_between,
+    load_breaking_policy,
+    parse_release_body,
+)
 from .lock import Reason
 from .planner import Hop, Refusal
 from .releases import ReleaseData, candidates
@@ -24,11 +33,16 @@ class StepIntel:
     raise_to: str | None = None
 
 
+@cache
+def _breaking_policy() -> BreakingPolicy:
+    return load_breaking_policy()
+
+
 def changelogs_for(
     component: str, snapshot_changelogs: dict[str, Any], data: ReleaseData | None, tag_prefix: str = ""
 ) -> list[Changelog]:
     """The component's changelog sources: snapshot-parsed files, curated entries, and release bodies."""
-    policy = load_breaking_policy()
+    policy = _breaking_policy()
     out: list[Changelog] = []
     stored = snapshot_changelogs.get(component)
     if stored:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import total_ordering
+from functools import cached_property, total_ordering
 
 import semver
 
@@ -24,7 +24,7 @@ _SECURITY_RE = re.compile(r"^security-(\d+)$")
 
 
 @total_ordering
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Version:
     """A release version: semver precedence, plus Grafana's `+security-NN` re-releases ordered after the base."""
 
@@ -59,21 +59,24 @@ class Version:
         """The release line, e.g. `3.5` for 3.5.2."""
         return f"{self.sem.major}.{self.sem.minor}"
 
-    def _key(self) -> tuple[semver.Version, int]:
-        return (self.sem, self.security)
+    @cached_property
+    def _key(self) -> tuple[int, int, int, tuple[tuple[int, int | str], ...], int]:
+        """Semver precedence as a plain tuple (fast to compare): a release sorts after its pre-releases,
+        numeric identifiers before alphanumeric ones."""
+        pre: tuple[tuple[int, int | str], ...] = ((2, 0),)
+        if self.sem.prerelease:
+            pre = tuple((0, int(p)) if p.isdigit() else (1, p) for p in self.sem.prerelease.split("."))
+        return (self.sem.major, self.sem.minor, self.sem.patch, pre, self.security)
 
     def __lt__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        s, o = self._key(), other._key()
-        if s[0] != o[0]:
-            return bool(s[0] < o[0])
-        return s[1] < o[1]
+        return self._key < other._key
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Version):
             return NotImplemented
-        return self.sem.compare(other.sem) == 0 and self.security == other.security
+        return self._key == other._key
 
     def __hash__(self) -> int:
         return hash((self.sem.major, self.sem.minor, self.sem.patch, self.sem.prerelease, self.security))

@@ -29,6 +29,10 @@ def test_scenario(case: str, gh: FakeGitHub, obsplan_env: Path, tmp_path: Path) 
     cfg = write_config(tmp_path / "cfg", case, gh)
     args = ["plan", "--config-dir", str(cfg), "--env", spec["env"], *spec.get("args", [])]
     code, out, err = run(*args)
+    if "error" in spec:
+        assert code == 2 and spec["error"] in err, out + err
+        assert not (tmp_path / "plans").exists()
+        return
     if "refused" in spec:
         assert code == 1, out + err
         for rule in spec["refused"]:
