@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -161,6 +161,7 @@ def test_offline_seed_lock_snapshot(gh: FakeGitHub, obsplan_env: Path, tmp_path:
     cfg = write_config(tmp_path / "cfg", "seed", gh)
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "staging", "--offline")
     assert code == 0, err
+
     # The local server's port (and so the content hash) changes per run; everything else must be byte-stable.
     def stable(text: str) -> str:
         text = re.sub(r'("content_sha256": |"versions.yaml": |Lock content sha256: `)"?[0-9a-f]{64}', r"\1<hash>", text)
