@@ -17,7 +17,7 @@ from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_d
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .config import ComponentSpec, Inputs, Strategy
 from .errors import EXIT_FAILED, ObsplanError
-from .intelligence import StepIntel, advisories_for, changelogs_for, step_intel
+from .intelligence import StepIntel, advisories_for, changelogs_for, security_bypass, step_intel
 from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
@@ -157,12 +157,24 @@ async def compile_lock(
                 today=today,
                 min_age_days=inputs.policy.minimum_release_age_days,
             )
+            bypass = security_bypass(advisories, name, current, cands.waiting) if advisories else {}
+            for v in bypass:
+                cands.usable[v] = candidates(data, tag_prefix=defn.tag_prefix)[v]
+                del cands.waiting[v]
             target = choose(
                 defn, spec, strategy, cands, current=current, kept=kept, matrix=inputs.matrix, today=today, file=file
             )
             source = SourceInfo(kind=data.source, as_of=data.as_of, detail=data.detail)
             if target.reasons[0].code == "kept_from_lock" and prev_comp:
                 source = prev_comp.source
+            if target.version in bypass:
+                target.reasons.append(
+                    Reason(
+                        code="security_fix_skips_min_age",
+                        detail=f"{target.version} fixes {bypass[target.version]}: "
+                        "minimum_release_age_days does not apply",
+                    )
+                )
         newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
         if newer_waiting:
             v = max(newer_waiting)
@@ -233,6 +245,7 @@ async def compile_lock(
         reasons = (
             base_reasons + hop.reasons + info.reasons + (r.target.reasons if hop.to_version == r.target.version else [])
         )
+        approval = _approval(sid, level, inputs)
         steps.append(
             Step(
                 id=sid,
@@ -246,6 +259,8 @@ async def compile_lock(
                 artifacts=artifacts[(hop.component, hop.to_version)],
                 rollback_floor=str(hop.rollback_floor) if hop.rollback_floor else None,
                 breaking_changes=info.breaking,
+                priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
+                approval=approval,
             )
         )
 
@@ -282,6 +297,16 @@ async def compile_lock(
     ).sealed()
     blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
+
+
+def _approval(step_id: str, risk: str, inputs: Inputs) -> str | None:
+    """Why a step may run unattended (`obsplan apply --auto`), or None when it waits for approval."""
+    if step_id in inputs.policy.approvals:
+        return "listed in the policy's approvals"
+    auto = inputs.policy.auto_upgrade
+    if auto.enabled and risk in auto.allowed_risk_levels:
+        return f"auto_upgrade allows {risk} risk"
+    return None
 
 
 def _from_state(name: str, inputs: Inputs, espec: object, previous: Lock | None) -> Version | None:

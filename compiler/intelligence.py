@@ -86,8 +86,7 @@ def step_intel(hop: Hop, changelogs: list[Changelog], known: list[Version]) -> S
                 detail=f"{len(result.entries)} breaking entries in {', '.join(str(v) for v in versions)}",
             )
         )
-        if hop.to_version.major == 0:
-            intel.raise_to = "medium"
+        intel.raise_to = "medium"  # low means no breaking entries at all
     return intel
 
 
@@ -141,3 +140,20 @@ def advisories_for(
                 )
             )
     return entries, reasons
+
+
+def security_bypass(
+    db: AdvisoryDB, component: str, current: Version | None, waiting: dict[Version, str]
+) -> dict[Version, str]:
+    """Too-young versions that fix an advisory affecting the current version: they skip the release-age wait
+    (as Renovate and Dependabot do for security updates). Returns version → advisory id."""
+    if current is None or not waiting:
+        return {}
+    out: dict[Version, str] = {}
+    vulns = db.for_component(component)
+    for v in sorted(waiting):
+        for vuln in vulns:
+            if db.affects(component, vuln, current) is True and db.affects(component, vuln, v) is False:
+                out[v] = vuln.id
+                break
+    return out

@@ -76,6 +76,8 @@ class Step(Strict):
     artifacts: dict[str, Artifact]
     rollback_floor: str | None = None
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
+    priority: Literal["normal", "security"] = "normal"
+    approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
 
 
 class Plan(Strict):
