@@ -346,9 +346,15 @@ class AdvisoryDB:
 
     def __init__(self, records: Iterable[OsvRecord], mappings: AdvisoryMappings) -> None:
         records = list(records)
+        self.records = records
         self.mappings = mappings
         self.withdrawn = sorted(r.id for r in records if r.withdrawn)
         self.vulnerabilities = _merge([r for r in records if not r.withdrawn])
+
+    def with_records(self, extra: Iterable[OsvRecord]) -> AdvisoryDB:
+        """A new database with more records (e.g. from the OSV API), merged and de-duplicated again."""
+        known = {(r.id, r.source) for r in self.records}
+        return AdvisoryDB(self.records + [r for r in extra if (r.id, r.source) not in known], self.mappings)
 
     def for_component(self, component: str) -> list[Vulnerability]:
         """Vulnerabilities naming one of the component's modules or a library it embeds, sorted by id."""

@@ -19,6 +19,7 @@ from .config import ComponentSpec, Inputs, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .intelligence import StepIntel, advisories_for, changelogs_for, security_bypass, step_intel
 from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
+from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
@@ -121,6 +122,7 @@ async def compile_lock(
     previous: Lock | None,
     changelogs: dict[str, Any] | None = None,
     advisories: AdvisoryDB | None = None,
+    osv: OsvClient | None = None,
 ) -> CompileResult:
     file = str(inputs.config_dir / "versions.yaml")
     specs, platforms, _ = effective_specs(inputs, opts.environment)
@@ -133,6 +135,13 @@ async def compile_lock(
     repos = sorted({d.github_repo for d in defs.values()})
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
+
+    osv_failures: dict[str, list[str]] = {}
+    if osv is not None:
+        advisories = await _with_osv_records(
+            osv, advisories, specs, defs, data_by_repo, inputs, espec, previous, platforms, today
+        )
+        osv_failures = osv.failures
 
     resolved: dict[str, Resolved] = {}
     for name, (spec, strategy) in sorted(specs.items()):
@@ -185,6 +194,7 @@ async def compile_lock(
                 )
             )
         warnings += _eol_warnings(name, target.version, inputs, today)
+        warnings += osv_failures.get(name, [])
         resolved[name] = Resolved(name, defn, spec, strategy, current, data, cands, target, source, warnings)
 
     refusals: list[Refusal] = []
@@ -297,6 +307,54 @@ async def compile_lock(
     ).sealed()
     blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
+
+
+async def _with_osv_records(
+    osv: OsvClient,
+    advisories: AdvisoryDB | None,
+    specs: dict[str, tuple[ComponentSpec, Strategy]],
+    defs: dict[str, ComponentDef],
+    data_by_repo: dict[str, tuple[ReleaseData | None, str]],
+    inputs: Inputs,
+    espec: object,
+    previous: Lock | None,
+    platforms: list[str],
+    today: date,
+) -> AdvisoryDB:
+    """Ask the OSV API about the versions a plan can touch: installed, newest usable, too-young ones, and the
+    newest release of each required-hop line."""
+    wanted: dict[str, set[Version]] = {}
+    for name, (spec, _) in specs.items():
+        data = data_by_repo[defs[name].github_repo][0]
+        versions: set[Version] = set()
+        current = _from_state(name, inputs, espec, previous)
+        if current:
+            versions.add(current)
+        if data is not None:
+            cands = usable_candidates(
+                defs[name],
+                spec,
+                data,
+                platforms=platforms,
+                matrix=inputs.matrix,
+                today=today,
+                min_age_days=inputs.policy.minimum_release_age_days,
+            )
+            if cands.usable:
+                versions.add(max(cands.usable))
+            versions |= set(cands.waiting)
+            for rule in inputs.matrix.rules:
+                line = [
+                    v
+                    for v in cands.usable
+                    if rule.kind == "required_hop" and rule.component == name and v.line() == rule.via_line
+                ]
+                if line:
+                    versions.add(max(line))
+        wanted[name] = versions
+    records = await osv.records(wanted)
+    base = advisories or AdvisoryDB([], osv.mappings)
+    return base.with_records(records)
 
 
 def _approval(step_id: str, risk: str, inputs: Inputs) -> str | None:

@@ -183,6 +183,11 @@ class RollbackSpec(Strict):
     retention_days: int = Field(default=30, ge=0)
 
 
+class OsvApiSpec(Strict):
+    enabled: bool = False
+    url: str = "https://api.osv.dev"
+
+
 class PhaseSpec(Strict):
     name: str
     components: list[str]
@@ -197,6 +202,7 @@ class PolicyFile(Strict):
     allow: list[str] = Field(default_factory=list)
     approvals: list[str] = Field(default_factory=list)
     advisories: list[str] = Field(default_factory=list)
+    osv_api: OsvApiSpec = Field(default_factory=OsvApiSpec)
     matrix_file: str | None = None
 
 

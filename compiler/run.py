@@ -13,13 +13,14 @@ from pathlib import Path
 
 import httpx
 
-from .advisories import load_advisories
+from .advisories import load_advisories, load_mappings
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .lock import Lock, load_lock
+from .osv_api import OsvClient
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
 
@@ -131,7 +132,17 @@ async def _compile(
                     hint="point it at a directory of OSV *.json records",
                 )
         db = load_advisories(paths) if paths else None
-        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db)
+        osv = None
+        if inputs.policy.osv_api.enabled and not opts.offline:
+            osv = OsvClient(
+                client,
+                os.environ.get("OSV_API_URL", inputs.policy.osv_api.url),
+                load_mappings(),
+                settings.cache_dir,
+                settings.ttl,
+                settings.now,
+            )
+        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv)
 
 
 def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:

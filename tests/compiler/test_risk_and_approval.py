@@ -103,3 +103,57 @@ def test_risk_levels_and_auto_approval(gh: FakeGitHub, obsplan_env: Path, tmp_pa
     step = _lock(tmp_path)["plan"]["steps"][0]
     assert step["risk"] == "medium" and step["approval"] == "listed in the policy's approvals"
     assert {"minor_bump", "changelog_breaking"} <= {r["code"] for r in step["reasons"]}
+
+
+def test_osv_api_online(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A local OSV-compatible server answers /v1/query; its record lands in the lock, the answer is cached."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    queries: list[dict[str, object]] = []
+    record = {
+        "id": "TEST-OSV-1",
+        "aliases": ["CVE-2026-11111"],
+        "modified": "2026-11-01T00:00:00Z",
+        "affected": [
+            {
+                "package": {"name": "github.com/prometheus/alertmanager", "ecosystem": "Go"},
+                "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "0.33.1"}]}],
+            }
+        ],
+    }
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            queries.append(body)
+            out = json.dumps({"vulns": [record]} if body["version"] == "v0.33.0" else {}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(out)))
+            self.end_headers()
+            self.wfile.write(out)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("OSV_API_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        gh.set_releases("prometheus/alertmanager", [_am("0.33.1", "2026-07-04")])
+        cfg = _config(tmp_path, "osv_api: {enabled: true}\n", current="0.33.0")
+        code, _, err = run("plan", "--config-dir", str(cfg), "--env", "prod")
+        assert code == 0, err
+        [entry] = _lock(tmp_path)["components"]["alertmanager"]["advisories"]
+        assert (entry["id"], entry["affects_current"], entry["affects_target"]) == ("TEST-OSV-1", True, False)
+        assert {q["version"] for q in queries} == {"v0.33.0", "v0.33.1"}
+        asked = len(queries)
+        assert run("plan", "--config-dir", str(cfg), "--env", "prod")[0] == 0
+        assert len(queries) == asked  # cached within the TTL
+        code, _, _ = run("plan", "--config-dir", str(cfg), "--env", "prod", "--offline")
+        assert code == 0 and len(queries) == asked  # offline never asks
+    finally:
+        server.shutdown()
+        server.server_close()
