@@ -14,10 +14,19 @@ from obsplan import __version__
 
 from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .changelog import Changelog
+from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .config import ComponentSpec, Inputs, Strategy
 from .errors import EXIT_FAILED, ObsplanError
-from .intelligence import StepIntel, advisories_for, changelogs_for, security_bypass, step_intel
+from .intelligence import (
+    StepIntel,
+    advisories_for,
+    changelogs_for,
+    fetch_changelogs,
+    security_bypass,
+    step_intel,
+)
 from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
@@ -123,6 +132,7 @@ async def compile_lock(
     changelogs: dict[str, Any] | None = None,
     advisories: AdvisoryDB | None = None,
     osv: OsvClient | None = None,
+    changelog_fetcher: ChangelogFetcher | None = None,
 ) -> CompileResult:
     file = str(inputs.config_dir / "versions.yaml")
     specs, platforms, _ = effective_specs(inputs, opts.environment)
@@ -226,9 +236,16 @@ async def compile_lock(
 
     hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
     intel: dict[str, StepIntel] = {}
+    live: dict[str, Changelog | None] = {}
+    if changelog_fetcher is not None:
+        moving = sorted(n for n, p in paths.items() if p.hops)
+        fetched = await asyncio.gather(
+            *(fetch_changelogs(changelog_fetcher, n, resolved[n].defn.github_repo) for n in moving)
+        )
+        live = dict(zip(moving, fetched, strict=True))
     for name, path in paths.items():
         r = resolved[name]
-        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix)
+        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
         known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
             intel[hop.id] = step_intel(hop, logs, known)

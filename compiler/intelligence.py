@@ -18,8 +18,11 @@ from .changelog import (
     Entry,
     breaking_between,
     load_breaking_policy,
+    merge_changelogs,
+    parse_changelog,
     parse_release_body,
 )
+from .changelog_source import ChangelogFetcher
 from .lock import Reason
 from .planner import Hop, Refusal
 from .releases import ReleaseData, candidates
@@ -39,13 +42,20 @@ def _breaking_policy() -> BreakingPolicy:
 
 
 def changelogs_for(
-    component: str, snapshot_changelogs: dict[str, Any], data: ReleaseData | None, tag_prefix: str = ""
+    component: str,
+    snapshot_changelogs: dict[str, Any],
+    data: ReleaseData | None,
+    tag_prefix: str = "",
+    live: Changelog | None = None,
 ) -> list[Changelog]:
-    """The component's changelog sources: snapshot-parsed files, curated entries, and release bodies."""
+    """The component's changelog sources: the CHANGELOG files fetched now (`live`), else as parsed into the
+    snapshot; curated entries; GitHub release bodies."""
     policy = _breaking_policy()
     out: list[Changelog] = []
     stored = snapshot_changelogs.get(component)
-    if stored:
+    if live:
+        out.append(live)
+    elif stored:
         out.append({v: [Entry(**e) for e in entries] for v, entries in stored.items()})
     out.append(policy.curated(component))
     sources = policy.components.get(component)
@@ -157,3 +167,17 @@ def security_bypass(
                 out[v] = vuln.id
                 break
     return out
+
+
+async def fetch_changelogs(fetcher: ChangelogFetcher, component: str, repo: str) -> Changelog | None:
+    """The component's CHANGELOG files from upstream, parsed and merged; None unless every file was fetched."""
+    sources = _breaking_policy().components.get(component)
+    if not sources or not sources.changelogs:
+        return None
+    parsed = []
+    for name in sources.changelogs:
+        text = await fetcher.fetch(repo, name)
+        if text is None:
+            return None
+        parsed.append(parse_changelog(text, source=f"{repo} {name}"))
+    return merge_changelogs(parsed)

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from .advisories import load_advisories, load_mappings
+from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
@@ -142,7 +143,17 @@ async def _compile(
                 settings.ttl,
                 settings.now,
             )
-        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv)
+        fetcher = None
+        if not opts.offline:
+            fetcher = ChangelogFetcher(
+                client,
+                api_url=settings.api_url,
+                token=settings.token,
+                cache_dir=settings.cache_dir,
+                ttl=settings.ttl,
+                now=settings.now,
+            )
+        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher)
 
 
 def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:

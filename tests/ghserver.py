@@ -12,6 +12,7 @@ URL shapes (``{server}`` = :attr:`FakeGitHub.url`):
 
 - ``GET {server}/repos/{owner}/{repo}/releases?per_page=N&page=P``  (also ``/releases/latest``, ``/releases/tags/{tag}``)
 - ``GET {server}/repos/{owner}/{repo}/tags?per_page=N&page=P``
+- ``GET {server}/repos/{owner}/{repo}/contents/CHANGELOG.md[?ref=release-3.5]`` (raw, with ETag)
 - ``GET {server}/rate_limit``
 - ``GET {server}/download/{owner}/{repo}/{tag}/{asset}``           (= ``browser_download_url``; tag URL-quoted)
 - ``GET {server}/gitlab/{owner}/{repo}/-/releases/{tag}/downloads/{asset}``   (fail2ban exporter, GitLab-style)
@@ -810,12 +811,35 @@ class FakeGitHub:
                 if rel is None:
                     return self._error(404, "Not Found", headers)
                 return self._json(200, self._release_json(repo, rel), headers)
+            if len(rest) >= 2 and rest[0] == "contents":
+                return self._contents(repo, "/".join(rest[1:]), dict(parse_qsl(query)).get("ref"), headers)
             if len(rest) >= 3 and rest[:2] == ["releases", "tags"]:
                 rel = self._find_release(r, "/".join(rest[2:]))
                 if rel is None:
                     return self._error(404, "Not Found", headers)
                 return self._json(200, self._release_json(repo, rel), headers)
         return self._error(404, "Not Found", headers)
+
+    def _contents(
+        self, repo: str, path: str, ref: str | None, headers: dict[str, str]
+    ) -> tuple[int, dict[str, str], bytes]:
+        """`GET /repos/{o}/{r}/contents/{path}?ref=` with the raw media type: the vendored CHANGELOGs (the
+        Prometheus 3.5 LTS branch file as `CHANGELOG.md` at `ref=release-3.5`, Grafana's excerpt as CHANGELOG.md)."""
+        folder = self.fixtures_dir / _repo_dir_name(repo)
+        name = path
+        if path == "CHANGELOG.md" and ref and ref.startswith("release-"):
+            name = f"CHANGELOG.{ref}-LTS.md"
+        elif path == "CHANGELOG.md" and repo == "grafana/grafana":
+            name = "CHANGELOG-excerpt.md"
+        file = folder / name
+        if "/" in name or not file.is_file():
+            return self._error(404, "Not Found", headers)
+        body = file.read_bytes()
+        etag = f'"{hashlib.sha256(body).hexdigest()}"'
+        inm = headers.get("if-none-match")
+        if inm and etag in {c.strip().removeprefix("W/") for c in inm.split(",")}:
+            return 304, {"ETag": etag, **self._rate_headers(count=False)}, b""
+        return 200, {"Content-Type": "application/vnd.github.raw", "ETag": etag, **self._rate_headers(count=True)}, body
 
     def _download(self, repo: str, tag: str, name: str, gitlab: bool) -> tuple[int, dict[str, str], bytes]:
         with self._lock:

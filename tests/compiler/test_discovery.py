@@ -189,3 +189,20 @@ def test_promtail_never_picked_beyond_its_last_artifacts(gh: FakeGitHub, obsplan
     assert code == 0, err
     comp = json.loads((tmp_path / "plans" / "default.lock").read_text())["components"]["promtail"]
     assert comp["version"] == "3.6.11"  # 3.6.12-3.6.15 exist but ship no promtail artifacts
+
+
+def test_changelogs_fetched_online_and_cached(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path) -> None:
+    cfg = write_config(tmp_path / "cfg", "seed", gh)
+    assert run("plan", "--config-dir", str(cfg), "--env", "staging")[0] == 0
+    fetched = [r.path for r in gh.requests if "/contents/" in r.path]
+    assert "/repos/prometheus/prometheus/contents/CHANGELOG.md?ref=release-3.5" in fetched
+    assert "/repos/grafana/loki/contents/CHANGELOG.md" in fetched
+    lock = json.loads((tmp_path / "plans" / "staging.lock").read_text())
+    step = next(s for s in lock["plan"]["steps"] if s["id"] == "prometheus@3.14.0")
+    texts = [b["text"] for b in step["breaking_changes"] if b["version"] == "3.0.0"]
+    assert any("Alertmanager" in t for t in texts) and len(texts) > 10
+    assert all(b["source"].startswith("prometheus/prometheus CHANGELOG") or b["marker"] == "curated"
+               for b in step["breaking_changes"])
+    before = gh.count("/repos/prometheus/prometheus/contents")
+    assert run("plan", "--config-dir", str(cfg), "--env", "staging")[0] == 0
+    assert gh.count("/repos/prometheus/prometheus/contents") == before  # fresh cache: no request

@@ -139,7 +139,9 @@ class Hop:
 
 def hop(server: Server, tarball: Path, from_version: str | None, to_version: str, floor: str | None = None,
         sha256: str | None = None) -> Hop:  # fmt: skip
-    url = server.add(tarball) if not (server.directory / tarball.name).exists() else f"{server.url}/{tarball.name}"
+    published = server.directory / tarball.name
+    same = published.exists() and fetch_debs.sha256_file(published) == fetch_debs.sha256_file(tarball)
+    url = f"{server.url}/{tarball.name}" if same else server.add(tarball)
     return Hop(from_version, to_version, url, sha256 or fetch_debs.sha256_file(tarball), floor)
 
 

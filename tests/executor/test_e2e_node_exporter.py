@@ -206,3 +206,29 @@ def test_dry_run_leaves_tree_identical(server: Server, releases: dict, root: Pat
     assert rec.find("would_fetch") and rec.find("would_switch") and rec.find("would_restart")
     assert snap() == before
     assert _served(port) == "1.5.0"
+
+
+def test_fast_mode_parallel_partial_failure(server: Server, releases: dict, root: Path, tmp_path: Path) -> None:
+    """Two independent components of one phase run in doit's thread runner; one fails, the other continues."""
+    good_port, bad_port = free_port(), free_port()
+    good_rt = node_runtime(good_port).model_copy(update={"binaries": {"ne_good": "*/node_exporter"},
+                                                         "service_binary": "ne_good"})  # fmt: skip
+    bad_rt = node_runtime(bad_port).model_copy(update={"binaries": {"ne_bad": "*/node_exporter"},
+                                                       "service_binary": "ne_bad"})  # fmt: skip
+    bad = _crashing_release(tmp_path, "1.9.1")
+    lock = build_lock(tmp_path / "lock.json", {
+        "ne_good": (good_rt, "exporters", [hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")]),
+        "ne_bad": (bad_rt, "exporters", [hop(server, bad, None, "1.9.1")]),
+    })  # fmt: skip
+    report, rec = _apply(lock, root, mode="fast")
+    status = {r.component: r.status for r in report.results}
+    assert status == {"ne_good": "ok", "ne_bad": "rolled_back"}
+    assert report.exit_code == 1
+    assert _served(good_port) == "1.5.0"
+    # a failed fresh install is removed again: no current link, no unit, no exposed binary
+    assert not (root / "opt/obsplan/ne_bad/current").exists()
+    assert not (root / "etc/supervisor/conf.d/ne_bad.conf").exists()
+    assert not (root / "usr/local/bin/ne_bad").exists()
+    report2, rec2 = _apply(lock, root, mode="fast")
+    assert {r.component: r.status for r in report2.results} == {"ne_good": "up_to_date", "ne_bad": "rolled_back"}
+    assert [e.component for e in rec2.find("step_started")] == ["ne_bad"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from obsplan.executor import engine
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.report import RecordingReporter
