@@ -201,8 +201,10 @@ def test_changelogs_fetched_online_and_cached(gh: FakeGitHub, obsplan_env: Path,
     step = next(s for s in lock["plan"]["steps"] if s["id"] == "prometheus@3.14.0")
     texts = [b["text"] for b in step["breaking_changes"] if b["version"] == "3.0.0"]
     assert any("v1 api" in t for t in texts) and len(texts) > 10
-    assert all(b["source"].startswith("prometheus/prometheus CHANGELOG") or b["marker"] == "curated"
-               for b in step["breaking_changes"])
+    assert all(
+        b["source"].startswith("prometheus/prometheus CHANGELOG") or b["marker"] == "curated"
+        for b in step["breaking_changes"]
+    )
     before = gh.count("/repos/prometheus/prometheus/contents")
     assert run("plan", "--config-dir", str(cfg), "--env", "staging")[0] == 0
     assert gh.count("/repos/prometheus/prometheus/contents") == before  # fresh cache: no request
