@@ -27,7 +27,7 @@ from .intelligence import (
     security_bypass,
     step_intel,
 )
-from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
+from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, SourceKind, Step
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
@@ -405,40 +405,18 @@ def _from_state(name: str, inputs: Inputs, espec: object, previous: Lock | None)
 def _last_resort(
     name: str, spec: ComponentSpec, strategy: Strategy, inputs: Inputs, failures: str, file: str
 ) -> tuple[Target, SourceInfo]:
-    """No release data at all: fall back to fallback_version, then the module manifest."""
-    if strategy == "pinned" and spec.version:
-        v = Version.parse(spec.version)
-        return (
-            Target(
-                v,
-                strategy,
-                [Reason(code="pinned", detail=f"pinned to {v} (no release data)")],
-                [f"release data unavailable: {failures}"],
-            ),
-            SourceInfo(kind="fallback_version", as_of=None, detail="pinned version; " + failures),
-        )
-    if spec.fallback_version:
-        v = Version.parse(spec.fallback_version)
-        return (
-            Target(
-                v,
-                strategy,
-                [Reason(code="fallback_version", detail=f"no release data: {failures}")],
-                [f"release data unavailable, using fallback_version {v}"],
-            ),
-            SourceInfo(kind="fallback_version", as_of=None, detail=failures),
-        )
-    if name in inputs.module_versions:
-        v = Version.parse(inputs.module_versions[name])
-        return (
-            Target(
-                v,
-                strategy,
-                [Reason(code="module_manifest", detail=f"no release data: {failures}")],
-                [f"release data unavailable, using modules/{name}/module.yaml version {v}"],
-            ),
-            SourceInfo(kind="module_manifest", as_of=None, detail=failures),
-        )
+    """No release data at all: an explicit pin, then fallback_version, then the module manifest."""
+    options: list[tuple[str | None, str, SourceKind, str]] = [
+        (spec.version if strategy == "pinned" else None, "pinned", "fallback_version", "pinned version"),
+        (spec.fallback_version, "fallback_version", "fallback_version", "fallback_version"),
+        (inputs.module_versions.get(name), "module_manifest", "module_manifest", f"modules/{name}/module.yaml version"),
+    ]
+    for raw, code, kind, what in options:
+        if raw:
+            v = Version.parse(raw)
+            reason = Reason(code=code, detail=f"no release data, using {what} {v}: {failures}")
+            warning = f"release data unavailable, using {what} {v}"
+            return Target(v, strategy, [reason], [warning]), SourceInfo(kind=kind, as_of=None, detail=failures)
     raise ObsplanError(
         f"no release data for {name} ({failures})",
         file=file,

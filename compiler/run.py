@@ -66,8 +66,21 @@ def _env_now() -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
-def default_lock_path(config_dir: Path, env: str) -> Path:
-    return config_dir / "plans" / f"{env}.lock"
+def source_chain(
+    client: httpx.AsyncClient, settings: Settings, offline: bool, snapshot: SnapshotSource
+) -> list[ReleaseSource]:
+    """GitHub (with its cache; cache only when offline), then the embedded snapshot."""
+    cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
+    github = GitHubSource(
+        client,
+        api_url=settings.api_url,
+        token=settings.token,
+        cache=cache,
+        ttl=settings.ttl,
+        now=settings.now,
+        offline=offline,
+    )
+    return [github, snapshot] if not offline or cache is not None else [snapshot]
 
 
 def compile_environment(
@@ -106,22 +119,8 @@ async def _compile(
     inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None, advisory_dirs: tuple[Path, ...]
 ) -> CompileResult:
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
-        cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
-        sources: list[ReleaseSource] = []
-        if not opts.offline or cache is not None:
-            sources.append(
-                GitHubSource(
-                    client,
-                    api_url=settings.api_url,
-                    token=settings.token,
-                    cache=cache,
-                    ttl=settings.ttl,
-                    now=settings.now,
-                    offline=opts.offline,
-                )
-            )
         snapshot = SnapshotSource.embedded()
-        sources.append(snapshot)
+        sources = source_chain(client, settings, opts.offline, snapshot)
         checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
         paths = [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
         for p in paths:
@@ -161,19 +160,7 @@ def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str
 
     async def go() -> list[tuple[str, str | None, bool]]:
         async with httpx.AsyncClient(timeout=TIMEOUT) as client:
-            cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
-            chain: list[ReleaseSource] = [
-                GitHubSource(
-                    client,
-                    api_url=settings.api_url,
-                    token=settings.token,
-                    cache=cache,
-                    ttl=settings.ttl,
-                    now=settings.now,
-                    offline=offline,
-                ),
-                SnapshotSource.embedded(),
-            ]
+            chain = source_chain(client, settings, offline, SnapshotSource.embedded())
 
             data, failures = await fetch_first(repo, chain, asyncio.Semaphore(1))
             if data is None:
