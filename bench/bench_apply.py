@@ -30,6 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from obsplan.executor import engine  # noqa: E402
 from obsplan.executor.report import RecordingReporter  # noqa: E402
+
 from tests.executor import fetch_debs  # noqa: E402
 from tests.executor.conftest import Hop, build_lock, free_port, node_runtime, shutdown_supervisord  # noqa: E402
 
@@ -41,7 +42,9 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 def _stage_times(db: Path, step_id: str) -> dict[str, float]:
     with sqlite3.connect(db) as conn:
-        rows = conn.execute("SELECT stage, status, at FROM journal WHERE step_id = ? ORDER BY id", (step_id,)).fetchall()
+        rows = conn.execute(
+            "SELECT stage, status, at FROM journal WHERE step_id = ? ORDER BY id", (step_id,)
+        ).fetchall()
     conn.close()
     begins: dict[str, datetime] = {}
     out: dict[str, float] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import hashlib
 import http.client
 import shlex
 import shutil
@@ -257,7 +258,7 @@ class SupervisordManager:
             "; Written by obsplan: the supervisord serving this root. Programs live in conf.d/.\n"
             f"[unix_http_server]\nfile={sock}\nchmod=0700\n\n"
             f"[supervisord]\nlogfile={logs / 'supervisord.log'}\npidfile={self.pidfile}\nchildlogdir={logs}\n"
-            f"identifier=obsplan-{abs(hash(str(self.layout.root))) % 10**8}\n\n"
+            f"identifier=obsplan-{hashlib.sha256(str(self.layout.root).encode()).hexdigest()[:8]}\n\n"
             "[rpcinterface:supervisor]\nsupervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n"
             f"[supervisorctl]\nserverurl=unix://{sock}\n\n"
             f"[include]\nfiles = {self.conf_d}/*.conf\n"

@@ -59,7 +59,7 @@ def test_prometheus_upgrade_keeps_data_and_floor(server: Server, releases: dict,
 
     refused = _cli("rollback", "prometheus", "--to", "2.42.0", "--root", str(root))
     assert refused.returncode == 2
-    assert "below its rollback floor 2.50.0" in refused.stderr
+    assert "below its rollback floor 2.50.0" in refused.stderr, refused.stderr
     refused_point = _cli("rollback", "prometheus", "--root", str(root))  # newest point is 2.42.0 too
     assert refused_point.returncode == 2
     assert os.readlink(root / "opt/obsplan/prometheus/current") == "2.53.3"
