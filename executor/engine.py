@@ -36,7 +36,7 @@ from .metrics import write_metrics
 from .report import AuditLog, Event, Fanout, Reporter, now_iso
 from .services import ServiceManager, make_service_manager
 from .state import StateDB
-from .steps import HEALTH_WINDOW, Context, StepFailed, StepResult, StepRunner, restore_point, version_below
+from .steps import HEALTH_WINDOW, Context, StepResult, StepRunner, restore_point, version_below
 
 APPLIED_LOCK = "applied-lock.json"
 
@@ -500,7 +500,7 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
             runner.switch_to(target, runner.rendered(target))
             ctx.services.restart(component)
             runner.verify(target, old.pid if old.running else None)
-    except (StepFailed, ObsplanError, OSError) as exc:
+    except Exception as exc:  # noqa: BLE001 - any failure after the switch must switch back
         error = str(exc)
         ctx.emit(component, "rollback_failed", error=error, switching_back_to=current)
         try:
@@ -509,7 +509,7 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
                 runner.switch_to(current, runner.rendered(current))
                 ctx.services.restart(component)
                 runner.verify(current, old.pid if old.running else None)
-        except (StepFailed, ObsplanError, OSError) as exc2:
+        except Exception as exc2:  # noqa: BLE001
             error += f"; switching back to {current} failed too: {exc2}"
         db.add_history(run_id=ctx.run_id, component=component, step_id=fake.id, kind="rollback",
                        from_version=current, to_version=target, success=False, started_at=started, error=error,

@@ -370,7 +370,7 @@ class StepRunner:
                 self.ctx.services.restart(self.c)
             with self.stage("verify"):
                 self.verify(self.step.to_version, old.pid if old.running else None)
-        except (StepFailed, ObsplanError, OSError) as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure after the switch must roll back
             self.auto_rollback(exc)
 
     def switch_to(self, version: str, rendered: str) -> None:
@@ -426,7 +426,7 @@ class StepRunner:
         try:
             with self.stage("rollback"):
                 restore_point(self.ctx, self, point)
-        except (StepFailed, ObsplanError, OSError) as rb_exc:
+        except Exception as rb_exc:  # noqa: BLE001 - report where the backup is, whatever went wrong
             msg = (f"{error}; automatic rollback to {point.from_version or 'nothing'} FAILED too: {rb_exc}. "
                    f"Backup of the previous unit/config: {point.backup_dir}; previous version directory: "
                    f"{point.version_dir or '-'}; data directory: {point.data_dir or '-'}")  # fmt: skip

@@ -229,3 +229,51 @@ def test_json_lines_event_shape() -> None:
     obj = json.loads(buf.getvalue())
     assert set(obj) == {"timestamp", "component", "event", "metadata"}
     assert obj["metadata"] == {"version": "1.9.0"}
+
+
+def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
+    from obsplan.executor.steps import Context, retention
+
+    layout = Layout(tmp_path)
+    for i, v in enumerate(["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
+        d = layout.version_dir("x", v)
+        d.mkdir(parents=True)
+        os.utime(d, (1_000_000 + i, 1_000_000 + i))  # old: beyond keep_days too
+    os.symlink("1.2.0", layout.current_link("x"))  # current is not the newest (e.g. after a rollback)
+    with StateDB(layout.db_path) as db:
+        backup = tmp_path / "b"
+        backup.mkdir()
+        db.add_point(component="x", step_id="s", from_version="1.0.0", to_version="1.2.0", version_dir=None,
+                     backup_dir=str(backup), files=[], data_dir=None, floor=None, status="available")  # fmt: skip
+        ctx = Context(
+            layout=layout,
+            db=db,
+            reporter=RecordingReporter(),
+            services=None,
+            client=None,  # type: ignore[arg-type]
+            source=None,
+            run_id="r",
+            platform="linux-amd64",
+            keep_versions=3,
+            keep_days=30,
+        )  # type: ignore[arg-type]
+        removed = retention(ctx, "x")
+    left = sorted(p.name for p in layout.component_dir("x").iterdir() if not p.is_symlink())
+    assert left == ["1.0.0", "1.2.0"]  # the rollback target and the current version survive
+    assert sorted(removed) == ["version:1.1.0", "version:1.3.0", "version:1.4.0"]
+
+
+def test_console_reporter_plain_and_tty() -> None:
+    from obsplan.executor.report import ConsoleReporter
+
+    plain = io.StringIO()
+    ConsoleReporter(plain, tty=False).emit(Event("node_exporter", "verified", {"version": "1.9.0"}))
+    assert "node_exporter" in plain.getvalue() and "version=1.9.0" in plain.getvalue()
+    rich_out = io.StringIO()
+    rep = ConsoleReporter(rich_out, tty=True)
+    advance, done = rep.progress("node_exporter", "node_exporter-1.9.0.linux-amd64.tar.gz", 100)
+    advance(50)
+    advance(50)
+    done()
+    rep.emit(Event("node_exporter", "step_failed", {"reason": "health_timeout"}))
+    assert "health_timeout" in rich_out.getvalue()
