@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 KILL_ENV = "OBSPLAN_TEST_KILL_AT"
 HEALTH_WINDOW = {"safe": 120.0, "standard": 60.0, "fast": 20.0}
 MIN_FREE = 64 * 1024 * 1024
+WRONG_VERSION_CHECKS = 5  # consecutive answers of a wrong version from the new pid before giving up
 
 Status = Literal["ok", "up_to_date", "failed", "rolled_back", "rollback_failed", "skipped", "would_run"]
 
@@ -393,6 +394,7 @@ class StepRunner:
         """Prove `version` serves: health endpoint, served build_info version (or binary), and a new PID."""
         deadline = time.monotonic() + self.ctx.window
         last = "no answer"
+        wrong = 0
         while True:
             st = self.ctx.services.status(self.c)
             if st.running and st.pid is not None and st.pid != old_pid:
@@ -402,6 +404,10 @@ class StepRunner:
                         self.emit("verified", version=version, pid=st.pid, health=self.runtime.health_path)
                         return
                     last = f"serves version {served!r}, expected {version}"
+                    wrong = wrong + 1 if served is not None else 0
+                    if wrong >= WRONG_VERSION_CHECKS:  # a new, healthy process answering another version
+                        raise StepFailed("wrong_version_served", f"{self.c} (pid {st.pid}) is healthy but {last}",
+                                         served=served)  # fmt: skip
                 else:
                     last = f"{self.runtime.health_path} not healthy yet"
             elif st.given_up:

@@ -95,3 +95,25 @@ def test_second_concurrent_apply_refused(server: Server, releases: dict, root: P
     # released by the kernel when the holder exits: now exactly this one runs
     third = _cli("apply", str(first), "--root", str(root), "--mode", "fast")
     assert third.returncode == 0, third.stderr
+
+
+@pytest.mark.parametrize("boundary", ["rollback:begin", "rollback:end"])
+def test_sigkill_during_auto_rollback_converges(boundary: str, server: Server, releases: dict, root: Path,
+                                                tmp_path: Path) -> None:  # fmt: skip
+    from .test_e2e_node_exporter import _crashing_release
+
+    port = free_port()
+    h1 = hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")
+    h2 = hop(server, _crashing_release(tmp_path, "1.9.1"), "1.5.0", "1.9.1")
+    lock = build_lock(tmp_path / "lock.json", {"node_exporter": (node_runtime(port), "exporters", [h1, h2])})
+    killed = _cli("apply", str(lock), "--root", str(root), "--mode", "fast", env={"OBSPLAN_TEST_KILL_AT": boundary})
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    again = _cli("apply", str(lock), "--root", str(root), "--mode", "fast", "--json")
+    assert again.returncode == 1, again.stdout + again.stderr  # the bad release fails again and is rolled back
+    assert _served(port) == "1.5.0"
+    assert os.readlink(root / "opt/obsplan/node_exporter/current") == "1.5.0"
+    with sqlite3.connect(root / "var/lib/obsplan/state.db") as conn:
+        pending = conn.execute("SELECT COUNT(*) FROM rollback_points WHERE status = 'pending'").fetchone()[0]
+        interrupted = conn.execute("SELECT COUNT(*) FROM upgrade_history WHERE kind = 'interrupted'").fetchone()[0]
+    conn.close()
+    assert pending == 0 and interrupted == 1

@@ -232,3 +232,26 @@ def test_fast_mode_parallel_partial_failure(server: Server, releases: dict, root
     report2, rec2 = _apply(lock, root, mode="fast")
     assert {r.component: r.status for r in report2.results} == {"ne_good": "up_to_date", "ne_bad": "rolled_back"}
     assert [e.component for e in rec2.find("step_started")] == ["ne_bad"]
+
+
+def test_new_process_serving_wrong_version_rolls_back(
+    server: Server, releases: dict, root: Path, tmp_path: Path
+) -> None:
+    """The new binary claims 1.9.1 on --version but serves 1.5.0: a healthy answer of the wrong version fails."""
+    port = free_port()
+    script = (b'#!/bin/sh\ncase "$1" in --version) echo "node_exporter, version 1.9.1 (branch: HEAD, revision: x)";;\n'
+              b'*) here=$(dirname "$(readlink -f "$0")")\n'
+              b'   exec "$here/../../1.5.0/node_exporter-1.5.0.linux-amd64/node_exporter" "$@";; esac\n')  # fmt: skip
+    top = "node_exporter-1.9.1.linux-amd64"
+    liar = tmp_path / "liar" / f"{top}.tar.gz"
+    liar.parent.mkdir()
+    with tarfile.open(liar, "w:gz") as tar:
+        info = tarfile.TarInfo(f"{top}/node_exporter")
+        info.size, info.mode = len(script), 0o755
+        tar.addfile(info, io.BytesIO(script))
+    lock = _node_lock(server, releases, tmp_path / "lock.json", port, last="1.9.1", bad=liar)
+    report, rec = _apply(lock, root)
+    assert [r.status for r in report.results] == ["ok", "rolled_back"]
+    assert report.results[1].reason == "wrong_version_served"
+    assert _served(port) == "1.5.0"
+    assert os.readlink(root / "opt/obsplan/node_exporter/current") == "1.5.0"
