@@ -347,6 +347,15 @@ def _blocked(deps: set[str], phase_steps: list[Step], runners: dict[str, StepRun
 # status, history, rollback
 
 
+def last_applied_lock(root: Path) -> Path:
+    """The copy of the lock the last apply under `root` used (for `obsplan resume` without LOCK)."""
+    path = Layout(root.resolve()).state_dir / APPLIED_LOCK
+    if not path.is_file():
+        raise ObsplanError(f"nothing to resume under {root}: no applied lock at {path}", key="LOCK",
+                           hint="pass the lock file: obsplan resume LOCK")  # fmt: skip
+    return path
+
+
 def _applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
     path = lock_path or layout.state_dir / APPLIED_LOCK
     if lock_path is None and not path.exists():

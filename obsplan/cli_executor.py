@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,9 +24,9 @@ def _reporter(as_json: bool) -> Reporter:
     return JsonLinesReporter(sys.stdout) if as_json else ConsoleReporter(sys.stdout)
 
 
-def _apply_options(f: Any) -> Any:
+def _apply_options(f: Any, lock_required: bool = True) -> Any:
     options = [
-        click.argument("lock", type=click.Path(dir_okay=False, path_type=Path)),
+        click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
         _root,
         click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
                      help="safe: serial, 120 s health window; standard: 60 s; fast: parallel within a phase, 20 s."),
@@ -67,11 +68,13 @@ def register(group: click.Group) -> None:
         _do_apply(**kwargs)
 
     @group.command("resume")
-    @_apply_options
+    @functools.partial(_apply_options, lock_required=False)
     @guarded
-    def resume_cmd(**kwargs: Any) -> None:
-        """Resume an interrupted apply (the same as running apply again: both converge)."""
-        _do_apply(**kwargs)
+    def resume_cmd(lock: Path | None, root: Path, **kwargs: Any) -> None:
+        """Resume an interrupted apply: the same as running apply again (both converge).
+
+        Without LOCK, the lock of the last apply under --root is used."""
+        _do_apply(lock=lock or engine.last_applied_lock(root), root=root, **kwargs)
 
     @group.command("status")
     @_root

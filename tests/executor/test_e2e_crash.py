@@ -53,8 +53,9 @@ def test_sigkill_at_boundary_converges(
     killed = _cli("apply", str(both), "--root", str(root), "--mode", "fast", env={"OBSPLAN_TEST_KILL_AT": boundary})
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
 
-    command = "resume" if boundary == "switch:end" else "apply"
-    again = _cli(command, str(both), "--root", str(root), "--mode", "fast", "--json", "--health-timeout", "30")
+    # `resume` without a lock re-applies the last applied lock; `apply LOCK` again converges the same way
+    command = ["resume"] if boundary in ("switch:end", "verify:end") else ["apply", str(both)]
+    again = _cli(*command, "--root", str(root), "--mode", "fast", "--json", "--health-timeout", "30")
     assert again.returncode == 0, again.stdout + again.stderr
     assert _served(port) == "1.9.0"
     assert os.readlink(root / "opt/obsplan/node_exporter/current") == "1.9.0"
