@@ -277,3 +277,21 @@ def test_console_reporter_plain_and_tty() -> None:
     done()
     rep.emit(Event("node_exporter", "step_failed", {"reason": "health_timeout"}))
     assert "health_timeout" in rich_out.getvalue()
+
+
+def test_executor_imports_only_the_lock_models_from_the_compiler() -> None:
+    import ast
+
+    allowed = {"obsplan.compiler.lock", "obsplan.compiler.errors", "obsplan.compiler.versions"}
+    for path in sorted((REPO / "executor").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            for name in names:
+                if name.startswith("obsplan.compiler"):
+                    assert name in allowed, f"{path.name} imports {name}"
+                assert name.split(".")[0] != "click" and not name.startswith("obsplan.cli"), f"{path.name}: {name}"
