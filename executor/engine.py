@@ -12,6 +12,7 @@ import fcntl
 import json
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -302,7 +303,8 @@ def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
                           "doc": f"{s.component} {s.from_version} -> {s.to_version}", "verbosity": 2})  # fmt: skip
         if tasks:
             bridge = _DoitBridge(bridge_map)
-            with tempfile.TemporaryDirectory(prefix="obsplan-doit-") as tmp:
+            _clean_stale_doit_dirs()
+            with tempfile.TemporaryDirectory(prefix=f"obsplan-doit-{os.getpid()}-") as tmp:
                 args = ["run", "--continue"]
                 if ctx.mode == "fast" and len(tasks) > 1:
                     args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
@@ -325,6 +327,14 @@ def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
         ctx.emit(None, "nothing_to_do", steps=len(report.results))
     ctx.emit(None, "run_finished", run_id=ctx.run_id, exit_code=report.exit_code, counts=counts)
     return report
+
+
+def _clean_stale_doit_dirs() -> None:
+    """doit's throw-away dependency files of runs that were killed (their pid is gone)."""
+    for stale in Path(tempfile.gettempdir()).glob("obsplan-doit-*-*"):
+        pid = stale.name.split("-")[2]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _blocked(deps: set[str], phase_steps: list[Step], runners: dict[str, StepRunner], selected: set[str]) -> list[str]:
