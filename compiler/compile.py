@@ -239,10 +239,10 @@ async def compile_lock(
     live: dict[str, Changelog | None] = {}
     if changelog_fetcher is not None:
         moving = sorted(n for n, p in paths.items() if p.hops)
-        fetched = await asyncio.gather(
+        parsed = await asyncio.gather(
             *(fetch_changelogs(changelog_fetcher, n, resolved[n].defn.github_repo) for n in moving)
         )
-        live = dict(zip(moving, fetched, strict=True))
+        live = dict(zip(moving, parsed, strict=True))
     for name, path in paths.items():
         r = resolved[name]
         logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
@@ -498,9 +498,8 @@ async def _checksum(
     name = r.defn.checksum_name(v)
     if name is None:
         return None, None
-    cs_url = rel.assets.get(name) if rel.assets and on_github(r.defn) else None
-    if not cs_url:
-        cs_url = r.defn.download_url.format(repo=r.defn.github_repo, tag=rel.tag, asset=name, version=str(v))
+    listed = rel.assets.get(name) if rel.assets and on_github(r.defn) else None
+    cs_url = listed or r.defn.download_url.format(repo=r.defn.github_repo, tag=rel.tag, asset=name, version=str(v))
     text, _ = await checksums.text(cs_url)
     return (parse_checksum_file(text).get(filename) if text else None), cs_url
 

@@ -175,7 +175,7 @@ class SafetySpec(Strict):
 
 class AutoUpgradeSpec(Strict):
     enabled: bool = False
-    allowed_risk_levels: list[Risk] = Field(default_factory=lambda: ["low"])
+    allowed_risk_levels: list[Risk] = Field(default_factory=lambda: list[Risk](["low"]))
 
 
 class RollbackSpec(Strict):
