@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import types
+import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -346,28 +348,33 @@ def validate(model: type[M], data: Any, name: str) -> M:
 
 
 def _model_at(model: type[BaseModel], loc: list[str]) -> type[BaseModel] | None:
-    """The model class that owns the key at `loc` (walking dict and list containers)."""
-    import typing
-
+    """The model class that owns the key at `loc` (a dict key or list index after a container field is skipped)."""
     current: Any = model
+    skip_next = False
     for part in loc:
-        if isinstance(current, type) and issubclass(current, BaseModel):
-            field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
-            if field is None:
-                return None
-            current = field.annotation
+        if skip_next:
+            skip_next = False
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field = next((f for n, f in current.model_fields.items() if part in (n, f.alias)), None)
+        if field is None:
+            return None
+        current, skip_next = _unwrap(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _unwrap(tp: Any) -> tuple[Any, bool]:
+    """`X | None` → X; `dict[str, X]` / `list[X]` → X, saying that a key or index comes next in an error location."""
+    container = False
+    while True:
+        origin = typing.get_origin(tp)
+        if origin in (typing.Union, types.UnionType):
+            tp = next(a for a in typing.get_args(tp) if a is not type(None))
+        elif origin in (dict, list):
+            tp, container = typing.get_args(tp)[-1], True
         else:
-            args = [a for a in typing.get_args(current) if a is not type(None)]
-            current = args[-1] if args else None
-            if isinstance(current, type) and issubclass(current, BaseModel):
-                continue
-            args2 = [a for a in typing.get_args(current) if a is not type(None)]
-            current = args2[-1] if args2 else current
-        while typing.get_origin(current) in (typing.Union, __import__("types").UnionType):
-            current = next(a for a in typing.get_args(current) if a is not type(None))
-    if isinstance(current, type) and issubclass(current, BaseModel):
-        return current
-    return None
+            return tp, container
 
 
 @dataclass(frozen=True)
