@@ -79,11 +79,15 @@ class Version:
         return self._key == other._key
 
     def __hash__(self) -> int:
-        return hash((self.sem.major, self.sem.minor, self.sem.patch, self.sem.prerelease, self.security))
+        return hash(self._key)
 
-    def __str__(self) -> str:
+    @cached_property
+    def _text(self) -> str:
         base = str(self.sem.replace(build=None))
         return f"{base}+security-{self.security:02d}" if self.security else base
+
+    def __str__(self) -> str:
+        return self._text
 
     def __repr__(self) -> str:
         return f"Version({str(self)!r})"
