@@ -137,6 +137,34 @@ def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
     return final, True
 
 
+def fetch_unverified(artifact: Artifact, downloads: Path, source: ArtifactSource,
+                     progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> tuple[Path, str]:  # fmt: skip
+    """`--allow-unverified` only: fetch an artifact the lock has no sha256 for; returns (path, sha256 of the bytes).
+
+    Always fetched again (a cached copy cannot be checked against anything); the caller records the digest.
+    """
+    downloads.mkdir(parents=True, exist_ok=True)
+    final = downloads / artifact.filename
+    part = downloads / f".{artifact.filename}.part-{os.getpid()}"
+    state: dict[str, Callable[..., None]] = {}
+
+    def on_total(total: int | None) -> None:
+        state["advance"], state["done"] = progress(total)
+
+    try:
+        source.fetch(artifact, part, lambda n: state.get("advance", lambda _n: None)(n), on_total)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    finally:
+        if "done" in state:
+            state["done"]()
+    actual = sha256_file(part)
+    os.replace(part, final)
+    fsync_dir(downloads)
+    return final, actual
+
+
 class UnsafeArchive(ObsplanError):
     pass
 
@@ -176,6 +204,16 @@ def check_tar(tar: tarfile.TarFile, archive: str) -> None:
             _check_link(p, m.linkname, archive)
         elif m.islnk():
             _check_link(p, m.linkname, archive, hard=True)
+
+
+def check_plain_tar(tar: tarfile.TarFile, archive: str) -> None:
+    """Stricter than `check_tar`, for bundles: only regular files and directories, relative, inside the target."""
+    for m in tar.getmembers():
+        _check_member_path(m.name, archive)
+        if not (m.isfile() or m.isdir()):
+            kind = "link" if m.issym() or m.islnk() else "device or special file"
+            raise UnsafeArchive(f"{archive}: {kind} {m.name!r} in a bundle (only regular files are allowed)",
+                                exit_code=EXIT_FAILED)  # fmt: skip
 
 
 def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str) -> None:

@@ -1,5 +1,11 @@
 """Apply a lock with doit, and the read/rollback commands over the state DB.
 
+Before any step runs, the facts the reviewed plan is bound to are re-checked and the whole run is refused,
+naming the fact, when one changed: the lock's content hash and format version (`load_lock`), a bundle that
+is not exactly this lock's (`--bundle`), a missing checksum for this host's platform (fail closed unless
+`--allow-unverified`), a host that is not on the plan's path (it runs a version the plan never assumed).
+With `--auto`, steps neither approved in the lock nor on this host (`obsplan approve`) are left pending.
+
 Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
 host-facts check and whose actions are the journalled stages of `steps.StepRunner`. Phases run in the
 plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
@@ -8,7 +14,10 @@ temporary directory (it is flushed only at exit); crash safety comes from our jo
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import getpass
+import hashlib
 import json
 import os
 import re
@@ -30,6 +39,7 @@ from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_US
 from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
+from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
 from .layout import Layout
@@ -56,6 +66,9 @@ class ApplyOptions:
     keep_versions: int = 3
     keep_days: float = 30.0
     jobs: int = 4
+    bundle: Path | None = None  # take every artifact from this bundle (directory or plain tar); no network
+    auto: bool = False  # only steps approved in the lock or on this host; the rest stay pending
+    allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
 
 
 @dataclass
@@ -190,12 +203,14 @@ def component_chains(lock: Lock) -> dict[str, list[Step]]:
 
 
 def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db: StateDB | None,
-                  client: httpx.Client, services: ServiceManager, run_id: str) -> Context:  # fmt: skip
-    source: ArtifactSource = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client)
+                  client: httpx.Client, services: ServiceManager, run_id: str,
+                  source: ArtifactSource | None = None) -> Context:  # fmt: skip
+    if source is None:
+        source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client)
     return Context(layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
                    run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
                    force=options.force, health_timeout=options.health_timeout, keep_versions=options.keep_versions,
-                   keep_days=options.keep_days)  # fmt: skip
+                   keep_days=options.keep_days, allow_unverified=options.allow_unverified)  # fmt: skip
 
 
 def _check_options(options: ApplyOptions) -> None:
@@ -203,6 +218,9 @@ def _check_options(options: ApplyOptions) -> None:
         raise ObsplanError(f"unknown mode {options.mode!r}", key="--mode", hint="safe, standard or fast")
     if options.artifacts_dir is not None and not options.artifacts_dir.is_dir():
         raise ObsplanError(f"{options.artifacts_dir} is not a directory", key="--artifacts")
+    if options.bundle is not None and options.artifacts_dir is not None:
+        raise ObsplanError("--bundle and --artifacts are exclusive", key="--bundle",
+                           hint="a bundle already holds every artifact of its lock")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -213,7 +231,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
           services: ServiceManager | None = None) -> ApplyReport:  # fmt: skip
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
-    lock = load_lock(lock_path)
+    lock = bundles.load_reviewed_lock(lock_path)
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
@@ -231,29 +249,36 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     client = client or httpx.Client(timeout=10.0, trust_env=False)
     run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     try:
-        if options.dry_run:
-            db = StateDB.open_for_reading(layout.db_path)
-            try:
-                return _run(lock, steps, _make_context(layout, options, reporter, db, client, services, run_id))
-            finally:
-                if db is not None:
+        with contextlib.ExitStack() as stack:
+            source: ArtifactSource | None = None
+            if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
+                directory = stack.enter_context(bundles.opened(options.bundle))
+                bundles.check_for_apply(directory, lock_path, platform)
+                source = bundles.BundleSource(directory)
+            if options.dry_run:
+                db = StateDB.open_for_reading(layout.db_path)
+                try:
+                    ctx = _make_context(layout, options, reporter, db, client, services, run_id, source)
+                    return _run(lock, steps, ctx, options.auto)
+                finally:
+                    if db is not None:
+                        db.close()
+            with apply_lock(layout, "apply"):
+                audit = AuditLog(layout.audit_path)
+                fan = Fanout(reporter, audit)
+                db = StateDB(layout.db_path)
+                try:
+                    write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_text())
+                    db.start_run(run_id, "apply", lock.content_sha256, options.mode)
+                    ctx = _make_context(layout, options, fan, db, client, services, run_id, source)
+                    _note_interrupted(ctx)
+                    report = _run(lock, steps, ctx, options.auto)
+                    db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
+                    write_metrics(db, layout.metrics_path)
+                    return report
+                finally:
                     db.close()
-        with apply_lock(layout, "apply"):
-            audit = AuditLog(layout.audit_path)
-            fan = Fanout(reporter, audit)
-            db = StateDB(layout.db_path)
-            try:
-                write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_text())
-                db.start_run(run_id, "apply", lock.content_sha256, options.mode)
-                ctx = _make_context(layout, options, fan, db, client, services, run_id)
-                _note_interrupted(ctx)
-                report = _run(lock, steps, ctx)
-                db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
-                write_metrics(db, layout.metrics_path)
-                return report
-            finally:
-                db.close()
-                audit.close()
+                    audit.close()
     finally:
         if own_client:
             client.close()
@@ -271,20 +296,25 @@ def _note_interrupted(ctx: Context) -> None:
         ctx.emit(row["component"], "resume", step=row["step_id"], interrupted_at=where, previous_run=row["run_id"])
 
 
-def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
+def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> ApplyReport:
     report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
     chains = component_chains(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
     selected = {s.id for s in steps}
     ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
-             dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform)  # fmt: skip
-    for phase in lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
+             dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform, auto=auto)  # fmt: skip
+    refused = _refuse_unbound(steps, runners, chains, ctx)
+    pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
+    for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         phase_steps = [s for s in steps if s.phase == phase]
-        if not phase_steps:
+        decided = {s.id for s in phase_steps if runners[s.id].result is not None}  # pending, or done on the host
+        if len(decided) == len(phase_steps):
             continue
-        ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps])
+        ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps if s.id not in decided])
         tasks, bridge_map = [], {}
         for s in phase_steps:
+            if s.id in decided:
+                continue
             runner = runners[s.id]
             deps = set(s.requires)
             chain = chains[s.component]
@@ -298,8 +328,9 @@ def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
                 continue
             name = _task_name(s.id)
             bridge_map[name] = runner
+            in_phase = {p.id for p in phase_steps} - decided
             tasks.append({"name": name, "actions": runner.actions(), "uptodate": [runner.uptodate],
-                          "task_dep": [_task_name(d) for d in sorted(deps) if d in {p.id for p in phase_steps}],
+                          "task_dep": [_task_name(d) for d in sorted(deps) if d in in_phase],
                           "doc": f"{s.component} {s.from_version} -> {s.to_version}", "verbosity": 2})  # fmt: skip
         if tasks:
             bridge = _DoitBridge(bridge_map)
@@ -319,14 +350,114 @@ def _run(lock: Lock, steps: list[Step], ctx: Context) -> ApplyReport:
     if any(r.reason == "internal_error" for r in report.results):
         report.exit_code = EXIT_INTERNAL
     elif any(r.failed or r.status == "skipped" for r in report.results):
-        report.exit_code = EXIT_FAILED
+        report.exit_code = EXIT_FAILED  # pending approval is not a failure
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
     if report.results and all(r.status == "up_to_date" for r in report.results):
         ctx.emit(None, "nothing_to_do", steps=len(report.results))
+    if pending:
+        ctx.emit(None, "approvals_pending", steps=pending,
+                 hint=f"review, then: obsplan approve STEP_ID --root {ctx.layout.root}; re-run apply --auto")  # fmt: skip
     ctx.emit(None, "run_finished", run_id=ctx.run_id, exit_code=report.exit_code, counts=counts)
     return report
+
+
+def plan_path(chain: list[Step]) -> list[str | None]:
+    """The versions a component goes through in the plan: the assumed from-state, then every step's target."""
+    return [chain[0].from_version] + [s.to_version for s in chain] if chain else []
+
+
+def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]],
+                    ctx: Context) -> bool:  # fmt: skip
+    """Re-check the facts the reviewed plan is bound to before any step runs; on any mismatch refuse the whole
+    run (nothing under --root changes but obsplan's own state and logs) and say which fact changed."""
+    refused = False
+    for s in steps:  # 1. a checksum for this host's platform (fail closed, like aqua's require_checksum)
+        a = s.artifacts.get(ctx.platform)
+        runner = runners[s.id]
+        if a is None:
+            runner.fail("no_artifact_for_platform", f"the lock has no {ctx.platform} artifact for step {s.id} "
+                        f"(it has {', '.join(sorted(s.artifacts)) or 'none'}); nothing was changed")  # fmt: skip
+            refused = True
+        elif not a.sha256 and ctx.allow_unverified:
+            ctx.emit(s.component, "warning", code="unverified_artifact", step=s.id, file=a.filename,
+                     message=f"UNVERIFIED: {a.filename} has no sha256 in the lock and will be installed without "
+                             "checksum verification (--allow-unverified); recorded in the history")  # fmt: skip
+        elif not a.sha256:
+            runner.fail("missing_sha256", f"refusing {a.filename}: the lock has no sha256 for it on {ctx.platform} "
+                        f"(checksum_status={a.checksum_status}); nothing was changed. Re-run 'obsplan plan' when the "
+                        "upstream checksum can be fetched, or pass --allow-unverified (recorded in the history)")  # fmt: skip
+            refused = True
+    if not ctx.force:  # 2. the host is on the plan's path: the assumed from-state or a version the plan reaches
+        for c in sorted({s.component for s in steps}):
+            chain = chains[c]
+            path = plan_path(chain)
+            ids = {s.id for s in steps}
+            first = next(s for s in chain if s.id in ids)
+            runner = runners[first.id]
+            if runner.result is not None:
+                continue
+            host, how = runner.host_version()
+            if host in path:
+                continue
+            runner.record_host(host, how)
+            assumed = chain[0].from_version
+            steps_text = " → ".join(v or "nothing" for v in path)
+            runner.fail("off_plan_path",
+                        f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
+                        f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
+                        f"(current: {{{c}: \"{host}\"}}) and review the new lock, or pass --force to apply this "
+                        "step anyway", host_version=host, expected=assumed, plan_path=path)  # fmt: skip
+            refused = True
+    if refused:
+        why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
+        for s in steps:
+            if runners[s.id].result is None:
+                runners[s.id].result = StepResult(s.id, s.component, "skipped", "plan_refused", {"because": why})
+                runners[s.id].emit("step_skipped", reason="plan_refused", because=why)
+        ctx.emit(None, "plan_refused", because=why)
+    return refused
+
+
+def step_digest(step: Step) -> str:
+    """What an approval on this host covers: every field of the step but the lock's own approval."""
+    data = step.model_dump(mode="json", exclude={"approval"})
+    return hashlib.sha256(json.dumps(data, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _host_approval(db: StateDB | None, step: Step) -> Any:
+    return db.approval(step.id, step_digest(step)) if db is not None else None
+
+
+def _gate(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]], ctx: Context) -> list[str]:
+    """`--auto`: leave pending every step not approved (in the lock or on this host) and not already done on the
+    host, and every step that requires one (transitively, `requires` and the component's chain)."""
+    waiting: dict[str, list[str]] = {}
+    for s in steps:
+        if s.approval is None and _host_approval(ctx.db, s) is None and not runners[s.id].uptodate():
+            waiting[s.id] = []
+    changed = True
+    while changed:
+        changed = False
+        for s in steps:
+            if s.id in waiting or runners[s.id].result is not None:
+                continue
+            chain = chains[s.component]
+            idx = chain.index(s)
+            deps = set(s.requires) | ({chain[idx - 1].id} if idx > 0 else set())
+            blocked = sorted(d for d in deps if d in waiting)
+            if blocked and not runners[s.id].uptodate():
+                waiting[s.id] = blocked
+                changed = True
+    for s in steps:
+        if s.id not in waiting:
+            continue
+        reason = "requires_pending_approval" if waiting[s.id] else "pending_approval"
+        runners[s.id].result = StepResult(s.id, s.component, "pending", reason, {"waiting_for": waiting[s.id]})
+        runners[s.id].emit("pending_approval", reason=reason, waiting_for=waiting[s.id], risk=s.risk,
+                           from_version=s.from_version, to_version=s.to_version)  # fmt: skip
+    return [s.id for s in steps if s.id in waiting]
 
 
 def _clean_stale_doit_dirs() -> None:
@@ -383,6 +514,7 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "supe
     try:
         rows = {r["component"]: r for r in db.all_installed()} if db else {}
         names = sorted(set(rows) | set(lock.components if lock else ()))
+        pending = pending_approvals(lock, db, layout) if lock else {}
         services = make_service_manager(services_kind, layout)
         out = []
         for c in names:
@@ -392,6 +524,7 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "supe
                 "host_version": layout.current_version(c), "target_version": None,
                 "floor": row["floor"] if row else None, "last_result": row["last_result"] if row else None,
                 "last_step": row["last_step"] if row else None, "health": "unknown", "served_version": None,
+                "pending_approval": pending.get(c, []),
             }  # fmt: skip
             if lock and c in lock.components:
                 comp = lock.components[c]
@@ -422,6 +555,63 @@ def history(root: Path, component: str | None = None, limit: int = 50) -> list[d
         return []
     with db:
         return [dict(r) for r in db.history(component, limit)]
+
+
+def _who() -> str:
+    try:
+        return os.environ.get("SUDO_USER") or getpass.getuser()
+    except (KeyError, OSError):
+        return f"uid {os.getuid()}"
+
+
+def approve(root: Path, step_id: str, lock_path: Path | None = None, by: str | None = None) -> dict[str, Any]:
+    """Record on this host that `step_id` of the lock may run under `apply --auto` (who and when, in `approvals`).
+
+    The approval covers exactly this step's content (its digest): a re-planned step with the same id but other
+    versions or artifacts needs approving again."""
+    layout = Layout(root.resolve())
+    path = lock_path or layout.state_dir / APPLIED_LOCK
+    if lock_path is None and not path.is_file():
+        raise ObsplanError(f"no applied lock under {layout.root} to find {step_id!r} in", key="--lock",
+                           hint="pass the lock that holds the step: obsplan approve STEP_ID --lock LOCK")  # fmt: skip
+    lock = bundles.load_reviewed_lock(path)
+    step = next((s for s in lock.plan.steps if s.id == step_id), None)
+    if step is None:
+        known = ", ".join(s.id for s in lock.plan.steps) or "none"
+        raise ObsplanError(f"no step {step_id!r} in the lock", file=str(path), key="STEP_ID",
+                           hint=f"known step ids: {known}")  # fmt: skip
+    digest = step_digest(step)
+    with StateDB(layout.db_path) as db:
+        prior = db.approval(step.id, digest)
+        if prior is None:
+            db.approve(step.id, digest, lock.content_sha256, by or _who())
+        row = db.approval(step.id, digest)
+    assert row is not None
+    info = {"step": step.id, "component": step.component, "from_version": step.from_version,
+            "to_version": step.to_version, "risk": step.risk, "approved_by": row["approved_by"],
+            "approved_at": row["approved_at"], "already_approved": prior is not None, "lock": str(path),
+            "lock_approval": step.approval}  # fmt: skip
+    audit = AuditLog(layout.audit_path)
+    try:
+        audit.emit(Event(step.component, "approved", info))
+    finally:
+        audit.close()
+    return info
+
+
+def pending_approvals(lock: Lock, db: StateDB | None, layout: Layout) -> dict[str, list[dict[str, Any]]]:
+    """Per component: steps `apply --auto` would leave pending (not approved anywhere, not reached by the host)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for c, chain in component_chains(lock).items():
+        path = plan_path(chain)
+        host = layout.current_version(c)
+        reached = path.index(host) if host in path else -1
+        for i, s in enumerate(chain):
+            if i + 1 <= reached or s.approval is not None or _host_approval(db, s) is not None:
+                continue
+            out.setdefault(c, []).append({"step": s.id, "from_version": s.from_version, "to_version": s.to_version,
+                                          "risk": s.risk, "priority": s.priority})  # fmt: skip
+    return out
 
 
 def rollback_list(root: Path, component: str) -> dict[str, Any]:

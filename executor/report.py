@@ -102,7 +102,16 @@ class AuditLog(Reporter):
             self._fh.close()
 
 
-_LEVEL_STYLE = {"failed": "red", "error": "red", "rollback": "yellow", "done": "green", "up_to_date": "dim"}
+_LEVEL_STYLE = {
+    "failed": "red",
+    "error": "red",
+    "refused": "red",
+    "warning": "bold yellow",
+    "pending": "yellow",
+    "rollback": "yellow",
+    "done": "green",
+    "up_to_date": "dim",
+}
 
 
 class ConsoleReporter(Reporter):

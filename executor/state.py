@@ -2,8 +2,8 @@
 
 Every write is its own committed transaction, so a SIGKILL at any instant leaves the last journalled
 point on disk (doit's own dependency file, by contrast, is written once at exit and is kept out of the way).
-Tables `installed_components`, `upgrade_history`, `rollback_points`, `version_cache` and `journal` are
-plain enough for `sqlite3 state.db 'SELECT component, version FROM installed_components;'`.
+Tables `installed_components`, `upgrade_history`, `rollback_points`, `version_cache`, `journal` and
+`approvals` (steps approved on this host with `obsplan approve`, for `apply --auto`) are plain enough for `sqlite3 state.db 'SELECT component, version FROM installed_components;'`.
 Parameterised queries only.
 """
 
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS upgrade_history (
     started_at       TEXT NOT NULL,
     finished_at      TEXT,
     duration_seconds REAL,
-    error            TEXT
+    error            TEXT,
+    unverified       TEXT
 );
 CREATE INDEX IF NOT EXISTS upgrade_history_component ON upgrade_history (component, started_at);
 CREATE TABLE IF NOT EXISTS rollback_points (
@@ -90,7 +91,19 @@ CREATE TABLE IF NOT EXISTS journal (
     at        TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_step ON journal (step_id, id);
+CREATE TABLE IF NOT EXISTS approvals (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    step_id     TEXT NOT NULL,
+    step_sha256 TEXT NOT NULL,
+    lock_sha256 TEXT,
+    approved_by TEXT NOT NULL,
+    approved_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS approvals_step ON approvals (step_id, step_sha256);
 """
+
+# columns added after the first release: (table, column, declaration), added to older databases on open
+MIGRATIONS = [("upgrade_history", "unverified", "TEXT")]
 
 # stage "step" carries the step's lifecycle: start → done | up_to_date | failed | rolled_back | interrupted
 TERMINAL = ("done", "up_to_date", "failed", "rolled_back", "interrupted", "rollback_failed")
@@ -134,6 +147,10 @@ class StateDB:
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
+            for table, column, decl in MIGRATIONS:
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                if column not in have:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self.conn.row_factory = sqlite3.Row
 
     @classmethod
@@ -237,18 +254,35 @@ class StateDB:
     # -- history -------------------------------------------------------------------------------------------
     def add_history(self, *, run_id: str, component: str, step_id: str | None, kind: str, from_version: str | None,
                     to_version: str | None, success: bool, started_at: str, error: str | None = None,
-                    duration: float | None = None) -> None:  # fmt: skip
+                    duration: float | None = None, unverified: str | None = None) -> None:  # fmt: skip
+        """`unverified`: what was installed without sha256 verification (`--allow-unverified`), else None."""
         self._exec(
             "INSERT INTO upgrade_history (run_id, component, step_id, kind, from_version, to_version, success, "
-            "started_at, finished_at, duration_seconds, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "started_at, finished_at, duration_seconds, error, unverified) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, component, step_id, kind, from_version, to_version, int(success), started_at, now_iso(),
-             duration, error))  # fmt: skip
+             duration, error, unverified))  # fmt: skip
 
     def history(self, component: str | None = None, limit: int = 50) -> list[sqlite3.Row]:
         if component:
             return self.query("SELECT * FROM upgrade_history WHERE component = ? ORDER BY started_at DESC, id DESC "
                               "LIMIT ?", (component, limit))  # fmt: skip
         return self.query("SELECT * FROM upgrade_history ORDER BY started_at DESC, id DESC LIMIT ?", (limit,))
+
+    # -- approvals ---------------------------------------------------------------------------------------------
+    def approve(self, step_id: str, step_sha256: str, lock_sha256: str | None, approved_by: str) -> None:
+        self._exec("INSERT INTO approvals (step_id, step_sha256, lock_sha256, approved_by, approved_at) "
+                   "VALUES (?, ?, ?, ?, ?)", (step_id, step_sha256, lock_sha256, approved_by, now_iso()))  # fmt: skip
+
+    def approval(self, step_id: str, step_sha256: str) -> sqlite3.Row | None:
+        """The first approval of exactly this step content (id and digest), or None."""
+        if self.read_only and not self.has_table("approvals"):  # a database written before approvals existed
+            return None
+        rows = self.query("SELECT * FROM approvals WHERE step_id = ? AND step_sha256 = ? ORDER BY id LIMIT 1",
+                          (step_id, step_sha256))  # fmt: skip
+        return rows[0] if rows else None
+
+    def has_table(self, name: str) -> bool:
+        return bool(self.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)))
 
     # -- rollback points ------------------------------------------------------------------------------------
     def add_point(self, *, component: str, step_id: str | None, from_version: str | None, to_version: str,

@@ -40,7 +40,8 @@ HEALTH_WINDOW = {"safe": 120.0, "standard": 60.0, "fast": 20.0}
 MIN_FREE = 64 * 1024 * 1024
 WRONG_VERSION_CHECKS = 5  # consecutive answers of a wrong version from the new pid before giving up
 
-Status = Literal["ok", "up_to_date", "failed", "rolled_back", "rollback_failed", "skipped", "would_run"]
+# "pending": not approved for `apply --auto` (or requires such a step); not a failure
+Status = Literal["ok", "up_to_date", "failed", "rolled_back", "rollback_failed", "skipped", "would_run", "pending"]
 
 
 @dataclass
@@ -87,6 +88,7 @@ class Context:
     health_timeout: float | None = None
     keep_versions: int = 3
     keep_days: float = 30.0
+    allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
 
     @property
     def window(self) -> float:
@@ -130,6 +132,7 @@ class StepRunner:
         self.started_at = now_iso()
         self.t0 = time.monotonic()
         self.artifact: Artifact | None = step.artifacts.get(ctx.platform)
+        self.unverified: str | None = None  # set when the artifact was installed without sha256 verification
 
     # -- journal -----------------------------------------------------------------------------------------
     def journal(self, stage: str, status: str, detail: str = "") -> None:
@@ -224,8 +227,20 @@ class StepRunner:
             self.ctx.db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
                                     from_version=self.step.from_version, to_version=self.step.to_version,
                                     success=False, started_at=self.started_at, error=message,
-                                    duration=time.monotonic() - self.t0)  # fmt: skip
+                                    duration=time.monotonic() - self.t0, unverified=self.unverified)  # fmt: skip
         self.ctx.db.set_last_result(self.c, status, self.step.id)
+
+    def record_host(self, host: str | None, how: str) -> None:
+        """Host facts win: when the host runs another version than the state DB says, record what it runs."""
+        if self.ctx.dry_run or self.ctx.db is None:
+            return
+        db_row = self.ctx.db.installed(self.c)
+        recorded = db_row["version"] if db_row is not None else None
+        if host != recorded:
+            self.emit("host_drift", recorded=recorded, observed=host, observed_by=how)
+            self.ctx.db.set_installed(self.c, host, previous=recorded,
+                                      floor=db_row["floor"] if db_row is not None else None,
+                                      source=f"observed:{how}", last_result="observed")  # fmt: skip
 
     # 1. pre-flight --------------------------------------------------------------------------------------------
     def preflight(self) -> None:
@@ -238,7 +253,7 @@ class StepRunner:
             if a is None:
                 raise StepFailed("no_artifact_for_platform", f"the lock has no artifact for {self.ctx.platform}",
                                  platforms=sorted(self.step.artifacts))  # fmt: skip
-            if not a.sha256:
+            if not a.sha256 and not self.ctx.allow_unverified:
                 raise StepFailed("missing_sha256", f"refusing {a.filename}: the lock has no sha256 for it "
                                  f"(checksum_status={a.checksum_status})")  # fmt: skip
             ok, why = self.ctx.services.reachable()
@@ -252,14 +267,7 @@ class StepRunner:
             host, how = self.host_version()
             pending = self.ctx.db.pending_point(self.step.id) if self.ctx.db is not None else None
             self.point = pending
-            db_row = self.ctx.db.installed(self.c) if self.ctx.db is not None else None
-            recorded = db_row["version"] if db_row is not None else None
-            if host != recorded and not self.ctx.dry_run and self.ctx.db is not None:
-                # host facts win: record what the host really runs
-                self.emit("host_drift", recorded=recorded, observed=host, observed_by=how)
-                self.ctx.db.set_installed(self.c, host, previous=recorded,
-                                          floor=db_row["floor"] if db_row is not None else None,
-                                          source=f"observed:{how}", last_result="observed")  # fmt: skip
+            self.record_host(host, how)
             expected = {self.step.from_version, self.step.to_version}
             if host not in expected:
                 if self.ctx.force:
@@ -271,22 +279,31 @@ class StepRunner:
                         f"{self.step.from_version or 'nothing installed'} → {self.step.to_version}. "
                         "Re-run 'obsplan plan' against the host's version, or pass --force to apply this step anyway",
                         host_version=host, expected=self.step.from_version)  # fmt: skip
-            self.emit("preflight_ok", host_version=host, sha256=a.sha256, service_manager=self.ctx.services.name,
+            self.emit("preflight_ok", host_version=host, sha256=a.sha256 or "UNVERIFIED",
+                      service_manager=self.ctx.services.name,
                       resume=pending.id if pending else None)  # fmt: skip
 
     # 2. fetch --------------------------------------------------------------------------------------------------
     def fetch(self) -> None:
         a = self.artifact
-        assert a is not None and a.sha256
+        assert a is not None and (a.sha256 or self.ctx.allow_unverified)
         if self.ctx.dry_run:
             self.emit("would_fetch", source=self.ctx.source.describe(a), to=str(self.ctx.layout.downloads / a.filename),
-                      sha256=a.sha256)  # fmt: skip
+                      sha256=a.sha256 or "UNVERIFIED")  # fmt: skip
             return
         with self.stage("fetch"):
 
             def progress(total: int | None) -> Any:
                 return self.ctx.reporter.progress(self.c, a.filename, total)
 
+            if not a.sha256:  # --allow-unverified: the digest of what was fetched is recorded, never trusted
+                self.archive, actual = art.fetch_unverified(a, self.ctx.layout.downloads, self.ctx.source, progress)
+                self.artifact = a.model_copy(update={"sha256": actual})
+                self.unverified = (f"{a.filename} installed WITHOUT sha256 verification (--allow-unverified; "
+                                   f"the lock has none); fetched bytes have sha256 {actual}")  # fmt: skip
+                self.emit("warning", code="unverified_artifact", file=a.filename, sha256=actual,
+                          message=self.unverified)  # fmt: skip
+                return
             self.archive, fetched = art.ensure_download(a, self.ctx.layout.downloads, self.ctx.source, progress)
             self.emit("fetched" if fetched else "fetch_cached", file=a.filename, sha256=a.sha256,
                       size=self.archive.stat().st_size)  # fmt: skip
@@ -427,7 +444,8 @@ class StepRunner:
         self.emit("auto_rollback_started", error=error, to_version=point.from_version)
         db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
                        from_version=self.step.from_version, to_version=self.step.to_version, success=False,
-                       started_at=self.started_at, error=error, duration=time.monotonic() - self.t0)  # fmt: skip
+                       started_at=self.started_at, error=error, duration=time.monotonic() - self.t0,
+                       unverified=self.unverified)  # fmt: skip
         t0, started = time.monotonic(), now_iso()
         try:
             with self.stage("rollback"):
@@ -468,7 +486,8 @@ class StepRunner:
             with db.transaction():
                 db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
                                from_version=self.point.from_version, to_version=self.step.to_version, success=True,
-                               started_at=self.started_at, duration=time.monotonic() - self.t0)  # fmt: skip
+                               started_at=self.started_at, duration=time.monotonic() - self.t0,
+                               unverified=self.unverified)  # fmt: skip
                 db.set_point_status(self.point.id, "available" if self.point.from_version else "initial")
                 db.set_installed(self.c, self.step.to_version, previous=self.point.from_version, floor=floor,
                                  last_result="ok", last_step=self.step.id)  # fmt: skip

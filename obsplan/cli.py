@@ -69,6 +69,9 @@ def _register() -> None:
     from obsplan import cli_executor
 
     cli_executor.register(main)
+    from obsplan import cli_bundle
+
+    cli_bundle.register(main)
 
 
 _register()

@@ -1,4 +1,5 @@
-"""Executor commands (apply, resume, status, history, rollback): parse, call one library function, render."""
+"""Executor commands (apply, resume, approve, status, history, rollback): parse, call one library function,
+render."""
 
 from __future__ import annotations
 
@@ -37,6 +38,15 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
         click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
         click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path),
                      help="Take artifacts from this directory (by file name) instead of downloading."),
+        click.option("--bundle", type=click.Path(path_type=Path),
+                     help="Take every artifact from this bundle (directory or .tar from 'obsplan bundle'); its lock "
+                          "must be byte-identical to LOCK; never opens a network connection."),
+        click.option("--auto", is_flag=True,
+                     help="Unattended: run only steps approved in the lock or with 'obsplan approve'; the others "
+                          "(and steps requiring them) stay pending approval, which is not a failure (exit 0)."),
+        click.option("--allow-unverified", is_flag=True,
+                     help="Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
+                          "is recorded in the history."),
         click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
         click.option("--keep-versions", type=int, default=3, show_default=True, help="Versions/points kept."),
         click.option("--keep-days", type=float, default=30.0, show_default=True, help="Max age of old versions."),
@@ -48,19 +58,31 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
 
 
 def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
-              service_manager: str, force: bool, artifacts_dir: Path | None, health_timeout: float | None,
-              keep_versions: int, keep_days: float, as_json: bool) -> None:  # fmt: skip
+              service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
+              allow_unverified: bool, health_timeout: float | None, keep_versions: int, keep_days: float,
+              as_json: bool) -> None:  # fmt: skip
     opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
                                service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
-                               health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days)  # fmt: skip
+                               health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days,
+                               bundle=bundle, auto=auto, allow_unverified=allow_unverified)  # fmt: skip
     report = engine.apply(lock, opts, _reporter(as_json))
+    pending = [r.step_id for r in report.results if r.status == "pending"]
+    if pending and not as_json:
+        click.echo(f"{len(pending)} step(s) pending approval (not applied, not a failure): {', '.join(pending)}; "
+                   f"approve with 'obsplan approve STEP_ID --root {root}', then apply --auto again")  # fmt: skip
     sys.exit(report.exit_code)
 
 
 def register(group: click.Group) -> None:
     """Attach the executor commands to the main group."""
 
-    @group.command("apply", epilog="Exit codes: 0 ok, 1 a step failed (rolled back), 2 bad input, 3 internal error.")
+    @group.command(
+        "apply",
+        epilog="Exit codes: 0 ok (steps pending approval under --auto are not failures), 1 a step "
+        "failed (rolled back) or the plan was refused (missing checksum, host off the plan's path, bundle "
+        "failed verification), 2 bad input (lock edited or of another format, bundle of another lock), "
+        "3 internal error.",
+    )
     @_apply_options
     @guarded
     def apply_cmd(**kwargs: Any) -> None:
@@ -75,6 +97,29 @@ def register(group: click.Group) -> None:
 
         Without LOCK, the lock of the last apply under --root is used."""
         _do_apply(lock=lock or engine.last_applied_lock(root), root=root, **kwargs)
+
+    @group.command("approve", epilog="Exit codes: 0 approved, 2 unknown step id or no lock.")
+    @click.argument("step_id")
+    @_root
+    @click.option(
+        "--lock",
+        "lock_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="The lock holding the step (default: the last applied one under --root).",
+    )
+    @click.option("--by", help="Who approves (default: $SUDO_USER, else the current user).")
+    @json_option
+    @guarded
+    def approve_cmd(step_id: str, root: Path, lock_path: Path | None, by: str | None, as_json: bool) -> None:
+        """Approve STEP_ID on this host so that 'apply --auto' runs it (recorded with who and when)."""
+        info = engine.approve(root, step_id, lock_path, by)
+        if as_json:
+            emit_json(info)
+            return
+        again = " (already approved)" if info["already_approved"] else ""
+        click.echo(f"approved {info['step']}: {info['component']} {info['from_version'] or '-'} -> "
+                   f"{info['to_version']} (risk {info['risk']}) by {info['approved_by']} at "
+                   f"{info['approved_at'][:19]}{again}")  # fmt: skip
 
     @group.command("status")
     @_root
@@ -93,6 +138,14 @@ def register(group: click.Group) -> None:
         click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
         for r in rows:
             click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
+        pending = [(r["component"], p) for r in rows for p in r.get("pending_approval", [])]
+        if pending:
+            click.echo(
+                f"pending approval ({len(pending)}; 'apply --auto' skips these until 'obsplan approve STEP_ID'):"
+            )
+            for c, p in pending:
+                click.echo(f"  {p['step']:<32} {c} {p['from_version'] or '-'} -> {p['to_version']}  risk {p['risk']}"
+                           f"{'  SECURITY' if p['priority'] == 'security' else ''}")  # fmt: skip
 
     @group.command("history")
     @click.argument("component", required=False)
@@ -109,6 +162,8 @@ def register(group: click.Group) -> None:
         for r in rows:
             ok = "ok" if r["success"] else "FAILED"
             err = f"  {r['error']}" if r["error"] else ""
+            if r.get("unverified"):
+                err += f"  UNVERIFIED: {r['unverified']}"
             click.echo(f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
                        f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}")  # fmt: skip
 

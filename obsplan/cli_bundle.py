@@ -1,0 +1,105 @@
+"""`obsplan bundle`: build, verify or extract an air-gapped bundle of a lock. Parse, call one function, render."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from obsplan.cli import emit_json, guarded, json_option
+from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
+from obsplan.executor import bundle as bundles
+from obsplan.executor.report import ConsoleReporter
+
+EPILOG = (
+    "Exit codes: 0 ok, 1 a download or checksum did not match the lock, an artifact has no sha256 (without "
+    "--allow-unverified), or --verify found a problem, 2 bad input (lock edited after it was generated or of "
+    "another format, unknown platform, bad flags), 3 internal error."
+)
+
+
+def _render_verify(result: bundles.VerifyResult, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_dict())
+    elif result.ok:
+        flagged = f"; {len(result.unverified)} UNVERIFIED artifact(s)" if result.unverified else ""
+        click.echo(f"ok: {result.directory} matches its lock ({result.files_checked} files checked, "
+                   f"platforms {', '.join(result.platforms)}){flagged}")  # fmt: skip
+    else:
+        for p in result.problems:
+            click.echo(f"{p.problem:<16} {p.path}: {p.detail}")
+        click.echo(f"{result.directory}: {len(result.problems)} problem(s); the bundle must not be applied", err=True)
+    for path in result.unverified:
+        click.echo(f"WARNING: {path} is UNVERIFIED (the lock has no sha256 for it)", err=True)
+    if not result.ok:
+        sys.exit(EXIT_FAILED)
+
+
+def register(group: click.Group) -> None:
+    @group.command("bundle", epilog=EPILOG)
+    @click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
+    @click.option(
+        "-o",
+        "--output",
+        type=click.Path(path_type=Path),
+        help="Bundle directory, or FILE.tar for one plain tar to carry (with --extract: the directory).",
+    )
+    @click.option(
+        "--platform",
+        "platforms",
+        multiple=True,
+        metavar="OS-ARCH",
+        help="Only these platforms (repeatable; default: every platform in the lock).",
+    )
+    @click.option(
+        "--allow-unverified",
+        is_flag=True,
+        help="Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).",
+    )
+    @click.option(
+        "--verify",
+        "verify_dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        help="Re-check every file of this bundle directory against the lock inside it.",
+    )
+    @click.option(
+        "--extract",
+        "extract_tar",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Extract a bundle tar safely into -o DIR, then verify it.",
+    )
+    @json_option
+    @guarded
+    def bundle_cmd(lock: Path | None, output: Path | None, platforms: tuple[str, ...], allow_unverified: bool,
+                   verify_dir: Path | None, extract_tar: Path | None, as_json: bool) -> None:  # fmt: skip
+        """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
+        lock, into a self-contained directory or tar to carry into an air-gapped network.
+
+        Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
+        modes = [m for m, v in (("LOCK", lock), ("--verify", verify_dir), ("--extract", extract_tar)) if v]
+        if len(modes) != 1:
+            raise ObsplanError(f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
+                               hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR")  # fmt: skip
+        if verify_dir is not None:
+            _render_verify(bundles.verify_bundle(verify_dir), as_json)
+            return
+        if output is None:
+            raise ObsplanError("-o is required", key="-o", hint="a directory, or FILE.tar for a single file")
+        if extract_tar is not None:
+            bundles.extract_tar(extract_tar, output)
+            _render_verify(bundles.verify_bundle(output), as_json)
+            return
+        assert lock is not None
+        reporter = None if as_json else ConsoleReporter(sys.stdout)
+        result = bundles.build_bundle(lock, output, list(platforms) or None, allow_unverified=allow_unverified,
+                                      reporter=reporter)  # fmt: skip
+        for warning in result.warnings:
+            click.echo(f"WARNING: {warning}", err=True)
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        d = result.to_dict()
+        click.echo(f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "
+                   f"{d['present']} already present), platforms {', '.join(result.platforms)}; "
+                   f"apply with: obsplan apply {lock} --bundle {result.output}")  # fmt: skip

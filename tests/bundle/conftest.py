@@ -1,0 +1,174 @@
+"""Fixtures for the bundle tests: an upstream release server in GitHub's URL layout (artifacts next to their
+`sha256sums.txt`) that a test can stop, a second platform of small stand-in tarballs, and lock builders.
+
+Real binaries come from the executor fixtures (`releases`: Debian packages repacked as upstream tarballs)."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import http.server
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
+
+from tests.executor.conftest import PLATFORM, releases, root, tree_snapshot  # noqa: F401 - fixtures reused
+
+OTHER = "linux-arm64" if PLATFORM == "linux-amd64" else "linux-amd64"
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    return sha256_bytes(path.read_bytes())
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        return None
+
+
+@dataclass
+class Upstream:
+    """`<url>/<repo>/releases/download/v<version>/<file>` plus a `sha256sums.txt` per release, like promu's."""
+
+    directory: Path
+    httpd: http.server.ThreadingHTTPServer
+    thread: threading.Thread
+    requests: list[str] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def publish(self, repo: str, version: str, name: str, data: bytes | Path) -> tuple[str, str, str]:
+        """Publish one release file; returns (url, sha256, checksum file url)."""
+        rel = Path(repo) / "releases" / "download" / f"v{version}"
+        d = self.directory / rel
+        d.mkdir(parents=True, exist_ok=True)
+        target = d / name
+        if isinstance(data, Path):
+            shutil.copyfile(data, target)
+        else:
+            target.write_bytes(data)
+        sums = d / "sha256sums.txt"
+        lines = [ln for ln in (sums.read_text().splitlines() if sums.exists() else []) if not ln.endswith(f"  {name}")]
+        lines.append(f"{sha256_file(target)}  {name}")
+        sums.write_text("\n".join(sorted(lines, key=lambda ln: ln.split()[-1])) + "\n")
+        return f"{self.url}/{rel.as_posix()}/{name}", sha256_file(target), f"{self.url}/{rel.as_posix()}/sha256sums.txt"
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
+    directory = tmp_path_factory.mktemp("upstream")
+    requests: list[str] = []
+
+    class Handler(_Quiet):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib name
+            requests.append(self.path)
+            super().do_GET()
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
+    httpd.daemon_threads = True
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    up = Upstream(directory, httpd, thread, requests)
+    try:
+        yield up
+    finally:
+        with contextlib.suppress(OSError):  # a test may have stopped it already
+            up.stop()
+
+
+def stand_in_tarball(name: str, version: str, platform: str) -> bytes:
+    """A small tarball for the platform this host cannot run (only bundled, never applied here)."""
+    top = f"{name}-{version}.{platform}"
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        data = f"stand-in {name} {version} for {platform}\n".encode()
+        info = tarfile.TarInfo(f"{top}/{name}")
+        info.size, info.mode, info.mtime = len(data), 0o755, 0
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+@dataclass
+class Hop:
+    """One planned step: from → to, using the real release tarball `release` for this host's platform."""
+
+    from_version: str | None
+    to_version: str
+    release: Path
+    approval: str | None = "test: low risk"
+    null_sha: bool = False  # the lock records no sha256 (upstream checksum missing at plan time)
+
+
+def make_lock(path: Path, up: Upstream, components: dict[str, tuple[Runtime, str, list[Hop]]],
+              platforms: tuple[str, ...] = (PLATFORM, OTHER), environment: str = "prod") -> Path:  # fmt: skip
+    """Publish each hop's release (real tarball for this platform, stand-in for the other) and write a sealed lock."""
+    steps: list[Step] = []
+    comps: dict[str, ComponentLock] = {}
+    for name, (runtime, phase, hops) in components.items():
+        prev: str | None = None
+        arts: dict[str, Artifact] = {}
+        for h in hops:
+            arts = {}
+            for p in platforms:
+                fname = h.release.name if p == PLATFORM else f"{name}-{h.to_version}.{p}.tar.gz"
+                data: bytes | Path = h.release if p == PLATFORM else stand_in_tarball(name, h.to_version, p)
+                url, sha, sums = up.publish(f"prometheus/{name}", h.to_version, fname, data)
+                arts[p] = Artifact(url=url, filename=fname, format="tar.gz", sha256=None if h.null_sha else sha,
+                                   checksum_url=sums, checksum_status="missing" if h.null_sha else "verified_upstream")  # fmt: skip
+            sid = f"{name}@{h.to_version}"
+            steps.append(Step(id=sid, component=name, from_version=h.from_version, to_version=h.to_version,
+                              phase=phase, requires=[prev] if prev else [], risk="low",
+                              reasons=[Reason(code="test", detail="built by the test")], artifacts=arts,
+                              approval=h.approval))  # fmt: skip
+            prev = sid
+        comps[name] = ComponentLock(version=hops[-1].to_version, current=hops[0].from_version, strategy="latest",
+                                    github_repo=f"prometheus/{name}", source=SourceInfo(kind="snapshot", as_of=None),
+                                    artifacts=arts, runtime=runtime)  # fmt: skip
+    lock = Lock(format_version=1, obsplan_version="0.1.0", environment=environment, platforms=list(platforms),
+                inputs={"versions.yaml": "0" * 64}, components=comps,
+                plan=Plan(phases=sorted({p for _, p, _ in components.values()}), steps=steps)).sealed()  # fmt: skip
+    write_atomic(path, lock.to_json())
+    return path
+
+
+def reseal(path: Path, edit: object) -> Path:
+    """Apply `edit(data)` to a lock's JSON and seal it again (a regenerated lock, not a hand edit)."""
+    data = json.loads(path.read_text())
+    edit(data)  # type: ignore[operator]
+    write_atomic(path, Lock.model_validate(data).sealed().to_json())
+    return path
+
+
+def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "obsplan", *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+
+
+def host_snapshot(path: Path) -> dict[str, tuple[str, int, str]]:
+    """The --root tree minus obsplan's own state and logs (and the services' log files)."""
+    own = ("var/lib/obsplan", "var/log/obsplan")
+    return {k: v for k, v in tree_snapshot(path).items()
+            if not k.startswith(own) and not k.endswith(".log") and k not in ("var/lib", "var/log", "var")}  # fmt: skip
