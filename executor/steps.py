@@ -269,6 +269,9 @@ class StepRunner:
             self.point = pending
             self.record_host(host, how)
             expected = {self.step.from_version, self.step.to_version}
+            if self.ctx.dry_run:  # earlier steps of the chain only "would run": the host may still be before them
+                idx = self.chain.index(self.step) if self.step in self.chain else 0
+                expected |= {self.chain[0].from_version, *(s.to_version for s in self.chain[:idx])}
             if host not in expected:
                 if self.ctx.force:
                     self.emit("off_plan_path_forced", host_version=host, expected=self.step.from_version)
