@@ -290,19 +290,33 @@ def build_bundle(lock_path: Path, output: Path, platforms: list[str] | None = No
                            hint="re-run 'obsplan plan' when the upstream checksums can be fetched; "
                                 "--allow-unverified bundles them anyway (flagged in the manifest)",
                            exit_code=EXIT_FAILED)  # fmt: skip
-    own = client is None
-    client = client or httpx.Client(timeout=60.0)
+    clients = _LazyClient(client)
     try:
         if output.suffix == ".tar":
-            return _build_tar(lock_path, lock, output, chosen, wanted, client, reporter)
-        return _build_dir(lock_path, lock, output, chosen, wanted, client, reporter)
+            return _build_tar(lock_path, lock, output, chosen, wanted, clients, reporter)
+        return _build_dir(lock_path, lock, output, chosen, wanted, clients, reporter)
     finally:
-        if own:
-            client.close()
+        clients.close()
+
+
+class _LazyClient:
+    """The injected client, or one made at the first download (a re-run with everything present opens none)."""
+
+    def __init__(self, client: httpx.Client | None) -> None:
+        self.client, self.own = client, client is None
+
+    def get(self) -> httpx.Client:
+        if self.client is None:
+            self.client = httpx.Client(timeout=60.0)
+        return self.client
+
+    def close(self) -> None:
+        if self.own and self.client is not None:
+            self.client.close()
 
 
 def _build_tar(lock_path: Path, lock: Lock, output: Path, chosen: list[str], wanted: dict[str, Wanted],
-               client: httpx.Client, reporter: Reporter | None) -> BundleResult:  # fmt: skip
+               clients: _LazyClient, reporter: Reporter | None) -> BundleResult:  # fmt: skip
     if output.exists() and not output.is_file():
         raise ObsplanError(f"{output} exists and is not a file", key="-o")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -313,7 +327,7 @@ def _build_tar(lock_path: Path, lock: Lock, output: Path, chosen: list[str], wan
                 extract_tar(output, staging / "b")
             except ObsplanError:
                 shutil.rmtree(staging / "b", ignore_errors=True)
-        result = _build_dir(lock_path, lock, staging / "b", chosen, wanted, client, reporter)
+        result = _build_dir(lock_path, lock, staging / "b", chosen, wanted, clients, reporter)
         write_tar(staging / "b", output)
         result.output = output
         return result
@@ -322,7 +336,7 @@ def _build_tar(lock_path: Path, lock: Lock, output: Path, chosen: list[str], wan
 
 
 def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], wanted: dict[str, Wanted],
-               client: httpx.Client, reporter: Reporter | None) -> BundleResult:  # fmt: skip
+               clients: _LazyClient, reporter: Reporter | None) -> BundleResult:  # fmt: skip
     if directory.exists() and not directory.is_dir():
         raise ObsplanError(f"{directory} exists and is not a directory", key="-o")
     if directory.is_dir() and any(directory.iterdir()) and not _is_bundle_dir(directory):
@@ -371,7 +385,7 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         text = dest.read_text(errors="replace") if dest.is_file() else None
         if text is None or _checksum_problems(text, wanted, w, {}):
             try:
-                data = _get(client, w.url)
+                data = _get(clients.get(), w.url)
             except ObsplanError as exc:
                 if not only_unverified:
                     raise
@@ -392,7 +406,6 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         result.files.append(BundleFile(path, "checksum_file", status, records[path][1], records[path][0]))
         emit("bundle_file", path=path, status=status)
 
-    source = art.HttpSource(client)
     for path, w in sorted(wanted.items()):
         if w.kind != "artifact":
             continue
@@ -403,7 +416,7 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         have = art.sha256_file(dest) if dest.is_file() else None
         if have is None or have != expected:
             status = "downloaded" if have is None else "replaced"
-            tmp, have = _download(source, w.artifact, dest)
+            tmp, have = _download(art.HttpSource(clients.get()), w.artifact, dest)
             if w.sha256 is not None and have != w.sha256:
                 tmp.unlink(missing_ok=True)
                 raise art.ChecksumMismatch(
