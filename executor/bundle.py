@@ -359,10 +359,10 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         previous = {}
     (directory / MANIFEST_NAME).unlink(missing_ok=True)
     fsync_dir(directory)
-    for rel, path in list(_walk_files(directory)):  # temp files of an interrupted build; files no longer needed
+    for rel, found in list(_walk_files(directory)):  # temp files of an interrupted build; files no longer needed
         owned = rel.startswith(("artifacts/", "checksums/"))
-        if TMP_MARK in path.name or (owned and rel not in wanted):
-            path.unlink()
+        if TMP_MARK in found.name or (owned and rel not in wanted):
+            found.unlink()
             result.files.append(BundleFile(rel, "stale", "removed"))
             emit("bundle_file", path=rel, status="removed")
 
@@ -746,6 +746,9 @@ def lock_difference(bundled: bytes, given: bytes) -> str:
             va, vb = (ca.get(name) or {}).get("version"), (cb.get(name) or {}).get("version")
             if va != vb:
                 parts.append(f"{name} {va or 'absent'} (bundle) vs {vb or 'absent'} (LOCK)")
+    if not parts and a is not None and a == b:
+        parts.append("same content, different bytes (line endings, whitespace or key order): the file was "
+                     "re-encoded after the bundle was built; use the lock file exactly as reviewed")  # fmt: skip
     if not parts:
         la, lb = bundled.decode(errors="replace").splitlines(), given.decode(errors="replace").splitlines()
         n = next((i for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))

@@ -268,7 +268,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
                 fan = Fanout(reporter, audit)
                 db = StateDB(layout.db_path)
                 try:
-                    write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_text())
+                    bundles.write_bytes_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
                     db.start_run(run_id, "apply", lock.content_sha256, options.mode)
                     ctx = _make_context(layout, options, fan, db, client, services, run_id, source)
                     _note_interrupted(ctx)
@@ -431,11 +431,16 @@ def _host_approval(db: StateDB | None, step: Step) -> Any:
 
 
 def _gate(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]], ctx: Context) -> list[str]:
-    """`--auto`: leave pending every step not approved (in the lock or on this host) and not already done on the
-    host, and every step that requires one (transitively, `requires` and the component's chain)."""
+    """`--auto`: leave pending every step not approved (in the lock or on this host), not already done on the
+    host and not interrupted mid-way by an earlier run, and every step that requires one (transitively,
+    `requires` and the component's chain)."""
     waiting: dict[str, list[str]] = {}
     for s in steps:
-        if s.approval is None and _host_approval(ctx.db, s) is None and not runners[s.id].uptodate():
+        if s.approval is not None or _host_approval(ctx.db, s) is not None:
+            continue
+        if ctx.db is not None and ctx.db.step_unfinished(s.id):
+            continue  # started by an earlier run that was interrupted: finishing it is safer than leaving it half done
+        if not runners[s.id].uptodate():
             waiting[s.id] = []
     changed = True
     while changed:

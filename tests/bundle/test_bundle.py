@@ -289,6 +289,7 @@ CASES = {
     "extra": (1, "extra (not named by the lock)"),
     "other_lock": (2, "the bundle was built from another lock: content_sha256"),
     "edited_lock": (2, "edited after it was generated"),
+    "reencoded_lock": (2, "same content, different bytes (line endings"),
     "off_path": (1, "host runs node_exporter 1.7.0 (current_link), but the plan assumed 1.5.0"),
     "no_checksum": (1, "the lock has no sha256 for it"),
 }
@@ -309,6 +310,8 @@ def test_apply_bundle_refusals_change_nothing(upstream: Upstream, releases: dict
         reseal(lock, lambda d: d.update(environment="staging"))
     elif case == "edited_lock":
         lock.write_text(lock.read_text().replace('"risk": "low"', '"risk": "high"'))
+    elif case == "reencoded_lock":  # e.g. a CRLF checkout: valid, same content hash, but not the reviewed bytes
+        lock.write_bytes(lock.read_bytes().replace(b"\n", b"\r\n"))
     before = host_snapshot(root)
     proc = cli("apply", str(lock), "--bundle", str(out), "--root", str(root))
     code, message = CASES[case]
