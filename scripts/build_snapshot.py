@@ -54,8 +54,9 @@ def main() -> None:
                     if cs:
                         names.add(cs)
                 assets = dict.fromkeys(sorted(names), "")
-            releases.append(Release(tag=tag, published_at=date[:10] or None,
-                                    prerelease=bool(v and v.is_prerelease), assets=assets))
+            releases.append(
+                Release(tag=tag, published_at=date[:10] or None, prerelease=bool(v and v.is_prerelease), assets=assets)
+            )
         repos[repo] = ReleaseData(repo=repo, releases=releases, source="snapshot", as_of=AS_OF)
     changelogs = {}
     policy = load_breaking_policy()
