@@ -22,14 +22,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
 import semver
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from .config import read_policy_yaml
 from .errors import ObsplanError
 from .versions import Version, VersionRange
 
@@ -145,15 +144,7 @@ class AdvisoryMappings(BaseModel):
 
 def load_mappings(path: str | Path | None = None) -> AdvisoryMappings:
     """Read `policies/advisory-mappings.yaml` (the packaged copy when `path` is None)."""
-    if path is None:
-        text = resources.files("obsplan.policies").joinpath("advisory-mappings.yaml").read_text(encoding="utf-8")
-        name = "policies/advisory-mappings.yaml"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        return AdvisoryMappings.model_validate(yaml.safe_load(text))
-    except (yaml.YAMLError, ValidationError) as exc:
-        raise ObsplanError(f"invalid advisory mappings: {exc}", file=name) from None
+    return read_policy_yaml(AdvisoryMappings, "advisory-mappings.yaml", path)
 
 
 # --- version spaces -------------------------------------------------------------------------------------------

@@ -33,13 +33,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
+from .config import read_policy_yaml
 from .errors import ObsplanError
 from .versions import Version
 
@@ -122,20 +121,14 @@ class BreakingPolicy(BaseModel):
 
 def load_breaking_policy(path: str | Path | None = None) -> BreakingPolicy:
     """Read `policies/breaking-changes.yaml` (the packaged copy when `path` is None)."""
-    if path is None:
-        text = resources.files("obsplan.policies").joinpath("breaking-changes.yaml").read_text(encoding="utf-8")
-        name = "policies/breaking-changes.yaml"
-    else:
-        text, name = Path(path).read_text(encoding="utf-8"), str(path)
-    try:
-        policy = BreakingPolicy.model_validate(yaml.safe_load(text))
-        for sources in policy.components.values():
-            for c in sources.curated:
-                Version.parse(c.version)
-            if sources.release_bodies_from:
-                Version.parse(sources.release_bodies_from)
-    except (yaml.YAMLError, ValidationError, ValueError) as exc:
-        raise ObsplanError(f"invalid breaking-changes policy: {exc}", file=name) from None
+    policy = read_policy_yaml(BreakingPolicy, "breaking-changes.yaml", path)
+    name = str(path) if path else "policies/breaking-changes.yaml"
+    for component, sources in policy.components.items():
+        for v in [c.version for c in sources.curated] + [sources.release_bodies_from or "0.0.0"]:
+            try:
+                Version.parse(v)
+            except ValueError as exc:
+                raise ObsplanError(str(exc), file=name, key=f"components.{component}", hint="use X.Y.Z") from None
     return policy
 
 

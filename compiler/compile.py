@@ -146,17 +146,30 @@ async def compile_lock(
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
 
+    currents = {name: _from_state(name, inputs, espec, previous) for name in specs}
+    cands_by_name: dict[str, Candidates] = {}
+    for name, (spec, _) in specs.items():
+        data = data_by_repo[defs[name].github_repo][0]
+        if data is not None:
+            cands_by_name[name] = usable_candidates(
+                defs[name],
+                spec,
+                data,
+                platforms=platforms,
+                matrix=inputs.matrix,
+                today=today,
+                min_age_days=inputs.policy.minimum_release_age_days,
+            )
+
     osv_failures: dict[str, list[str]] = {}
     if osv is not None:
-        advisories = await _with_osv_records(
-            osv, advisories, specs, defs, data_by_repo, inputs, espec, previous, platforms, today
-        )
+        advisories = await _with_osv_records(osv, advisories, currents, cands_by_name, inputs)
         osv_failures = osv.failures
 
     resolved: dict[str, Resolved] = {}
     for name, (spec, strategy) in sorted(specs.items()):
         defn = defs[name]
-        current = _from_state(name, inputs, espec, previous)
+        current = currents[name]
         data, failures = data_by_repo[defn.github_repo]
         kept = None
         prev_comp = previous.components.get(name) if previous else None
@@ -167,15 +180,7 @@ async def compile_lock(
             target, source = _last_resort(name, spec, strategy, inputs, failures, file)
             cands = Candidates(usable={target.version: Release(tag=f"v{target.version}")})
         else:
-            cands = usable_candidates(
-                defn,
-                spec,
-                data,
-                platforms=platforms,
-                matrix=inputs.matrix,
-                today=today,
-                min_age_days=inputs.policy.minimum_release_age_days,
-            )
+            cands = cands_by_name[name]
             bypass = security_bypass(advisories, name, current, cands.waiting) if advisories else {}
             for v in bypass:
                 cands.usable[v] = candidates(data, tag_prefix=defn.tag_prefix)[v]
@@ -329,34 +334,17 @@ async def compile_lock(
 async def _with_osv_records(
     osv: OsvClient,
     advisories: AdvisoryDB | None,
-    specs: dict[str, tuple[ComponentSpec, Strategy]],
-    defs: dict[str, ComponentDef],
-    data_by_repo: dict[str, tuple[ReleaseData | None, str]],
+    currents: dict[str, Version | None],
+    cands_by_name: dict[str, Candidates],
     inputs: Inputs,
-    espec: object,
-    previous: Lock | None,
-    platforms: list[str],
-    today: date,
 ) -> AdvisoryDB:
     """Ask the OSV API about the versions a plan can touch: installed, newest usable, too-young ones, and the
     newest release of each required-hop line."""
     wanted: dict[str, set[Version]] = {}
-    for name, (spec, _) in specs.items():
-        data = data_by_repo[defs[name].github_repo][0]
-        versions: set[Version] = set()
-        current = _from_state(name, inputs, espec, previous)
-        if current:
-            versions.add(current)
-        if data is not None:
-            cands = usable_candidates(
-                defs[name],
-                spec,
-                data,
-                platforms=platforms,
-                matrix=inputs.matrix,
-                today=today,
-                min_age_days=inputs.policy.minimum_release_age_days,
-            )
+    for name, current in currents.items():
+        versions: set[Version] = {current} if current else set()
+        cands = cands_by_name.get(name)
+        if cands is not None:
             if cands.usable:
                 versions.add(max(cands.usable))
             versions |= set(cands.waiting)

@@ -380,6 +380,15 @@ def _unwrap(tp: Any) -> tuple[Any, bool]:
             return tp, container
 
 
+def read_policy_yaml(model: type[M], filename: str, path: str | Path | None = None) -> M:
+    """A YAML data file validated by `model`: the packaged `policies/<filename>`, or `path` when given."""
+    if path is None:
+        text, name = resources.files("obsplan.policies").joinpath(filename).read_text(), f"policies/{filename}"
+    else:
+        text, name = _read_text(Path(path)), str(path)
+    return validate(model, parse_yaml(text, name), name)
+
+
 @dataclass(frozen=True)
 class Inputs:
     """Everything the compiler reads from disk, validated, with the sha256 of each file's bytes."""

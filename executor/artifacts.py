@@ -98,18 +98,9 @@ class ChecksumMismatch(ObsplanError):
     pass
 
 
-def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
-                    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> tuple[Path, bool]:  # fmt: skip
-    """Return (path of the verified file in the download cache, whether it was fetched now).
-
-    A cached file is reused only when its sha256 matches the lock; a fresh download is written to a
-    `.part` file and renamed only after its sha256 matched. A mismatch deletes the part and names both hashes.
-    """
-    assert artifact.sha256 is not None
-    downloads.mkdir(parents=True, exist_ok=True)
-    final = downloads / artifact.filename
-    if final.is_file() and sha256_file(final) == artifact.sha256:
-        return final, False
+def _download_part(artifact: Artifact, downloads: Path, source: ArtifactSource,
+                   progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> Path:  # fmt: skip
+    """Fetch into a per-process `.part` file (removed again if the fetch fails); the caller checks and renames it."""
     part = downloads / f".{artifact.filename}.part-{os.getpid()}"
     state: dict[str, Callable[..., None]] = {}
 
@@ -124,6 +115,22 @@ def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
     finally:
         if "done" in state:
             state["done"]()
+    return part
+
+
+def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
+                    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> tuple[Path, bool]:  # fmt: skip
+    """Return (path of the verified file in the download cache, whether it was fetched now).
+
+    A cached file is reused only when its sha256 matches the lock; a fresh download is written to a
+    `.part` file and renamed only after its sha256 matched. A mismatch deletes the part and names both hashes.
+    """
+    assert artifact.sha256 is not None
+    downloads.mkdir(parents=True, exist_ok=True)
+    final = downloads / artifact.filename
+    if final.is_file() and sha256_file(final) == artifact.sha256:
+        return final, False
+    part = _download_part(artifact, downloads, source, progress)
     actual = sha256_file(part)
     if actual != artifact.sha256:
         part.unlink(missing_ok=True)
@@ -145,20 +152,7 @@ def fetch_unverified(artifact: Artifact, downloads: Path, source: ArtifactSource
     """
     downloads.mkdir(parents=True, exist_ok=True)
     final = downloads / artifact.filename
-    part = downloads / f".{artifact.filename}.part-{os.getpid()}"
-    state: dict[str, Callable[..., None]] = {}
-
-    def on_total(total: int | None) -> None:
-        state["advance"], state["done"] = progress(total)
-
-    try:
-        source.fetch(artifact, part, lambda n: state.get("advance", lambda _n: None)(n), on_total)
-    except BaseException:
-        part.unlink(missing_ok=True)
-        raise
-    finally:
-        if "done" in state:
-            state["done"]()
+    part = _download_part(artifact, downloads, source, progress)
     actual = sha256_file(part)
     os.replace(part, final)
     fsync_dir(downloads)
