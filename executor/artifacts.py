@@ -77,13 +77,18 @@ class LocalDirSource(ArtifactSource):
             raise ObsplanError(f"artifact {artifact.filename} not found in {self.directory}",
                                hint="copy the release file there or drop --artifacts to download it",
                                exit_code=EXIT_FAILED)  # fmt: skip
-        on_total(src.stat().st_size)
-        with open(src, "rb") as inp, open(dest, "wb") as out:
-            for chunk in iter(lambda: inp.read(1 << 16), b""):
-                out.write(chunk)
-                advance(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
+        copy_with_progress(src, dest, advance, on_total)
+
+
+def copy_with_progress(src: Path, dest: Path, advance: Advance, on_total: Callable[[int | None], None]) -> None:
+    """Copy a local file (offline sources: a directory, a bundle), reporting progress, fsync'd."""
+    on_total(src.stat().st_size)
+    with open(src, "rb") as inp, open(dest, "wb") as out:
+        for chunk in iter(lambda: inp.read(1 << 20), b""):
+            out.write(chunk)
+            advance(len(chunk))
+        out.flush()
+        os.fsync(out.fileno())
 
 
 def sha256_file(path: Path) -> str:

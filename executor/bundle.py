@@ -693,13 +693,7 @@ class BundleSource(art.ArtifactSource):
         if not src.is_file():
             raise ObsplanError(f"the bundle {self.directory} has no {artifact.filename} ({src})",
                                hint="rebuild the bundle for this lock and platform", exit_code=EXIT_FAILED)  # fmt: skip
-        on_total(src.stat().st_size)
-        with open(src, "rb") as inp, open(dest, "wb") as out:
-            for chunk in iter(lambda: inp.read(1 << 20), b""):
-                out.write(chunk)
-                advance(len(chunk))
-            out.flush()
-            os.fsync(out.fileno())
+        art.copy_with_progress(src, dest, advance, on_total)
 
 
 def check_for_apply(directory: Path, lock_path: Path, platform: str) -> VerifyResult:

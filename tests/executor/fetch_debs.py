@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import hashlib
 import io
 import platform
 import re
@@ -22,6 +21,8 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
+
+from obsplan.executor.artifacts import sha256_file
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
@@ -121,14 +122,6 @@ def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Pa
     with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
         gz.write(buf.getvalue())
     return path
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
