@@ -59,7 +59,7 @@ class ApplyOptions:
     dry_run: bool = False
     phase: str | None = None
     component: str | None = None
-    service_manager: str = "supervisord"
+    service_manager: str = "auto"
     force: bool = False
     artifacts_dir: Path | None = None
     health_timeout: float | None = None
@@ -509,7 +509,7 @@ def _applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
     return load_lock(path)
 
 
-def status(root: Path, lock_path: Path | None = None, services_kind: str = "supervisord",
+def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto",
            client: httpx.Client | None = None) -> list[dict[str, Any]]:  # fmt: skip
     layout = Layout(root.resolve())
     lock = _applied_lock(layout, lock_path)
@@ -636,7 +636,7 @@ def rollback_list(root: Path, component: str) -> dict[str, Any]:
             "points": points, "versions": [{"version": v, "below_floor": version_below(v, floor)} for v in versions]}  # fmt: skip
 
 
-def rollback(root: Path, component: str, to: str | None, reporter: Reporter, service_manager: str = "supervisord",
+def rollback(root: Path, component: str, to: str | None, reporter: Reporter, service_manager: str = "auto",
              mode: str = "standard", health_timeout: float | None = None,
              client: httpx.Client | None = None) -> StepResult:  # fmt: skip
     """Switch `component` back to a rollback point (`to` = point id or None for the newest) or an installed

@@ -468,8 +468,14 @@ class SystemdManager:
 
 
 def make_service_manager(kind: str, layout: Layout) -> ServiceManager:
+    """`auto`: systemd when it is running and the root is the real host, else obsplan's own supervisord."""
+    if kind == "auto":
+        booted = Path("/run/systemd/system").is_dir()
+        kind = "systemd" if booted and layout.root.resolve() == Path("/") else "supervisord"
     if kind == "systemd":
         return SystemdManager(layout)
     if kind == "supervisord":
         return SupervisordManager(layout)
-    raise ObsplanError(f"unknown service manager {kind!r}", key="--service-manager", hint="systemd or supervisord")
+    raise ObsplanError(
+        f"unknown service manager {kind!r}", key="--service-manager", hint="auto, systemd or supervisord"
+    )

@@ -17,8 +17,9 @@ from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
 
 _root = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
                      help="Prefix for every host path (rehearse into a directory).")  # fmt: skip
-_sm = click.option("--service-manager", type=click.Choice(["systemd", "supervisord"]), default="supervisord",
-                   show_default=True)  # fmt: skip
+_sm = click.option("--service-manager", type=click.Choice(["auto", "systemd", "supervisord"]), default="auto",
+                   show_default=True,
+                   help="auto: systemd when it runs and --root is /, else a supervisord obsplan manages under --root.")  # fmt: skip
 
 
 def _reporter(as_json: bool) -> Reporter:
