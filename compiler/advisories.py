@@ -243,16 +243,21 @@ def _in_range(release: Version, rng: OsvRange, space: _Space) -> bool | None:
     return result
 
 
+def _range_checks(entry: OsvAffected, mapping: ModuleMapping) -> list[tuple[OsvRange, _Space]]:
+    """Each range with the version space its bounds are written in: Go vulndb's custom ranges (release
+    numbers) win over the module ranges when present."""
+    if entry.custom_ranges:
+        return [(r, _Space(mapping, module_space=False)) for r in entry.custom_ranges]
+    return [
+        (r, _Space(mapping, module_space=r.type == "SEMVER" or mapping.ecosystem_ranges == "module"))
+        for r in entry.ranges
+    ]
+
+
 def _entry_affects(release: Version, entry: OsvAffected, mapping: ModuleMapping) -> bool | None:
     if mapping.releases and not VersionRange.parse(mapping.releases).contains(release):
         return False
-    if entry.custom_ranges:
-        checks = [(r, _Space(mapping, module_space=False)) for r in entry.custom_ranges]
-    else:
-        checks = [
-            (r, _Space(mapping, module_space=r.type == "SEMVER" or mapping.ecosystem_ranges == "module"))
-            for r in entry.ranges
-        ]
+    checks = _range_checks(entry, mapping)
     listed = _Space(mapping, module_space=mapping.ecosystem_ranges == "module")
     result: bool | None = any(listed.bound(v) == listed.point(release) for v in entry.versions) or False
     for rng, space in checks:
@@ -266,13 +271,7 @@ def _entry_affects(release: Version, entry: OsvAffected, mapping: ModuleMapping)
 
 def _entry_fixes(entry: OsvAffected, mapping: ModuleMapping) -> list[Version]:
     """The release numbers that end an affected interval of this entry (pseudo-version fixes are dropped)."""
-    if entry.custom_ranges:
-        pairs = [(r, _Space(mapping, module_space=False)) for r in entry.custom_ranges]
-    else:
-        pairs = [
-            (r, _Space(mapping, module_space=r.type == "SEMVER" or mapping.ecosystem_ranges == "module"))
-            for r in entry.ranges
-        ]
+    pairs = _range_checks(entry, mapping)
     fixes = []
     for rng, space in pairs:
         for _, hi, inclusive in _intervals(rng):
