@@ -82,3 +82,25 @@ def test_drafts_and_prereleases_are_never_picked(gh: FakeGitHub, obsplan_env: Pa
         json.loads((tmp_path / "plans" / "default.lock").read_text())["components"]["node_exporter"]["version"]
         == "1.8.0"
     )
+
+
+def test_closed_stdout_is_not_an_internal_error(tmp_path: Path) -> None:
+    """`obsplan plan ... | head -1`: the lock is written, then the reader goes away: exit 0, no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"), "OBSPLAN_NOW": "2026-11-22"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "obsplan", "plan", "--config-dir", str(root / "examples"), "--env", "staging",
+         "--offline", "-o", str(tmp_path / "s.lock")],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.readline()
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=60) == 0, err
+    assert "internal error" not in err and (tmp_path / "s.lock").exists()
