@@ -12,15 +12,12 @@ Usage: python bench/bench_apply.py [--repeat N]     (needs apt-get/dpkg-deb or a
 from __future__ import annotations
 
 import argparse
-import functools
-import http.server
 import shutil
 import sqlite3
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,11 +30,7 @@ from obsplan.executor.report import RecordingReporter  # noqa: E402
 
 from tests.executor import fetch_debs  # noqa: E402
 from tests.executor.conftest import Hop, build_lock, free_port, node_runtime, shutdown_supervisord  # noqa: E402
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        return None
+from tests.static_server import start_static_server  # noqa: E402
 
 
 def _stage_times(db: Path, step_id: str) -> dict[str, float]:
@@ -73,10 +66,8 @@ def main() -> int:
     root = Path(tempfile.mkdtemp(prefix="obb", dir="/tmp"))
     for p in releases.values():
         shutil.copyfile(p, www / p.name)
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    static = start_static_server(www)
+    url = static.url
     try:
         port = free_port()
         t15, t19 = releases[("node_exporter", "1.5.0")], releases[("node_exporter", "1.9.0")]
@@ -122,8 +113,7 @@ def main() -> int:
         print(f"ratio_overhead_to_step_total        {overhead / stages['total']:.3f}")
     finally:
         shutdown_supervisord(root)
-        httpd.shutdown()
-        httpd.server_close()
+        static.stop()
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(www, ignore_errors=True)
     return 0

@@ -15,15 +15,12 @@ Usage: python bench/bench_bundle.py [--repeat N]   (needs apt-get/dpkg-deb or a 
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
-import http.server
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -35,11 +32,7 @@ from obsplan.executor import bundle as bundles  # noqa: E402
 from tests.bundle.conftest import Hop, Upstream, make_lock  # noqa: E402
 from tests.executor import fetch_debs  # noqa: E402
 from tests.executor.conftest import node_runtime, prometheus_runtime  # noqa: E402
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        return None
+from tests.static_server import start_static_server  # noqa: E402
 
 
 def _sha256_all(directory: Path) -> tuple[int, int]:
@@ -62,11 +55,9 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="obbb"))
     www = work / "www"
     www.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    static = start_static_server(www)
     try:
-        up = Upstream(www, httpd, thread)
+        up = Upstream(static)
         ne = [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
               Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")])]  # fmt: skip
         pr = [Hop(None, "2.42.0", releases[("prometheus", "2.42.0")]),
@@ -108,8 +99,7 @@ def main() -> int:
         print(f"ratio_warm_bundle_to_sha256           {warm_m / hash_m:.3f}")
         print(f"ratio_warm_cli_to_sha256              {cli_m / hash_m:.3f}")
     finally:
-        httpd.shutdown()
-        httpd.server_close()
+        static.stop()
         shutil.rmtree(work, ignore_errors=True)
     return 0
 

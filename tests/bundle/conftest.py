@@ -6,9 +6,7 @@ Real binaries come from the executor fixtures (`releases`: Debian packages repac
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
-import http.server
 import io
 import json
 import os
@@ -16,7 +14,6 @@ import shutil
 import subprocess
 import sys
 import tarfile
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
 
 from tests.executor.conftest import PLATFORM, releases, root, tree_snapshot  # noqa: F401 - fixtures reused
+from tests.static_server import QuietHandler, StaticServer, start_static_server
 
 OTHER = "linux-arm64" if PLATFORM == "linux-amd64" else "linux-amd64"
 
@@ -37,23 +35,20 @@ def sha256_file(path: Path) -> str:
     return sha256_bytes(path.read_bytes())
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        return None
-
-
 @dataclass
 class Upstream:
     """`<url>/<repo>/releases/download/v<version>/<file>` plus a `sha256sums.txt` per release, like promu's."""
 
-    directory: Path
-    httpd: http.server.ThreadingHTTPServer
-    thread: threading.Thread
+    server: StaticServer
     requests: list[str] = field(default_factory=list)
 
     @property
+    def directory(self) -> Path:
+        return self.server.directory
+
+    @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server.url
 
     def publish(self, repo: str, version: str, name: str, data: bytes | Path) -> tuple[str, str, str]:
         """Publish one release file; returns (url, sha256, checksum file url)."""
@@ -72,9 +67,7 @@ class Upstream:
         return f"{self.url}/{rel.as_posix()}/{name}", sha256_file(target), f"{self.url}/{rel.as_posix()}/sha256sums.txt"
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join(5)
+        self.server.stop()
 
 
 @pytest.fixture
@@ -82,16 +75,12 @@ def upstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Upstream]:
     directory = tmp_path_factory.mktemp("upstream")
     requests: list[str] = []
 
-    class Handler(_Quiet):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:  # noqa: N802 - stdlib name
             requests.append(self.path)
             super().do_GET()
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(directory)))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    up = Upstream(directory, httpd, thread, requests)
+    up = Upstream(start_static_server(directory, Handler), requests)
     try:
         yield up
     finally:

@@ -3,14 +3,11 @@ temporary roots (each with its own supervisord, shut down at the end) and lock b
 
 from __future__ import annotations
 
-import functools
-import http.server
 import os
 import shutil
 import signal
 import socket
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +16,8 @@ from pathlib import Path
 import pytest
 from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
 from obsplan.executor.facts import host_platform
+
+from tests.static_server import start_static_server
 
 from . import fetch_debs
 
@@ -34,11 +33,6 @@ def releases() -> dict[tuple[str, str], Path]:
         return fetch_debs.build_releases()
     except RuntimeError as exc:  # no network and no cache
         pytest.skip(f"cannot fetch the Debian binaries: {exc}")
-
-
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
-        return None
 
 
 @dataclass
@@ -59,17 +53,11 @@ def server(releases: dict[tuple[str, str], Path], tmp_path_factory: pytest.TempP
         os.link(path, directory / path.name) if _same_fs(path, directory) else shutil.copyfile(
             path, directory / path.name
         )
-    handler = functools.partial(_QuietHandler, directory=str(directory))
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    static = start_static_server(directory)
     try:
-        yield Server(f"http://127.0.0.1:{httpd.server_address[1]}", directory)
+        yield Server(static.url, directory)
     finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+        static.stop()
 
 
 def _same_fs(a: Path, b: Path) -> bool:
