@@ -7,6 +7,7 @@ becomes one `ObsplanError` naming the file, the key and the fix.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 import types
 import typing
@@ -57,6 +58,17 @@ class RuntimeSpec(Strict):
     version_args: list[str] | None = None
     data_dir: str | None = None
     config_file: str | None = None
+    listen_address: str | None = None
+
+    @field_validator("listen_address")
+    @classmethod
+    def _ip_literal(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError:
+                raise ValueError("listen_address must be an IP address such as 0.0.0.0 or 10.0.0.11") from None
+        return value
 
 
 class ComponentSpec(Strict):

@@ -51,6 +51,15 @@ class Runtime(Strict):
     version_args: list[str] = Field(default_factory=lambda: ["--version"])
     data_dir: str | None = None
     config_file: str | None = None
+    listen_address: str | None = Field(
+        default=None, description="IP the service binds; null: all interfaces (the upstream default)"
+    )
+
+    def probe_host(self) -> str:
+        """Where health checks connect: loopback unless the service binds one specific address."""
+        if self.listen_address in (None, "0.0.0.0", "::"):
+            return "127.0.0.1"
+        return self.listen_address
 
 
 class Reason(Strict):

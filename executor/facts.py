@@ -71,10 +71,16 @@ def probe_binary_version(path: Path, args: list[str], cache: StateDB | None = No
     return version
 
 
-def served_build_info(client: httpx.Client, port: int, metric: str, timeout: float = 3.0) -> str | None:
-    """The `version` label of `<metric>{...}` on http://127.0.0.1:<port>/metrics, or None."""
+def _url(host: str, port: int, path: str) -> str:
+    return f"http://[{host}]:{port}{path}" if ":" in host else f"http://{host}:{port}{path}"
+
+
+def served_build_info(
+    client: httpx.Client, port: int, metric: str, timeout: float = 3.0, host: str = "127.0.0.1"
+) -> str | None:
+    """The `version` label of `<metric>{...}` on http://<host>:<port>/metrics, or None."""
     try:
-        resp = client.get(f"http://127.0.0.1:{port}/metrics", timeout=timeout)
+        resp = client.get(_url(host, port, "/metrics"), timeout=timeout)
     except httpx.HTTPError:
         return None
     if resp.status_code != 200:
@@ -84,9 +90,9 @@ def served_build_info(client: httpx.Client, port: int, metric: str, timeout: flo
     return normalise_version(m.group(1)) if m else None
 
 
-def healthy(client: httpx.Client, port: int, path: str, timeout: float = 3.0) -> bool:
+def healthy(client: httpx.Client, port: int, path: str, timeout: float = 3.0, host: str = "127.0.0.1") -> bool:
     try:
-        return client.get(f"http://127.0.0.1:{port}{path}", timeout=timeout).status_code == 200
+        return client.get(_url(host, port, path), timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 

@@ -103,7 +103,8 @@ MINIMAL_CONFIGS = {
 def service_command(component: str, runtime: Runtime, version: str, layout: Layout) -> list[str]:
     """argv of the service for `version`: flags differ between versions (e.g. node_exporter 1.5.0)."""
     exe = str(layout.bin_dir / runtime.service_binary)
-    listen = f"127.0.0.1:{runtime.port}"
+    bind = runtime.listen_address or ""  # empty host part: all interfaces, as upstream defaults
+    listen = f"[{bind}]:{runtime.port}" if ":" in bind else f"{bind}:{runtime.port}"
     config = str(layout.host(runtime.config_file)) if runtime.config_file else None
     data = str(layout.host(runtime.data_dir)) if runtime.data_dir else None
     if component == "prometheus":
@@ -117,7 +118,7 @@ def service_command(component: str, runtime: Runtime, version: str, layout: Layo
         argv += [f"--storage.path={data}"] if data else []
         return argv
     if component in ("loki", "promtail"):
-        argv = [exe, "-server.http-listen-address=127.0.0.1", f"-server.http-listen-port={runtime.port}"]
+        argv = [exe, f"-server.http-listen-address={bind}", f"-server.http-listen-port={runtime.port}"]
         return argv + ([f"-config.file={config}"] if config else [])
     if component == "grafana":
         home = str(layout.current_link(component))
@@ -125,7 +126,7 @@ def service_command(component: str, runtime: Runtime, version: str, layout: Layo
             exe,
             "server",
             f"--homepath={home}",
-            "cfg:server.http_addr=127.0.0.1",
+            f"cfg:server.http_addr={bind}",
             f"cfg:server.http_port={runtime.port}",
         ]
         return argv + ([f"cfg:paths.data={data}"] if data else [])

@@ -160,8 +160,10 @@ class StepRunner:
     def served_version(self) -> str | None:
         """The version the running service proves it serves (build_info metric, else health + binary)."""
         if self.runtime.build_info_metric:
-            return served_build_info(self.ctx.client, self.runtime.port, self.runtime.build_info_metric)
-        if healthy(self.ctx.client, self.runtime.port, self.runtime.health_path):
+            return served_build_info(
+                self.ctx.client, self.runtime.port, self.runtime.build_info_metric, host=self.runtime.probe_host()
+            )
+        if healthy(self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()):
             binary = self.ctx.layout.bin_dir / self.runtime.service_binary
             return probe_binary_version(binary, self.runtime.version_args, self._cache())
         return None
@@ -418,7 +420,9 @@ class StepRunner:
         while True:
             st = self.ctx.services.status(self.c)
             if st.running and st.pid is not None and st.pid != old_pid:
-                if healthy(self.ctx.client, self.runtime.port, self.runtime.health_path):
+                if healthy(
+                    self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()
+                ):
                     served = self.served_version()
                     if served == version:
                         self.emit("verified", version=version, pid=st.pid, health=self.runtime.health_path)

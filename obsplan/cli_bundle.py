@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli import emit_json, guarded, json_option
+from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor import bundle as bundles
 from obsplan.executor.report import ConsoleReporter

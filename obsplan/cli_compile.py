@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli import emit_json, guarded, json_option
+from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
 from obsplan.compiler.diff import diff_locks, render_diff

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from obsplan.cli import emit_json, guarded, json_option
+from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
