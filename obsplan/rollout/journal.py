@@ -93,8 +93,11 @@ class Journal:
         return [json.loads(r[0]) for r in rows]
 
     def applied_ok(self, rid: str) -> set[str]:
-        """Hosts whose apply succeeded in this rollout (never applied again on resume)."""
-        return {r["host"] for r in self.host_results(rid) if r["action"] == "apply" and r["status"] == "ok"}
+        """Hosts whose last result in this rollout is a successful apply (never applied again on resume)."""
+        last: dict[str, tuple[str, str]] = {}
+        for r in self.host_results(rid):
+            last[r["host"]] = (r["action"], r["status"])
+        return {h for h, (action, status) in last.items() if action == "apply" and status == "ok"}
 
     def passed_gates(self, rid: str) -> set[int]:
         return {e["batch"] for e in self.events(rid) if e.get("event") == "gate_passed"}
