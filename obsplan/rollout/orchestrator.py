@@ -131,19 +131,12 @@ def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:
 
 
 def _rollback_targets(ctx: Context, batch: Batch) -> dict[str, dict[str, Any]]:
-    """{host: {"rollback": {component: version served before}}} for the batch's hosts this rollout changed."""
+    """{host: {"rollback": {component: version it ran before}}} for the batch's hosts this rollout changed."""
     assert ctx.journal is not None
-    steps = {s.id: s for s in ctx.lock.plan.steps}
     out: dict[str, dict[str, Any]] = {}
     for r in ctx.journal.host_results(ctx.rid):
-        if r["host"] in batch.hosts and r["action"] == "apply" and r["status"] == "ok":
-            before: dict[str, str | None] = {}
-            for sid in r["detail"].get("changed_steps", []):
-                step = steps.get(sid)
-                if step is not None and step.component not in before:
-                    before[step.component] = step.from_version
-            if before:
-                out[r["host"]] = {"rollback": before}
+        if r["host"] in batch.hosts and r["action"] == "apply" and r["status"] == "ok" and r["detail"].get("changed"):
+            out[r["host"]] = {"rollback": r["detail"]["changed"]}
     return out
 
 

@@ -171,10 +171,26 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
         status, reason = _classify(rc, err, version, req)
         if status != "ok":
             break
-    results = [e["metadata"] for e in events if e.get("event") == "result"]
-    return {"status": status, "reason": reason, "obsplan_version": version, "facts": facts,
-            "steps": {m["step"]: m["status"] for m in results},
-            "changed_steps": [m["step"] for m in results if m["status"] == "ok"]}  # fmt: skip
+    return {"status": status, "reason": reason, "obsplan_version": version, "facts": facts, **_outcome(events)}
+
+
+STEP_EVENTS = {"step_done": "ok", "up_to_date": "up_to_date", "step_failed": "failed", "rolled_back": "rolled_back",
+               "rollback_failed": "rollback_failed", "step_skipped": "skipped", "pending_approval": "pending"}  # fmt: skip
+
+
+def _outcome(events: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per step its outcome, and per component changed the version it ran before (first step_done)."""
+    steps: dict[str, str] = {}
+    changed: dict[str, str | None] = {}
+    for e in events:
+        meta = e.get("metadata") or {}
+        status = STEP_EVENTS.get(e.get("event", ""))
+        if status is None or "step" not in meta:
+            continue
+        steps[meta["step"]] = status
+        if status == "ok" and e.get("component") not in changed:
+            changed[e["component"]] = meta.get("from_version")
+    return {"steps": steps, "changed": changed}
 
 
 def _supports_last_run(r: Remote, obs: str) -> bool:

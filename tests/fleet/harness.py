@@ -177,8 +177,8 @@ def _add_host(fleet: Fleet, index: int, tag: str, authorized: Path) -> FleetHost
     config = home / "sshd_config"
     config.write_text(_sshd_config(host, authorized))
     script = f"mount --bind {home / 'root'} {fleet.root} && exec {SSHD} -D -e -f {config}"
-    host.sshd = subprocess.Popen([*ns, "sh", "-c", script], stdout=subprocess.DEVNULL,  # noqa: S603
-                                 stderr=open(home / "sshd.log", "wb"))  # fmt: skip
+    with open(home / "sshd.log", "wb") as log:
+        host.sshd = subprocess.Popen([*ns, "sh", "-c", script], stdout=subprocess.DEVNULL, stderr=log)
     return host
 
 
