@@ -122,7 +122,9 @@ def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:
     todo = [ctx.hosts[n] for n in batch.hosts if n not in done]
     ctx.emit("batch_started", batch=batch.name, index=batch.index, hosts=[h.name for h in todo],
              skipped=[n for n in batch.hosts if n in done])  # fmt: skip
-    failed = []
+    failed: list[str] = []
+    if not todo:
+        return failed
     for name, result in run_batch(_request(ctx, "apply"), todo, on_progress=ctx.out.progress):
         _record(ctx, batch, name, "apply", result)
         if result["status"] != "ok":

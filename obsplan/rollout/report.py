@@ -26,7 +26,7 @@ class RolloutReporter:
 
     def progress(self, host: str, what: str) -> None:
         if not self.as_json:
-            self.stream.write(f"    {host}: {what}\n")
+            self.stream.write(f"    {now_iso()[11:23]} {host}: {what}\n")
             self.stream.flush()
 
 

@@ -99,21 +99,20 @@ def _json_lines(lines: list[str]) -> list[dict[str, Any]]:
     return out
 
 
-def _obsplan(r: Remote, spec: dict[str, Any]) -> tuple[str | None, str]:
-    obs = shlex.quote(spec["obsplan"])
-    rc, out, err = r.run(f"{obs} --version")
+def _version(r: Remote, spec: dict[str, Any]) -> str:
+    rc, out, err = r.run(f"{shlex.quote(spec['obsplan'])} --version")
     if rc != 0:
-        return None, f"no working obsplan at {spec['obsplan']} (exit {rc}: {' '.join(err)[-300:]})"
-    return (out[-1].rsplit(" ", 1)[-1] if out else "?"), ""
+        return f"? (no working obsplan at {spec['obsplan']}: exit {rc} {' '.join(err)[-200:]})"
+    return out[-1].rsplit(" ", 1)[-1] if out else "?"
 
 
 def _facts(r: Remote, spec: dict[str, Any]) -> dict[str, Any] | None:
-    obs, root = shlex.quote(spec["obsplan"]), shlex.quote(spec["root"])
-    if r.run(f"{obs} facts --help >/dev/null 2>&1")[0] != 0:
+    """`obsplan facts` when the host's obsplan has it (an unknown command exits 2 'No such command': None)."""
+    rc, out, _err = r.run(f"{shlex.quote(spec['obsplan'])} facts --root {shlex.quote(spec['root'])}")
+    if rc != 0:
         return None
-    rc, out, _ = r.run(f"{obs} facts --root {root}")
     try:
-        return json.loads("\n".join(out)) if rc == 0 else None
+        return json.loads("\n".join(out))
     except ValueError:
         return None
 
@@ -140,26 +139,26 @@ def _apply_cmd(spec: dict[str, Any], req: dict[str, Any], lock: str, bundle: str
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _classify(rc: int, err: list[str], version: str, req: dict[str, Any]) -> tuple[str, str]:
+def _classify(rc: int, err: list[str], r: Remote, spec: dict[str, Any], req: dict[str, Any]) -> tuple[str, str]:
     text = " ".join(err)[-600:]
     if rc == 0:
         return "ok", ""
-    if rc == 2 and "format_version" in text:
-        return "refused", (f"the host's obsplan {version} cannot read this lock (format {req['lock_format']}, "
-                           f"written by obsplan {req['lock_obsplan_version']}): {text}")  # fmt: skip
+    if rc == 127 or (rc == 2 and "format_version" in text):
+        return "refused", (f"the host's obsplan {_version(r, spec)} cannot apply this lock (format "
+                           f"{req['lock_format']}, written by obsplan {req['lock_obsplan_version']}): {text}")  # fmt: skip
     if rc == 2:
         return "refused", text
     return "failed", text or f"apply exited {rc}"
 
 
 def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """Facts (collected while the lock and bundle upload), then `obsplan apply --json` per the host's components.
+    A lock of a format the host's obsplan cannot read is refused by apply itself before it touches anything."""
     r = Remote(host)
-    version, why = _obsplan(r, spec)
-    if version is None:
-        return {"status": "refused", "reason": why}
-    facts = _facts(r, spec)
-    _emit({"host": spec["name"], "progress": "uploading"})
+    _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
+    facts_job = gevent.spawn(_facts, r, spec)
     lock, bundle = _upload(r, spec, req)
+    facts = facts_job.get()
     wanted = spec.get("components")
     runs = [c for c in req["lock_components"] if c in wanted] if wanted is not None else [None]
     events: list[dict[str, Any]] = []
@@ -168,10 +167,10 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
     for component in runs:
         rc, out, err = r.run(_apply_cmd(spec, req, lock, bundle, component))
         events += _json_lines(out)
-        status, reason = _classify(rc, err, version, req)
+        status, reason = _classify(rc, err, r, spec, req)
         if status != "ok":
             break
-    return {"status": status, "reason": reason, "obsplan_version": version, "facts": facts, **_outcome(events)}
+    return {"status": status, "reason": reason, "facts": facts, **_outcome(events)}
 
 
 STEP_EVENTS = {"step_done": "ok", "up_to_date": "up_to_date", "step_failed": "failed", "rolled_back": "rolled_back",

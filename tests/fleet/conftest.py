@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, server  # noqa: F401
+from tests.executor.test_e2e_node_exporter import _crashing_release
 
 from .harness import Fleet, start_fleet
 
@@ -55,11 +56,13 @@ class Release:
 
 @pytest.fixture
 def node_releases(server: Server, releases: dict, tmp_path: Path) -> dict[str, Release]:  # noqa: F811
-    """'1.5.0' (install), '1.9.0' (1.5.0 → 1.9.0): locks with their bundles."""
+    """'1.5.0' (install), '1.9.0' (1.5.0 → 1.9.0), '1.9.1-crashing' (a 1.9.1 that exits at start): locks and
+    their bundles."""
     h15 = hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")
     h19 = hop(server, releases[("node_exporter", "1.9.0")], "1.5.0", "1.9.0")
     out = {}
-    for name, hops in (("1.5.0", [h15]), ("1.9.0", [h15, h19])):
+    bad = hop(server, _crashing_release(tmp_path, "1.9.1"), "1.5.0", "1.9.1")
+    for name, hops in (("1.5.0", [h15]), ("1.9.0", [h15, h19]), ("1.9.1-crashing", [h15, bad])):
         lock = build_lock(
             tmp_path / f"node-{name}.lock", {"node_exporter": (node_runtime(NODE_PORT), "exporters", hops)}
         )

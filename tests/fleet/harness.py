@@ -96,6 +96,35 @@ class Fleet:
         out = sh("ip", "netns", "pids", host.netns, check=False).stdout
         return [int(p) for p in out.split()]
 
+    def processes(self, host: FleetHost, name: str) -> list[int]:
+        """Pids of the processes in the host's namespace whose command line mentions `name`."""
+        out = []
+        for pid in self.netns_pids(host):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if name in cmdline:
+                out.append(pid)
+        return out
+
+    def exporter_pid(self, host: FleetHost) -> int | None:
+        for pid in self.netns_pids(host):
+            try:
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "node_exporter":
+                    return pid
+            except OSError:
+                continue
+        return None
+
+    def wait_gone(self, name: str, timeout: float = 60.0) -> None:
+        """Until no process in any host's namespace mentions `name` (e.g. an apply cut off by a killed rollout)."""
+        deadline = time.monotonic() + timeout
+        while any(self.processes(h, name) for h in self.hosts):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes matching {name!r} still running after {timeout}s")
+            time.sleep(0.2)
+
     def close(self) -> None:
         for host in self.hosts:
             _stop_supervisord(host.root)
