@@ -9,7 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from .harness import Fleet
 
 pytestmark = pytest.mark.e2e
 
+Watch = Callable[[list[str], Path], subprocess.Popen[str]]
 GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
 FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "2.5"]
 
@@ -93,9 +94,21 @@ def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Rele
     assert all(not any(h.root.iterdir()) for h in fleet.hosts)  # nothing on any host
 
 
-def _watch(args: list[str], state: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen([OBSPLAN, "rollout", *args, "--json", "--state-dir", str(state)], text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+@pytest.fixture
+def watch() -> Iterator[Callable[[list[str], Path], subprocess.Popen[str]]]:
+    """Start `obsplan rollout ... --json` in the background (killed at the end if still running)."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(args: list[str], state: Path) -> subprocess.Popen[str]:
+        procs.append(subprocess.Popen([OBSPLAN, "rollout", *args, "--json", "--state-dir", str(state)], text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
 
 
 def _until(proc: subprocess.Popen[str], seen: list[dict], pred: Callable[[dict], bool]) -> dict:
@@ -116,7 +129,7 @@ def _finish(proc: subprocess.Popen[str], seen: list[dict]) -> int:
 
 
 def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_releases: dict[str, Release],
-                                                             prometheus: Prometheus, tmp_path: Path) -> None:  # fmt: skip
+                                                             prometheus: Prometheus, tmp_path: Path, watch: Watch) -> None:  # fmt: skip
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     prometheus.wait_up(4)
     rel = node_releases["1.9.0"]
@@ -126,7 +139,7 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_r
     host4 = fleet.host("host4")
 
     # 1. halt (default): host4's exporter stopped (SIGSTOP) once batch 2 is applied, before the gate measures
-    proc, seen = _watch(args, tmp_path / "state"), []
+    proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "host_result" and e["host"] == "host4")
     pid = fleet.exporter_pid(host4)
     assert pid is not None
@@ -142,7 +155,7 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_r
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4  # halt leaves the hosts as they are
 
     # 2. resume the halted rollout with rollback: finished hosts are not applied again; the gate measures again
-    proc, seen = _watch([*args, "--resume", "--on-gate-failure", "rollback"], tmp_path / "state")
+    proc, seen = watch([*args, "--resume", "--on-gate-failure", "rollback"], tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     pid = fleet.exporter_pid(host4)
     assert pid is not None
@@ -158,19 +171,20 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_r
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0", "1.9.0", "1.5.0", "1.5.0"]
 
 
-def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
+def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path,
+                                      watch: Watch) -> None:  # fmt: skip
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
     args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast"]
-    proc, seen = _watch(args, tmp_path / "state"), []
+    proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     deadline = time.monotonic() + 60
     while not any(fleet.processes(fleet.host(n), "obsplan apply") for n in ("host3", "host4")):
         assert time.monotonic() < deadline, "batch 2 never started applying"
         time.sleep(0.05)
     proc.kill()
-    proc.communicate()
+    proc.wait()
     fleet.wait_gone("obsplan apply")  # the cut-off remote applies end (or were ended with their SSH session)
     finished = {n: (_history_rows(fleet, n), fleet.exporter_pid(fleet.host(n))) for n in ("host1", "host2")}
 
