@@ -92,9 +92,9 @@ def host_steps(lock: Lock, host: Host) -> list[str]:
     return [s.id for s in lock.plan.steps if host.components is None or s.component in host.components]
 
 
-def _dry_run(ctx: Context) -> int:
+def _dry_run(ctx: Context, prometheus: str | None) -> int:
     ctx.emit("rollout_planned", hosts=list(ctx.hosts), batches=[asdict(b) for b in ctx.batches], dry_run=True,
-             gates=ctx.opts.gates)  # fmt: skip
+             gates=ctx.opts.gates, prometheus=prometheus)  # fmt: skip
     for b in ctx.batches:
         ctx.emit("batch_planned", batch=b.name, hosts=list(b.hosts))
         for name in b.hosts:
@@ -229,7 +229,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     batches = plan_batches([h.name for h in hosts], opts.canary, opts.batches)
     ctx = Context(opts, lock, {h.name: h for h in hosts}, batches, out)
     if opts.dry_run:
-        return _dry_run(ctx)
+        return _dry_run(ctx, prometheus)
     journal = Journal(opts.state_dir)
     try:
         _start(ctx, opts, journal)

@@ -167,13 +167,17 @@ def test_dry_run_prints_batches_and_steps_and_touches_nothing(tmp_path: Path) ->
     hosts["mon1"] = {"address": "10.9.0.100"}
     inv.write_text(json.dumps({"hosts": hosts}))  # JSON is YAML
     state = tmp_path / "state"
-    proc = _cli("rollout", str(LOCK), "--inventory", str(inv), "--dry-run", "--json", "--state-dir", str(state))
+    proc = _cli("rollout", str(LOCK), "--inventory", str(inv), "--dry-run", "--json", "--state-dir", str(state),
+                "--gate", "up")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     evs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [b["hosts"] for b in evs[0]["batches"]] == [["web1"], ["web2", "web3"], ["web4", "web5", "mon1"]]
+    assert evs[0]["prometheus"] == "http://10.9.0.100:9090"  # the inventory's host running prometheus
     steps = {e["host"]: e["steps"] for e in evs if e["event"] == "dry_run_host"}
-    assert steps["web1"] and steps["web1"] == ["nginx_exporter@1.5.3"]
-    assert len(steps["mon1"]) > len(steps["web1"])
+    assert steps["web1"] == ["nginx_exporter@1.5.3"]
+    assert len(steps["mon1"]) == 9  # every step of the lock
     assert not state.exists()
+    hosts["mon1"]["components"] = ["grafana"]
+    inv.write_text(json.dumps({"hosts": hosts}))
     bad = _cli("rollout", str(LOCK), "--inventory", str(inv), "--gate", "up", "--dry-run", "--state-dir", str(state))
     assert bad.returncode == 2 and "--prometheus" in bad.stderr
