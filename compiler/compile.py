@@ -32,6 +32,7 @@ from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
+from .soak import soak_seconds
 from .versions import Version
 
 CONCURRENCY = 8
@@ -293,6 +294,7 @@ async def compile_lock(
                 breaking_changes=info.breaking,
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
+                soak_seconds=soak_seconds(inputs.policy.soak, hop.component, str(hop.from_version or "") or None),
             )
         )
 

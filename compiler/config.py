@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ObsplanError
+from .soak import parse_duration
 from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -218,6 +219,17 @@ class PolicyFile(Strict):
     advisories: list[str] = Field(default_factory=list)
     osv_api: OsvApiSpec = Field(default_factory=OsvApiSpec)
     matrix_file: str | None = None
+    soak: dict[str, dict[str, str | int]] = Field(
+        default_factory=dict, description="component → {version prefix: duration} held before the next hop"
+    )
+
+    @field_validator("soak")
+    @classmethod
+    def _soak(cls, v: dict[str, dict[str, str | int]]) -> dict[str, dict[str, str | int]]:
+        for versions in v.values():
+            for duration in versions.values():
+                parse_duration(duration)
+        return v
 
 
 # ---------------------------------------------------------------- matrix

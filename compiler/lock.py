@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from .errors import ObsplanError
 
@@ -87,6 +87,17 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
+    soak_seconds: int | None = Field(
+        default=None, description="from_version must have served (verified) this long first; absent: no soak"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_soak(self, handler: Any) -> Any:
+        """Without a soak the field is left out, so locks written before soak existed keep their bytes and hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("soak_seconds") is None:
+            data.pop("soak_seconds", None)
+        return data
 
 
 class Plan(Strict):

@@ -40,6 +40,7 @@ from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
 from . import bundle as bundles
+from . import soak
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
 from .layout import Layout
@@ -304,6 +305,8 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
              dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform, auto=auto)  # fmt: skip
     refused = _refuse_unbound(steps, runners, chains, ctx)
+    if not refused:
+        soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         phase_steps = [s for s in steps if s.phase == phase]
