@@ -52,6 +52,7 @@ class Context:
     out: report.RolloutReporter
     journal: Journal | None = None
     rid: str = "dry-run"
+    last_status: dict[str, str] = field(default_factory=dict)
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -113,6 +114,7 @@ def _request(ctx: Context, action: str) -> BatchRequest:
 def _record(ctx: Context, batch: Batch, host: str, action: str, result: dict[str, Any]) -> None:
     assert ctx.journal is not None
     ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
+    ctx.last_status[host] = result["status"]
     ctx.emit("host_result", batch=batch.name, host=host, action=action, status=result["status"],
              reason=result.get("reason", ""), steps=result.get("steps", {}))  # fmt: skip
 
@@ -185,6 +187,10 @@ def _loop(ctx: Context, prometheus: str | None) -> int:
         if batch.index in passed and all(n in done for n in batch.hosts):
             continue
         failed = _apply_batch(ctx, batch, done)
+        waiting = [n for n in failed if ctx.last_status.get(n) == "waiting"]
+        if waiting:
+            return _halt(ctx, batch, f"{len(waiting)} host(s) waiting for the policy's soak: {', '.join(waiting)} "
+                                     "(resume with --resume once it has passed)")  # fmt: skip
         if len(failed) > ctx.opts.failure_limit:
             return _halt(ctx, batch, f"{len(failed)} host(s) failed: {', '.join(failed)} "
                                      f"(--failure-limit {ctx.opts.failure_limit})")  # fmt: skip

@@ -24,6 +24,8 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
+from obsplan.rollout.outcome import judge  # noqa: E402
+
 _OUT = Semaphore()
 RC_MARK = "__obsplan_rc="
 
@@ -170,26 +172,7 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
         status, reason = _classify(rc, err, r, spec, req)
         if status != "ok":
             break
-    return {"status": status, "reason": reason, "facts": facts, **_outcome(events)}
-
-
-STEP_EVENTS = {"step_done": "ok", "up_to_date": "up_to_date", "step_failed": "failed", "rolled_back": "rolled_back",
-               "rollback_failed": "rollback_failed", "step_skipped": "skipped", "pending_approval": "pending"}  # fmt: skip
-
-
-def _outcome(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per step its outcome, and per component changed the version it ran before (first step_done)."""
-    steps: dict[str, str] = {}
-    changed: dict[str, str | None] = {}
-    for e in events:
-        meta = e.get("metadata") or {}
-        status = STEP_EVENTS.get(e.get("event", ""))
-        if status is None or "step" not in meta:
-            continue
-        steps[meta["step"]] = status
-        if status == "ok" and e.get("component") not in changed:
-            changed[e["component"]] = meta.get("from_version")
-    return {"steps": steps, "changed": changed}
+    return {**judge(status, reason, events), "facts": facts}
 
 
 def _supports_last_run(r: Remote, obs: str) -> bool:

@@ -17,6 +17,7 @@ from obsplan.compiler.soak import matches, parse_duration, soak_seconds
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
+from obsplan.rollout.outcome import judge
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, root, server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,3 +92,17 @@ def test_apply_holds_the_next_hop_until_soaked(server: Server, releases: dict, r
     assert [r.status for r in report.results] == ["up_to_date", "ok"], report.to_dict()
     report = engine.apply(tmp_path / "held.json", opts, RecordingReporter())
     assert report.exit_code == 0 and [r.status for r in report.results] == ["up_to_date", "up_to_date"]
+
+
+def test_a_host_held_by_soak_is_waiting_not_failed() -> None:
+    held = [{"component": "node_exporter", "event": "up_to_date", "metadata": {"step": "ne-1.5.0"}},
+            {"component": "node_exporter", "event": "step_failed",
+             "metadata": {"step": "ne-1.9.0", "reason": "soaking", "error": "wait 1h", "remaining_seconds": 3599.5}}]  # fmt: skip
+    got = judge("failed", "apply exited 1", held)
+    assert (got["status"], got["reason"], got["waiting_seconds"]) == ("waiting", "wait 1h", 3599.5)
+    broken = [*held, {"component": "grafana", "event": "step_failed", "metadata": {"step": "g-12", "reason": "x"}}]
+    assert judge("failed", "apply exited 1", broken)["status"] == "failed"
+    done = [
+        {"component": "node_exporter", "event": "step_done", "metadata": {"step": "ne-1.9.0", "from_version": "1.5.0"}}
+    ]
+    assert judge("ok", "", done)["changed"] == {"node_exporter": "1.5.0"}
