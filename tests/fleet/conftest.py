@@ -54,10 +54,11 @@ class Release:
     bundle: Path
 
 
-@pytest.fixture
-def node_releases(server: Server, releases: dict, tmp_path: Path) -> dict[str, Release]:  # noqa: F811
+@pytest.fixture(scope="session")
+def node_releases(server: Server, releases: dict, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Release]:  # noqa: F811
     """'1.5.0' (install), '1.9.0' (1.5.0 → 1.9.0), '1.9.1-crashing' (a 1.9.1 that exits at start): locks and
     their bundles."""
+    tmp_path = tmp_path_factory.mktemp("releases")
     h15 = hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")
     h19 = hop(server, releases[("node_exporter", "1.9.0")], "1.5.0", "1.9.0")
     out = {}

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.e2e
 
 Watch = Callable[[list[str], Path], subprocess.Popen[str]]
 GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
-FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "2.5"]
+FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "3"]
 
 
 def test_canary_and_two_batches_pass(fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus,
@@ -176,7 +176,8 @@ def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Rel
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast"]
+    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast", "--canary", "0",
+            "--batches", "50%,100%"]  # fmt: skip
     proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     deadline = time.monotonic() + 60
