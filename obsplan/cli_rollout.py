@@ -1,4 +1,5 @@
-"""`obsplan rollout`: a lock across a fleet (canary, batches, Prometheus gates, journal and resume)."""
+"""`obsplan rollout`: a lock across a fleet (canary, batches, Prometheus gates, journal and resume), and
+`obsplan export ansible`: the same per-host work as an Ansible playbook."""
 
 from __future__ import annotations
 
@@ -32,6 +33,11 @@ def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
 
 
 def register(group: click.Group) -> None:
+    _register_rollout(group)
+    _register_export(group)
+
+
+def _register_rollout(group: click.Group) -> None:
     @group.command("rollout", epilog=EPILOG)
     @click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
     @click.option(
@@ -106,3 +112,49 @@ def register(group: click.Group) -> None:
                               limit=[x.strip() for x in (limit or "").split(",") if x.strip()], resume=resume,
                               dry_run=dry_run, apply_args=apply_args)  # fmt: skip
         sys.exit(rollout(opts, RolloutReporter(as_json)))
+
+
+def _register_export(group: click.Group) -> None:
+    @group.group("export")
+    def export_group() -> None:
+        """Export the rollout for other tools."""
+
+    @export_group.command("ansible", epilog="Exit codes: 0 written, 2 bad input (lock, inventory, flags).")
+    @click.argument("lock", type=click.Path(dir_okay=False, path_type=Path))
+    @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+    @click.option(
+        "--inventory",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Size the batches exactly as `obsplan rollout` would for this inventory.",
+    )
+    @click.option("--canary", type=int, default=1, show_default=True)
+    @click.option("--batches", default="10%,50%,100%", show_default=True)
+    @click.option("--gate", "gates", multiple=True, help="PromQL gate ($HOSTS: the hosts done so far).")
+    @click.option("--prometheus", help="Prometheus URL for the gates (default: the inventory's).")
+    @click.option("--soak", type=float, default=0.0, show_default=True)
+    @click.option("--interval", type=float, default=10.0, show_default=True)
+    @click.option("--initial-delay", type=float, default=0.0, show_default=True)
+    @click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), help="Bundle tar copied to each host.")
+    @json_option
+    @guarded
+    def export_ansible_cmd(lock: Path, out: Path, inventory: Path | None, canary: int, batches: str,
+                           gates: tuple[str, ...], prometheus: str | None, soak: float, interval: float,
+                           initial_delay: float, bundle: Path | None, as_json: bool) -> None:  # fmt: skip
+        """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
+        from obsplan.compiler.lock import load_lock
+        from obsplan.rollout.ansible_export import export_ansible, serial_sizes
+        from obsplan.rollout.batches import plan_batches
+        from obsplan.rollout.inventory import load_inventory
+
+        loaded = load_lock(lock)
+        serial: list[int | str] = serial_sizes(canary, batches)
+        if inventory is not None:
+            inv = load_inventory(inventory)
+            serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
+            prometheus = prometheus or inv.prometheus
+        files = export_ansible(loaded, lock, out, serial, list(gates), prometheus, soak, interval, initial_delay,
+                               bundle.resolve() if bundle else None)  # fmt: skip
+        if as_json:
+            click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
+        else:
+            click.echo(f"wrote {len(files)} files under {out}: ansible-playbook -i INVENTORY {out / 'site.yml'}")
