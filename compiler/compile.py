@@ -17,7 +17,7 @@ from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_d
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
-from .config import ComponentSpec, Inputs, Strategy
+from .config import ComponentSpec, Inputs, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .intelligence import (
     StepIntel,
@@ -27,7 +27,19 @@ from .intelligence import (
     security_bypass,
     step_intel,
 )
-from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, SourceKind, Step
+from .lock import (
+    FORMAT_VERSION,
+    ArchiveLimits,
+    Artifact,
+    ComponentLock,
+    HostPolicy,
+    Lock,
+    Plan,
+    Reason,
+    SourceInfo,
+    SourceKind,
+    Step,
+)
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
@@ -326,6 +338,7 @@ async def compile_lock(
         inputs=inputs.digests,
         components=components,
         plan=Plan(phases=phases, steps=steps),
+        host_policy=host_policy(inputs.policy),
     ).sealed()
     blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
@@ -502,3 +515,16 @@ def _previous_artifacts(previous: Lock | None, name: str, v: Version) -> dict[st
         if step.component == name and step.to_version == str(v):
             return dict(step.artifacts)
     return {}
+
+
+def host_policy(policy: PolicyFile) -> HostPolicy:
+    """The policy values the executor needs, carried to the host by the lock."""
+    limits = policy.archive_limits.model_dump(exclude_none=True)
+    return HostPolicy(
+        keep_versions=policy.rollback.keep_versions,
+        retention_days=policy.rollback.retention_days,
+        auto_rollback_on_failure=policy.safety.rollback_on_failure,
+        on_manual_change=policy.on_manual_change,
+        download_deadline_seconds=policy.download_deadline_seconds,
+        archive_limits=ArchiveLimits(**limits),
+    )

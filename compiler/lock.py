@@ -106,6 +106,25 @@ class ComponentLock(Strict):
     advisories: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ArchiveLimits(Strict):
+    """Ceilings checked while extracting, before the disk fills (defaults fit every real release, with room)."""
+
+    max_total_bytes: int = Field(default=4 * 1024**3, ge=1, description="uncompressed bytes of one archive")
+    max_members: int = Field(default=20_000, ge=1)
+    max_ratio: float = Field(default=200.0, gt=1, description="uncompressed / compressed size")
+
+
+class HostPolicy(Strict):
+    """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
+
+    keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
+    retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
+    auto_rollback_on_failure: bool = True
+    on_manual_change: Literal["skip", "reinstall"] = "skip"
+    download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
+    archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
+
+
 class Lock(Strict):
     format_version: int
     obsplan_version: str
@@ -114,6 +133,7 @@ class Lock(Strict):
     inputs: dict[str, str] = Field(description="input name → sha256 of its bytes")
     components: dict[str, ComponentLock]
     plan: Plan
+    host_policy: HostPolicy = Field(default_factory=HostPolicy)
     content_sha256: str = ""
 
     def body_digest(self) -> str:
