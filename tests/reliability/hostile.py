@@ -18,7 +18,7 @@ import threading
 import time
 import zipfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -211,11 +211,13 @@ class Host:
 
 
 @contextmanager
-def host() -> Iterator[Host]:
+def host(disk_mib: int | None = None) -> Iterator[Host]:
+    """A sandboxed host; with `disk_mib`, its root is a real filesystem of that size (a tmpfs) for ENOSPC."""
     with tempfile.TemporaryDirectory(prefix="obrel", dir="/tmp") as d:
         h = Host(Path(d))
-        h.install_old()
-        yield h
+        with tmpfs(h.root, disk_mib) if disk_mib else nullcontext(h.root):
+            h.install_old()
+            yield h
 
 
 def runtime(port: int = 9) -> Runtime:
@@ -273,11 +275,10 @@ def flat(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class FaultHandler(http.server.BaseHTTPRequestHandler):
-    """/ok/NAME serves a file; /trickle (a byte every `TRICKLE` s), /truncate (half of the declared length),
-    /longer (more bytes than declared), /500, /huge (endless-looking 100 MiB stream of ones)."""
+    """/ok/NAME serves a file; /trickle and /trickle5 (a byte every 1 or 5 s), /truncate (half of the declared
+    length), /longer (more bytes than declared), /500, /huge (a 100 MiB stream)."""
 
     files: dict[str, bytes] = {}
-    TRICKLE = 1.0
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         return None
@@ -297,12 +298,15 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
         self._head(len(body))
         self.wfile.write(body)
 
-    def _trickle(self, body: bytes) -> None:
+    def _trickle(self, body: bytes, every: float = 1.0) -> None:
         self._head(1000)
         for _ in range(1000):
             self.wfile.write(b"x")
             self.wfile.flush()
-            time.sleep(self.TRICKLE)
+            time.sleep(every)
+
+    def _trickle5(self, body: bytes) -> None:
+        self._trickle(body, every=5.0)
 
     def _truncate(self, body: bytes) -> None:
         self._head(len(body))
