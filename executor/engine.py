@@ -272,9 +272,9 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
                     if db is not None:
                         db.close()
             with apply_lock(layout, "apply"):
+                db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
                 audit = AuditLog(layout.audit_path)
                 fan = Fanout(reporter, audit)
-                db = StateDB(layout.db_path)
                 try:
                     bundles.write_bytes_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
                     db.start_run(run_id, "apply", lock.content_sha256, options.mode)
@@ -671,8 +671,8 @@ def rollback(root: Path, component: str, to: str | None, reporter: Reporter, ser
     client = client or httpx.Client(timeout=10.0, trust_env=False)
     try:
         with apply_lock(layout, "rollback"):
+            db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
             audit = AuditLog(layout.audit_path)
-            db = StateDB(layout.db_path)
             run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)

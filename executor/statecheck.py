@@ -62,10 +62,12 @@ def problem(db_path: Path, schema: str, added: list[tuple[str, str, str]], versi
         return None  # created, never written: a fresh database
     if not head.startswith(SQLITE_MAGIC):
         return "is not an SQLite database (garbage or another file was written over it)"
-    # immutable: creates no -wal/-shm (a dry run leaves the tree as it was) but takes no lock either, so what
-    # looks wrong is read again with locking, through the WAL, before it is reported
+    # immutable: creates no -wal/-shm (a dry run leaves the tree as it was) but takes no lock either, so while
+    # a writer may be busy (a -wal exists) what looks wrong is read again with locking, through the WAL
     found = _open_and_check(f"file:{db_path}?mode=ro&immutable=1", schema, added, version)
-    return found and _open_and_check(f"file:{db_path}?mode=ro", schema, added, version)
+    if found and db_path.with_name(db_path.name + "-wal").exists():
+        return _open_and_check(f"file:{db_path}?mode=ro", schema, added, version)
+    return found
 
 
 def _open_and_check(uri: str, schema: str, added: list[tuple[str, str, str]], version: int) -> str | None:
