@@ -137,17 +137,24 @@ def _canonical(data: Any, indent: int | None = None) -> str:
 def load_lock(path: Path, verify: bool = True) -> Lock:
     """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
     try:
-        raw = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
+    return parse_lock(text, str(path), verify)
+
+
+def parse_lock(text: str, where: str, verify: bool = True) -> Lock:
+    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
+    try:
+        raw = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ObsplanError(
-            f"not valid JSON ({exc.msg} at line {exc.lineno})", file=str(path), hint="regenerate it with 'obsplan plan'"
+            f"not valid JSON ({exc.msg} at line {exc.lineno})", file=where, hint="regenerate it with 'obsplan plan'"
         ) from None
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=str(path),
+            file=where,
             key="format_version",
             hint="regenerate the lock with this obsplan version",
         )
@@ -156,11 +163,11 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ObsplanError(err["msg"], file=str(path), key=key, hint="regenerate it with 'obsplan plan'") from None
+        raise ObsplanError(err["msg"], file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=str(path),
+            file=where,
             key="content_sha256",
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )

@@ -9,12 +9,12 @@ from __future__ import annotations
 import click
 
 from obsplan import __version__
-from obsplan.cli_edge import EXIT_CODES_HELP, emit_json, guarded, json_option
+from obsplan.cli_edge import EXIT_CODES_HELP, JsonErrorsGroup, emit_json, guarded, json_option
 
 __all__ = ["main", "emit_json", "guarded", "json_option"]
 
 
-@click.group(epilog=EXIT_CODES_HELP)
+@click.group(cls=JsonErrorsGroup, epilog=EXIT_CODES_HELP)
 @click.version_option(__version__, prog_name="obsplan")
 def main() -> None:
     """Compile reviewed upgrade plans for an observability stack, and apply them safely."""
@@ -30,6 +30,9 @@ def _register() -> None:
     from obsplan import cli_bundle
 
     cli_bundle.register(main)
+    from obsplan import cli_review
+
+    cli_review.register(main)
 
 
 _register()
