@@ -48,23 +48,21 @@ def render_markdown(
     """The report: summary of decisions, tables, details; at most `limit` characters (details are cut first,
     the summary never). `refused`/`accepted`: rules that refused the plan / were overridden by `allow`."""
     node_ids = {s.id: f"s{i}" for i, s in enumerate(lock.plan.steps)}
+    env = template_env()
+    env.filters["step_number"] = lambda step_id: str(int(node_ids[step_id][1:]) + 1)
 
     def breaking(step: Step) -> tuple[str, list[tuple[str, list[str]]], int]:
         return breaking_by_version(step, BREAKING_PER_STEP)
 
-    text = (
-        template_env()
-        .get_template("plan.md.j2")
-        .render(
-            lock=lock,
-            risks=component_risks(lock),
-            node_ids=node_ids,
-            sm=summarize(lock, refused or [], accepted or []),
-            max_items=SUMMARY_ITEMS,
-            anchor=anchor,
-            abbreviate=abbreviate,
-            breaking=breaking,
-        )
+    text = env.get_template("plan.md.j2").render(
+        lock=lock,
+        risks=component_risks(lock),
+        node_ids=node_ids,
+        sm=summarize(lock, refused or [], accepted or []),
+        max_items=SUMMARY_ITEMS,
+        anchor=anchor,
+        abbreviate=abbreviate,
+        breaking=breaking,
     )
     return fit(text, limit, "the lock has everything: `obsplan report LOCK --max-chars 0` renders it in full")
 
