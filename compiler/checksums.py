@@ -16,6 +16,8 @@ import httpx
 from .lock import write_atomic
 
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+# How a component's warning about an artifact without an upstream sha256 starts (offline plans always have it).
+MISSING_CHECKSUM = "no upstream checksum for"
 
 
 def parse_checksum_file(text: str) -> dict[str, str]:
