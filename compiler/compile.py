@@ -66,7 +66,6 @@ class Resolved:
 class CompileResult:
     lock: Lock
     refusals: list[Refusal]
-    overridden: list[Refusal] = field(default_factory=list)  # overridable rules accepted by `allow`
 
 
 class PlanRefused(ObsplanError):
@@ -329,7 +328,7 @@ async def compile_lock(
         plan=Plan(phases=phases, steps=steps),
     ).sealed()
     blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
-    return CompileResult(lock, blocking, [x for x in refusals if x not in blocking])
+    return CompileResult(lock, blocking)
 
 
 async def _with_osv_records(

@@ -113,7 +113,7 @@ def plan(
     write_atomic(lock_path, lock.to_json())
     report_path = lock_path.with_suffix(".md")
     if not no_report:
-        write_atomic(report_path, render_markdown(lock, accepted=[str(r) for r in result.overridden]))
+        write_atomic(report_path, render_markdown(lock))
     if as_json:
         emit_json(
             {
@@ -232,9 +232,14 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
     help="markdown: the PR comment a CI job posts (always under GitHub's 65,536 characters).",
 )
 @click.option("--all", "show_all", is_flag=True, help="Also show data-source differences (source github → cache).")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=1000),
+    help="markdown: cut details beyond this many characters (e.g. to post several diffs in one comment).",
+)
 @json_option
 @guarded
-def diff(old: str, new: str, fmt: str, show_all: bool, as_json: bool) -> None:
+def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as_json: bool) -> None:
     """Differences between two locks: versions, steps, artifacts, checksums, approvals, advisories.
 
     OLD and NEW are lock files or REV:PATH read through git, e.g.
@@ -247,7 +252,7 @@ def diff(old: str, new: str, fmt: str, show_all: bool, as_json: bool) -> None:
     if as_json or fmt == "json":
         emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary_counts(rows)})
     elif fmt == "markdown":
-        click.echo(render_diff_markdown(rows, summary_counts(rows), old, new, show_all), nl=False)
+        click.echo(render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
     else:
         click.echo(render_diff(rows, old, new), nl=False)
 

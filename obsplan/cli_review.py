@@ -1,4 +1,4 @@
-"""`obsplan report LOCK`: render the Markdown report of a lock (what `plan` writes next to it)."""
+"""`obsplan report LOCK...`: render the Markdown report of a lock (what `plan` writes next to it)."""
 
 from __future__ import annotations
 
@@ -7,16 +7,18 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.compiler.errors import ObsplanError
 
 
 @click.command("report")
-@click.argument("lock", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("locks", metavar="LOCK...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option(
     "-o",
     "--output",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report here (default: standard output).",
+    help="Write the report of the one LOCK here (default: standard output).",
 )
+@click.option("--write", is_flag=True, help="Write each LOCK's report next to it (LOCK with .md), as 'plan' does.")
 @click.option(
     "--max-chars",
     type=click.IntRange(min=0),
@@ -25,21 +27,32 @@ from obsplan.cli_edge import emit_json, guarded, json_option
 )
 @json_option
 @guarded
-def report(lock: Path, output: Path | None, max_chars: int | None, as_json: bool) -> None:
-    """Render LOCK's Markdown report: decisions first, then tables and folded details."""
+def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars: int | None, as_json: bool) -> None:
+    """Render the Markdown report of LOCK: decisions first, then tables and folded details."""
     from obsplan.compiler.lock import load_lock, write_atomic
     from obsplan.compiler.report import REPORT_LIMIT, render_markdown
 
+    if len(locks) > 1 and not write:
+        raise ObsplanError("several locks need --write (each report goes next to its lock)", key="LOCK")
+    if output is not None and write:
+        raise ObsplanError("give -o or --write, not both", key="--output")
     limit = REPORT_LIMIT if max_chars is None else (max_chars or None)
-    text = render_markdown(load_lock(lock), limit=limit)
-    if output is not None:
-        write_atomic(output, text)
+    texts = {lock: render_markdown(load_lock(lock), limit=limit) for lock in locks}
+    targets = {lock: lock.with_suffix(".md") if write else output for lock in locks}
+    for lock, text in texts.items():
+        if (target := targets[lock]) is not None:
+            write_atomic(target, text)
     if as_json:
-        emit_json({"lock": str(lock), "report": str(output) if output else None, "chars": len(text)})
-    elif output is None:
-        click.echo(text, nl=False)
-    else:
-        click.echo(f"wrote {output} ({len(text):,} characters)")
+        emit_json(
+            [
+                {"lock": str(k), "report": str(targets[k]) if targets[k] else None, "chars": len(t)}
+                for k, t in texts.items()
+            ]
+        )
+        return
+    for lock, text in texts.items():
+        target = targets[lock]
+        click.echo(text if target is None else f"wrote {target} ({len(text):,} characters)", nl=target is not None)
 
 
 def register(group: click.Group) -> None:
