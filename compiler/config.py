@@ -197,6 +197,12 @@ class RollbackSpec(Strict):
     retention_days: int = Field(default=30, ge=0)
 
 
+class ArchiveLimitsSpec(Strict):
+    max_total_bytes: int | None = Field(default=None, ge=1, le=2**50)
+    max_members: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_ratio: float | None = Field(default=None, gt=1, le=1e6)
+
+
 class OsvApiSpec(Strict):
     enabled: bool = False
     url: str = "https://api.osv.dev"
@@ -218,6 +224,9 @@ class PolicyFile(Strict):
     advisories: list[str] = Field(default_factory=list)
     osv_api: OsvApiSpec = Field(default_factory=OsvApiSpec)
     matrix_file: str | None = None
+    on_manual_change: Literal["skip", "reinstall"] = "skip"
+    download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
+    archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
 
 
 # ---------------------------------------------------------------- matrix

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from obsplan.compiler.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
+from obsplan.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -102,8 +102,8 @@ def _echo_json_error(obj: dict[str, Any]) -> None:
     click.echo(json.dumps(obj, sort_keys=True), err=True)
 
 
-class JsonErrorsGroup(click.Group):
-    """The top-level group: with --json anywhere on the command line, a usage error (unknown option, missing
+class JsonErrorsMixin(click.Group):
+    """For the top-level group: with --json anywhere on the command line, a usage error (unknown option, missing
     argument) is one JSON object on stderr too, like the errors `guarded` reports."""
 
     def main(self, args: Any = None, *a: Any, **kw: Any) -> Any:

@@ -34,8 +34,10 @@ CASES: dict[str, tuple[list[str], int, str]] = {
 
 
 def _leaf_commands(group: click.Group, prefix: str = "") -> list[str]:
+    ctx = click.Context(group)
     out = []
-    for name, cmd in group.commands.items():
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
         if isinstance(cmd, click.Group):
             out += _leaf_commands(cmd, f"{prefix}{name} ")
         else:
