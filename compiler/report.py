@@ -49,7 +49,7 @@ def render_markdown(
     the summary never). `refused`/`accepted`: rules that refused the plan / were overridden by `allow`."""
     node_ids = {s.id: f"s{i}" for i, s in enumerate(lock.plan.steps)}
     env = template_env()
-    env.filters["step_number"] = lambda step_id: str(int(node_ids[step_id][1:]) + 1)
+    env.filters["step_number"] = lambda step_id: int(node_ids[step_id][1:]) + 1
 
     def breaking(step: Step) -> tuple[str, list[tuple[str, list[str]]], int]:
         return breaking_by_version(step, BREAKING_PER_STEP)
