@@ -128,7 +128,7 @@ def _from_ansible(raw: dict[str, Any], path: Path) -> Inventory:
     for name, group in raw.items():
         if not isinstance(group, dict | None):
             raise ObsplanError("an Ansible group is a mapping", file=str(path), key=name, hint="hosts:/vars:/children:")
-        _walk_ansible(name, group, {}, [], found)
+        _walk_ansible(name, group or {}, {}, [], found)
     d = Defaults()
     hosts = []
     for name, (v, groups) in sorted(found.items()):
