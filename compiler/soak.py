@@ -38,11 +38,3 @@ def soak_seconds(policy: dict[str, dict[str, str | int]], component: str, from_v
         return None
     found = [parse_duration(d) for k, d in (policy.get(component) or {}).items() if matches(k, from_version)]
     return max(found) if found else None
-
-
-def human(seconds: float) -> str:
-    """3h 5m 0s style, for messages."""
-    s = max(0, int(seconds + 0.999))
-    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
-    shown = [f"{n}{u}" for n, u in parts if n] or ["0s"]
-    return " ".join(shown[:3])

@@ -11,10 +11,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from obsplan.compiler.lock import Step
-from obsplan.compiler.soak import human
 
 from .state import StateDB
 from .steps import Context, StepRunner
+
+
+def human(seconds: float) -> str:
+    """'6d 23h 59m' style (three largest units), for messages."""
+    s = max(0, int(seconds + 0.999))
+    parts = [(s // 86400, "d"), (s % 86400 // 3600, "h"), (s % 3600 // 60, "m"), (s % 60, "s")]
+    return " ".join([f"{n}{u}" for n, u in parts if n][:3] or ["0s"])
 
 
 def verified_at(db: StateDB | None, component: str, version: str) -> datetime | None:
