@@ -3,7 +3,8 @@ teams that standardise on it: `serial` batches (with `--inventory`: exactly obsp
 differences between the cumulative percentages, which Ansible rounds per batch),
 `max_fail_percentage: 0`, the lock (and optionally a bundle) copied to the host, `obsplan apply --json` with
 the exit code checked, and after each batch a gate: `uri` queries to Prometheus' `/api/v1/query` that fail the
-play on an empty result or a zero sample (failure limit 0).
+play on an empty result or a zero sample (failure limit 0). `$HOSTS` becomes the names and `ansible_host`
+addresses of the hosts done so far, dots written `[.]` (no backslash survives Ansible's templating).
 
 Written files: DIR/site.yml and the role DIR/roles/obsplan_apply/{tasks/main.yml, defaults/main.yml,
 files/obsplan.lock}. The defaults hold the rollout settings (gates, Prometheus, delays, obsplan_bin,
@@ -26,7 +27,7 @@ GATE_OK = ("gate.json.status == 'success' and (gate.json.data.result | length) >
            "(gate.json.data.result | map(attribute='value') | map('last') | map('float') | min) > 0")  # fmt: skip
 _DONE = "hostvars['localhost']['obsplan_done']"
 HOSTS_REGEX = (f"{{{{ ({_DONE} + ({_DONE} | map('extract', hostvars) | map(attribute='ansible_host', default='') "
-               "| select | list)) | unique | map('regex_escape') | map('replace', '\\\\', '\\\\\\\\') | join('|') }}")  # fmt: skip
+               "| select | list)) | unique | map('replace', '.', '[.]') | join('|') }}")  # fmt: skip
 
 
 def serial_sizes(canary: int, batches: str) -> list[int | str]:
