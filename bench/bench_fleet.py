@@ -58,6 +58,9 @@ def main() -> None:
         print(f"install 1.5.0 on {n + 1} hosts (one batch): {base:6.1f} s")
         print(f"upgrade to 1.9.0, 1 host:  {one:6.1f} s")
         print(f"upgrade to 1.9.0, {n} hosts: {many:6.1f} s  (x{many / one:.2f} of one host's time)")
+        summary = subprocess.run([OBSPLAN, "rollout", "--status", "--state-dir", str(tmp / "s2")], check=True,
+                                 capture_output=True, text=True).stdout  # fmt: skip
+        print("\n" + summary)
     finally:
         fleet.close()
         static.stop()
