@@ -8,6 +8,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,25 +46,28 @@ def _die_with_parent() -> None:
 def run_batch(req: BatchRequest, hosts: list[Host], extra: dict[str, dict[str, Any]] | None = None,
               on_progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:  # fmt: skip
     """Yield (host name, result) as each host finishes; a host the worker never reported is 'failed'."""
-    proc = subprocess.Popen([sys.executable, "-m", "obsplan.rollout.worker"], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_die_with_parent)  # fmt: skip
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(json.dumps(req.payload(hosts, extra)))
-    proc.stdin.close()
-    seen: set[str] = set()
-    for line in proc.stdout:
-        try:
-            msg = json.loads(line)
-        except ValueError:
-            continue
-        if "result" in msg:
-            seen.add(msg["host"])
-            yield msg["host"], msg["result"]
-        elif on_progress is not None and "progress" in msg:
-            on_progress(msg["host"], msg["progress"])
-    err = proc.stderr.read() if proc.stderr else ""
-    proc.wait()
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a chatty worker can never block on it
+        proc = subprocess.Popen([sys.executable, "-m", "obsplan.rollout.worker"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=errors, text=True,
+                                preexec_fn=_die_with_parent)  # fmt: skip
+        assert proc.stdin is not None and proc.stdout is not None
+        proc.stdin.write(json.dumps(req.payload(hosts, extra)))
+        proc.stdin.close()
+        seen: set[str] = set()
+        for line in proc.stdout:
+            try:
+                msg = json.loads(line)
+            except ValueError:
+                continue
+            if "result" in msg:
+                seen.add(msg["host"])
+                yield msg["host"], msg["result"]
+            elif on_progress is not None and "progress" in msg:
+                on_progress(msg["host"], msg["progress"])
+        proc.stdout.close()
+        proc.wait()
+        errors.seek(0)
+        err = errors.read()
     for h in hosts:
         if h.name not in seen:
             yield h.name, {"status": "failed", "reason": f"the SSH worker ended without a result: {err[-500:]}"}
