@@ -116,7 +116,8 @@ def _record(ctx: Context, batch: Batch, host: str, action: str, result: dict[str
     ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
     ctx.last_status[host] = result["status"]
     ctx.emit("host_result", batch=batch.name, host=host, action=action, status=result["status"],
-             reason=result.get("reason", ""), steps=result.get("steps", {}))  # fmt: skip
+             reason=result.get("reason", ""), steps=result.get("steps", {}),
+             waiting_seconds=result.get("waiting_seconds"))  # fmt: skip
 
 
 def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:

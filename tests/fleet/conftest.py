@@ -21,7 +21,7 @@ import pytest
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, server  # noqa: F401
 from tests.executor.test_e2e_node_exporter import _crashing_release
 
-from .harness import Fleet, start_fleet
+from .harness import Fleet, netns_supported, start_fleet
 
 OBSPLAN = str(Path(sys.executable).parent / "obsplan")
 NODE_PORT = 9100  # every host has its own network namespace: the same port on each is no clash
@@ -29,8 +29,8 @@ NODE_PORT = 9100  # every host has its own network namespace: the same port on e
 
 @pytest.fixture
 def fleet() -> Iterator[Fleet]:
-    if os.geteuid() != 0:
-        pytest.skip("network namespaces need root")
+    if os.geteuid() != 0 or not netns_supported():
+        pytest.skip("network namespaces need root (CAP_SYS_ADMIN) and iproute2")
     try:
         f = start_fleet(4)
     except FileNotFoundError as exc:

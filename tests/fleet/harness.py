@@ -236,6 +236,17 @@ def _wait_ssh(fleet: Fleet, timeout: float = 20.0) -> None:
                 time.sleep(0.05)
 
 
+def netns_supported() -> bool:
+    """Whether this machine lets us create a network namespace (root with CAP_SYS_ADMIN, iproute2)."""
+    if shutil.which("ip") is None:
+        return False
+    name = f"obfl-probe-{secrets.token_hex(3)}"
+    if sh("ip", "netns", "add", name, check=False).returncode != 0:
+        return False
+    sh("ip", "netns", "del", name, check=False)
+    return True
+
+
 def start_fleet(count: int) -> Fleet:
     """Create `count` hosts; the caller must call close() (also when this raises: it cleans up itself)."""
     if shutil.which("ip") is None or not Path(SSHD).exists():
