@@ -20,8 +20,9 @@ def check_lock(
             f"{lock_path}: content_sha256 does not match: the lock was edited by hand after it was "
             "generated; regenerate it with 'obsplan plan'"
         )
-    for name in sorted(set(raw.inputs) | set(inputs.digests)):
-        old, new = raw.inputs.get(name), inputs.digests.get(name)
+    recorded = {k: v for k, v in raw.inputs.items() if not k.startswith("facts:")}  # host facts: `plan --facts`
+    for name in sorted(set(recorded) | set(inputs.digests)):
+        old, new = recorded.get(name), inputs.digests.get(name)
         if old != new:
             what = "added" if old is None else "removed" if new is None else "changed"
             problems.append(f"{lock_path}: input {name} {what} since the lock was generated; re-run 'obsplan plan'")

@@ -146,7 +146,7 @@ class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
     platforms: list[str] | None = None
-    current: dict[str, str] = Field(default_factory=dict)
+    current: dict[str, str | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[str, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[str] = Field(default_factory=list)
 
@@ -156,8 +156,9 @@ class EnvironmentSpec(Strict):
         if isinstance(v, dict):
             for name, ver in v.items():
                 _check_name(str(name), "component")
-                _check_version(str(ver))
-            return {str(k): str(val) for k, val in v.items()}
+                if ver is not None:
+                    _check_version(str(ver))
+            return {str(k): None if val is None else str(val) for k, val in v.items()}
         return v
 
 

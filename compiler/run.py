@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from obsplan.hostfacts import FactsInput
+
 from .advisories import load_advisories, load_mappings
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
@@ -95,6 +97,7 @@ def compile_environment(
     allow: frozenset[str] = frozenset(),
     inputs: Inputs | None = None,
     advisory_dirs: tuple[Path, ...] = (),
+    facts: FactsInput | None = None,
 ) -> CompileResult:
     inputs = inputs or load_inputs(config_dir)
     _, _, env_offline = effective_specs(inputs, env)
@@ -111,6 +114,7 @@ def compile_environment(
         upgrade=upgrade,
         upgrade_packages=upgrade_packages,
         allow=allow,
+        facts=facts,
     )
     return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs))
 

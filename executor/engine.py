@@ -39,6 +39,8 @@ from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_US
 from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
+from obsplan.hostfacts import from_state_hint
+
 from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
@@ -407,7 +409,8 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             runner.fail("off_plan_path",
                         f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
                         f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                        f"(current: {{{c}: \"{host}\"}}) and review the new lock, or pass --force to apply this "
+                        f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+                        f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
                         "step anyway", host_version=host, expected=assumed, plan_path=path)  # fmt: skip
             refused = True
     if refused:
