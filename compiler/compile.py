@@ -18,6 +18,7 @@ from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_d
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .fromstate import FromState, after_target, initial_from_state
@@ -264,7 +265,7 @@ async def compile_lock(
     hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
     intel: dict[str, StepIntel] = {}
     live: dict[str, Changelog | None] = {}
-    if changelog_fetcher is not None:
+    if changelog_fetcher is not None and inputs.policy.safety.breaking_change_detection:
         moving = sorted(n for n, p in paths.items() if p.hops)
         parsed = await asyncio.gather(
             *(fetch_changelogs(changelog_fetcher, n, resolved[n].defn.github_repo) for n in moving)
@@ -272,7 +273,11 @@ async def compile_lock(
         live = dict(zip(moving, parsed, strict=True))
     for name, path in paths.items():
         r = resolved[name]
-        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
+        logs = (
+            changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
+            if inputs.policy.safety.breaking_change_detection
+            else []
+        )
         known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
             intel[hop.id] = step_intel(hop, logs, known)
@@ -318,6 +323,11 @@ async def compile_lock(
             )
         )
 
+    blocking, compat_warnings = blocking_refusals(
+        refusals, allow, inputs.matrix, inputs.policy.safety.compatibility_check, sorted(resolved)
+    )
+    for name, ws in compat_warnings.items():
+        resolved[name].warnings.extend(ws)
     components: dict[str, ComponentLock] = {}
     for name, r in sorted(resolved.items()):
         arts = artifacts.get((name, r.target.version)) or await _artifacts_for(
@@ -350,7 +360,6 @@ async def compile_lock(
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
     ).sealed()
-    blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
 
 
@@ -543,6 +552,7 @@ def host_policy(policy: PolicyFile) -> HostPolicy:
         keep_versions=policy.rollback.keep_versions,
         retention_days=policy.rollback.retention_days,
         auto_rollback_on_failure=policy.safety.rollback_on_failure,
+        require_checksum_verification=policy.safety.require_checksum_verification,
         on_manual_change=policy.on_manual_change,
         download_deadline_seconds=policy.download_deadline_seconds,
         archive_limits=ArchiveLimits(**limits),

@@ -126,7 +126,7 @@ async def _compile(
         snapshot = SnapshotSource.embedded()
         sources = source_chain(client, settings, opts.offline, snapshot)
         checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
-        paths = [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
+        paths = _advisory_paths(inputs, advisory_dirs)
         for p in paths:
             if not p.exists():
                 raise ObsplanError(
@@ -137,7 +137,7 @@ async def _compile(
                 )
         db = load_advisories(paths) if paths else None
         osv = None
-        if inputs.policy.osv_api.enabled and not opts.offline:
+        if inputs.policy.osv_api.enabled and inputs.policy.safety.security_advisory_check and not opts.offline:
             osv = OsvClient(
                 client,
                 os.environ.get("OSV_API_URL", inputs.policy.osv_api.url),
@@ -157,6 +157,19 @@ async def _compile(
                 now=settings.now,
             )
         return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher)
+
+
+def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Path]:
+    """The advisory sources to read: none when `safety.security_advisory_check` is false."""
+    if not inputs.policy.safety.security_advisory_check:
+        if advisory_dirs:
+            raise ObsplanError(
+                "--advisories given but safety.security_advisory_check is false",
+                key="--advisories",
+                hint="drop --advisories, or set security_advisory_check: true",
+            )
+        return []
+    return [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
 
 
 def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:

@@ -27,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,8 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
+    if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
+        options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
