@@ -126,9 +126,10 @@ def resolve_definition(
 
 
 def make_artifact(
-    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None
+    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None, origin: str | None = None
 ) -> Artifact:
     return Artifact(
+        checksum_origin=origin if sha256 else None,
         url=url,
         filename=filename,
         format=defn.archive_format(filename),

@@ -211,6 +211,7 @@ class EnvironmentSpec(Strict):
     current: dict[str, str | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[str, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[str] = Field(default_factory=list)
+    promote_from: str | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
 
     @field_validator("current", mode="before")
     @classmethod

@@ -38,6 +38,11 @@ class Artifact(Strict):
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
     checksum_url: str | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+    checksum_origin: str | None = Field(
+        default=None,
+        description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
+        "null: fetched from upstream for this lock",
+    )
 
 
 class Runtime(Strict):

@@ -22,8 +22,10 @@ from .compile import CompileResult, Options, compile_lock, effective_specs, fetc
 from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
+from .known_checksums import ChecksumBook, FolderLock, folder_locks
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
+from .promote import find_promoted
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
 
@@ -116,11 +118,30 @@ def compile_environment(
         allow=allow,
         facts=facts,
     )
-    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs))
+    dirs = [previous_lock.parent if previous_lock is not None else Path("plans"), Path("plans")]
+    locks = folder_locks(dirs)
+    espec = inputs.versions.environments.get(env)
+    promoted = find_promoted(env, espec, locks, dirs, str(inputs.config_dir / "versions.yaml"))
+    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs, locks, promoted))
+
+
+def checksum_book(locks: list[FolderLock], promoted: FolderLock | None, snapshot: SnapshotSource) -> ChecksumBook:
+    """Checksums learned before: the promoted lock first, the plans folder's other locks, the snapshot."""
+    book = ChecksumBook()
+    for fl in ([promoted] if promoted else []) + locks:
+        book.learn_lock(fl.lock, fl.origin)
+    book.learn_snapshot(snapshot.checksums, f"embedded snapshot of {snapshot.as_of}")
+    return book
 
 
 async def _compile(
-    inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None, advisory_dirs: tuple[Path, ...]
+    inputs: Inputs,
+    opts: Options,
+    settings: Settings,
+    previous: Lock | None,
+    advisory_dirs: tuple[Path, ...],
+    locks: list[FolderLock],
+    promoted: FolderLock | None,
 ) -> CompileResult:
     async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
         snapshot = SnapshotSource.embedded()
@@ -156,7 +177,10 @@ async def _compile(
                 ttl=settings.ttl,
                 now=settings.now,
             )
-        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher)
+        book = checksum_book(locks, promoted, snapshot)
+        return await compile_lock(
+            inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher, book, promoted
+        )
 
 
 def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Path]:

@@ -53,6 +53,11 @@ class SnapshotSource:
         )
 
     @property
+    def checksums(self) -> dict[str, Any]:
+        """component → version → platform → {filename, sha256, checksum_url}: checksums known when it was built."""
+        return dict(self.data.get("checksums", {}))
+
+    @property
     def changelogs(self) -> dict[str, Any]:
         """component → version → breaking entries, parsed from upstream CHANGELOGs when the snapshot was built."""
         return dict(self.data.get("changelogs", {}))
