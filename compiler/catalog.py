@@ -105,6 +105,7 @@ def resolve_definition(
             )
         base.setdefault("download_url", "https://github.com/{repo}/releases/download/{tag}/{asset}")
         base.setdefault("checksums", None)
+    _check_release_placed(name, str(base.get("artifact", "")), str(base.get("download_url", "")), file)
     runtime = dict(base.get("runtime", {}))  # type: ignore[call-overload]
     if spec.runtime:
         runtime.update(spec.runtime.model_dump(exclude_none=True))
@@ -123,6 +124,19 @@ def resolve_definition(
     base["runtime"] = Runtime(**runtime)
     base.pop("<<", None)
     return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
+
+
+def _check_release_placed(name: str, artifact: str, download_url: str, file: str) -> None:
+    """An artifact name without {version} or {tag} is the same file name in every release: only a download URL
+    with {tag} (or {version}) tells the releases apart."""
+    if any(f in artifact for f in ("{version}", "{tag}")) or any(f in download_url for f in ("{version}", "{tag}")):
+        return
+    raise ObsplanError(
+        f"artifact {artifact!r} names no version and download_url {download_url!r} places it under no release tag",
+        file=file,
+        key=f"components.{name}.artifact",
+        hint='add {version} to artifact, or {tag} to download_url (e.g. "https://github.com/{repo}/releases/download/{tag}/{asset}")',
+    )
 
 
 def make_artifact(

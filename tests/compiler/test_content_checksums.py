@@ -137,3 +137,30 @@ def test_snapshot_checksums_are_learned(gh: FakeGitHub, obsplan_env: Path, tmp_p
     assert known is not None and known.sha256 == sha and known.origin == "embedded snapshot of 2026-11-01"
     assert book.lookup("alertmanager", "0.28.1", "linux-amd64", "other-name.tar.gz") is None
     assert book.lookup("node_exporter", "1.12.1", "linux-amd64", "node_exporter-1.12.1.linux-amd64.tar.gz")
+
+
+def test_artifact_without_version_placed_by_the_release_tag(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path) -> None:
+    """Several Grafana projects publish `<name>-linux-amd64.zip` under each release tag."""
+    gh.set_releases(
+        "grafana/tempo-tool",
+        [
+            {"tag_name": f"v{v}", "assets": ["tempo-tool-linux-amd64.zip", "SHA256SUMS"]}
+            for v in ("2.1.0", "2.0.3", "1.9.0")
+        ],
+    )
+    cfg = tmp_path / "cfg"
+    cfg.mkdir()
+    entry = (
+        "components:\n  tempo-tool:\n    github_repo: grafana/tempo-tool\n"
+        '    artifact: "tempo-tool-{os}-{arch}.zip"\n    checksums: SHA256SUMS\n    runtime: {port: 9411}\n'
+    )
+    (cfg / "versions.yaml").write_text(entry)
+    code, _, err = run("plan", "--config-dir", str(cfg), "-o", str(tmp_path / "t.lock"))
+    assert code == 0, err
+    art = _arts(json.loads((tmp_path / "t.lock").read_text()), "tempo-tool")["linux-amd64"]
+    assert art["url"].endswith("/v2.1.0/tempo-tool-linux-amd64.zip") and art["format"] == "zip"
+    assert art["checksum_status"] == "verified_upstream" and len(art["sha256"]) == 64
+    # a download URL that does not place the file under the tag would fetch one file for every release
+    (cfg / "versions.yaml").write_text(entry + '    download_url: "https://example.org/{asset}"\n')
+    code, _, err = run("plan", "--config-dir", str(cfg), "-o", str(tmp_path / "u.lock"))
+    assert code == 2 and "components.tempo-tool.artifact" in err and "{tag}" in err
