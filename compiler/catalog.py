@@ -28,6 +28,7 @@ class ComponentDef(BaseModel):
     arch_map: dict[str, str] = Field(default_factory=dict)
     artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
     legacy_url_max_version: str | None = None
+    downloads_api: str | None = None  # grafana.com product: versions, package URLs and sha256 from its API
     min_version: str | None = None
     platforms_supported: list[str] | None = None
     ignore_go_module_twins: bool = False
@@ -68,6 +69,15 @@ class ComponentDef(BaseModel):
         if filename.endswith(".zip"):
             return "zip"
         return "binary"
+
+
+def downloads_products() -> dict[str, str]:
+    """GitHub repository → grafana.com product, for the built-in components released through its downloads API."""
+    return {
+        str(d["github_repo"]): str(d["downloads_api"])
+        for d in _builtin_definitions().values()
+        if d.get("downloads_api")
+    }
 
 
 def builtin_definitions() -> dict[str, dict[str, object]]:

@@ -22,6 +22,7 @@ from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .fromstate import FromState, after_target, initial_from_state
+from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
     advisories_for,
@@ -136,6 +137,8 @@ async def fetch_first(
         try:
             async with sem:
                 return await src.fetch(repo), "; ".join(failures)
+        except NotThisSource:
+            continue
         except SourceUnavailable as exc:
             failures.append(str(exc))
     return None, "; ".join(failures)
@@ -306,7 +309,8 @@ async def compile_lock(
             advisory_entries[name] = entries
             for sid, rs in extra_reasons.items():
                 intel[sid].reasons.extend(rs)
-    src = ArtifactSources(checksums, previous, promoted.lock if promoted else None, book)
+    downloads = next((x for x in sources if isinstance(x, GrafanaComSource)), None)
+    src = ArtifactSources(checksums, previous, promoted.lock if promoted else None, book, downloads)
     artifacts = await _artifacts(hop_by_id, resolved, platforms, src)
 
     steps: list[Step] = []
@@ -512,6 +516,7 @@ class ArtifactSources:
     previous: Lock | None
     promoted: Lock | None = None
     book: ChecksumBook | None = None
+    downloads: GrafanaComSource | None = None
 
 
 async def _artifacts(
@@ -533,6 +538,13 @@ async def _artifacts_for(r: Resolved, v: Version, platforms: list[str], src: Art
             continue
         if p in reuse and reuse[p].sha256:
             out[p] = reuse[p]
+            continue
+        explicit = r.spec.artifact_urls.get(str(v), {}).get(p)  # the user's own URL wins over the downloads API
+        use_api = src.downloads is not None and rel.downloads_api and not explicit
+        pkg = await src.downloads.package(rel.downloads_api, v, p) if use_api else None  # type: ignore[union-attr,arg-type]
+        if pkg is not None:  # grafana.com: the exact URL (build id included) and its sha256
+            url, sha = pkg
+            out[p] = make_artifact(r.defn, url, url.rsplit("/", 1)[-1], sha, None, src.downloads.origin)  # type: ignore[union-attr]
             continue
         art = r.defn.artifact_for(v, rel.tag, p)
         if art is None:

@@ -22,7 +22,7 @@ from .errors import ObsplanError
 FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
-SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
 
 
 class Strict(BaseModel):

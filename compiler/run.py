@@ -16,12 +16,14 @@ import httpx
 from obsplan.hostfacts import FactsInput
 
 from .advisories import load_advisories, load_mappings
+from .catalog import downloads_products
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
+from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .known_checksums import ChecksumBook, FolderLock, folder_locks
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
@@ -39,6 +41,7 @@ class Settings:
     cache_dir: Path | None
     ttl: timedelta
     now: datetime
+    grafana_api: str = DEFAULT_GRAFANA_API
 
     @classmethod
     def from_env(cls, now: datetime | None = None, use_cache: bool = True) -> Settings:
@@ -52,6 +55,7 @@ class Settings:
             cache if use_cache else None,
             timedelta(seconds=ttl),
             when,
+            env.get("GRAFANA_COM_API_URL", DEFAULT_GRAFANA_API),
         )
 
 
@@ -84,7 +88,16 @@ def source_chain(
         now=settings.now,
         offline=offline,
     )
-    return [github, snapshot] if not offline or cache is not None else [snapshot]
+    grafana = GrafanaComSource(
+        client,
+        products=downloads_products(),
+        api_url=settings.grafana_api,
+        cache=ReleaseCache(settings.cache_dir, "grafana_com") if settings.cache_dir else None,
+        ttl=settings.ttl,
+        now=settings.now,
+        offline=offline,
+    )
+    return [grafana, github, snapshot] if not offline or cache is not None else [snapshot]
 
 
 def compile_environment(
