@@ -85,3 +85,14 @@ def folder_locks(dirs: list[Path], skip: Path | None = None) -> list[FolderLock]
             except ObsplanError:
                 continue  # a hand-edited or foreign lock teaches nothing
     return out
+
+
+def snapshot_checksums(book: ChecksumBook) -> dict[str, Any]:
+    """The book as a snapshot's `checksums` section: component → version → platform → {filename, sha256, ...}."""
+    out: dict[str, Any] = {}
+    for (name, version, platform), k in sorted(book.entries.items()):
+        entry = {"filename": k.filename, "sha256": k.sha256}
+        if k.checksum_url:
+            entry["checksum_url"] = k.checksum_url
+        out.setdefault(name, {}).setdefault(version, {})[platform] = entry
+    return out

@@ -24,7 +24,7 @@ from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
-from .known_checksums import ChecksumBook, FolderLock, folder_locks
+from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
 from .promote import find_promoted
@@ -224,8 +224,9 @@ def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str
     return asyncio.run(go())
 
 
-def refresh_snapshot(settings: Settings) -> str:
-    """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document."""
+def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) -> str:
+    """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document, with the
+    verified checksums of the locks in `checksums_from` (so an offline plan from this snapshot is verified)."""
     from .catalog import builtin_definitions
     from .snapshot import snapshot_document
 
@@ -242,8 +243,14 @@ def refresh_snapshot(settings: Settings) -> str:
                     key="GITHUB_API_URL",
                     hint="check network access and GITHUB_TOKEN",
                 ) from None
+        book = ChecksumBook()
+        for fl in folder_locks(list(checksums_from)):
+            book.learn_lock(fl.lock, fl.origin)
         return snapshot_document(
-            settings.now.date().isoformat(), dict(zip(repos, data, strict=True)), f"GitHub API {settings.api_url}"
+            settings.now.date().isoformat(),
+            dict(zip(repos, data, strict=True)),
+            f"GitHub API {settings.api_url}",
+            checksums=snapshot_checksums(book),
         )
 
     return asyncio.run(go())

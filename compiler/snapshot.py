@@ -64,15 +64,21 @@ class SnapshotSource:
 
 
 def snapshot_document(
-    as_of: str, repos: dict[str, ReleaseData], generated_from: str, changelogs: dict[str, Any] | None = None
+    as_of: str,
+    repos: dict[str, ReleaseData],
+    generated_from: str,
+    changelogs: dict[str, Any] | None = None,
+    checksums: dict[str, Any] | None = None,
 ) -> str:
-    """Serialize release data as a snapshot file (deterministic bytes)."""
+    """Serialize release data (and checksums learned from locks, when given) as a snapshot file (deterministic)."""
     doc: dict[str, Any] = {
         "as_of": as_of,
         "generated_from": generated_from,
         "repos": {},
         "changelogs": changelogs or {},
     }
+    if checksums:
+        doc["checksums"] = checksums
     for repo, data in sorted(repos.items()):
         doc["repos"][repo] = {
             "as_of": data.as_of or as_of,

@@ -257,11 +257,18 @@ def snapshot() -> None:
     required=True,
     help="Where to write the refreshed snapshot JSON.",
 )
+@click.option(
+    "--checksums-from",
+    "checksums_from",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of locks whose verified checksums the snapshot carries (repeatable).",
+)
 @guarded
-def snapshot_refresh(output: Path) -> None:
+def snapshot_refresh(output: Path, checksums_from: tuple[Path, ...]) -> None:
     """Fetch every built-in component's releases from the GitHub API into a snapshot file."""
     settings = Settings.from_env(use_cache=False)
-    text = refresh_snapshot(settings)
+    text = refresh_snapshot(settings, checksums_from)
     write_atomic(output, text)
     click.echo(f"wrote {output}")
 

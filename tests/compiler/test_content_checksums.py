@@ -164,3 +164,16 @@ def test_artifact_without_version_placed_by_the_release_tag(gh: FakeGitHub, obsp
     (cfg / "versions.yaml").write_text(entry + '    download_url: "https://example.org/{asset}"\n')
     code, _, err = run("plan", "--config-dir", str(cfg), "-o", str(tmp_path / "u.lock"))
     assert code == 2 and "components.tempo-tool.artifact" in err and "{tag}" in err
+
+
+def test_snapshot_refresh_carries_the_folders_checksums(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    staging = _staging(tmp_path / "cfg", out)
+    code, _, err = run("snapshot", "refresh", "-o", str(tmp_path / "snap.json"), "--checksums-from", str(out))
+    assert code == 0, err
+    doc = json.loads((tmp_path / "snap.json").read_text())
+    node = _arts(staging, "node_exporter")["linux-amd64"]
+    assert doc["checksums"]["node_exporter"]["1.12.1"]["linux-amd64"]["sha256"] == node["sha256"]
+    book = checksum_book([], None, SnapshotSource.from_file(tmp_path / "snap.json"))
+    known = book.lookup("node_exporter", "1.12.1", "linux-amd64", node["filename"])
+    assert known is not None and known.sha256 == node["sha256"] and known.origin == "embedded snapshot of 2026-11-22"
