@@ -126,7 +126,7 @@ def test_full_disk_before_apply_is_exit_1_not_a_crash(tmp_path: Path) -> None:
         before = h.installed_tree()
         out = apply(h, lock, "--artifacts", str(tmp_path))
         assert out.exit_code == 1, out.output
-        assert "disk" in out.output and "Traceback" not in out.output
+        assert "disk_full: no space left" in out.output and "Traceback" not in out.output
         assert h.installed_tree() == before
 
 
