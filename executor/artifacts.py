@@ -12,6 +12,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -22,6 +23,8 @@ from obsplan.compiler.lock import Artifact
 from .layout import fsync_dir
 
 ARTIFACT_MARK = ".obsplan-artifact.sha256"
+# what a truncated or garbled archive raises while being read (its sha256 may still match a broken upload)
+CORRUPT_ARCHIVE_ERRORS = (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError)
 Advance = Callable[[int], None]
 
 

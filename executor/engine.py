@@ -15,6 +15,7 @@ temporary directory (it is flushed only at exit); crash safety comes from our jo
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import getpass
 import hashlib
@@ -40,6 +41,7 @@ from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
 from . import bundle as bundles
+from . import phases
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
 from .layout import Layout
@@ -63,8 +65,8 @@ class ApplyOptions:
     force: bool = False
     artifacts_dir: Path | None = None
     health_timeout: float | None = None
-    keep_versions: int = 3
-    keep_days: float = 30.0
+    keep_versions: int | None = None  # None: the lock's host_policy.keep_versions
+    keep_days: float | None = None  # None: the lock's host_policy.retention_days
     jobs: int = 4
     bundle: Path | None = None  # take every artifact from this bundle (directory or plain tar); no network
     auto: bool = False  # only steps approved in the lock or on this host; the rest stay pending
@@ -209,8 +211,20 @@ def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db:
         source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client)
     return Context(layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
                    run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
-                   force=options.force, health_timeout=options.health_timeout, keep_versions=options.keep_versions,
-                   keep_days=options.keep_days, allow_unverified=options.allow_unverified)  # fmt: skip
+                   force=options.force, health_timeout=options.health_timeout,
+                   keep_versions=options.keep_versions if options.keep_versions is not None else 3,
+                   keep_days=options.keep_days if options.keep_days is not None else 30.0,
+                   allow_unverified=options.allow_unverified)  # fmt: skip
+
+
+def with_host_policy(options: ApplyOptions, lock: Lock) -> ApplyOptions:
+    """Retention comes from the lock (`host_policy`, from the reviewed policy); CLI flags override it."""
+    policy = lock.host_policy
+    return dataclasses.replace(
+        options,
+        keep_versions=options.keep_versions if options.keep_versions is not None else policy.keep_versions,
+        keep_days=options.keep_days if options.keep_days is not None else float(policy.retention_days),
+    )
 
 
 def _check_options(options: ApplyOptions) -> None:
@@ -232,6 +246,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
+    options = with_host_policy(options, lock)
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
@@ -244,6 +259,8 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     if options.component is not None and options.component not in lock.components:
         raise ObsplanError(f"no component {options.component!r} in the lock", key="--component",
                            hint=", ".join(sorted(lock.components)))  # fmt: skip
+    if options.phase is not None:
+        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
     services = services or make_service_manager(options.service_manager, layout)
     own_client = client is None
     client = client or httpx.Client(timeout=10.0, trust_env=False)
@@ -282,6 +299,16 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     finally:
         if own_client:
             client.close()
+
+
+def _refuse_unfinished_phases(lock: Lock, phase: str, layout: Layout, lock_path: Path) -> None:
+    missing = phases.unfinished_earlier(lock, phase, component_chains(lock), layout)
+    if missing:
+        names = ", ".join(f"{p} ({', '.join(ids)})" for p, ids in missing.items())
+        first = next(iter(missing))
+        raise ObsplanError(f"phase {phase!r} requires steps of unfinished earlier phase(s): {names}; nothing was "
+                           "changed", key="--phase", hint=f"apply them first: obsplan apply {lock_path} --phase "
+                           f"{first} (or without --phase)", exit_code=EXIT_FAILED)  # fmt: skip
 
 
 def _note_interrupted(ctx: Context) -> None:
@@ -477,9 +504,13 @@ def _blocked(deps: set[str], phase_steps: list[Step], runners: dict[str, StepRun
     """Required steps outside this phase's doit run that did not finish (failed earlier, or not done on the host)."""
     in_phase = {s.id for s in phase_steps}
     blocked = []
-    for d in sorted(deps - in_phase):
+    for d in sorted(deps):
         dep = runners.get(d)
         if dep is None:
+            continue
+        if d in in_phase:  # a step of this phase skipped before doit runs: no task exists to depend on
+            if dep.result is not None and dep.result.status in ("skipped", "pending"):
+                blocked.append(d)
             continue
         if dep.result is not None:
             if dep.result.status not in ("ok", "up_to_date", "would_run"):
@@ -656,8 +687,8 @@ def rollback(root: Path, component: str, to: str | None, reporter: Reporter, ser
             run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
-                ctx = _make_context(layout, ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout),
-                                    Fanout(reporter, audit), db, client, services, run_id)  # fmt: skip
+                opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
+                ctx = _make_context(layout, opts, Fanout(reporter, audit), db, client, services, run_id)
                 result = _rollback(ctx, lock, component, to)
                 db.finish_run(run_id, result.status)
                 write_metrics(db, layout.metrics_path)

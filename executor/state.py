@@ -102,8 +102,13 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_step ON approvals (step_id, step_sha256);
 """
 
-# columns added after the first release: (table, column, declaration), added to older databases on open
-MIGRATIONS = [("upgrade_history", "unverified", "TEXT")]
+# columns added after the first release: (table, column, declaration), added to older databases on open.
+# `upgraded_at` (virtual: when the step finished, else started) makes seed 000's "Recent upgrades" query work
+# verbatim: SELECT component, from_version, to_version, success FROM upgrade_history ORDER BY upgraded_at DESC
+MIGRATIONS = [
+    ("upgrade_history", "unverified", "TEXT"),
+    ("upgrade_history", "upgraded_at", "TEXT GENERATED ALWAYS AS (COALESCE(finished_at, started_at)) VIRTUAL"),
+]
 
 # stage "step" carries the step's lifecycle: start → done | up_to_date | failed | rolled_back | interrupted
 TERMINAL = ("done", "up_to_date", "failed", "rolled_back", "interrupted", "rollback_failed")
@@ -148,7 +153,7 @@ class StateDB:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
             for table, column, decl in MIGRATIONS:
-                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_xinfo({table})")}
                 if column not in have:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         self.conn.row_factory = sqlite3.Row

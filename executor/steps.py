@@ -211,6 +211,12 @@ class StepRunner:
             except ObsplanError as exc:
                 self.fail(type(exc).__name__, str(exc), stage=name)
                 return False
+            except Exception as exc:  # noqa: BLE001 - a bug: recorded as a failed step (exit 3), never "interrupted"
+                import traceback
+
+                self.fail("internal_error", f"{type(exc).__name__}: {exc}", stage=name,
+                          traceback=traceback.format_exc()[-4000:])  # fmt: skip
+                return False
             return True
 
         action.__name__ = f"{self.step.id}:{name}"
@@ -326,8 +332,12 @@ class StepRunner:
             free = free_bytes(target.parent)
             if not target.is_dir() and free < 3 * self.archive.stat().st_size:
                 raise StepFailed("disk_full", f"{free} bytes free, need {3 * self.archive.stat().st_size}")
-            extracted = art.ensure_extracted(self.archive, a, target.parent, self.step.to_version,
-                                             self.runtime.service_binary)  # fmt: skip
+            try:
+                extracted = art.ensure_extracted(self.archive, a, target.parent, self.step.to_version,
+                                                 self.runtime.service_binary)  # fmt: skip
+            except art.CORRUPT_ARCHIVE_ERRORS as exc:
+                raise StepFailed("corrupt_archive", f"{a.filename} cannot be extracted: {exc}; nothing was "
+                                 "switched") from None  # fmt: skip
             missing = [n for n, g in self.runtime.binaries.items() if art.find_binary(target, g) is None]
             if self.runtime.service_binary in missing:
                 raise StepFailed("binary_missing", f"{a.filename} has no {self.runtime.service_binary} "
@@ -554,9 +564,25 @@ def restore_point(ctx: Context, runner: StepRunner, point: RollbackPoint) -> Non
     ctx.emit(c, "rolled_back", to_version=point.from_version, point=point.id, backup=point.backup_dir)
 
 
+def _age_days(path: Path, now: float) -> float:
+    return (now - path.stat().st_mtime) / 86400 if path.exists() else 0.0
+
+
+def prune_used_backups(ctx: Context, component: str, now: float) -> list[str]:
+    """Backups of rollback points already used (rolled back to): the same rule, newest `keep_versions` kept."""
+    assert ctx.db is not None
+    removed = []
+    for i, p in enumerate(ctx.db.points(component, ("used",))):
+        if i >= ctx.keep_versions or _age_days(Path(p.backup_dir), now) > ctx.keep_days:
+            shutil.rmtree(p.backup_dir, ignore_errors=True)
+            ctx.db.set_point_status(p.id, "expired")
+            removed.append(f"used_point:{p.id}")
+    return removed
+
+
 def retention(ctx: Context, component: str) -> list[str]:
     """Keep the newest `keep_versions` versions and rollback points (and none older than `keep_days`),
-    never the current version or the newest rollback target."""
+    never the current version or the newest rollback target; backups of used points follow the same rule."""
     assert ctx.db is not None
     layout, db = ctx.layout, ctx.db
     current = layout.current_version(component)
@@ -572,6 +598,7 @@ def retention(ctx: Context, component: str) -> list[str]:
             removed.append(f"point:{p.id}")
         else:
             protected.add(p.from_version)
+    removed += prune_used_backups(ctx, component, now)
     cdir = layout.component_dir(component)
     versions = [d for d in cdir.iterdir() if d.is_dir() and not d.is_symlink() and not d.name.startswith(".")]
     versions.sort(key=lambda d: d.stat().st_mtime, reverse=True)

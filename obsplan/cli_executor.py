@@ -49,8 +49,10 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
                      help="Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
                           "is recorded in the history."),
         click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
-        click.option("--keep-versions", type=int, default=3, show_default=True, help="Versions/points kept."),
-        click.option("--keep-days", type=float, default=30.0, show_default=True, help="Max age of old versions."),
+        click.option("--keep-versions", type=int,
+                     help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3)."),
+        click.option("--keep-days", type=float,
+                     help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30)."),
         json_option,
     ]  # fmt: skip
     for opt in reversed(options):
@@ -60,7 +62,7 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
 
 def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
               service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
-              allow_unverified: bool, health_timeout: float | None, keep_versions: int, keep_days: float,
+              allow_unverified: bool, health_timeout: float | None, keep_versions: int | None, keep_days: float | None,
               as_json: bool) -> None:  # fmt: skip
     opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
                                service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
