@@ -11,7 +11,6 @@ from prometheus_client.registry import Collector
 
 from .state import StateDB
 
-
 ROLLBACK_KINDS = {"auto_rollback": "automatic", "rollback": "manual"}
 
 
