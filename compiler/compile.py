@@ -19,6 +19,7 @@ from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .config import ComponentSpec, Inputs, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
+from .fromrules import refuse_from
 from .intelligence import (
     StepIntel,
     advisories_for,
@@ -305,6 +306,7 @@ async def compile_lock(
                 breaking_changes=info.breaking,
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
+                refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
             )
         )
 

@@ -73,6 +73,14 @@ class SourceInfo(Strict):
     detail: str = ""
 
 
+class FromRefusal(Strict):
+    """Host versions this step must not start from (apply-time binding when the host is off the plan's path)."""
+
+    rule: str = Field(description="the matrix rule id, or `no_downgrade`")
+    versions: str = Field(description="version range: a host inside it may not go straight to the step's target")
+    reason: str
+
+
 class Step(Strict):
     id: str
     component: str
@@ -87,6 +95,11 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
+    refuse_from: list[FromRefusal] = Field(
+        default_factory=list,
+        description="when the host runs another version than `from_version`, the step still runs from it unless "
+        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade)",
+    )
 
 
 class Plan(Strict):

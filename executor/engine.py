@@ -40,8 +40,8 @@ from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_US
 from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
+from . import binding, phases
 from . import bundle as bundles
-from . import phases
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
 from .layout import Layout
@@ -426,7 +426,7 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             if runner.result is not None:
                 continue
             host, how = runner.host_version()
-            if host in path:
+            if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
                 continue
             runner.record_host(host, how)
             assumed = chain[0].from_version

@@ -89,6 +89,7 @@ class Context:
     keep_versions: int = 3
     keep_days: float = 30.0
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
+    accepted_from: dict[str, str | None] = field(default_factory=dict)  # component → host version binding accepted
 
     @property
     def window(self) -> float:
@@ -280,6 +281,8 @@ class StepRunner:
             if self.ctx.dry_run:  # earlier steps of the chain only "would run": the host may still be before them
                 idx = self.chain.index(self.step) if self.step in self.chain else 0
                 expected |= {self.chain[0].from_version, *(s.to_version for s in self.chain[:idx])}
+            if self.c in self.ctx.accepted_from:  # off the plan's path, but the matrix allows this start
+                expected.add(self.ctx.accepted_from[self.c])
             if host not in expected:
                 if self.ctx.force:
                     self.emit("off_plan_path_forced", host_version=host, expected=self.step.from_version)
