@@ -30,6 +30,9 @@ def _register() -> None:
     from obsplan import cli_bundle
 
     cli_bundle.register(main)
+    from obsplan import cli_facts
+
+    cli_facts.register(main)
 
 
 _register()
