@@ -40,7 +40,7 @@ from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_US
 from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
-from . import binding, phases
+from . import adopt, binding, drift, phases
 from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource
 from .facts import host_platform, pid_alive
@@ -331,6 +331,8 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
              dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform, auto=auto)  # fmt: skip
     refused = _refuse_unbound(steps, runners, chains, ctx)
+    if not refused:
+        drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         phase_steps = [s for s in steps if s.phase == phase]
@@ -376,8 +378,8 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
         report.results.append(r)
     if any(r.reason == "internal_error" for r in report.results):
         report.exit_code = EXIT_INTERNAL
-    elif any(r.failed or r.status == "skipped" for r in report.results):
-        report.exit_code = EXIT_FAILED  # pending approval is not a failure
+    elif any(r.failed or (r.status == "skipped" and r.reason != drift.MANUAL_CHANGE) for r in report.results):
+        report.exit_code = EXIT_FAILED  # pending approval and a manual change skipped by policy are not failures
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -574,6 +576,9 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto
                     served = runner.served_version()
                     entry["served_version"] = served
                     entry["health"] = "serving" if served else "down"
+                entry["drift"] = drift.detect(c, comp.runtime, layout, entry["served_version"])
+                if entry["drift"]:
+                    entry["health"] = "drift"  # changed by hand after obsplan installed it
                 entry["up_to_date"] = entry["host_version"] == comp.version and entry["served_version"] == comp.version
             out.append(entry)
         return out
@@ -708,9 +713,11 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
     row = db.installed(component)
     floor = row["floor"] if row else None
     point = None
-    if to is None or to.isdigit():
+    if to is None or to.isdigit() or to == adopt.ADOPTED:
         points = db.points(component, ("available",))
-        point = db.point(int(to)) if to else (points[0] if points else None)
+        if to == adopt.ADOPTED:
+            points = [p for p in points if p.label == adopt.ADOPTED]
+        point = db.point(int(to)) if to and to.isdigit() else (points[0] if points else None)
         if point is None or point.component != component:
             raise ObsplanError(f"no rollback point {to or ''} for {component}".replace("  ", " "),
                                hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip

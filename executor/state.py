@@ -108,6 +108,7 @@ CREATE INDEX IF NOT EXISTS approvals_step ON approvals (step_id, step_sha256);
 MIGRATIONS = [
     ("upgrade_history", "unverified", "TEXT"),
     ("upgrade_history", "upgraded_at", "TEXT GENERATED ALWAYS AS (COALESCE(finished_at, started_at)) VIRTUAL"),
+    ("rollback_points", "label", "TEXT"),  # `adopted`: the install obsplan found and took over
 ]
 
 # stage "step" carries the step's lifecycle: start → done | up_to_date | failed | rolled_back | interrupted
@@ -128,6 +129,7 @@ class RollbackPoint:
     floor: str | None
     status: str
     created_at: str
+    label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -292,12 +294,12 @@ class StateDB:
     # -- rollback points ------------------------------------------------------------------------------------
     def add_point(self, *, component: str, step_id: str | None, from_version: str | None, to_version: str,
                   version_dir: str | None, backup_dir: str, files: list[str], data_dir: str | None,
-                  floor: str | None, status: str) -> int:  # fmt: skip
+                  floor: str | None, status: str, label: str | None = None) -> int:  # fmt: skip
         cur = self._exec(
             "INSERT INTO rollback_points (component, step_id, from_version, to_version, version_dir, backup_dir, "
-            "files, data_dir, floor, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "files, data_dir, floor, status, created_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (component, step_id, from_version, to_version, version_dir, backup_dir, "\n".join(files), data_dir,
-             floor, status, now_iso()))  # fmt: skip
+             floor, status, now_iso(), label))  # fmt: skip
         return int(cur.lastrowid or 0)
 
     def set_point_status(self, point_id: int, status: str) -> None:
@@ -343,4 +345,5 @@ def _point(r: sqlite3.Row) -> RollbackPoint:
     return RollbackPoint(id=r["id"], component=r["component"], step_id=r["step_id"], from_version=r["from_version"],
                          to_version=r["to_version"], version_dir=r["version_dir"], backup_dir=r["backup_dir"],
                          files=[f for f in r["files"].split("\n") if f], data_dir=r["data_dir"], floor=r["floor"],
-                         status=r["status"], created_at=r["created_at"])  # fmt: skip
+                         status=r["status"], created_at=r["created_at"],
+                         label=r["label"] if "label" in r.keys() else None)  # noqa: SIM118  # fmt: skip

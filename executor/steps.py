@@ -25,6 +25,7 @@ from obsplan.compiler.errors import ObsplanError
 from obsplan.compiler.lock import Artifact, ComponentLock, Step
 from obsplan.compiler.versions import Version
 
+from . import adopt
 from . import artifacts as art
 from .facts import free_bytes, healthy, probe_binary_version, served_build_info
 from .layout import Layout, relative_symlink
@@ -365,6 +366,10 @@ class StepRunner:
             if self.point is not None:  # resumed: the point was taken before the crash, keep it
                 self.emit("checkpoint_resumed", point=self.point.id, previous=self.point.from_version)
                 return
+            adopted = adopt.adopt(self.ctx, self)  # an install obsplan did not make: kept as point `adopted`
+            if adopted is not None:
+                self.point = adopted
+                return
             previous = layout.current_version(self.c)
             stamp = now_iso().replace(":", "").replace("+0000", "Z")
             backup = layout.backups / self.c / f"{stamp}-{self.step.id}".replace("/", "_")
@@ -398,6 +403,8 @@ class StepRunner:
             self.result = StepResult(self.step.id, self.c, "would_run", "dry_run")
             return
         assert self.point is not None
+        if self.point.label == adopt.ADOPTED:  # the backup is safe: stop what runs outside obsplan
+            adopt.take_over(self.ctx, self, self.point)
         try:
             with self.stage("switch"):
                 self.switch_to(self.step.to_version, rendered=self.rendered(self.step.to_version))

@@ -141,6 +141,9 @@ def register(group: click.Group) -> None:
         click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
         for r in rows:
             click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
+        for r in rows:
+            if r.get("drift"):
+                click.echo(f"drift: {r['component']}: {r['drift']}")
         pending = [(r["component"], p) for r in rows for p in r.get("pending_approval", [])]
         if pending:
             click.echo(
