@@ -81,15 +81,10 @@ class CompileResult:
     refusals: list[Refusal]
 
 
-class PlanRefused(ObsplanError):
-    pass
-
-
 def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[ComponentSpec, Strategy]], list[str], bool]:
     """Merge base entries with the environment's overrides; decide each strategy.
 
-    Precedence: the override's strategy > the entry's strategy > (an override that sets only `version`
-    means pinned) > the environment's default_strategy > global.default_strategy.
+    Each strategy is decided by `decide_strategy`.
     """
     vf = inputs.versions
     file = str(inputs.config_dir / "versions.yaml")
@@ -111,16 +106,25 @@ def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[Component
             continue
         override = espec.component_overrides.get(name) if espec else None
         merged = base.model_copy(update=override.model_dump(exclude_unset=True)) if override else base
-        strategy: Strategy | None = (override.strategy if override else None) or base.strategy
-        if strategy is None and override and override.version:
-            strategy = "pinned"
-        if override and override.version and not override.strategy:
-            strategy = "pinned"
-        strategy = strategy or (espec.default_strategy if espec else None) or vf.global_.default_strategy
+        env_default = espec.default_strategy if espec else None
+        strategy = decide_strategy(base, override, env_default, vf.global_.default_strategy)
         out[name] = (merged, strategy)
     platforms = (espec.platforms if espec and espec.platforms else None) or vf.global_.platforms
     offline = bool(espec.offline_mode) if espec and espec.offline_mode is not None else vf.global_.offline_mode
     return out, platforms, offline
+
+
+def decide_strategy(
+    base: ComponentSpec, override: ComponentSpec | None, env_default: Strategy | None, global_default: Strategy
+) -> Strategy:
+    """Precedence: the override's strategy > an override that sets `version` without a strategy (pinned: the
+    environment holds that exact version, whatever the entry's strategy) > the entry's strategy > the
+    environment's default_strategy > global.default_strategy."""
+    if override and override.strategy:
+        return override.strategy
+    if override and override.version:
+        return "pinned"
+    return base.strategy or env_default or global_default
 
 
 async def fetch_first(

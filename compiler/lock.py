@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ObsplanError
+from obsplan.errors import ObsplanError
+from obsplan.fsio import write_atomic
+
+__all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
 
 FORMAT_VERSION = 1
 
@@ -198,18 +199,3 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )
     return lock
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so readers see the old or the new bytes, never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

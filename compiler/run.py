@@ -22,6 +22,7 @@ from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
+from .ratelimit import RateLimitBreaker
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
 
@@ -118,7 +119,8 @@ def compile_environment(
 async def _compile(
     inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None, advisory_dirs: tuple[Path, ...]
 ) -> CompileResult:
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
+    breaker = RateLimitBreaker(httpx.AsyncHTTPTransport(), (f"{settings.api_url.rstrip('/')}/repos/",))
+    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True, transport=breaker) as client:
         snapshot = SnapshotSource.embedded()
         sources = source_chain(client, settings, opts.offline, snapshot)
         checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)

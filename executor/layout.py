@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from obsplan.fsio import fsync_dir
+
 
 @dataclass(frozen=True)
 class Layout:
@@ -88,11 +90,3 @@ def relative_symlink(target: Path, link: Path) -> None:
     os.symlink(rel, tmp)
     os.replace(tmp, link)
     fsync_dir(link.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
