@@ -11,15 +11,18 @@ from datetime import date, datetime
 from typing import Any
 
 from obsplan import __version__
+from obsplan.hostfacts import FactsInput
 
 from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
-from .config import ComponentSpec, Inputs, PolicyFile, Strategy
+from .compat_gate import blocking_refusals
+from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .fromrules import refuse_from
+from .fromstate import FromState, after_target, initial_from_state
 from .intelligence import (
     StepIntel,
     advisories_for,
@@ -59,6 +62,7 @@ class Options:
     upgrade: bool = False
     upgrade_packages: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset()
+    facts: FactsInput | None = None  # `plan --facts`: the host's versions beat every other from-state
 
 
 @dataclass
@@ -163,7 +167,9 @@ async def compile_lock(
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
 
-    currents = {name: _from_state(name, inputs, espec, previous) for name in specs}
+    facts = opts.facts.versions if opts.facts else None
+    states = {name: initial_from_state(name, inputs, espec, previous, facts) for name in specs}
+    currents = {name: st.version for name, st in states.items()}
     cands_by_name: dict[str, Candidates] = {}
     for name, (spec, _) in specs.items():
         data = data_by_repo[defs[name].github_repo][0]
@@ -196,15 +202,18 @@ async def compile_lock(
         if data is None:
             target, source = _last_resort(name, spec, strategy, inputs, failures, file)
             cands = Candidates(usable={target.version: Release(tag=f"v{target.version}")})
+            moved = after_target(states[name], prev_comp, target.version)
+            current = currents[name] = moved.version if moved else current
         else:
             cands = cands_by_name[name]
             bypass = security_bypass(advisories, name, current, cands.waiting) if advisories else {}
             for v in bypass:
                 cands.usable[v] = candidates(data, tag_prefix=defn.tag_prefix)[v]
                 del cands.waiting[v]
-            target = choose(
-                defn, spec, strategy, cands, current=current, kept=kept, matrix=inputs.matrix, today=today, file=file
+            target, current = _target_and_from(
+                defn, spec, strategy, cands, states[name], prev_comp, kept, inputs.matrix, today, file
             )
+            currents[name] = current
             source = SourceInfo(kind=data.source, as_of=data.as_of, detail=data.detail)
             if target.reasons[0].code == "kept_from_lock" and prev_comp:
                 source = prev_comp.source
@@ -226,6 +235,8 @@ async def compile_lock(
                 )
             )
         warnings += _eol_warnings(name, target.version, inputs, today)
+        if opts.facts and name in opts.facts.notes:
+            warnings.append(opts.facts.notes[name])
         warnings += osv_failures.get(name, [])
         resolved[name] = Resolved(name, defn, spec, strategy, current, data, cands, target, source, warnings)
 
@@ -259,7 +270,7 @@ async def compile_lock(
     hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
     intel: dict[str, StepIntel] = {}
     live: dict[str, Changelog | None] = {}
-    if changelog_fetcher is not None:
+    if changelog_fetcher is not None and inputs.policy.safety.breaking_change_detection:
         moving = sorted(n for n, p in paths.items() if p.hops)
         parsed = await asyncio.gather(
             *(fetch_changelogs(changelog_fetcher, n, resolved[n].defn.github_repo) for n in moving)
@@ -267,7 +278,11 @@ async def compile_lock(
         live = dict(zip(moving, parsed, strict=True))
     for name, path in paths.items():
         r = resolved[name]
-        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
+        logs = (
+            changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
+            if inputs.policy.safety.breaking_change_detection
+            else []
+        )
         known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
             intel[hop.id] = step_intel(hop, logs, known)
@@ -314,6 +329,11 @@ async def compile_lock(
             )
         )
 
+    blocking, compat_warnings = blocking_refusals(
+        refusals, allow, inputs.matrix, inputs.policy.safety.compatibility_check, sorted(resolved)
+    )
+    for name, ws in compat_warnings.items():
+        resolved[name].warnings.extend(ws)
     components: dict[str, ComponentLock] = {}
     for name, r in sorted(resolved.items()):
         arts = artifacts.get((name, r.target.version)) or await _artifacts_for(
@@ -341,13 +361,39 @@ async def compile_lock(
         obsplan_version=__version__,
         environment=opts.environment,
         platforms=platforms,
-        inputs=inputs.digests,
+        inputs={**inputs.digests, **(opts.facts.digests if opts.facts else {})},
         components=components,
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
     ).sealed()
-    blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
+
+
+def _target_and_from(
+    defn: ComponentDef,
+    spec: ComponentSpec,
+    strategy: Strategy,
+    cands: Candidates,
+    state: FromState,
+    prev: ComponentLock | None,
+    kept: Version | None,
+    matrix: MatrixFile,
+    today: date,
+    file: str,
+) -> tuple[Target, Version | None]:
+    """The target, and the from-state it is planned from: when the target moved away from the previous lock's,
+    that target is assumed applied and the plan starts there (unless only no-downgrade would hold it there: then
+    the config moved below it and the plan keeps the lock's own from-state)."""
+    target = choose(
+        defn, spec, strategy, cands, current=state.version, kept=kept, matrix=matrix, today=today, file=file
+    )
+    moved = after_target(state, prev, target.version)
+    if moved is None:
+        return target, state.version
+    again = choose(defn, spec, strategy, cands, current=moved.version, kept=kept, matrix=matrix, today=today, file=file)
+    if again.version == moved.version:
+        return target, state.version
+    return again, moved.version
 
 
 async def _with_osv_records(
@@ -388,24 +434,6 @@ def _approval(step_id: str, risk: str, inputs: Inputs) -> str | None:
     auto = inputs.policy.auto_upgrade
     if auto.enabled and risk in auto.allowed_risk_levels:
         return f"auto_upgrade allows {risk} risk"
-    return None
-
-
-def _from_state(name: str, inputs: Inputs, espec: object, previous: Lock | None) -> Version | None:
-    """The installed version the plan starts from.
-
-    The previous lock wins (its target is assumed applied, or its own from-state when the target is
-    unchanged), unless versions.yaml's `current:` states a different version than that lock assumed: an
-    explicit statement by the operator beats an inference. Then module manifests.
-    """
-    stated = getattr(espec, "current", {}).get(name) if espec else None
-    prev = previous.components.get(name) if previous else None
-    if prev is not None and (stated is None or stated == prev.current):
-        return Version.parse(prev.current) if prev.current else None
-    if stated:
-        return Version.parse(stated)
-    if name in inputs.module_versions:
-        return Version.parse(inputs.module_versions[name])
     return None
 
 
@@ -530,6 +558,7 @@ def host_policy(policy: PolicyFile) -> HostPolicy:
         keep_versions=policy.rollback.keep_versions,
         retention_days=policy.rollback.retention_days,
         auto_rollback_on_failure=policy.safety.rollback_on_failure,
+        require_checksum_verification=policy.safety.require_checksum_verification,
         on_manual_change=policy.on_manual_change,
         download_deadline_seconds=policy.download_deadline_seconds,
         archive_limits=ArchiveLimits(**limits),

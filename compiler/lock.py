@@ -134,6 +134,10 @@ class HostPolicy(Strict):
     keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
     retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
     auto_rollback_on_failure: bool = True
+    require_checksum_verification: bool = Field(
+        default=True,
+        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
+    )
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)

@@ -139,7 +139,7 @@ def choose(
                 "strategy 'range' needs version_range",
                 file=file,
                 key=f"{key}.version_range",
-                hint='add version_range: ">=2.9.0 <3.0.0"',
+                hint='add version_range: ">=2.9.0 <3.0.0" (seed 003\'s version: ">=2.9.0 <3.0.0" means the same)',
             )
         rng = VersionRange.parse(spec.version_range)
         pool = {v: r for v, r in usable.items() if rng.contains(v)}

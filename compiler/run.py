@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from obsplan.hostfacts import FactsInput
+
 from .advisories import load_advisories, load_mappings
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
@@ -96,6 +98,7 @@ def compile_environment(
     allow: frozenset[str] = frozenset(),
     inputs: Inputs | None = None,
     advisory_dirs: tuple[Path, ...] = (),
+    facts: FactsInput | None = None,
 ) -> CompileResult:
     inputs = inputs or load_inputs(config_dir)
     _, _, env_offline = effective_specs(inputs, env)
@@ -112,6 +115,7 @@ def compile_environment(
         upgrade=upgrade,
         upgrade_packages=upgrade_packages,
         allow=allow,
+        facts=facts,
     )
     return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs))
 
@@ -124,7 +128,7 @@ async def _compile(
         snapshot = SnapshotSource.embedded()
         sources = source_chain(client, settings, opts.offline, snapshot)
         checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
-        paths = [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
+        paths = _advisory_paths(inputs, advisory_dirs)
         for p in paths:
             if not p.exists():
                 raise ObsplanError(
@@ -135,7 +139,7 @@ async def _compile(
                 )
         db = load_advisories(paths) if paths else None
         osv = None
-        if inputs.policy.osv_api.enabled and not opts.offline:
+        if inputs.policy.osv_api.enabled and inputs.policy.safety.security_advisory_check and not opts.offline:
             osv = OsvClient(
                 client,
                 os.environ.get("OSV_API_URL", inputs.policy.osv_api.url),
@@ -155,6 +159,19 @@ async def _compile(
                 now=settings.now,
             )
         return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher)
+
+
+def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Path]:
+    """The advisory sources to read: none when `safety.security_advisory_check` is false."""
+    if not inputs.policy.safety.security_advisory_check:
+        if advisory_dirs:
+            raise ObsplanError(
+                "--advisories given but safety.security_advisory_check is false",
+                key="--advisories",
+                hint="drop --advisories, or set security_advisory_check: true",
+            )
+        return []
+    return [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
 
 
 def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:

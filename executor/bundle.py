@@ -273,7 +273,7 @@ def build_bundle(lock_path: Path, output: Path, platforms: list[str] | None = No
     chosen = _choose_platforms(lock, platforms)
     wanted = wanted_files(lock, chosen)
     unverified = sorted(p for p, w in wanted.items() if w.kind == "artifact" and w.sha256 is None)
-    if unverified and not allow_unverified:
+    if unverified and not allow_unverified and lock.host_policy.require_checksum_verification:
         names = ", ".join(wanted[p].artifact.filename for p in unverified[:5])  # type: ignore[union-attr]
         names += f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
         raise ObsplanError(f"refusing to bundle {len(unverified)} artifact(s) the lock has no sha256 for: {names}",

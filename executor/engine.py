@@ -15,7 +15,6 @@ temporary directory (it is flushed only at exit); crash safety comes from our jo
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import fcntl
 import getpass
 import hashlib
@@ -28,7 +27,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +38,8 @@ from doit.task import dict_to_task
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
 from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
+
+from obsplan.hostfacts import from_state_hint
 
 from . import adopt, binding, drift, phases
 from . import bundle as bundles
@@ -220,7 +221,7 @@ def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db:
 def with_host_policy(options: ApplyOptions, lock: Lock) -> ApplyOptions:
     """Retention comes from the lock (`host_policy`, from the reviewed policy); CLI flags override it."""
     policy = lock.host_policy
-    return dataclasses.replace(
+    return replace(
         options,
         keep_versions=options.keep_versions if options.keep_versions is not None else policy.keep_versions,
         keep_days=options.keep_days if options.keep_days is not None else float(policy.retention_days),
@@ -247,6 +248,8 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
     options = with_host_policy(options, lock)
+    if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
+        options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
@@ -436,7 +439,8 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             runner.fail("off_plan_path",
                         f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
                         f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                        f"(current: {{{c}: \"{host}\"}}) and review the new lock, or pass --force to apply this "
+                        f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+                        f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
                         "step anyway", host_version=host, expected=assumed, plan_path=path)  # fmt: skip
             refused = True
     if refused:

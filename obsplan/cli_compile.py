@@ -56,6 +56,13 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path),
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
+@click.option(
+    "--facts",
+    "facts_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
+)
 @json_option
 @guarded
 def plan(
@@ -69,9 +76,12 @@ def plan(
     allow: tuple[str, ...],
     no_report: bool,
     advisory_dirs: tuple[Path, ...],
+    facts_paths: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
+    from obsplan.hostfacts import read_fleet
+
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
@@ -102,6 +112,7 @@ def plan(
         allow=frozenset(allow),
         inputs=inputs,
         advisory_dirs=advisory_dirs,
+        facts=read_fleet(facts_paths),
     )
     if result.refusals:
         for r in result.refusals:
