@@ -96,10 +96,11 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
-    refuse_from: list[FromRefusal] = Field(
-        default_factory=list,
+    refuse_from: list[FromRefusal] | None = Field(
+        default=None,
         description="when the host runs another version than `from_version`, the step still runs from it unless "
-        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade)",
+        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade); null (a lock "
+        "written without the matrix's word on it): only the plan's own path is accepted",
     )
 
 

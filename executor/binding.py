@@ -1,7 +1,7 @@
 """Apply-time binding that follows the matrix: when the host runs another version than the plan assumed, the
 step that goes up from the host's version runs if the lock does not refuse that start (`Step.refuse_from`,
 written by the compiler from the matrix: no required hop skipped, no rollback floor crossed, no downgrade
-unless pinned). The earlier steps of the chain are already past; a `host_drift` row goes into the history."""
+unless pinned; a step without `refuse_from` accepts only the plan's own path). The earlier steps of the chain are already past; a `host_drift` row goes into the history."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def refusal(step: Step, host: str | None) -> FromRefusal | None:
     v = _parse(host)
     if v is None:
         return None
-    return next((r for r in step.refuse_from if VersionRange.parse(r.versions).contains(v)), None)
+    return next((r for r in step.refuse_from or [] if VersionRange.parse(r.versions).contains(v)), None)
 
 
 def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step | None:
@@ -47,7 +47,7 @@ def accept_drift(chain: list[Step], selected: set[str], host: str | None, how: s
     from .steps import StepResult
 
     start = start_step(chain, selected, host)
-    if start is None or (host is not None and _parse(host) is None):
+    if start is None or start.refuse_from is None or (host is not None and _parse(host) is None):
         return False
     c, assumed = start.component, chain[0].from_version
     why = refusal(start, host)

@@ -171,6 +171,42 @@ def test_binding_start_step_and_refusals(tmp_path: Path) -> None:
     assert binding.refusal(chain[1], "2.60.0") is None
 
 
+def _prometheus_only(path: Path) -> Path:
+    lock = engine.load_lock(_lock(path))
+    down = FromRefusal(rule="no_downgrade", versions=">3.5.0", reason="not pinned")
+    steps = [s.model_copy(update={"requires": [r for r in s.requires if r.startswith("prometheus")],
+                                  "refuse_from": [*(s.refuse_from or []), down]})
+             for s in lock.plan.steps if s.component == "prometheus"]  # fmt: skip
+    lock = lock.model_copy(update={"plan": Plan(phases=["core"], steps=steps),
+                                   "components": {"prometheus": lock.components["prometheus"]}}).sealed()  # fmt: skip
+    write_atomic(path, lock.to_json())
+    return path
+
+
+def _host_runs(root: Path, version: str) -> None:
+    (root / "opt/obsplan/prometheus" / version).mkdir(parents=True)
+    (root / "opt/obsplan/prometheus/current").symlink_to(version)
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("2.50.0", ["would_run", "would_run"]), ("2.60.0", ["up_to_date", "would_run"]), ("3.6.0", None)],
+)
+def test_apply_follows_the_host_when_the_matrix_allows(tmp_path: Path, host: str, expected: list[str] | None) -> None:
+    lock = _prometheus_only(tmp_path / "l.lock")
+    root = tmp_path / "root"
+    _host_runs(root, host)
+    rec = RecordingReporter()
+    report = engine.apply(lock, engine.ApplyOptions(root=root, dry_run=True, service_manager="supervisord"), rec)
+    if expected is not None:
+        assert [r.status for r in report.results] == expected and report.exit_code == 0
+        assert rec.find("host_drift", "prometheus")[0].metadata["host_version"] == host
+        return
+    assert report.exit_code == 1 and report.results[0].reason == "off_plan_path"  # 3.6.0 → 3.5.0: a downgrade
+    assert rec.find("host_drift_refused", "prometheus")[0].metadata["rule"] == "no_downgrade"
+    assert 'current: {prometheus: "3.6.0"}' in report.results[0].detail["error"]  # a line to paste
+
+
 def test_retention_comes_from_the_lock_and_flags_override(tmp_path: Path) -> None:
     lock = engine.load_lock(_lock(tmp_path / "l.lock", HostPolicy(keep_versions=5, retention_days=7)))
     opts = engine.with_host_policy(engine.ApplyOptions(), lock)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.compiler.lock import HostPolicy, load_lock, write_atomic
+from obsplan.compiler.lock import FromRefusal, HostPolicy, load_lock, write_atomic
 from obsplan.executor import engine
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.hostfacts_collect import collect
@@ -66,9 +66,12 @@ def _lock(server: Server, releases: dict, path: Path, port: int, frm: str | None
           policy: HostPolicy | None = None) -> Path:  # fmt: skip
     build_lock(path, {"node_exporter": (node_runtime(port), "exporters",
                                         [hop(server, releases[("node_exporter", to)], frm, to)])})  # fmt: skip
-    if policy is not None:
-        lock = load_lock(path).model_copy(update={"host_policy": policy}).sealed()
-        write_atomic(path, lock.to_json())
+    lock = load_lock(path)  # as the compiler writes it: the host may start anywhere but above the target
+    [step] = lock.plan.steps
+    refuse = [FromRefusal(rule="no_downgrade", versions=f">{to}", reason="not pinned")]
+    plan = lock.plan.model_copy(update={"steps": [step.model_copy(update={"refuse_from": refuse})]})
+    lock = lock.model_copy(update={"plan": plan, "host_policy": policy or HostPolicy()}).sealed()
+    write_atomic(path, lock.to_json())
     return path
 
 
