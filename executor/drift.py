@@ -1,7 +1,8 @@
 """A component changed by hand after obsplan installed it (seed 003: "manually upgraded, skipping").
 
 Drift: obsplan manages the component (its `current` link exists) but the exposed binary is no longer
-obsplan's link into `/opt/obsplan/<component>/`, or the service serves another version than `current`.
+obsplan's link into `/opt/obsplan/<component>/` (`obsplan status` also reports a service serving another
+version than `current`). A component with a step left unfinished by a killed run is being resumed, not drifted.
 `lock.host_policy.on_manual_change` decides what apply does: `skip` (default; the component's steps are
 skipped with a warning, not a failure) or `reinstall` (the hand-placed binary is kept in the backups and the
 steps run, putting obsplan's version back)."""
@@ -46,8 +47,10 @@ def apply_policy(steps: list[Step], runners: dict[str, StepRunner], ctx: Context
         mine = [s for s in steps if s.component == c and runners[s.id].result is None]
         if not mine:
             continue
+        if ctx.db is not None and any(ctx.db.step_unfinished(s.id) for s in mine):
+            continue  # a run died mid-step (e.g. switched, not restarted): resuming it is not a manual change
         runner = runners[mine[0].id]
-        what = detect(c, runner.runtime, ctx.layout, runner.served_version())
+        what = detect(c, runner.runtime, ctx.layout)  # what serves is verified by the step itself
         if what is None:
             continue
         ctx.emit(c, "warning", code=MANUAL_CHANGE, policy=policy, message=f"{c}: {what}; on_manual_change: {policy}")
