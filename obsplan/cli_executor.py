@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
@@ -27,7 +28,7 @@ def _reporter(as_json: bool) -> Reporter:
 
 
 def _apply_options(f: Any, lock_required: bool = True) -> Any:
-    options = [
+    options: list[Any] = [
         click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
         _root,
         click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
@@ -53,6 +54,7 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
                      help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3)."),
         click.option("--keep-days", type=float,
                      help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30)."),
+        allowed_signers_option,
         json_option,
     ]  # fmt: skip
     for opt in reversed(options):
@@ -63,7 +65,8 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
 def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
               service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
               allow_unverified: bool, health_timeout: float | None, keep_versions: int | None, keep_days: float | None,
-              as_json: bool) -> None:  # fmt: skip
+              allowed_signers: Path | None, as_json: bool) -> None:  # fmt: skip
+    check_signature(lock, allowed_signers)
     opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
                                service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
                                health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days,
