@@ -21,7 +21,8 @@ from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, p
 from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
-from .fromstate import FromState, after_target, initial_from_state
+from .fromrules import refuse_from
+from .fromstate import FromState, after_target, initial_from_state, stated_text
 from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
@@ -344,6 +345,7 @@ async def compile_lock(
                 breaking_changes=info.breaking,
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
+                refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
             )
         )
 
@@ -364,6 +366,7 @@ async def compile_lock(
         components[name] = ComponentLock(
             version=str(r.target.version),
             current=str(r.current) if r.current else None,
+            stated_current=stated_text(inputs.versions.environments.get(opts.environment), name),
             strategy=r.strategy,
             github_repo=r.defn.github_repo,
             source=r.source,

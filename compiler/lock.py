@@ -83,6 +83,14 @@ class SourceInfo(Strict):
     detail: str = ""
 
 
+class FromRefusal(Strict):
+    """Host versions this step must not start from (apply-time binding when the host is off the plan's path)."""
+
+    rule: str = Field(description="the matrix rule id, or `no_downgrade`")
+    versions: str = Field(description="version range: a host inside it may not go straight to the step's target")
+    reason: str
+
+
 class Step(Strict):
     id: str = Field(min_length=1, max_length=200)
     component: Name
@@ -97,6 +105,12 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
+    refuse_from: list[FromRefusal] | None = Field(
+        default=None,
+        description="when the host runs another version than `from_version`, the step still runs from it unless "
+        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade); null (a lock "
+        "written without the matrix's word on it): only the plan's own path is accepted",
+    )
 
 
 class Plan(Strict):
@@ -107,6 +121,11 @@ class Plan(Strict):
 class ComponentLock(Strict):
     version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
+    stated_current: str | None = Field(
+        default=None,
+        description="versions.yaml's `current:` for this component when the lock was compiled ('none': stated not "
+        "installed; null: nothing stated), so a re-plan can tell a changed statement from an unchanged one",
+    )
     strategy: str
     github_repo: str | None
     source: SourceInfo

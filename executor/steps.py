@@ -26,6 +26,7 @@ from obsplan.compiler.errors import ObsplanError
 from obsplan.compiler.lock import Artifact, ComponentLock, HostPolicy, Step
 from obsplan.compiler.versions import Version
 
+from . import adopt
 from . import artifacts as art
 from .extract import disk_full
 from .facts import free_bytes, healthy, probe_binary_version, served_build_info
@@ -92,6 +93,7 @@ class Context:
     keep_versions: int = 3
     keep_days: float = 30.0
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
+    accepted_from: dict[str, str | None] = field(default_factory=dict)  # component → host version binding accepted
     policy: HostPolicy = field(default_factory=HostPolicy)  # the lock's host_policy (archive limits, deadline)
 
     @property
@@ -222,6 +224,12 @@ class StepRunner:
                     raise
                 self.fail(full.reason, f"{full} ({exc})", stage=name)
                 return False
+            except Exception as exc:  # noqa: BLE001 - a bug: recorded as a failed step (exit 3), never "interrupted"
+                import traceback
+
+                self.fail("internal_error", f"{type(exc).__name__}: {exc}", stage=name,
+                          traceback=traceback.format_exc()[-4000:])  # fmt: skip
+                return False
             return True
 
         action.__name__ = f"{self.step.id}:{name}"
@@ -294,6 +302,8 @@ class StepRunner:
             if self.ctx.dry_run:  # earlier steps of the chain only "would run": the host may still be before them
                 idx = self.chain.index(self.step) if self.step in self.chain else 0
                 expected |= {self.chain[0].from_version, *(s.to_version for s in self.chain[:idx])}
+            if self.c in self.ctx.accepted_from:  # off the plan's path, but the matrix allows this start
+                expected.add(self.ctx.accepted_from[self.c])
             if host not in expected:
                 if self.ctx.force:
                     self.emit("off_plan_path_forced", host_version=host, expected=self.step.from_version)
@@ -372,6 +382,10 @@ class StepRunner:
             if self.point is not None:  # resumed: the point was taken before the crash, keep it
                 self.emit("checkpoint_resumed", point=self.point.id, previous=self.point.from_version)
                 return
+            adopted = adopt.adopt(self.ctx, self)  # an install obsplan did not make: kept as point `adopted`
+            if adopted is not None:
+                self.point = adopted
+                return
             previous = layout.current_version(self.c)
             stamp = now_iso().replace(":", "").replace("+0000", "Z")
             backup = layout.backups / self.c / f"{stamp}-{self.step.id}".replace("/", "_")
@@ -405,6 +419,8 @@ class StepRunner:
             self.result = StepResult(self.step.id, self.c, "would_run", "dry_run")
             return
         assert self.point is not None
+        if self.point.label == adopt.ADOPTED:  # the backup is safe: stop what runs outside obsplan
+            adopt.take_over(self.ctx, self, self.point)
         try:
             with self.stage("switch"):
                 self.switch_to(self.step.to_version, rendered=self.rendered(self.step.to_version))
@@ -574,9 +590,25 @@ def restore_point(ctx: Context, runner: StepRunner, point: RollbackPoint) -> Non
     ctx.emit(c, "rolled_back", to_version=point.from_version, point=point.id, backup=point.backup_dir)
 
 
+def _age_days(path: Path, now: float) -> float:
+    return (now - path.stat().st_mtime) / 86400 if path.exists() else 0.0
+
+
+def prune_used_backups(ctx: Context, component: str, now: float) -> list[str]:
+    """Backups of rollback points already used (rolled back to): the same rule, newest `keep_versions` kept."""
+    assert ctx.db is not None
+    removed = []
+    for i, p in enumerate(ctx.db.points(component, ("used",))):
+        if i >= ctx.keep_versions or _age_days(Path(p.backup_dir), now) > ctx.keep_days:
+            shutil.rmtree(p.backup_dir, ignore_errors=True)
+            ctx.db.set_point_status(p.id, "expired")
+            removed.append(f"used_point:{p.id}")
+    return removed
+
+
 def retention(ctx: Context, component: str) -> list[str]:
     """Keep the newest `keep_versions` versions and rollback points (and none older than `keep_days`),
-    never the current version or the newest rollback target."""
+    never the current version or the newest rollback target; backups of used points follow the same rule."""
     assert ctx.db is not None
     layout, db = ctx.layout, ctx.db
     current = layout.current_version(component)
@@ -592,6 +624,7 @@ def retention(ctx: Context, component: str) -> list[str]:
             removed.append(f"point:{p.id}")
         else:
             protected.add(p.from_version)
+    removed += prune_used_backups(ctx, component, now)
     cdir = layout.component_dir(component)
     versions = [d for d in cdir.iterdir() if d.is_dir() and not d.is_symlink() and not d.name.startswith(".")]
     versions.sort(key=lambda d: d.stat().st_mtime, reverse=True)
