@@ -114,7 +114,8 @@ class JsonErrorsMixin(click.Group):
         try:
             rv = super().main(argv, *a, **kw)
         except click.ClickException as exc:
-            hint = f"see '{exc.ctx.command_path} --help'" if getattr(exc, "ctx", None) else None
+            ctx = getattr(exc, "ctx", None)
+            hint = f"see '{ctx.command_path} --help'" if ctx is not None else None
             _echo_json_error(error_object(exc.format_message(), exc.exit_code, None, _usage_key(exc), hint))
             sys.exit(exc.exit_code)
         except click.Abort:
