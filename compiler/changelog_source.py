@@ -11,10 +11,12 @@ import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .lock import write_atomic
+
+if TYPE_CHECKING:
+    import httpx
 
 _BRANCH_FILE = re.compile(r"^CHANGELOG\.(release-[0-9.]+)-LTS\.md$")
 
@@ -49,6 +51,8 @@ class ChangelogFetcher:
             headers["Authorization"] = f"Bearer {self.token}"
         if cached and cached.get("etag"):
             headers["If-None-Match"] = cached["etag"]
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
             resp = await self.client.get(url, headers=headers)
         except httpx.HTTPError:

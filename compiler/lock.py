@@ -19,6 +19,10 @@ from obsplan.errors import ObsplanError
 from obsplan.fsio import write_atomic
 
 __all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
+from obsplan import jsonload
+from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
+
+from .lockcheck import check_lock
 
 FORMAT_VERSION = 1
 
@@ -33,25 +37,25 @@ class Strict(BaseModel):
 class Artifact(Strict):
     """One downloadable archive for one platform."""
 
-    url: str
-    filename: str
+    url: Url
+    filename: FileName
     format: Literal["tar.gz", "zip", "binary"]
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
-    checksum_url: str | None = None
+    checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
 
 
 class Runtime(Strict):
     """What the executor needs to install, run and verify one component, copied from the catalog."""
 
-    binaries: dict[str, str] = Field(description="exposed name → glob of the file inside the extracted archive")
-    service_binary: str
-    port: int
-    health_path: str
+    binaries: dict[BinaryName, Glob] = Field(description="exposed name → glob of the file inside the extracted archive")
+    service_binary: BinaryName
+    port: int = Field(ge=1, le=65535)
+    health_path: str = Field(pattern=r"^/[^\s]{0,255}$")
     build_info_metric: str | None = None
     version_args: list[str] = Field(default_factory=lambda: ["--version"])
-    data_dir: str | None = None
-    config_file: str | None = None
+    data_dir: HostPath | None = None
+    config_file: HostPath | None = None
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
@@ -75,15 +79,15 @@ class SourceInfo(Strict):
 
 
 class Step(Strict):
-    id: str
-    component: str
+    id: str = Field(min_length=1, max_length=200)
+    component: Name
     from_version: str | None
     to_version: str
     phase: str
     requires: list[str]
     risk: Risk
     reasons: list[Reason]
-    artifacts: dict[str, Artifact]
+    artifacts: dict[Platform, Artifact]
     rollback_floor: str | None = None
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
@@ -96,12 +100,12 @@ class Plan(Strict):
 
 
 class ComponentLock(Strict):
-    version: str
+    version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
     strategy: str
     github_repo: str | None
     source: SourceInfo
-    artifacts: dict[str, Artifact]
+    artifacts: dict[Platform, Artifact]
     runtime: Runtime
     warnings: list[str] = Field(default_factory=list)
     advisories: list[dict[str, Any]] = Field(default_factory=list)
@@ -129,10 +133,10 @@ class HostPolicy(Strict):
 class Lock(Strict):
     format_version: int
     obsplan_version: str
-    environment: str
-    platforms: list[str]
+    environment: Name
+    platforms: list[Platform]
     inputs: dict[str, str] = Field(description="input name → sha256 of its bytes")
-    components: dict[str, ComponentLock]
+    components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
     content_sha256: str = ""
@@ -158,20 +162,19 @@ def _canonical(data: Any, indent: int | None = None) -> str:
 def load_lock(path: Path, verify: bool = True) -> Lock:
     """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
     try:
-        text = path.read_text()
+        raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
-    return parse_lock(text, str(path), verify)
+    return _validated(raw, str(path), verify)
 
 
-def parse_lock(text: str, where: str, verify: bool = True) -> Lock:
+def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
     """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
-    try:
-        raw = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ObsplanError(
-            f"not valid JSON ({exc.msg} at line {exc.lineno})", file=where, hint="regenerate it with 'obsplan plan'"
-        ) from None
+    data = text.encode() if isinstance(text, str) else text
+    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+
+
+def _validated(raw: Any, where: str, verify: bool) -> Lock:
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
@@ -184,7 +187,9 @@ def parse_lock(text: str, where: str, verify: bool = True) -> Lock:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ObsplanError(err["msg"], file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
+    check_lock(lock, where)
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import click.testing
@@ -13,6 +15,7 @@ import pytest
 import obsplan
 from obsplan.cli import COMMANDS, main
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 HEAVY = ("obsplan.compiler", "obsplan.executor", "httpx", "doit", "networkx", "pydantic", "jinja2", "rich")
 
 
@@ -51,3 +54,19 @@ def _modules() -> list[str]:
 def test_every_cli_module_imports_alone_in_a_fresh_interpreter(module: str) -> None:
     proc = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_offline_plan_imports_no_network_library(tmp_path: Path) -> None:
+    """`plan --offline` loads what it cannot avoid; no httpx (nor the executor's doit) is imported."""
+    lock = tmp_path / "x.lock"
+    code = (
+        "import sys\nfrom obsplan.cli import main\n"
+        f"try:\n    main(['plan', '--config-dir', {str(EXAMPLES)!r}, '--env', 'staging', '--offline', '-o', {str(lock)!r}])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('httpx', 'httpcore', 'doit', 'rich')))"
+    )
+    env = {**os.environ, "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"), "OBSPLAN_NOW": "2026-11-22"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]" and lock.is_file()

@@ -30,6 +30,8 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "history": (["--root", "{tmp}/root", "--limit", "many"], 2, "--limit"),
     "rollback": (["nosuch", "--root", "{tmp}/root"], 2, "nosuch"),
     "bundle": ([], 2, "--verify"),
+    "sign": (["{tmp}/a.lock"], 2, "a.lock"),
+    "doctor": (["--root", "{tmp}/root", "--service-manager", "bogus"], 2, "bogus"),
 }
 
 
