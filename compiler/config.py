@@ -210,6 +210,12 @@ class RollbackSpec(Strict):
     retention_days: int = Field(default=30, ge=0, le=36500)
 
 
+class ArchiveLimitsSpec(Strict):
+    max_total_bytes: int | None = Field(default=None, ge=1, le=2**50)
+    max_members: int | None = Field(default=None, ge=1, le=10_000_000)
+    max_ratio: float | None = Field(default=None, gt=1, le=1e6)
+
+
 class OsvApiSpec(Strict):
     enabled: bool = False
     url: Url = "https://api.osv.dev"
@@ -230,6 +236,9 @@ class PolicyFile(Strict):
     approvals: list[str] = Field(default_factory=list)
     advisories: list[str] = Field(default_factory=list)
     osv_api: OsvApiSpec = Field(default_factory=OsvApiSpec)
+    on_manual_change: Literal["skip", "reinstall"] = "skip"
+    download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
+    archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
     matrix_file: RelFile | None = None
 
 

@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from obsplan.errors import ObsplanError
+from obsplan.fsio import write_atomic
+
+__all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
 from obsplan import jsonload
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 
-from .errors import ObsplanError
 from .lockcheck import check_lock
 
 FORMAT_VERSION = 1
@@ -110,6 +111,25 @@ class ComponentLock(Strict):
     advisories: list[dict[str, Any]] = Field(default_factory=list)
 
 
+class ArchiveLimits(Strict):
+    """Ceilings checked while extracting, before the disk fills (defaults fit every real release, with room)."""
+
+    max_total_bytes: int = Field(default=4 * 1024**3, ge=1, description="uncompressed bytes of one archive")
+    max_members: int = Field(default=20_000, ge=1)
+    max_ratio: float = Field(default=200.0, gt=1, description="uncompressed / compressed size")
+
+
+class HostPolicy(Strict):
+    """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
+
+    keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
+    retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
+    auto_rollback_on_failure: bool = True
+    on_manual_change: Literal["skip", "reinstall"] = "skip"
+    download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
+    archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
+
+
 class Lock(Strict):
     format_version: int
     obsplan_version: str
@@ -118,6 +138,7 @@ class Lock(Strict):
     inputs: dict[str, str] = Field(description="input name → sha256 of its bytes")
     components: dict[Name, ComponentLock]
     plan: Plan
+    host_policy: HostPolicy = Field(default_factory=HostPolicy)
     content_sha256: str = ""
 
     def body_digest(self) -> str:
@@ -167,18 +188,3 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )
     return lock
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so readers see the old or the new bytes, never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

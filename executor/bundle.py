@@ -37,9 +37,9 @@ from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
 from obsplan.compiler.lock import Artifact, Lock, load_lock
 
 from obsplan import jsonload
+from obsplan.fsio import fsync_dir, write_atomic
 
 from . import artifacts as art
-from .layout import fsync_dir
 from .report import Event, Reporter
 
 BUNDLE_FORMAT = 1
@@ -169,18 +169,7 @@ def _tmp_name(path: Path) -> Path:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, data)
 
 
 def _walk_files(directory: Path) -> Iterator[tuple[str, Path]]:

@@ -6,9 +6,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from obsplan.compiler.errors import ObsplanError
-
 from obsplan import pathpolicy
+from obsplan.errors import ObsplanError
+from obsplan.fsio import fsync_dir
 
 
 @dataclass(frozen=True)
@@ -122,11 +122,3 @@ def relative_symlink(target: Path, link: Path) -> None:
     os.symlink(rel, tmp)
     os.replace(tmp, link)
     fsync_dir(link.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -28,7 +28,7 @@ def _reporter(as_json: bool) -> Reporter:
 
 
 def _apply_options(f: Any, lock_required: bool = True) -> Any:
-    options = [
+    options: list[Any] = [
         click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
         _root,
         click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
