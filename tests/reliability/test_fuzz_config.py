@@ -8,10 +8,13 @@ split over the three files.
 
 from __future__ import annotations
 
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -189,6 +192,24 @@ def render(doc: Any, mutation: str, pos: int, char: str) -> bytes:
     if mutation == "latin1":
         return text.encode("utf-8") + b"\nx: \xe9\xff\n"
     return text.encode("utf-8", errors="surrogatepass")
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _outside_state() -> tuple[str, list[str]]:
+    """What a stray write would change: the repository's working tree and the default release cache."""
+    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True,
+                            text=True, check=False).stdout  # fmt: skip
+    cache = Path.home() / ".cache" / "obsplan"
+    return status, sorted(str(p) for p in cache.rglob("*")) if cache.is_dir() else []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def nothing_written_outside() -> Iterator[None]:
+    before = _outside_state()
+    yield
+    assert _outside_state() == before, "the fuzzed compiles wrote outside their temp directories"
 
 
 def compile_once(filename: str, data: bytes, record: Record, case: str) -> None:
