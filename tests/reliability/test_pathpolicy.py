@@ -96,6 +96,4 @@ def test_apply_refuses_a_root_whose_links_lead_outside(tmp_path: Path) -> None:
     result = run(["apply", str(lock), "--root", str(root), "--allow-unverified"], tmp_path)
     assert result.exit_code == 2, (result.output, result.stderr)
     assert "outside the root" in one_error_line(result)
-    assert (
-        tree(outside) == {"sentinel": tree(outside)["sentinel"]} and (outside / "sentinel").read_text() == "unchanged"
-    )
+    assert set(tree(outside)) == {"sentinel"} and (outside / "sentinel").read_text() == "unchanged"
