@@ -16,7 +16,7 @@ from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
-from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .config import ComponentSpec, Inputs, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .intelligence import (
@@ -320,7 +320,7 @@ async def compile_lock(
         missing = [p for p, a in arts.items() if a.sha256 is None]
         if missing:
             r.warnings.append(
-                f"no upstream checksum for {r.target.version} on {', '.join(missing)}: "
+                f"{MISSING_CHECKSUM} {r.target.version} on {', '.join(missing)}: "
                 "apply will refuse it until a checksum is available (run plan online)"
             )
         components[name] = ComponentLock(
