@@ -27,7 +27,7 @@ from .lockcheck import check_lock
 FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
-SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
 
 
 class Strict(BaseModel):
@@ -43,6 +43,11 @@ class Artifact(Strict):
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
     checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+    checksum_origin: str | None = Field(
+        default=None,
+        description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
+        "null: fetched from upstream for this lock",
+    )
 
 
 class Runtime(Strict):
@@ -125,6 +130,10 @@ class HostPolicy(Strict):
     keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
     retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
     auto_rollback_on_failure: bool = True
+    require_checksum_verification: bool = Field(
+        default=True,
+        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
+    )
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
