@@ -13,7 +13,7 @@ from typing import Any
 from obsplan import __version__
 
 from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
@@ -318,6 +318,7 @@ async def compile_lock(
             warnings=sorted(set(r.warnings)),
             advisories=advisory_entries.get(name, []),
         )
+    require_settings(components, steps, file)
     lock = Lock(
         format_version=FORMAT_VERSION,
         obsplan_version=__version__,

@@ -20,6 +20,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import ObsplanError
+from .service_def import ClusterSettings, MysqlConnection, StorageSettings
 from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -59,6 +60,11 @@ class RuntimeSpec(Strict):
     data_dir: str | None = None
     config_file: str | None = None
     listen_address: str | None = None
+    user: str | None = None
+    mysql: MysqlConnection | None = None  # settings read by the component's service definition
+    scrape_uri: str | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
 
     @field_validator("listen_address")
     @classmethod

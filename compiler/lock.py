@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import ObsplanError
+from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings
 
 FORMAT_VERSION = 1
 
@@ -54,6 +55,16 @@ class Runtime(Strict):
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
+    service: ServiceDef = Field(default_factory=ServiceDef.generic, description="policies/services.yaml")
+    user: str | None = Field(default=None, description="user the service runs as; null: the manager's (root)")
+    mysql: MysqlConnection | None = None
+    scrape_uri: str | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
+
+    def build_info_metric_for(self, version: str) -> str | None:
+        """The build_info metric `version` serves (e.g. nginx exporter 0.x: nginxexporter_build_info)."""
+        return self.service.for_version(version).build_info_metric or self.build_info_metric
 
     def probe_host(self) -> str:
         """Where health checks connect: loopback unless the service binds one specific address."""
