@@ -137,10 +137,10 @@ def tarball_name(name: str, version: str) -> str:
     return f"{name}-{version}.linux-{ARCH}.tar.gz"
 
 
-def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path]) -> Path:
+def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path], flat: bool = False) -> Path:
     """Write a deterministic upstream-layout tarball into `out`: promu's holds one top directory
-    `<name>-<version>.linux-<arch>/`, GoReleaser's has the files at its root."""
-    top = "" if name in GORELEASER else f"{name}-{version}.linux-{ARCH}"
+    `<name>-<version>.linux-<arch>/`, GoReleaser's (and a `flat` one) has the files at its root."""
+    top = "" if flat or name in GORELEASER else f"{name}-{version}.linux-{ARCH}"
     path = out / tarball_name(name, version)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
