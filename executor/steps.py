@@ -191,8 +191,11 @@ class StepRunner:
                 reason = "already_past"
         if not unfinished and reason is None and link == self.step.to_version:
             definition = self.ctx.services.definition_path(self.c)
-            same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
-            same_unit = same_unit and self.files_current(self.step.to_version)
+            try:
+                same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
+                same_unit = same_unit and self.files_current(self.step.to_version)
+            except ObsplanError:  # e.g. an unreadable password file: not done; preflight names the problem
+                same_unit = False
             if same_unit and self.served_version(self.step.to_version) == self.step.to_version:
                 reason = "up_to_date"
         if reason is None:
@@ -270,6 +273,10 @@ class StepRunner:
             ok, why = self.ctx.services.reachable()
             if not ok:
                 raise StepFailed("service_manager_unreachable", why)
+            try:
+                self.rendered(self.step.to_version)
+            except ObsplanError as exc:
+                raise StepFailed("service_definition", f"cannot render the {self.c} service: {exc}") from None
             free = free_bytes(self.ctx.layout.root)
             cached = self.ctx.layout.downloads / a.filename
             need = max(MIN_FREE, 3 * cached.stat().st_size) if cached.is_file() else MIN_FREE

@@ -228,3 +228,26 @@ def test_shipped_definitions_cover_the_catalog() -> None:
 
     assert set(service_definitions().services) <= set(builtin_definitions())
     assert os.path.basename(service_for("fail2ban_exporter").if_exists["web_config"]) == "web.yml"  # defaults
+
+
+def test_apply_without_the_password_file_fails_before_touching_the_host(tmp_path: Path) -> None:
+    if shutil.which("supervisord") is None:
+        pytest.skip("supervisord not installed")
+    from obsplan.executor import engine
+    from obsplan.executor.report import RecordingReporter
+
+    from .conftest import Hop, build_lock, shutdown_supervisord
+
+    rt = catalog_runtime("mysqld_exporter", 9104, mysql=MYSQL)
+    h = Hop(None, "0.17.2", "http://127.0.0.1:9/mysqld_exporter-0.17.2.linux-amd64.tar.gz", "ab" * 32)
+    lock = build_lock(tmp_path / "lock.json", {"mysqld_exporter": (rt, "exporters", [h])})
+    root = tmp_path / "root"
+    try:
+        report = engine.apply(lock, engine.ApplyOptions(root=root), RecordingReporter())
+    finally:
+        shutdown_supervisord(root)
+    (result,) = report.results
+    assert (report.exit_code, result.reason) == (1, "service_definition")
+    assert f"cannot read {root}/etc/obsplan/mysql.pw" in result.detail["error"]
+    assert "runtime.mysql.password_file" in result.detail["error"]
+    assert not (root / "opt").exists() and not (root / "var/cache").exists()
