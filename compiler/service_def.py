@@ -57,6 +57,8 @@ ArgItem = str | Arg
 class Variant(Strict):
     """What differs for versions in [from, until): each field given replaces the base definition's."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
     from_: str | None = Field(default=None, alias="from")
     until: str | None = None
     argv: list[ArgItem] | None = None
