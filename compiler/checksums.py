@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .lock import write_atomic
+
+if TYPE_CHECKING:
+    import httpx
 
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -49,6 +51,8 @@ class ChecksumFetcher:
             return path.read_text(), ""
         if self.offline or self.client is None:
             return None, "offline and not in the checksum cache"
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
             resp = await self.client.get(url, follow_redirects=True)
         except httpx.HTTPError as exc:

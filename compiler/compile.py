@@ -17,7 +17,7 @@ from .catalog import ComponentDef, builtin_definitions, make_artifact, require_s
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
-from .config import ComponentSpec, Inputs, Strategy
+from .config import ComponentSpec, Inputs, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .intelligence import (
     StepIntel,
@@ -27,7 +27,19 @@ from .intelligence import (
     security_bypass,
     step_intel,
 )
-from .lock import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, SourceKind, Step
+from .lock import (
+    FORMAT_VERSION,
+    ArchiveLimits,
+    Artifact,
+    ComponentLock,
+    HostPolicy,
+    Lock,
+    Plan,
+    Reason,
+    SourceInfo,
+    SourceKind,
+    Step,
+)
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
@@ -68,15 +80,10 @@ class CompileResult:
     refusals: list[Refusal]
 
 
-class PlanRefused(ObsplanError):
-    pass
-
-
 def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[ComponentSpec, Strategy]], list[str], bool]:
     """Merge base entries with the environment's overrides; decide each strategy.
 
-    Precedence: the override's strategy > the entry's strategy > (an override that sets only `version`
-    means pinned) > the environment's default_strategy > global.default_strategy.
+    Each strategy is decided by `decide_strategy`.
     """
     vf = inputs.versions
     file = str(inputs.config_dir / "versions.yaml")
@@ -98,16 +105,25 @@ def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[Component
             continue
         override = espec.component_overrides.get(name) if espec else None
         merged = base.model_copy(update=override.model_dump(exclude_unset=True)) if override else base
-        strategy: Strategy | None = (override.strategy if override else None) or base.strategy
-        if strategy is None and override and override.version:
-            strategy = "pinned"
-        if override and override.version and not override.strategy:
-            strategy = "pinned"
-        strategy = strategy or (espec.default_strategy if espec else None) or vf.global_.default_strategy
+        env_default = espec.default_strategy if espec else None
+        strategy = decide_strategy(base, override, env_default, vf.global_.default_strategy)
         out[name] = (merged, strategy)
     platforms = (espec.platforms if espec and espec.platforms else None) or vf.global_.platforms
     offline = bool(espec.offline_mode) if espec and espec.offline_mode is not None else vf.global_.offline_mode
     return out, platforms, offline
+
+
+def decide_strategy(
+    base: ComponentSpec, override: ComponentSpec | None, env_default: Strategy | None, global_default: Strategy
+) -> Strategy:
+    """Precedence: the override's strategy > an override that sets `version` without a strategy (pinned: the
+    environment holds that exact version, whatever the entry's strategy) > the entry's strategy > the
+    environment's default_strategy > global.default_strategy."""
+    if override and override.strategy:
+        return override.strategy
+    if override and override.version:
+        return "pinned"
+    return base.strategy or env_default or global_default
 
 
 async def fetch_first(
@@ -327,6 +343,7 @@ async def compile_lock(
         inputs=inputs.digests,
         components=components,
         plan=Plan(phases=phases, steps=steps),
+        host_policy=host_policy(inputs.policy),
     ).sealed()
     blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
@@ -503,3 +520,16 @@ def _previous_artifacts(previous: Lock | None, name: str, v: Version) -> dict[st
         if step.component == name and step.to_version == str(v):
             return dict(step.artifacts)
     return {}
+
+
+def host_policy(policy: PolicyFile) -> HostPolicy:
+    """The policy values the executor needs, carried to the host by the lock."""
+    limits = policy.archive_limits.model_dump(exclude_none=True)
+    return HostPolicy(
+        keep_versions=policy.rollback.keep_versions,
+        retention_days=policy.rollback.retention_days,
+        auto_rollback_on_failure=policy.safety.rollback_on_failure,
+        on_manual_change=policy.on_manual_change,
+        download_deadline_seconds=policy.download_deadline_seconds,
+        archive_limits=ArchiveLimits(**limits),
+    )

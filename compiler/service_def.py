@@ -11,9 +11,11 @@ Only paths of secrets are data here: secret values are read on the host when the
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from obsplan.pathtypes import HostPath, Url
 
 from .versions import Version
 
@@ -143,8 +145,8 @@ class MysqlConnection(Strict):
     """mysqld_exporter's connection; the password stays in `password_file` on the host (read under --root)."""
 
     address: str = "127.0.0.1:3306"
-    user: str
-    password_file: str
+    user: str = Field(min_length=1, max_length=80, pattern=r"^[^\s:@/]+$")
+    password_file: HostPath
 
     @field_validator("address")
     @classmethod
@@ -152,13 +154,6 @@ class MysqlConnection(Strict):
         host, sep, port = value.rpartition(":")
         if not sep or not host or not port.isdigit():
             raise ValueError(f"address {value!r} must be host:port, e.g. 127.0.0.1:3306")
-        return value
-
-    @field_validator("password_file")
-    @classmethod
-    def _absolute(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError(f"password_file {value!r} must be an absolute host path, e.g. /etc/obsplan/mysql.pw")
         return value
 
 
@@ -184,3 +179,5 @@ class StorageSettings(Strict):
 
 
 SETTINGS = ("mysql", "scrape_uri", "cluster", "storage")
+UserName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_-]{0,31}$")]  # a Unix account name
+ScrapeUri = Url

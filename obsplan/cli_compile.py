@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
 from obsplan.compiler.diff import diff_locks, render_diff
@@ -56,6 +57,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path),
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
+@sign_key_option
 @json_option
 @guarded
 def plan(
@@ -69,6 +71,7 @@ def plan(
     allow: tuple[str, ...],
     no_report: bool,
     advisory_dirs: tuple[Path, ...],
+    sign_key: Path | None,
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
@@ -110,6 +113,8 @@ def plan(
         sys.exit(EXIT_FAILED)
     lock = result.lock
     write_atomic(lock_path, lock.to_json())
+    if sign_key is not None:
+        sign_lock(lock_path, sign_key)
     report_path = lock_path.with_suffix(".md")
     if not no_report:
         write_atomic(report_path, render_markdown(lock))

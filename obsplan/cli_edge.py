@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import click
 
-from obsplan.compiler.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
+from obsplan.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -44,7 +44,7 @@ CASES = {
     ),
     "mysql_relative_password_file": (
         "components:\n  mysqld_exporter:\n    runtime: {mysql: {user: e, password_file: mysql.pw}}\n",
-        "must be an absolute host path",
+        "must be an absolute path",
     ),
     "mysql_password_inline": (
         "components:\n  mysqld_exporter:\n    runtime: {mysql: {user: e, password: x, password_file: /p}}\n",
