@@ -135,7 +135,8 @@ def _argv(env: jinja2.Environment, definition: ServiceDef, ctx: dict[str, Any]) 
         if isinstance(item, str):
             argv.append(_render(env, item, ctx))
         elif item.each is not None:
-            argv += [_render(env, item.arg, ctx | {"item": x}) for x in env.compile_expression(item.each)(**ctx)]
+            items = env.compile_expression(item.each)(**ctx) or []
+            argv += [_render(env, item.arg, ctx | {"item": x}) for x in items]
         elif _true(env, item.when, ctx):
             argv.append(_render(env, item.arg, ctx))
     return argv
