@@ -28,7 +28,7 @@ from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSe
 FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
-SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
 
 
 class Strict(BaseModel):
@@ -44,6 +44,11 @@ class Artifact(Strict):
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
     checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+    checksum_origin: str | None = Field(
+        default=None,
+        description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
+        "null: fetched from upstream for this lock",
+    )
 
 
 class Runtime(Strict):
@@ -136,6 +141,10 @@ class HostPolicy(Strict):
     keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
     retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
     auto_rollback_on_failure: bool = True
+    require_checksum_verification: bool = Field(
+        default=True,
+        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
+    )
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
@@ -176,10 +185,20 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
         raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
+    return _validated(raw, str(path), verify)
+
+
+def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
+    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
+    data = text.encode() if isinstance(text, str) else text
+    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+
+
+def _validated(raw: Any, where: str, verify: bool) -> Lock:
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=str(path),
+            file=where,
             key="format_version",
             hint="regenerate the lock with this obsplan version",
         )
@@ -189,12 +208,12 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        raise ObsplanError(msg, file=str(path), key=key, hint="regenerate it with 'obsplan plan'") from None
-    check_lock(lock, str(path))
+        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
+    check_lock(lock, where)
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=str(path),
+            file=where,
             key="content_sha256",
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )

@@ -28,7 +28,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ from doit.task import dict_to_task
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
 from obsplan.compiler.lock import HostPolicy, Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
+
+from obsplan.hostfacts import from_state_hint
 
 from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
@@ -238,6 +240,8 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
+    if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
+        options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
@@ -294,6 +298,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
         full = disk_full(exc, "writing obsplan's state")
         if full is None:
             raise
+        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
         raise full from None
     finally:
         if own_client:
@@ -423,7 +428,8 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             runner.fail("off_plan_path",
                         f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
                         f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                        f"(current: {{{c}: \"{host}\"}}) and review the new lock, or pass --force to apply this "
+                        f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+                        f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
                         "step anyway", host_version=host, expected=assumed, plan_path=path)  # fmt: skip
             refused = True
     if refused:
