@@ -14,7 +14,7 @@ from obsplan import __version__
 from obsplan.hostfacts import FactsInput
 
 from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
@@ -375,6 +375,7 @@ async def compile_lock(
             warnings=sorted(set(r.warnings)),
             advisories=advisory_entries.get(name, []),
         )
+    require_settings(components, steps, file)
     lock = Lock(
         format_version=FORMAT_VERSION,
         obsplan_version=__version__,
