@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import ComponentSpec, parse_yaml
+from .config import ComponentSpec, parse_yaml, validate
 from .errors import ObsplanError
-from .lock import Artifact, Runtime
+from .lock import Artifact, ComponentLock, Runtime, Step
+from .service_def import SETTINGS, ServiceDef
 from .versions import Version
 
 
@@ -28,6 +29,7 @@ class ComponentDef(BaseModel):
     arch_map: dict[str, str] = Field(default_factory=dict)
     artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
     legacy_url_max_version: str | None = None
+    downloads_api: str | None = None  # grafana.com product: versions, package URLs and sha256 from its API
     min_version: str | None = None
     platforms_supported: list[str] | None = None
     ignore_go_module_twins: bool = False
@@ -70,6 +72,15 @@ class ComponentDef(BaseModel):
         return "binary"
 
 
+def downloads_products() -> dict[str, str]:
+    """GitHub repository → grafana.com product, for the built-in components released through its downloads API."""
+    return {
+        str(d["github_repo"]): str(d["downloads_api"])
+        for d in _builtin_definitions().values()
+        if d.get("downloads_api")
+    }
+
+
 def builtin_definitions() -> dict[str, dict[str, object]]:
     return dict(_builtin_definitions())
 
@@ -78,6 +89,58 @@ def builtin_definitions() -> dict[str, dict[str, object]]:
 def _builtin_definitions() -> dict[str, dict[str, object]]:
     text = resources.files("obsplan.policies").joinpath("components.yaml").read_text()
     return dict(parse_yaml(text, "policies/components.yaml")["components"])
+
+
+class ServicesFile(BaseModel):
+    """policies/services.yaml: per-component service definitions, and `defaults` for any other component."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: ServiceDef
+    services: dict[str, ServiceDef]
+
+
+@cache
+def service_definitions() -> ServicesFile:
+    text = resources.files("obsplan.policies").joinpath("services.yaml").read_text()
+    return validate(ServicesFile, parse_yaml(text, "policies/services.yaml"), "policies/services.yaml")
+
+
+def service_for(name: str) -> ServiceDef:
+    catalog = service_definitions()
+    return catalog.services.get(name, catalog.defaults)
+
+
+def _check_settings(name: str, runtime: dict[str, object], service: ServiceDef, file: str) -> None:
+    """A runtime setting the component's service does not read would do nothing: refuse it."""
+    for key in SETTINGS:
+        if runtime.get(key) is not None and key not in service.settings:
+            readers = sorted(n for n, d in service_definitions().services.items() if key in d.settings)
+            raise ObsplanError(
+                f"{name} does not use runtime.{key} (read by: {', '.join(readers)})",
+                file=file,
+                key=f"components.{name}.runtime.{key}",
+                hint="remove it",
+            )
+
+
+def require_settings(components: dict[str, ComponentLock], steps: list[Step], file: str) -> None:
+    """Refuse a plan that would install a component without the settings it cannot start without."""
+    for name in sorted({s.component for s in steps}):
+        runtime = components[name].runtime
+        for key in runtime.service.requires:
+            if getattr(runtime, key) is None:
+                raise ObsplanError(
+                    f"{name} cannot start without runtime.{key} and this plan installs it",
+                    file=file,
+                    key=f"components.{name}.runtime.{key}",
+                    hint=_REQUIRED_HINTS.get(key, f"add runtime: {{{key}: ...}}"),
+                )
+
+
+_REQUIRED_HINTS = {
+    "mysql": 'add runtime: {mysql: {address: "127.0.0.1:3306", user: exporter, password_file: /etc/obsplan/mysql.pw}}'
+}
 
 
 def resolve_definition(
@@ -105,6 +168,7 @@ def resolve_definition(
             )
         base.setdefault("download_url", "https://github.com/{repo}/releases/download/{tag}/{asset}")
         base.setdefault("checksums", None)
+    _check_release_placed(name, str(base.get("artifact", "")), str(base.get("download_url", "")), file)
     runtime = dict(base.get("runtime", {}))  # type: ignore[call-overload]
     if spec.runtime:
         runtime.update(spec.runtime.model_dump(exclude_none=True))
@@ -120,15 +184,31 @@ def resolve_definition(
                 key=f"components.{name}.runtime.port",
                 hint="add runtime: {port: 9115}",
             )
+    runtime["service"] = service_for(name)
+    _check_settings(name, runtime, runtime["service"], file)  # type: ignore[arg-type]
     base["runtime"] = Runtime(**runtime)
     base.pop("<<", None)
     return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
 
 
+def _check_release_placed(name: str, artifact: str, download_url: str, file: str) -> None:
+    """An artifact name without {version} or {tag} is the same file name in every release: only a download URL
+    with {tag} (or {version}) tells the releases apart."""
+    if any(f in artifact for f in ("{version}", "{tag}")) or any(f in download_url for f in ("{version}", "{tag}")):
+        return
+    raise ObsplanError(
+        f"artifact {artifact!r} names no version and download_url {download_url!r} places it under no release tag",
+        file=file,
+        key=f"components.{name}.artifact",
+        hint='add {version} to artifact, or {tag} to download_url (e.g. "https://github.com/{repo}/releases/download/{tag}/{asset}")',
+    )
+
+
 def make_artifact(
-    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None
+    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None, origin: str | None = None
 ) -> Artifact:
     return Artifact(
+        checksum_origin=origin if sha256 else None,
         url=url,
         filename=filename,
         format=defn.archive_format(filename),

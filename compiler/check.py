@@ -20,8 +20,10 @@ def check_lock(
             f"{lock_path}: content_sha256 does not match: the lock was edited by hand after it was "
             "generated; regenerate it with 'obsplan plan'"
         )
-    for name in sorted(set(raw.inputs) | set(inputs.digests)):
-        old, new = raw.inputs.get(name), inputs.digests.get(name)
+    # host facts (`plan --facts`) are not re-read; a promoted lock is compared after the re-compile below
+    recorded = {k: v for k, v in raw.inputs.items() if not k.startswith(("facts:", "promoted:"))}
+    for name in sorted(set(recorded) | set(inputs.digests)):
+        old, new = recorded.get(name), inputs.digests.get(name)
         if old != new:
             what = "added" if old is None else "removed" if new is None else "changed"
             problems.append(f"{lock_path}: input {name} {what} since the lock was generated; re-run 'obsplan plan'")
@@ -31,8 +33,13 @@ def check_lock(
         config_dir, env, settings, offline=True, previous_lock=lock_path, allow=allow, inputs=inputs
     )
     problems += [f"refused by rule {r}" for r in result.refusals]
+    promoted = {k: v for k, v in result.lock.inputs.items() if k.startswith("promoted:")}
+    if promoted != {k: v for k, v in raw.inputs.items() if k.startswith("promoted:")}:
+        problems.append(f"{lock_path}: the promoted environment's lock changed since; re-run 'obsplan plan'")
     problems += _differences(raw, result.lock, str(lock_path))
     for name, comp in sorted(raw.components.items()):
+        if not raw.host_policy.require_checksum_verification:
+            break  # safety.require_checksum_verification: false: a missing sha256 is accepted (with a warning)
         for platform, art in sorted(comp.artifacts.items()):
             if not art.sha256:
                 problems.append(

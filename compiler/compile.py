@@ -11,14 +11,19 @@ from datetime import date, datetime
 from typing import Any
 
 from obsplan import __version__
+from obsplan.hostfacts import FactsInput
 
 from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
-from .config import ComponentSpec, Inputs, PolicyFile, Strategy
+from .compat_gate import blocking_refusals
+from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
+from .fromrules import refuse_from
+from .fromstate import FromState, after_target, initial_from_state, stated_text
+from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
     advisories_for,
@@ -27,6 +32,7 @@ from .intelligence import (
     security_bypass,
     step_intel,
 )
+from .known_checksums import ChecksumBook, FolderLock
 from .lock import (
     FORMAT_VERSION,
     ArchiveLimits,
@@ -42,6 +48,7 @@ from .lock import (
 )
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
+from .promote import promoted_target
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
 from .soak import soak_seconds
@@ -59,6 +66,7 @@ class Options:
     upgrade: bool = False
     upgrade_packages: frozenset[str] = frozenset()
     allow: frozenset[str] = frozenset()
+    facts: FactsInput | None = None  # `plan --facts`: the host's versions beat every other from-state
 
 
 @dataclass
@@ -135,6 +143,8 @@ async def fetch_first(
         try:
             async with sem:
                 return await src.fetch(repo), "; ".join(failures)
+        except NotThisSource:
+            continue
         except SourceUnavailable as exc:
             failures.append(str(exc))
     return None, "; ".join(failures)
@@ -150,6 +160,8 @@ async def compile_lock(
     advisories: AdvisoryDB | None = None,
     osv: OsvClient | None = None,
     changelog_fetcher: ChangelogFetcher | None = None,
+    book: ChecksumBook | None = None,
+    promoted: FolderLock | None = None,
 ) -> CompileResult:
     file = str(inputs.config_dir / "versions.yaml")
     specs, platforms, _ = effective_specs(inputs, opts.environment)
@@ -163,7 +175,9 @@ async def compile_lock(
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
 
-    currents = {name: _from_state(name, inputs, espec, previous) for name in specs}
+    facts = opts.facts.versions if opts.facts else None
+    states = {name: initial_from_state(name, inputs, espec, previous, facts) for name in specs}
+    currents = {name: st.version for name, st in states.items()}
     cands_by_name: dict[str, Candidates] = {}
     for name, (spec, _) in specs.items():
         data = data_by_repo[defs[name].github_repo][0]
@@ -184,6 +198,7 @@ async def compile_lock(
         osv_failures = osv.failures
 
     resolved: dict[str, Resolved] = {}
+    promote_refusals: list[Refusal] = []
     for name, (spec, strategy) in sorted(specs.items()):
         defn = defs[name]
         current = currents[name]
@@ -196,15 +211,18 @@ async def compile_lock(
         if data is None:
             target, source = _last_resort(name, spec, strategy, inputs, failures, file)
             cands = Candidates(usable={target.version: Release(tag=f"v{target.version}")})
+            moved = after_target(states[name], prev_comp, target.version)
+            current = currents[name] = moved.version if moved else current
         else:
             cands = cands_by_name[name]
             bypass = security_bypass(advisories, name, current, cands.waiting) if advisories else {}
             for v in bypass:
                 cands.usable[v] = candidates(data, tag_prefix=defn.tag_prefix)[v]
                 del cands.waiting[v]
-            target = choose(
-                defn, spec, strategy, cands, current=current, kept=kept, matrix=inputs.matrix, today=today, file=file
+            target, current = _target_and_from(
+                defn, spec, strategy, cands, states[name], prev_comp, kept, inputs.matrix, today, file
             )
+            currents[name] = current
             source = SourceInfo(kind=data.source, as_of=data.as_of, detail=data.detail)
             if target.reasons[0].code == "kept_from_lock" and prev_comp:
                 source = prev_comp.source
@@ -216,6 +234,16 @@ async def compile_lock(
                         "minimum_release_age_days does not apply",
                     )
                 )
+        if promoted is not None:
+            got = promoted_target(name, spec, strategy, promoted, states[name].version, inputs.matrix)
+            if isinstance(got, Refusal):
+                promote_refusals.append(got)
+            else:
+                target, source = got, _promoted_source(promoted, name)
+                moved = after_target(states[name], prev_comp, target.version)
+                current = currents[name] = moved.version if moved else states[name].version
+                known = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
+                cands.usable.setdefault(target.version, known.get(target.version) or Release(tag=f"v{target.version}"))
         newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
         if newer_waiting:
             v = max(newer_waiting)
@@ -226,10 +254,12 @@ async def compile_lock(
                 )
             )
         warnings += _eol_warnings(name, target.version, inputs, today)
+        if opts.facts and name in opts.facts.notes:
+            warnings.append(opts.facts.notes[name])
         warnings += osv_failures.get(name, [])
         resolved[name] = Resolved(name, defn, spec, strategy, current, data, cands, target, source, warnings)
 
-    refusals: list[Refusal] = []
+    refusals: list[Refusal] = list(promote_refusals)
     phases = _phases(inputs, resolved)
     paths: dict[str, ComponentPath] = {}
     for name, r in resolved.items():
@@ -259,7 +289,7 @@ async def compile_lock(
     hop_by_id: dict[str, Hop] = {h.id: h for p in paths.values() for h in p.hops}
     intel: dict[str, StepIntel] = {}
     live: dict[str, Changelog | None] = {}
-    if changelog_fetcher is not None:
+    if changelog_fetcher is not None and inputs.policy.safety.breaking_change_detection:
         moving = sorted(n for n, p in paths.items() if p.hops)
         parsed = await asyncio.gather(
             *(fetch_changelogs(changelog_fetcher, n, resolved[n].defn.github_repo) for n in moving)
@@ -267,10 +297,14 @@ async def compile_lock(
         live = dict(zip(moving, parsed, strict=True))
     for name, path in paths.items():
         r = resolved[name]
-        logs = changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
-        known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
+        logs = (
+            changelogs_for(name, changelogs or {}, r.data, r.defn.tag_prefix, live.get(name))
+            if inputs.policy.safety.breaking_change_detection
+            else []
+        )
+        known_versions = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
-            intel[hop.id] = step_intel(hop, logs, known)
+            intel[hop.id] = step_intel(hop, logs, known_versions)
     advisory_entries: dict[str, list[dict[str, Any]]] = {}
     if advisories is not None:
         for name, path in paths.items():
@@ -281,7 +315,9 @@ async def compile_lock(
             advisory_entries[name] = entries
             for sid, rs in extra_reasons.items():
                 intel[sid].reasons.extend(rs)
-    artifacts = await _artifacts(hop_by_id, resolved, platforms, checksums, previous)
+    downloads = next((x for x in sources if isinstance(x, GrafanaComSource)), None)
+    src = ArtifactSources(checksums, previous, promoted.lock if promoted else None, book, downloads)
+    artifacts = await _artifacts(hop_by_id, resolved, platforms, src)
 
     steps: list[Step] = []
     for sid in ordered_steps(graph, phases):
@@ -310,15 +346,19 @@ async def compile_lock(
                 breaking_changes=info.breaking,
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
+                refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
                 soak_seconds=soak_seconds(inputs.policy.soak, hop.component, str(hop.from_version or "") or None),
             )
         )
 
+    blocking, compat_warnings = blocking_refusals(
+        refusals, allow, inputs.matrix, inputs.policy.safety.compatibility_check, sorted(resolved)
+    )
+    for name, ws in compat_warnings.items():
+        resolved[name].warnings.extend(ws)
     components: dict[str, ComponentLock] = {}
     for name, r in sorted(resolved.items()):
-        arts = artifacts.get((name, r.target.version)) or await _artifacts_for(
-            r, r.target.version, platforms, checksums, previous
-        )
+        arts = artifacts.get((name, r.target.version)) or await _artifacts_for(r, r.target.version, platforms, src)
         missing = [p for p, a in arts.items() if a.sha256 is None]
         if missing:
             r.warnings.append(
@@ -328,6 +368,7 @@ async def compile_lock(
         components[name] = ComponentLock(
             version=str(r.target.version),
             current=str(r.current) if r.current else None,
+            stated_current=stated_text(inputs.versions.environments.get(opts.environment), name),
             strategy=r.strategy,
             github_repo=r.defn.github_repo,
             source=r.source,
@@ -336,18 +377,49 @@ async def compile_lock(
             warnings=sorted(set(r.warnings)),
             advisories=advisory_entries.get(name, []),
         )
+    require_settings(components, steps, file)
     lock = Lock(
         format_version=FORMAT_VERSION,
         obsplan_version=__version__,
         environment=opts.environment,
         platforms=platforms,
-        inputs=inputs.digests,
+        inputs={
+            **inputs.digests,
+            **(opts.facts.digests if opts.facts else {}),
+            **({f"promoted:{promoted.path.name}": promoted.lock.content_sha256} if promoted else {}),
+        },
         components=components,
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
     ).sealed()
-    blocking = [x for x in refusals if x.severity == "mandatory" or x.rule not in allow]
     return CompileResult(lock, blocking)
+
+
+def _target_and_from(
+    defn: ComponentDef,
+    spec: ComponentSpec,
+    strategy: Strategy,
+    cands: Candidates,
+    state: FromState,
+    prev: ComponentLock | None,
+    kept: Version | None,
+    matrix: MatrixFile,
+    today: date,
+    file: str,
+) -> tuple[Target, Version | None]:
+    """The target, and the from-state it is planned from: when the target moved away from the previous lock's,
+    that target is assumed applied and the plan starts there (unless only no-downgrade would hold it there: then
+    the config moved below it and the plan keeps the lock's own from-state)."""
+    target = choose(
+        defn, spec, strategy, cands, current=state.version, kept=kept, matrix=matrix, today=today, file=file
+    )
+    moved = after_target(state, prev, target.version)
+    if moved is None:
+        return target, state.version
+    again = choose(defn, spec, strategy, cands, current=moved.version, kept=kept, matrix=matrix, today=today, file=file)
+    if again.version == moved.version:
+        return target, state.version
+    return again, moved.version
 
 
 async def _with_osv_records(
@@ -391,22 +463,9 @@ def _approval(step_id: str, risk: str, inputs: Inputs) -> str | None:
     return None
 
 
-def _from_state(name: str, inputs: Inputs, espec: object, previous: Lock | None) -> Version | None:
-    """The installed version the plan starts from.
-
-    The previous lock wins (its target is assumed applied, or its own from-state when the target is
-    unchanged), unless versions.yaml's `current:` states a different version than that lock assumed: an
-    explicit statement by the operator beats an inference. Then module manifests.
-    """
-    stated = getattr(espec, "current", {}).get(name) if espec else None
-    prev = previous.components.get(name) if previous else None
-    if prev is not None and (stated is None or stated == prev.current):
-        return Version.parse(prev.current) if prev.current else None
-    if stated:
-        return Version.parse(stated)
-    if name in inputs.module_versions:
-        return Version.parse(inputs.module_versions[name])
-    return None
+def _promoted_source(promoted: FolderLock, name: str) -> SourceInfo:
+    comp = promoted.lock.components[name]
+    return SourceInfo(kind="lock", as_of=comp.source.as_of, detail=f"promoted from {promoted.origin}")
 
 
 def _last_resort(
@@ -458,27 +517,44 @@ def _eol_warnings(name: str, v: Version, inputs: Inputs, today: date) -> list[st
     return []
 
 
+@dataclass
+class ArtifactSources:
+    """Where an artifact's URL and sha256 come from, first match wins: the promoted environment's lock (exactly
+    its artifacts), the previous lock, upstream (checksum file, or its cache), then checksums learned elsewhere."""
+
+    checksums: ChecksumFetcher
+    previous: Lock | None
+    promoted: Lock | None = None
+    book: ChecksumBook | None = None
+    downloads: GrafanaComSource | None = None
+
+
 async def _artifacts(
-    hops: dict[str, Hop],
-    resolved: dict[str, Resolved],
-    platforms: list[str],
-    checksums: ChecksumFetcher,
-    previous: Lock | None,
+    hops: dict[str, Hop], resolved: dict[str, Resolved], platforms: list[str], src: ArtifactSources
 ) -> dict[tuple[str, Version], dict[str, Artifact]]:
     keys = sorted({(h.component, h.to_version) for h in hops.values()}, key=lambda k: (k[0], k[1]))
-    results = await asyncio.gather(*(_artifacts_for(resolved[c], v, platforms, checksums, previous) for c, v in keys))
+    results = await asyncio.gather(*(_artifacts_for(resolved[c], v, platforms, src) for c, v in keys))
     return dict(zip(keys, results, strict=True))
 
 
-async def _artifacts_for(
-    r: Resolved, v: Version, platforms: list[str], checksums: ChecksumFetcher, previous: Lock | None
-) -> dict[str, Artifact]:
-    reuse = _previous_artifacts(previous, r.name, v)
+async def _artifacts_for(r: Resolved, v: Version, platforms: list[str], src: ArtifactSources) -> dict[str, Artifact]:
+    promoted = _previous_artifacts(src.promoted, r.name, v)
+    reuse = _previous_artifacts(src.previous, r.name, v)
     rel = r.cands.usable.get(v) or Release(tag=f"v{v}")
     out: dict[str, Artifact] = {}
     for p in platforms:
+        if p in promoted:
+            out[p] = promoted[p]
+            continue
         if p in reuse and reuse[p].sha256:
             out[p] = reuse[p]
+            continue
+        explicit = r.spec.artifact_urls.get(str(v), {}).get(p)  # the user's own URL wins over the downloads API
+        use_api = src.downloads is not None and rel.downloads_api and not explicit
+        pkg = await src.downloads.package(rel.downloads_api, v, p) if use_api else None  # type: ignore[union-attr,arg-type]
+        if pkg is not None:  # grafana.com: the exact URL (build id included) and its sha256
+            url, sha = pkg
+            out[p] = make_artifact(r.defn, url, url.rsplit("/", 1)[-1], sha, None, src.downloads.origin)  # type: ignore[union-attr]
             continue
         art = r.defn.artifact_for(v, rel.tag, p)
         if art is None:
@@ -490,8 +566,11 @@ async def _artifacts_for(
         url, filename = art
         if rel.assets and on_github(r.defn) and rel.assets.get(filename):
             url = rel.assets[filename]
-        sha, checksum_url = await _checksum(r, v, rel, url, filename, checksums)
-        out[p] = make_artifact(r.defn, url, filename, sha, checksum_url)
+        sha, checksum_url = await _checksum(r, v, rel, url, filename, src.checksums)
+        known = src.book.lookup(r.name, str(v), p, filename) if src.book and not sha else None
+        if known is not None:
+            sha, checksum_url = known.sha256, known.checksum_url or checksum_url
+        out[p] = make_artifact(r.defn, url, filename, sha, checksum_url, known.origin if known else None)
     return out
 
 
@@ -530,6 +609,7 @@ def host_policy(policy: PolicyFile) -> HostPolicy:
         keep_versions=policy.rollback.keep_versions,
         retention_days=policy.rollback.retention_days,
         auto_rollback_on_failure=policy.safety.rollback_on_failure,
+        require_checksum_verification=policy.safety.require_checksum_verification,
         on_manual_change=policy.on_manual_change,
         download_deadline_seconds=policy.download_deadline_seconds,
         archive_limits=ArchiveLimits(**limits),

@@ -36,6 +36,8 @@ from obsplan.pathtypes import (
 
 from . import yamlload
 from .errors import ObsplanError
+from .seed_safety import with_seed_safety
+from .service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
 from .soak import parse_duration
 from .versions import Version, VersionRange
 
@@ -58,6 +60,20 @@ def _check_version(v: str | None) -> str | None:
     return v
 
 
+def _is_range(text: str) -> bool:
+    """A version constraint (`>=3.0.0 <4.0.0`, `~3.6`), not one release version."""
+    try:
+        Version.parse(text)
+        return False
+    except ValueError:
+        pass
+    try:
+        VersionRange.parse(text)
+        return True
+    except ValueError:
+        return False
+
+
 def _check_name(name: str, what: str) -> None:
     pathpolicy.check_name(name, what)
 
@@ -75,6 +91,11 @@ class RuntimeSpec(Strict):
     data_dir: HostPath | None = None
     config_file: HostPath | None = None
     listen_address: str | None = None
+    user: UserName | None = None
+    mysql: MysqlConnection | None = None  # settings read by the component's service definition
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
 
     @field_validator("listen_address")
     @classmethod
@@ -106,10 +127,32 @@ class ComponentSpec(Strict):
     phase: str | None = Field(default=None, max_length=64)
     runtime: RuntimeSpec | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _range_in_version(cls, data: Any) -> Any:
+        """Seed 003 writes a range as `version: ">=3.0.0 <4.0.0"`: that is `version_range` (strategy range)."""
+        if isinstance(data, dict) and data.get("version") is not None and _is_range(str(data["version"])):
+            data = dict(data)
+            rng = str(data.pop("version"))
+            if data.get("version_range") not in (None, rng):
+                raise ValueError(
+                    f"version {rng!r} is a range and version_range says {data['version_range']!r}: keep one"
+                )
+            if data.setdefault("strategy", "range") != "range":
+                raise ValueError(
+                    f"version {rng!r} is a range, but strategy is {data['strategy']!r}: "
+                    f'use strategy: range with version_range: "{rng}"'
+                )
+            data["version_range"] = rng
+        return data
+
     @field_validator("version", "fallback_version", mode="before")
     @classmethod
     def _versions(cls, v: Any) -> Any:
-        return _check_version(None if v is None else str(v))
+        try:
+            return _check_version(None if v is None else str(v))
+        except ValueError as exc:
+            raise ValueError(f'{exc}; for a range write version_range: ">=3.0.0 <4.0.0" with strategy: range') from None
 
     @field_validator("exclude", mode="before")
     @classmethod
@@ -143,10 +186,35 @@ class ComponentSpec(Strict):
         return v
 
 
+class AutoUpgradeSpec(Strict):
+    enabled: bool = False
+    allowed_risk_levels: list[Risk] = Field(default_factory=lambda: list[Risk](["low"]))
+
+
+class SeedRollbackSpec(Strict):
+    """Seed 000's `global.safety.rollback` (maps to the policy's rollback retention and auto-rollback)."""
+
+    auto_rollback_on_failure: bool | None = None
+    retention_count: int | None = Field(default=None, ge=1)
+    retention_days: int | None = Field(default=None, ge=0)
+
+
+class SeedSafetySpec(Strict):
+    """Seed 000's `global.safety` block in versions.yaml; each key overrides the same upgrade-policy.yaml setting."""
+
+    compatibility_check: bool | None = None
+    breaking_change_detection: bool | None = None
+    security_advisory_check: bool | None = None
+    require_checksum_verification: bool | None = None
+    auto_upgrade: AutoUpgradeSpec | None = None
+    rollback: SeedRollbackSpec | None = None
+
+
 class GlobalSpec(Strict):
     default_strategy: Strategy = "latest"
     offline_mode: bool = False
     platforms: list[Platform] = Field(default_factory=lambda: ["linux-amd64"])
+    safety: SeedSafetySpec | None = None
 
     @field_validator("platforms")
     @classmethod
@@ -160,9 +228,10 @@ class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
     platforms: list[Platform] | None = None
-    current: dict[str, str] = Field(default_factory=dict)
+    current: dict[Name, str | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[Name, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[Name] = Field(default_factory=list)
+    promote_from: Name | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
 
     @field_validator("current", mode="before")
     @classmethod
@@ -170,8 +239,9 @@ class EnvironmentSpec(Strict):
         if isinstance(v, dict):
             for name, ver in v.items():
                 _check_name(str(name), "component")
-                _check_version(str(ver))
-            return {str(k): str(val) for k, val in v.items()}
+                if ver is not None:
+                    _check_version(str(ver))
+            return {str(k): None if val is None else str(val) for k, val in v.items()}
         return v
 
 
@@ -194,16 +264,11 @@ class VersionsFile(Strict):
 
 
 class SafetySpec(Strict):
-    require_health_check: bool = True
-    backup_before_upgrade: bool = True
+    compatibility_check: bool = True  # false: overridable matrix rules warn instead of refusing
+    breaking_change_detection: bool = True  # false: no changelog parsing (no breaking_changes, no risk raise)
+    security_advisory_check: bool = True  # false: no advisory database, no OSV queries
+    require_checksum_verification: bool = True  # false: apply may install artifacts the lock has no sha256 for
     rollback_on_failure: bool = True
-    max_parallel_upgrades: int = Field(default=1, ge=1, le=1000)
-    refuse_downgrades: bool = True
-
-
-class AutoUpgradeSpec(Strict):
-    enabled: bool = False
-    allowed_risk_levels: list[Risk] = Field(default_factory=lambda: list[Risk](["low"]))
 
 
 class RollbackSpec(Strict):
@@ -487,6 +552,7 @@ def load_inputs(config_dir: Path) -> Inputs:
         except ValueError as exc:
             raise ObsplanError(str(exc), file=str(manifest), key="version", hint="use X.Y.Z") from None
         digests[f"modules/{manifest.parent.name}/module.yaml"] = _sha(text)
+    policy = with_seed_safety(policy, versions.global_.safety)
     _check_phases(policy, str(policy_path))
     return Inputs(config_dir, versions, policy, matrix, dict(sorted(digests.items())), modules)
 

@@ -23,11 +23,12 @@ from obsplan import jsonload
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 
 from .lockcheck import check_lock
+from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
 FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
-SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
 
 
 class Strict(BaseModel):
@@ -43,6 +44,11 @@ class Artifact(Strict):
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
     checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+    checksum_origin: str | None = Field(
+        default=None,
+        description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
+        "null: fetched from upstream for this lock",
+    )
 
 
 class Runtime(Strict):
@@ -59,6 +65,16 @@ class Runtime(Strict):
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
+    service: ServiceDef = Field(default_factory=ServiceDef.generic, description="policies/services.yaml")
+    user: UserName | None = Field(default=None, description="user the service runs as; null: the manager's (root)")
+    mysql: MysqlConnection | None = None
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
+
+    def build_info_metric_for(self, version: str) -> str | None:
+        """The build_info metric `version` serves (e.g. nginx exporter 0.x: nginxexporter_build_info)."""
+        return self.service.for_version(version).build_info_metric or self.build_info_metric
 
     def probe_host(self) -> str:
         """Where health checks connect: loopback unless the service binds one specific address."""
@@ -78,6 +94,14 @@ class SourceInfo(Strict):
     detail: str = ""
 
 
+class FromRefusal(Strict):
+    """Host versions this step must not start from (apply-time binding when the host is off the plan's path)."""
+
+    rule: str = Field(description="the matrix rule id, or `no_downgrade`")
+    versions: str = Field(description="version range: a host inside it may not go straight to the step's target")
+    reason: str
+
+
 class Step(Strict):
     id: str = Field(min_length=1, max_length=200)
     component: Name
@@ -92,6 +116,12 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
+    refuse_from: list[FromRefusal] | None = Field(
+        default=None,
+        description="when the host runs another version than `from_version`, the step still runs from it unless "
+        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade); null (a lock "
+        "written without the matrix's word on it): only the plan's own path is accepted",
+    )
     soak_seconds: int | None = Field(
         default=None, description="from_version must have served (verified) this long first; absent: no soak"
     )
@@ -113,6 +143,11 @@ class Plan(Strict):
 class ComponentLock(Strict):
     version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
+    stated_current: str | None = Field(
+        default=None,
+        description="versions.yaml's `current:` for this component when the lock was compiled ('none': stated not "
+        "installed; null: nothing stated), so a re-plan can tell a changed statement from an unchanged one",
+    )
     strategy: str
     github_repo: str | None
     source: SourceInfo
@@ -136,6 +171,10 @@ class HostPolicy(Strict):
     keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
     retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
     auto_rollback_on_failure: bool = True
+    require_checksum_verification: bool = Field(
+        default=True,
+        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
+    )
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)

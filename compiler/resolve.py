@@ -71,6 +71,8 @@ def usable_candidates(
 
 
 def has_artifacts(defn: ComponentDef, v: Version, rel: Release, platforms: list[str]) -> bool:
+    if rel.downloads_api:  # a downloads API names every platform's package on request
+        return True
     for p in platforms:
         art = defn.artifact_for(v, rel.tag, p)
         if art is None:
@@ -139,7 +141,7 @@ def choose(
                 "strategy 'range' needs version_range",
                 file=file,
                 key=f"{key}.version_range",
-                hint='add version_range: ">=2.9.0 <3.0.0"',
+                hint='add version_range: ">=2.9.0 <3.0.0" (seed 003\'s version: ">=2.9.0 <3.0.0" means the same)',
             )
         rng = VersionRange.parse(spec.version_range)
         pool = {v: r for v, r in usable.items() if rng.contains(v)}

@@ -274,7 +274,7 @@ def build_bundle(lock_path: Path, output: Path, platforms: list[str] | None = No
     chosen = _choose_platforms(lock, platforms)
     wanted = wanted_files(lock, chosen)
     unverified = sorted(p for p, w in wanted.items() if w.kind == "artifact" and w.sha256 is None)
-    if unverified and not allow_unverified:
+    if unverified and not allow_unverified and lock.host_policy.require_checksum_verification:
         names = ", ".join(wanted[p].artifact.filename for p in unverified[:5])  # type: ignore[union-attr]
         names += f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
         raise ObsplanError(f"refusing to bundle {len(unverified)} artifact(s) the lock has no sha256 for: {names}",
@@ -408,7 +408,8 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         have = art.sha256_file(dest) if dest.is_file() else None
         if have is None or have != expected:
             status = "downloaded" if have is None else "replaced"
-            tmp, have = _download(art.HttpSource(clients.get()), w.artifact, dest)
+            source = art.HttpSource(clients.get(), lock.host_policy.download_deadline_seconds)
+            tmp, have = _download(source, w.artifact, dest)
             if w.sha256 is not None and have != w.sha256:
                 tmp.unlink(missing_ok=True)
                 raise art.ChecksumMismatch(

@@ -58,6 +58,13 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
 @sign_key_option
+@click.option(
+    "--facts",
+    "facts_paths",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
+)
 @json_option
 @guarded
 def plan(
@@ -71,10 +78,13 @@ def plan(
     allow: tuple[str, ...],
     no_report: bool,
     advisory_dirs: tuple[Path, ...],
+    facts_paths: tuple[Path, ...],
     sign_key: Path | None,
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
+    from obsplan.hostfacts import read_fleet
+
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
@@ -105,6 +115,7 @@ def plan(
         allow=frozenset(allow),
         inputs=inputs,
         advisory_dirs=advisory_dirs,
+        facts=read_fleet(facts_paths),
     )
     if result.refusals:
         if not as_json:
@@ -275,12 +286,19 @@ def snapshot() -> None:
     required=True,
     help="Where to write the refreshed snapshot JSON.",
 )
+@click.option(
+    "--checksums-from",
+    "checksums_from",
+    multiple=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder of locks whose verified checksums the snapshot carries (repeatable).",
+)
 @json_option
 @guarded
-def snapshot_refresh(output: Path, as_json: bool) -> None:
+def snapshot_refresh(output: Path, checksums_from: tuple[Path, ...], as_json: bool) -> None:
     """Fetch every built-in component's releases from the GitHub API into a snapshot file."""
     settings = Settings.from_env(use_cache=False)
-    text = refresh_snapshot(settings)
+    text = refresh_snapshot(settings, checksums_from)
     write_atomic(output, text)
     if as_json:
         emit_json({"output": str(output)})

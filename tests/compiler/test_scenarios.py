@@ -73,7 +73,7 @@ def test_seed_scenario_two_stage_prometheus_and_loki_with_promtail(
     graf = lock["components"]["grafana"]["artifacts"]["linux-amd64"]
     assert graf["checksum_url"] == graf["url"] + ".sha256" and len(graf["sha256"]) == 64
     for name, comp in lock["components"].items():
-        assert comp["source"]["kind"] == "github", name
+        assert comp["source"]["kind"] == ("grafana_com" if name == "grafana" else "github"), name
     assert "2.48.1 → 2.55.1" in out or "prometheus: 2.48.1 → 3.14.0" in out
     report = (tmp_path / "plans" / "staging.md").read_text()
     assert "```mermaid" in report and "prometheus 2.48.1 → 2.55.1" in report
@@ -101,7 +101,7 @@ def test_check_catches_edited_lock_and_edited_config(gh: FakeGitHub, obsplan_env
     lock_path.write_text(original)
     versions = cfg / "versions.yaml"
     versions.write_text(
-        versions.read_text().replace("  mysqld_exporter: {}", '  mysqld_exporter:\n    exclude: ["0.20.0"]')
+        versions.read_text().replace("  mysqld_exporter:", '  mysqld_exporter:\n    exclude: ["0.20.0"]', 1)
     )
     code, out, _ = run("plan", "--config-dir", str(cfg), "--env", "staging", "--check")
     assert code == 1 and "input versions.yaml changed" in out and "mysqld_exporter.version 0.20.0" in out
