@@ -42,9 +42,8 @@ from obsplan.compiler.versions import Version
 
 from obsplan.hostfacts import from_state_hint
 
-from . import adopt, binding, drift, phases
+from . import adopt, binding, drift, phases, soak
 from . import bundle as bundles
-from . import soak
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
 from .extract import disk_full
 from .facts import host_platform, pid_alive
