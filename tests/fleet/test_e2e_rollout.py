@@ -42,6 +42,9 @@ def test_canary_and_two_batches_pass(fleet: Fleet, node_releases: dict[str, Rele
     status = rollout("--status", state=tmp_path / "state")
     assert status.returncode == 0 and "| batch 2 | host4 | apply | ok |" in status.stdout, status.stdout
     print(status.stdout)
+    journal = json.loads(rollout("--status", "--json", state=tmp_path / "state").stdout)
+    for r in journal["host_results"]:  # `obsplan facts` collected before the apply, recorded in the journal
+        assert r["detail"]["facts"]["components"]["node_exporter"]["served"] == "1.5.0", r
 
 
 def _history_rows(fleet: Fleet, host: str) -> int:
