@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from obsplan.compiler.lock import load_lock, write_atomic
 
-from .conftest import OBSPLAN, Prometheus, Release, events, install_base, rollout, served
+from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, rollout, served
 from .harness import Fleet
 
 pytestmark = pytest.mark.e2e
@@ -203,3 +204,23 @@ def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Rel
     assert status["status"] == "done"
     assert sorted(r["host"] for r in status["host_results"] if r["status"] == "ok") == [
         "host1", "host2", "host3", "host4"]  # fmt: skip
+
+
+def test_soak_holds_the_canary_as_waiting(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
+    install_base(fleet, node_releases["1.5.0"], tmp_path)
+    lock = load_lock(node_releases["1.9.0"].lock)
+    steps = [s.model_copy(update={"soak_seconds": 3600}) if s.to_version == "1.9.0" else s for s in lock.plan.steps]
+    held = lock.model_copy(update={"plan": lock.plan.model_copy(update={"steps": steps})}).sealed()
+    path = tmp_path / "held.lock"
+    write_atomic(path, held.to_json())
+    rel = Release(path, _bundle(path))
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
+    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast", "--json",
+                   state=tmp_path / "state")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    evs = events(proc)
+    (result,) = [e for e in evs if e["event"] == "host_result"]
+    assert (result["host"], result["status"]) == ("host1", "waiting")
+    assert 3000 < result["waiting_seconds"] < 3600 and "has served since" in result["reason"]
+    assert evs[-1]["event"] == "rollout_halted" and "waiting for the policy's soak: host1" in evs[-1]["reason"]
+    assert [served(h.address) for h in fleet.hosts] == ["1.5.0"] * 4
