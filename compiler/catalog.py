@@ -28,6 +28,7 @@ class ComponentDef(BaseModel):
     arch_map: dict[str, str] = Field(default_factory=dict)
     artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
     legacy_url_max_version: str | None = None
+    downloads_api: str | None = None  # grafana.com product: versions, package URLs and sha256 from its API
     min_version: str | None = None
     platforms_supported: list[str] | None = None
     ignore_go_module_twins: bool = False
@@ -70,6 +71,15 @@ class ComponentDef(BaseModel):
         return "binary"
 
 
+def downloads_products() -> dict[str, str]:
+    """GitHub repository → grafana.com product, for the built-in components released through its downloads API."""
+    return {
+        str(d["github_repo"]): str(d["downloads_api"])
+        for d in _builtin_definitions().values()
+        if d.get("downloads_api")
+    }
+
+
 def builtin_definitions() -> dict[str, dict[str, object]]:
     return dict(_builtin_definitions())
 
@@ -105,6 +115,7 @@ def resolve_definition(
             )
         base.setdefault("download_url", "https://github.com/{repo}/releases/download/{tag}/{asset}")
         base.setdefault("checksums", None)
+    _check_release_placed(name, str(base.get("artifact", "")), str(base.get("download_url", "")), file)
     runtime = dict(base.get("runtime", {}))  # type: ignore[call-overload]
     if spec.runtime:
         runtime.update(spec.runtime.model_dump(exclude_none=True))
@@ -125,10 +136,24 @@ def resolve_definition(
     return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
 
 
+def _check_release_placed(name: str, artifact: str, download_url: str, file: str) -> None:
+    """An artifact name without {version} or {tag} is the same file name in every release: only a download URL
+    with {tag} (or {version}) tells the releases apart."""
+    if any(f in artifact for f in ("{version}", "{tag}")) or any(f in download_url for f in ("{version}", "{tag}")):
+        return
+    raise ObsplanError(
+        f"artifact {artifact!r} names no version and download_url {download_url!r} places it under no release tag",
+        file=file,
+        key=f"components.{name}.artifact",
+        hint='add {version} to artifact, or {tag} to download_url (e.g. "https://github.com/{repo}/releases/download/{tag}/{asset}")',
+    )
+
+
 def make_artifact(
-    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None
+    defn: ComponentDef, url: str, filename: str, sha256: str | None, checksum_url: str | None, origin: str | None = None
 ) -> Artifact:
     return Artifact(
+        checksum_origin=origin if sha256 else None,
         url=url,
         filename=filename,
         format=defn.archive_format(filename),

@@ -20,7 +20,8 @@ def check_lock(
             f"{lock_path}: content_sha256 does not match: the lock was edited by hand after it was "
             "generated; regenerate it with 'obsplan plan'"
         )
-    recorded = {k: v for k, v in raw.inputs.items() if not k.startswith("facts:")}  # host facts: `plan --facts`
+    # host facts (`plan --facts`) are not re-read; a promoted lock is compared after the re-compile below
+    recorded = {k: v for k, v in raw.inputs.items() if not k.startswith(("facts:", "promoted:"))}
     for name in sorted(set(recorded) | set(inputs.digests)):
         old, new = recorded.get(name), inputs.digests.get(name)
         if old != new:
@@ -32,6 +33,9 @@ def check_lock(
         config_dir, env, settings, offline=True, previous_lock=lock_path, allow=allow, inputs=inputs
     )
     problems += [f"refused by rule {r}" for r in result.refusals]
+    promoted = {k: v for k, v in result.lock.inputs.items() if k.startswith("promoted:")}
+    if promoted != {k: v for k, v in raw.inputs.items() if k.startswith("promoted:")}:
+        problems.append(f"{lock_path}: the promoted environment's lock changed since; re-run 'obsplan plan'")
     problems += _differences(raw, result.lock, str(lock_path))
     for name, comp in sorted(raw.components.items()):
         if not raw.host_policy.require_checksum_verification:

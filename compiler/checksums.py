@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     import httpx
 
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+# How a component's warning about an artifact without an upstream sha256 starts (offline plans always have it).
+MISSING_CHECKSUM = "no upstream checksum for"
 
 
 def parse_checksum_file(text: str) -> dict[str, str]:

@@ -17,12 +17,13 @@ from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
-from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .fromrules import refuse_from
 from .fromstate import FromState, after_target, initial_from_state
+from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
     advisories_for,
@@ -31,6 +32,7 @@ from .intelligence import (
     security_bypass,
     step_intel,
 )
+from .known_checksums import ChecksumBook, FolderLock
 from .lock import (
     FORMAT_VERSION,
     ArchiveLimits,
@@ -46,6 +48,7 @@ from .lock import (
 )
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
+from .promote import promoted_target
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
 from .versions import Version
@@ -139,6 +142,8 @@ async def fetch_first(
         try:
             async with sem:
                 return await src.fetch(repo), "; ".join(failures)
+        except NotThisSource:
+            continue
         except SourceUnavailable as exc:
             failures.append(str(exc))
     return None, "; ".join(failures)
@@ -154,6 +159,8 @@ async def compile_lock(
     advisories: AdvisoryDB | None = None,
     osv: OsvClient | None = None,
     changelog_fetcher: ChangelogFetcher | None = None,
+    book: ChecksumBook | None = None,
+    promoted: FolderLock | None = None,
 ) -> CompileResult:
     file = str(inputs.config_dir / "versions.yaml")
     specs, platforms, _ = effective_specs(inputs, opts.environment)
@@ -190,6 +197,7 @@ async def compile_lock(
         osv_failures = osv.failures
 
     resolved: dict[str, Resolved] = {}
+    promote_refusals: list[Refusal] = []
     for name, (spec, strategy) in sorted(specs.items()):
         defn = defs[name]
         current = currents[name]
@@ -225,6 +233,16 @@ async def compile_lock(
                         "minimum_release_age_days does not apply",
                     )
                 )
+        if promoted is not None:
+            got = promoted_target(name, spec, strategy, promoted, states[name].version, inputs.matrix)
+            if isinstance(got, Refusal):
+                promote_refusals.append(got)
+            else:
+                target, source = got, _promoted_source(promoted, name)
+                moved = after_target(states[name], prev_comp, target.version)
+                current = currents[name] = moved.version if moved else states[name].version
+                known = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
+                cands.usable.setdefault(target.version, known.get(target.version) or Release(tag=f"v{target.version}"))
         newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
         if newer_waiting:
             v = max(newer_waiting)
@@ -240,7 +258,7 @@ async def compile_lock(
         warnings += osv_failures.get(name, [])
         resolved[name] = Resolved(name, defn, spec, strategy, current, data, cands, target, source, warnings)
 
-    refusals: list[Refusal] = []
+    refusals: list[Refusal] = list(promote_refusals)
     phases = _phases(inputs, resolved)
     paths: dict[str, ComponentPath] = {}
     for name, r in resolved.items():
@@ -283,9 +301,9 @@ async def compile_lock(
             if inputs.policy.safety.breaking_change_detection
             else []
         )
-        known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
+        known_versions = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
-            intel[hop.id] = step_intel(hop, logs, known)
+            intel[hop.id] = step_intel(hop, logs, known_versions)
     advisory_entries: dict[str, list[dict[str, Any]]] = {}
     if advisories is not None:
         for name, path in paths.items():
@@ -296,7 +314,9 @@ async def compile_lock(
             advisory_entries[name] = entries
             for sid, rs in extra_reasons.items():
                 intel[sid].reasons.extend(rs)
-    artifacts = await _artifacts(hop_by_id, resolved, platforms, checksums, previous)
+    downloads = next((x for x in sources if isinstance(x, GrafanaComSource)), None)
+    src = ArtifactSources(checksums, previous, promoted.lock if promoted else None, book, downloads)
+    artifacts = await _artifacts(hop_by_id, resolved, platforms, src)
 
     steps: list[Step] = []
     for sid in ordered_steps(graph, phases):
@@ -336,13 +356,11 @@ async def compile_lock(
         resolved[name].warnings.extend(ws)
     components: dict[str, ComponentLock] = {}
     for name, r in sorted(resolved.items()):
-        arts = artifacts.get((name, r.target.version)) or await _artifacts_for(
-            r, r.target.version, platforms, checksums, previous
-        )
+        arts = artifacts.get((name, r.target.version)) or await _artifacts_for(r, r.target.version, platforms, src)
         missing = [p for p, a in arts.items() if a.sha256 is None]
         if missing:
             r.warnings.append(
-                f"no upstream checksum for {r.target.version} on {', '.join(missing)}: "
+                f"{MISSING_CHECKSUM} {r.target.version} on {', '.join(missing)}: "
                 "apply will refuse it until a checksum is available (run plan online)"
             )
         components[name] = ComponentLock(
@@ -361,7 +379,11 @@ async def compile_lock(
         obsplan_version=__version__,
         environment=opts.environment,
         platforms=platforms,
-        inputs={**inputs.digests, **(opts.facts.digests if opts.facts else {})},
+        inputs={
+            **inputs.digests,
+            **(opts.facts.digests if opts.facts else {}),
+            **({f"promoted:{promoted.path.name}": promoted.lock.content_sha256} if promoted else {}),
+        },
         components=components,
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
@@ -437,6 +459,11 @@ def _approval(step_id: str, risk: str, inputs: Inputs) -> str | None:
     return None
 
 
+def _promoted_source(promoted: FolderLock, name: str) -> SourceInfo:
+    comp = promoted.lock.components[name]
+    return SourceInfo(kind="lock", as_of=comp.source.as_of, detail=f"promoted from {promoted.origin}")
+
+
 def _last_resort(
     name: str, spec: ComponentSpec, strategy: Strategy, inputs: Inputs, failures: str, file: str
 ) -> tuple[Target, SourceInfo]:
@@ -486,27 +513,44 @@ def _eol_warnings(name: str, v: Version, inputs: Inputs, today: date) -> list[st
     return []
 
 
+@dataclass
+class ArtifactSources:
+    """Where an artifact's URL and sha256 come from, first match wins: the promoted environment's lock (exactly
+    its artifacts), the previous lock, upstream (checksum file, or its cache), then checksums learned elsewhere."""
+
+    checksums: ChecksumFetcher
+    previous: Lock | None
+    promoted: Lock | None = None
+    book: ChecksumBook | None = None
+    downloads: GrafanaComSource | None = None
+
+
 async def _artifacts(
-    hops: dict[str, Hop],
-    resolved: dict[str, Resolved],
-    platforms: list[str],
-    checksums: ChecksumFetcher,
-    previous: Lock | None,
+    hops: dict[str, Hop], resolved: dict[str, Resolved], platforms: list[str], src: ArtifactSources
 ) -> dict[tuple[str, Version], dict[str, Artifact]]:
     keys = sorted({(h.component, h.to_version) for h in hops.values()}, key=lambda k: (k[0], k[1]))
-    results = await asyncio.gather(*(_artifacts_for(resolved[c], v, platforms, checksums, previous) for c, v in keys))
+    results = await asyncio.gather(*(_artifacts_for(resolved[c], v, platforms, src) for c, v in keys))
     return dict(zip(keys, results, strict=True))
 
 
-async def _artifacts_for(
-    r: Resolved, v: Version, platforms: list[str], checksums: ChecksumFetcher, previous: Lock | None
-) -> dict[str, Artifact]:
-    reuse = _previous_artifacts(previous, r.name, v)
+async def _artifacts_for(r: Resolved, v: Version, platforms: list[str], src: ArtifactSources) -> dict[str, Artifact]:
+    promoted = _previous_artifacts(src.promoted, r.name, v)
+    reuse = _previous_artifacts(src.previous, r.name, v)
     rel = r.cands.usable.get(v) or Release(tag=f"v{v}")
     out: dict[str, Artifact] = {}
     for p in platforms:
+        if p in promoted:
+            out[p] = promoted[p]
+            continue
         if p in reuse and reuse[p].sha256:
             out[p] = reuse[p]
+            continue
+        explicit = r.spec.artifact_urls.get(str(v), {}).get(p)  # the user's own URL wins over the downloads API
+        use_api = src.downloads is not None and rel.downloads_api and not explicit
+        pkg = await src.downloads.package(rel.downloads_api, v, p) if use_api else None  # type: ignore[union-attr,arg-type]
+        if pkg is not None:  # grafana.com: the exact URL (build id included) and its sha256
+            url, sha = pkg
+            out[p] = make_artifact(r.defn, url, url.rsplit("/", 1)[-1], sha, None, src.downloads.origin)  # type: ignore[union-attr]
             continue
         art = r.defn.artifact_for(v, rel.tag, p)
         if art is None:
@@ -518,8 +562,11 @@ async def _artifacts_for(
         url, filename = art
         if rel.assets and on_github(r.defn) and rel.assets.get(filename):
             url = rel.assets[filename]
-        sha, checksum_url = await _checksum(r, v, rel, url, filename, checksums)
-        out[p] = make_artifact(r.defn, url, filename, sha, checksum_url)
+        sha, checksum_url = await _checksum(r, v, rel, url, filename, src.checksums)
+        known = src.book.lookup(r.name, str(v), p, filename) if src.book and not sha else None
+        if known is not None:
+            sha, checksum_url = known.sha256, known.checksum_url or checksum_url
+        out[p] = make_artifact(r.defn, url, filename, sha, checksum_url, known.origin if known else None)
     return out
 
 

@@ -221,9 +221,10 @@ class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
     platforms: list[Platform] | None = None
-    current: dict[str, str | None] = Field(default_factory=dict)  # null: stated not installed
+    current: dict[Name, str | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[Name, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[Name] = Field(default_factory=list)
+    promote_from: Name | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
 
     @field_validator("current", mode="before")
     @classmethod

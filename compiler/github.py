@@ -37,10 +37,11 @@ class CachedRepo:
 
 
 class ReleaseCache:
-    """One JSON file per repository under `<dir>/github/`; written atomically, no secrets inside."""
+    """One JSON file per repository under `<dir>/<namespace>/` (`github/`, `grafana_com/`); written atomically,
+    no secrets inside."""
 
-    def __init__(self, directory: Path):
-        self.dir = directory / "github"
+    def __init__(self, directory: Path, namespace: str = "github"):
+        self.dir = directory / namespace
 
     def _path(self, repo: str) -> Path:
         return self.dir / (repo.replace("/", "__") + ".json")

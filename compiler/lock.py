@@ -27,7 +27,7 @@ from .lockcheck import check_lock
 FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
-SourceKind = Literal["github", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
+SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
 
 
 class Strict(BaseModel):
@@ -43,6 +43,11 @@ class Artifact(Strict):
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
     checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
+    checksum_origin: str | None = Field(
+        default=None,
+        description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
+        "null: fetched from upstream for this lock",
+    )
 
 
 class Runtime(Strict):
@@ -183,10 +188,20 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
         raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
+    return _validated(raw, str(path), verify)
+
+
+def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
+    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
+    data = text.encode() if isinstance(text, str) else text
+    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+
+
+def _validated(raw: Any, where: str, verify: bool) -> Lock:
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=str(path),
+            file=where,
             key="format_version",
             hint="regenerate the lock with this obsplan version",
         )
@@ -196,12 +211,12 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        raise ObsplanError(msg, file=str(path), key=key, hint="regenerate it with 'obsplan plan'") from None
-    check_lock(lock, str(path))
+        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
+    check_lock(lock, where)
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=str(path),
+            file=where,
             key="content_sha256",
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )

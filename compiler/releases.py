@@ -21,6 +21,9 @@ class Release(BaseModel):
         default=None, description="asset name → download URL; None when the source does not list assets"
     )
     body: str = ""
+    downloads_api: str | None = Field(
+        default=None, description="grafana.com product that gives each platform's package URL and sha256 on request"
+    )
 
 
 class ReleaseData(BaseModel):

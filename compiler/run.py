@@ -15,15 +15,19 @@ from typing import TYPE_CHECKING
 from obsplan.hostfacts import FactsInput
 
 from .advisories import load_advisories, load_mappings
+from .catalog import downloads_products
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
+from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .http import client_for
+from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
+from .promote import find_promoted
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
 
@@ -38,6 +42,7 @@ class Settings:
     cache_dir: Path | None
     ttl: timedelta
     now: datetime
+    grafana_api: str = DEFAULT_GRAFANA_API
 
     @classmethod
     def from_env(cls, now: datetime | None = None, use_cache: bool = True) -> Settings:
@@ -51,6 +56,7 @@ class Settings:
             cache if use_cache else None,
             timedelta(seconds=ttl),
             when,
+            env.get("GRAFANA_COM_API_URL", DEFAULT_GRAFANA_API),
         )
 
 
@@ -83,7 +89,16 @@ def source_chain(
         now=settings.now,
         offline=offline,
     )
-    return [github, snapshot] if not offline or cache is not None else [snapshot]
+    grafana = GrafanaComSource(
+        client,
+        products=downloads_products(),
+        api_url=settings.grafana_api,
+        cache=ReleaseCache(settings.cache_dir, "grafana_com") if settings.cache_dir else None,
+        ttl=settings.ttl,
+        now=settings.now,
+        offline=offline,
+    )
+    return [grafana, github, snapshot] if not offline or cache is not None else [snapshot]
 
 
 def compile_environment(
@@ -117,11 +132,30 @@ def compile_environment(
         allow=allow,
         facts=facts,
     )
-    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs))
+    dirs = [previous_lock.parent if previous_lock is not None else Path("plans"), Path("plans")]
+    locks = folder_locks(dirs)
+    espec = inputs.versions.environments.get(env)
+    promoted = find_promoted(env, espec, locks, dirs, str(inputs.config_dir / "versions.yaml"))
+    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs, locks, promoted))
+
+
+def checksum_book(locks: list[FolderLock], promoted: FolderLock | None, snapshot: SnapshotSource) -> ChecksumBook:
+    """Checksums learned before: the promoted lock first, the plans folder's other locks, the snapshot."""
+    book = ChecksumBook()
+    for fl in ([promoted] if promoted else []) + locks:
+        book.learn_lock(fl.lock, fl.origin)
+    book.learn_snapshot(snapshot.checksums, f"embedded snapshot of {snapshot.as_of}")
+    return book
 
 
 async def _compile(
-    inputs: Inputs, opts: Options, settings: Settings, previous: Lock | None, advisory_dirs: tuple[Path, ...]
+    inputs: Inputs,
+    opts: Options,
+    settings: Settings,
+    previous: Lock | None,
+    advisory_dirs: tuple[Path, ...],
+    locks: list[FolderLock],
+    promoted: FolderLock | None,
 ) -> CompileResult:
     async with client_for(settings.api_url, opts.offline) as client:
         snapshot = SnapshotSource.embedded()
@@ -157,7 +191,10 @@ async def _compile(
                 ttl=settings.ttl,
                 now=settings.now,
             )
-        return await compile_lock(inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher)
+        book = checksum_book(locks, promoted, snapshot)
+        return await compile_lock(
+            inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher, book, promoted
+        )
 
 
 def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Path]:
@@ -188,8 +225,9 @@ def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str
     return asyncio.run(go())
 
 
-def refresh_snapshot(settings: Settings) -> str:
-    """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document."""
+def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) -> str:
+    """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document, with the
+    verified checksums of the locks in `checksums_from` (so an offline plan from this snapshot is verified)."""
     from .catalog import builtin_definitions
     from .snapshot import snapshot_document
 
@@ -206,8 +244,14 @@ def refresh_snapshot(settings: Settings) -> str:
                     key="GITHUB_API_URL",
                     hint="check network access and GITHUB_TOKEN",
                 ) from None
+        book = ChecksumBook()
+        for fl in folder_locks(list(checksums_from)):
+            book.learn_lock(fl.lock, fl.origin)
         return snapshot_document(
-            settings.now.date().isoformat(), dict(zip(repos, data, strict=True)), f"GitHub API {settings.api_url}"
+            settings.now.date().isoformat(),
+            dict(zip(repos, data, strict=True)),
+            f"GitHub API {settings.api_url}",
+            checksums=snapshot_checksums(book),
         )
 
     return asyncio.run(go())

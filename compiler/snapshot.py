@@ -53,21 +53,32 @@ class SnapshotSource:
         )
 
     @property
+    def checksums(self) -> dict[str, Any]:
+        """component → version → platform → {filename, sha256, checksum_url}: checksums known when it was built."""
+        return dict(self.data.get("checksums", {}))
+
+    @property
     def changelogs(self) -> dict[str, Any]:
         """component → version → breaking entries, parsed from upstream CHANGELOGs when the snapshot was built."""
         return dict(self.data.get("changelogs", {}))
 
 
 def snapshot_document(
-    as_of: str, repos: dict[str, ReleaseData], generated_from: str, changelogs: dict[str, Any] | None = None
+    as_of: str,
+    repos: dict[str, ReleaseData],
+    generated_from: str,
+    changelogs: dict[str, Any] | None = None,
+    checksums: dict[str, Any] | None = None,
 ) -> str:
-    """Serialize release data as a snapshot file (deterministic bytes)."""
+    """Serialize release data (and checksums learned from locks, when given) as a snapshot file (deterministic)."""
     doc: dict[str, Any] = {
         "as_of": as_of,
         "generated_from": generated_from,
         "repos": {},
         "changelogs": changelogs or {},
     }
+    if checksums:
+        doc["checksums"] = checksums
     for repo, data in sorted(repos.items()):
         doc["repos"][repo] = {
             "as_of": data.as_of or as_of,

@@ -314,6 +314,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
         full = disk_full(exc, "writing obsplan's state")
         if full is None:
             raise
+        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
         raise full from None
     finally:
         if own_client:

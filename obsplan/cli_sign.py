@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from obsplan.cli_edge import guarded
+from obsplan.cli_edge import emit_json, guarded, json_option
 
 DEFAULT_KEY_ENV = "OBSPLAN_SIGN_KEY"
 
@@ -54,8 +54,9 @@ def sign_lock(lock: Path, key: Path) -> Path:
     type=click.Path(dir_okay=False, path_type=Path),
     help=f"SSH private key [default: ${DEFAULT_KEY_ENV}, else ~/.ssh/id_ed25519].",
 )
+@json_option
 @guarded
-def sign_cmd(lock: Path, key: Path | None) -> None:
+def sign_cmd(lock: Path, key: Path | None, as_json: bool) -> None:
     """Sign LOCK's exact bytes with an SSH key (ssh-keygen -Y sign, namespace obsplan-lock) into LOCK.sig.
 
     The lock is validated first (content hash, path policy): a lock obsplan would refuse is never signed."""
@@ -64,6 +65,9 @@ def sign_cmd(lock: Path, key: Path | None) -> None:
     load_lock(lock)
     key = key or Path(os.environ.get(DEFAULT_KEY_ENV) or Path.home() / ".ssh" / "id_ed25519")
     sig = sign_lock(lock, key)
+    if as_json:
+        emit_json({"lock": str(lock), "signature": str(sig)})
+        return
     click.echo(f"wrote {sig}")
 
 

@@ -24,6 +24,7 @@ def obsplan_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, gh: FakeGitHub)
     """Point obsplan at the local GitHub server with an empty cache and a fixed clock."""
     cache = tmp_path / "cache"
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
+    monkeypatch.setenv("GRAFANA_COM_API_URL", gh.grafana_com_url)
     monkeypatch.setenv("OBSPLAN_CACHE_DIR", str(cache))
     monkeypatch.setenv("OBSPLAN_NOW", NOW)
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)

@@ -18,6 +18,10 @@ URL shapes (``{server}`` = :attr:`FakeGitHub.url`):
 - ``GET {server}/gitlab/{owner}/{repo}/-/releases/{tag}/downloads/{asset}``   (fail2ban exporter, GitLab-style)
 - ``GET {server}/dl/grafana/oss/release/grafana-{version}.{os}-{arch}.tar.gz[.sha256]``
 - ``GET {server}/dl/grafana/grafana/release/{version}/{file}[.sha256]``
+- ``GET {server}/grafana-com/api/downloads/grafana/versions``        (grafana.com: ``items[]`` version, releaseDate,
+  stable, channels; newest date first)
+- ``GET {server}/grafana-com/api/downloads/grafana/versions/{version}/packages/{arch}/linux``  (``.url``, ``.sha256``;
+  up to 12.2 the legacy ``oss/release`` name, from 12.3 ``grafana_{v}_{build id}_linux_{arch}.tar.gz``)
 
 Run standalone: ``python -m tests.ghserver --port 8080``.
 """
@@ -388,6 +392,11 @@ class FakeGitHub:
     def grafana_dl_url(self) -> str:
         """Replaces ``https://dl.grafana.com``."""
         return f"{self.url}/dl/grafana"
+
+    @property
+    def grafana_com_url(self) -> str:
+        """Replaces ``https://grafana.com`` (the downloads API)."""
+        return f"{self.url}/grafana-com"
 
     def download_url(self, repo: str, tag: str, asset: str) -> str:
         return f"{self.url}/download/{repo}/{quote(tag, safe='')}/{quote(asset, safe='')}"
@@ -785,6 +794,8 @@ class FakeGitHub:
             return self._download(f"{parts[1]}/{parts[2]}", parts[3], parts[4], gitlab=False)
         if parts[0] == "gitlab" and len(parts) == 8 and parts[3:5] == ["-", "releases"] and parts[6] == "downloads":
             return self._download(f"{parts[1]}/{parts[2]}", parts[5], parts[7], gitlab=True)
+        if parts[:4] == ["grafana-com", "api", "downloads", "grafana"] and parts[4:5] == ["versions"]:
+            return self._grafana_com(parts[5:], headers)
         if parts[:4] == ["dl", "grafana", "oss", "release"] and len(parts) == 5:
             return self._grafana(parts[4], None)
         if parts[:4] == ["dl", "grafana", "grafana", "release"] and len(parts) == 6:
@@ -858,6 +869,36 @@ class FakeGitHub:
     @staticmethod
     def _dl_headers(name: str) -> dict[str, str]:
         return {"Content-Disposition": f"attachment; filename={quote(name)}"}
+
+    def _grafana_com(self, rest: list[str], headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
+        """grafana.com's downloads API over the vendored Grafana versions (packages point at the dl emulation)."""
+        with self._lock:
+            r = self._repo(GRAFANA_REPO)
+            tags = list(r.tags) if r else []
+        if not rest:
+            items = [
+                {"version": t.name[1:], "releaseDate": t.date, "stable": not is_prerelease(t.name),
+                 "channels": {"stable": not is_prerelease(t.name)}}
+                for t in tags
+            ]  # fmt: skip
+            return self._json(200, {"items": items}, headers)
+        versions = {t.name[1:] for t in tags}
+        if len(rest) != 4 or rest[1] != "packages" or rest[0] not in versions or rest[3] != "linux":
+            return self._error(404, "Not Found", headers)
+        version, arch = rest[0], rest[2]
+        if arch not in ("amd64", "arm64", "armv7"):
+            return self._error(404, "Not Found", headers)
+        major_minor = tuple(int(x) for x in version.split(".")[:2])
+        if major_minor <= (12, 2):
+            name = f"grafana-{version}.linux-{arch}.tar.gz"
+            url = f"{self.grafana_dl_url}/oss/release/{quote(name)}"
+        else:
+            name = f"grafana_{version}_{stable_id('grafana-build', version)}_linux_{arch}.tar.gz"
+            url = f"{self.grafana_dl_url}/grafana/release/{quote(version)}/{quote(name)}"
+        with self._lock:
+            data = self._bytes(GRAFANA_REPO, f"v{version}", name, [])
+        body = {"os": "linux", "arch": arch, "url": url, "sha256": hashlib.sha256(data).hexdigest()}
+        return self._json(200, body, headers)
 
     def _grafana(self, file: str, version: str | None) -> tuple[int, dict[str, str], bytes]:
         sidecar = file.endswith(".sha256")

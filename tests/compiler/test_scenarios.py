@@ -73,7 +73,7 @@ def test_seed_scenario_two_stage_prometheus_and_loki_with_promtail(
     graf = lock["components"]["grafana"]["artifacts"]["linux-amd64"]
     assert graf["checksum_url"] == graf["url"] + ".sha256" and len(graf["sha256"]) == 64
     for name, comp in lock["components"].items():
-        assert comp["source"]["kind"] == "github", name
+        assert comp["source"]["kind"] == ("grafana_com" if name == "grafana" else "github"), name
     assert "2.48.1 → 2.55.1" in out or "prometheus: 2.48.1 → 3.14.0" in out
     report = (tmp_path / "plans" / "staging.md").read_text()
     assert "```mermaid" in report and "prometheus 2.48.1 → 2.55.1" in report
