@@ -14,7 +14,7 @@ from obsplan import __version__
 from obsplan.hostfacts import FactsInput
 
 from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
@@ -22,7 +22,7 @@ from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
 from .fromrules import refuse_from
-from .fromstate import FromState, after_target, initial_from_state
+from .fromstate import FromState, after_target, initial_from_state, stated_text
 from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
@@ -366,6 +366,7 @@ async def compile_lock(
         components[name] = ComponentLock(
             version=str(r.target.version),
             current=str(r.current) if r.current else None,
+            stated_current=stated_text(inputs.versions.environments.get(opts.environment), name),
             strategy=r.strategy,
             github_repo=r.defn.github_repo,
             source=r.source,
@@ -374,6 +375,7 @@ async def compile_lock(
             warnings=sorted(set(r.warnings)),
             advisories=advisory_entries.get(name, []),
         )
+    require_settings(components, steps, file)
     lock = Lock(
         format_version=FORMAT_VERSION,
         obsplan_version=__version__,

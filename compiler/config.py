@@ -37,6 +37,7 @@ from obsplan.pathtypes import (
 from . import yamlload
 from .errors import ObsplanError
 from .seed_safety import with_seed_safety
+from .service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
 from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -89,6 +90,11 @@ class RuntimeSpec(Strict):
     data_dir: HostPath | None = None
     config_file: HostPath | None = None
     listen_address: str | None = None
+    user: UserName | None = None
+    mysql: MysqlConnection | None = None  # settings read by the component's service definition
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
 
     @field_validator("listen_address")
     @classmethod

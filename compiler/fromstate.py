@@ -1,7 +1,8 @@
 """The from-state: the version a plan assumes installed before its first step.
 
 In order of authority: host facts (`plan --facts`, observed on the host), an explicit `current:` in
-versions.yaml that differs from what the previous lock assumed, the previous lock, module manifests.
+versions.yaml that changed since the previous lock (the lock records the statement it honoured, `stated_current`),
+the previous lock, module manifests.
 After a previous lock the rule is the one of `pip-compile`/`pip-sync`: an unchanged target keeps that lock's
 from-state (the plan is the same plan); a changed target starts from the previous target, assumed applied.
 """
@@ -37,13 +38,22 @@ def initial_from_state(
     stated_given = espec is not None and name in espec.current
     stated = espec.current.get(name) if espec is not None else None
     prev = previous.components.get(name) if previous else None
-    if prev is not None and (not stated_given or stated == prev.current):
+    if prev is not None and (
+        not stated_given or stated == prev.current or stated_text(espec, name) == prev.stated_current
+    ):
         return FromState(Version.parse(prev.current) if prev.current else None, "lock")
     if stated_given:
         return FromState(Version.parse(stated) if stated else None, "current")
     if name in inputs.module_versions:
         return FromState(Version.parse(inputs.module_versions[name]), "module")
     return FromState(None, "none")
+
+
+def stated_text(espec: EnvironmentSpec | None, name: str) -> str | None:
+    """What versions.yaml's `current:` says for `name`, as the lock records it ('none': stated not installed)."""
+    if espec is None or name not in espec.current:
+        return None
+    return espec.current[name] or "none"
 
 
 def after_target(state: FromState, prev: ComponentLock | None, target: Version) -> FromState | None:

@@ -23,6 +23,7 @@ from obsplan import jsonload
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 
 from .lockcheck import check_lock
+from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
 FORMAT_VERSION = 1
 
@@ -64,6 +65,16 @@ class Runtime(Strict):
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
+    service: ServiceDef = Field(default_factory=ServiceDef.generic, description="policies/services.yaml")
+    user: UserName | None = Field(default=None, description="user the service runs as; null: the manager's (root)")
+    mysql: MysqlConnection | None = None
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
+
+    def build_info_metric_for(self, version: str) -> str | None:
+        """The build_info metric `version` serves (e.g. nginx exporter 0.x: nginxexporter_build_info)."""
+        return self.service.for_version(version).build_info_metric or self.build_info_metric
 
     def probe_host(self) -> str:
         """Where health checks connect: loopback unless the service binds one specific address."""
@@ -121,6 +132,11 @@ class Plan(Strict):
 class ComponentLock(Strict):
     version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
+    stated_current: str | None = Field(
+        default=None,
+        description="versions.yaml's `current:` for this component when the lock was compiled ('none': stated not "
+        "installed; null: nothing stated), so a re-plan can tell a changed statement from an unchanged one",
+    )
     strategy: str
     github_repo: str | None
     source: SourceInfo

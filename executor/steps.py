@@ -33,6 +33,7 @@ from .facts import free_bytes, healthy, probe_binary_version, served_build_info
 from .integrity import install_problems
 from .layout import Layout, relative_symlink
 from .report import Event, Reporter, now_iso
+from .service_render import all_file_paths, files_current, render_service
 from .services import ServiceManager, prepare_host_dirs, render_context
 from .state import RollbackPoint, StateDB
 
@@ -157,26 +158,33 @@ class StepRunner:
             return link, "current_link"
         exposed = self.ctx.layout.bin_dir / self.runtime.service_binary
         if exposed.exists():
-            return probe_binary_version(exposed, self.runtime.version_args, self._cache()), "binary_probe"
+            return self._probe(exposed, self._cache()), "binary_probe"
         return None, "absent"
 
     def _cache(self) -> StateDB | None:
         return None if self.ctx.dry_run else self.ctx.db
 
-    def served_version(self) -> str | None:
-        """The version the running service proves it serves (build_info metric, else health + binary)."""
-        if self.runtime.build_info_metric:
-            return served_build_info(
-                self.ctx.client, self.runtime.port, self.runtime.build_info_metric, host=self.runtime.probe_host()
-            )
+    def _probe(self, binary: Path, cache: StateDB | None) -> str | None:
+        return probe_binary_version(binary, self.runtime.version_args, cache, self.runtime.service.version_patterns)
+
+    def served_version(self, expected: str | None = None) -> str | None:
+        """The version the running service proves it serves (build_info metric, else health + binary).
+        The metric's name may depend on the version (`expected`; default: the host's, else the target)."""
+        expected = expected or self.ctx.layout.current_version(self.c) or self.step.to_version
+        metric = self.runtime.build_info_metric_for(expected)
+        if metric:
+            return served_build_info(self.ctx.client, self.runtime.port, metric, host=self.runtime.probe_host())
         if healthy(self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()):
-            binary = self.ctx.layout.bin_dir / self.runtime.service_binary
-            return probe_binary_version(binary, self.runtime.version_args, self._cache())
+            return self._probe(self.ctx.layout.bin_dir / self.runtime.service_binary, self._cache())
         return None
 
     def rendered(self, version: str) -> str:
         ctx = render_context(self.c, self.runtime, version, self.ctx.layout)
         return self.ctx.services.render(ctx)
+
+    def files_current(self, version: str) -> bool:
+        """The files the service needs at `version` (config, credentials) are written as rendered."""
+        return files_current(render_service(self.c, self.runtime, version, self.ctx.layout), self.runtime.user)
 
     def uptodate(self) -> bool:
         """doit `uptodate`: the host agrees the step is done. Reads facts only."""
@@ -190,8 +198,12 @@ class StepRunner:
         intact = not install_problems(self.ctx.layout, self.c, self.runtime, link)  # deleted behind our back?
         if not unfinished and reason is None and link == self.step.to_version and intact:
             definition = self.ctx.services.definition_path(self.c)
-            same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
-            if same_unit and self.served_version() == self.step.to_version:
+            try:
+                same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
+                same_unit = same_unit and self.files_current(self.step.to_version)
+            except ObsplanError:  # e.g. an unreadable password file: not done; preflight names the problem
+                same_unit = False
+            if same_unit and self.served_version(self.step.to_version) == self.step.to_version:
                 reason = "up_to_date"
         if reason is None:
             return False
@@ -289,6 +301,10 @@ class StepRunner:
             ok, why = self.ctx.services.reachable()
             if not ok:
                 raise StepFailed("service_manager_unreachable", why)
+            try:
+                self.rendered(self.step.to_version)
+            except ObsplanError as exc:
+                raise StepFailed("service_definition", f"cannot render the {self.c} service: {exc}") from None
             free = free_bytes(self.ctx.layout.root)
             cached = self.ctx.layout.downloads / a.filename
             need = max(MIN_FREE, 3 * cached.stat().st_size) if cached.is_file() else MIN_FREE
@@ -364,7 +380,7 @@ class StepRunner:
                                  f"(glob {self.runtime.binaries.get(self.runtime.service_binary)})")  # fmt: skip
             binary = art.find_binary(target, self.runtime.binaries[self.runtime.service_binary])
             assert binary is not None
-            reported = probe_binary_version(binary, self.runtime.version_args, self.ctx.db)
+            reported = self._probe(binary, self.ctx.db)
             if reported is not None and reported != self.step.to_version:
                 raise StepFailed("wrong_version", f"{binary} reports version {reported}, the lock says "
                                  f"{self.step.to_version}; nothing was switched", reported=reported)  # fmt: skip
@@ -394,6 +410,7 @@ class StepRunner:
             candidates = [self.ctx.services.definition_path(self.c)]
             if self.runtime.config_file:
                 candidates.append(layout.host(self.runtime.config_file))
+            candidates += all_file_paths(self.c, self.runtime, layout)  # credentials, environment file
             for f in candidates:
                 if f.is_file():
                     dest = backup / str(f.relative_to(layout.root)).replace("/", "__")
@@ -438,7 +455,7 @@ class StepRunner:
         vdir = layout.version_dir(self.c, version)
         if not vdir.is_dir():
             raise StepFailed("version_missing", f"{vdir} does not exist")
-        created = prepare_host_dirs(self.c, self.runtime, layout)
+        created = prepare_host_dirs(self.c, self.runtime, layout, version)
         relative_symlink(vdir, layout.current_link(self.c))
         current = layout.current_link(self.c)
         for name, pattern in self.runtime.binaries.items():
@@ -459,7 +476,7 @@ class StepRunner:
                 if healthy(
                     self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()
                 ):
-                    served = self.served_version()
+                    served = self.served_version(version)
                     if served == version:
                         self.emit("verified", version=version, pid=st.pid, health=self.runtime.health_path)
                         return

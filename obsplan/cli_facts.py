@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli_edge import guarded
+from obsplan.cli_edge import emit_json, guarded, json_option
 
 
 def register(group: click.Group) -> None:
@@ -18,8 +18,9 @@ def register(group: click.Group) -> None:
                   help="Observe the components of this lock (default: every built-in component).")  # fmt: skip
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
                   help="Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'.")  # fmt: skip
+    @json_option
     @guarded
-    def facts_cmd(root: Path, lock_path: Path | None, output: Path | None) -> None:
+    def facts_cmd(root: Path, lock_path: Path | None, output: Path | None, as_json: bool) -> None:
         """Write the host's facts as JSON: per component the installed, linked and served version, how each
         was observed and whether obsplan manages it, plus platform and obsplan version."""
         from obsplan.compiler.lock import load_lock, write_atomic
@@ -29,7 +30,10 @@ def register(group: click.Group) -> None:
         facts = collect(root, lock)
         text = json.dumps(facts.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
         if output is None:
-            click.echo(text, nl=False)
+            click.echo(text, nl=False)  # the facts are JSON already, with or without --json
+            return
+        write_atomic(output, text)
+        if as_json:
+            emit_json({"output": str(output), "components": len(facts.components)})
         else:
-            write_atomic(output, text)
             click.echo(f"wrote {output} ({len(facts.components)} components)", err=True)

@@ -282,7 +282,8 @@ def test_console_reporter_plain_and_tty() -> None:
 def test_executor_imports_only_the_lock_models_from_the_compiler() -> None:
     import ast
 
-    allowed = {"obsplan.compiler.lock", "obsplan.compiler.errors", "obsplan.compiler.versions"}
+    allowed = {"obsplan.compiler.lock", "obsplan.compiler.errors", "obsplan.compiler.versions",
+               "obsplan.compiler.service_def"}  # fmt: skip
     for path in sorted((REPO / "executor").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
