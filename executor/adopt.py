@@ -63,8 +63,10 @@ def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
     """Save an install obsplan did not make as rollback point `adopted`; None when there is none to adopt."""
     assert ctx.db is not None
     c, layout = runner.c, ctx.layout
-    binary = find_binary(runner.runtime, layout)
-    if layout.current_version(c) is not None or binary is None or _owned_by_obsplan(binary, ctx, c):
+    if layout.current_version(c) is not None:
+        return None
+    binary = find_binary(runner.runtime, layout) or serving_binary(ctx, runner)
+    if binary is None or _owned_by_obsplan(binary, ctx, c):
         return None
     version = probe_binary_version(binary, runner.runtime.version_args, ctx.db)
     if version is None:
@@ -88,6 +90,16 @@ def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
     ctx.emit(c, ADOPTED, step=runner.step.id, version=version, binary=str(binary), point=point_id,
              backup=str(backup), files=files, version_dir=str(vdir))  # fmt: skip
     return ctx.db.point(point_id)
+
+
+def serving_binary(ctx: Context, runner: StepRunner) -> Path | None:
+    """The executable of a process started outside obsplan that serves the component on its port."""
+    for pid in port_holders(runner.runtime.port):
+        with contextlib.suppress(OSError):
+            exe = Path(os.readlink(f"/proc/{pid}/exe").removesuffix(" (deleted)"))
+            if exe.is_file() and runner.served_version() is not None:
+                return exe
+    return None
 
 
 def _keep_binaries(ctx: Context, runner: StepRunner, binary: Path, version: str) -> Path:

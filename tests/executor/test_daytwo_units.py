@@ -263,3 +263,34 @@ def test_corrupt_archive_is_a_failed_step(tmp_path: Path) -> None:
     text = (root / "var/lib/obsplan/metrics/obsplan.prom").read_text()
     assert 'obsplan_upgrade_attempts_total{component="node_exporter",result="failed"} 2.0' in text
     assert "obsplan_rollbacks_total{" not in text
+
+
+def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_path: Path) -> None:
+    import os
+    import time
+
+    import httpx
+    from obsplan.executor.artifacts import HttpSource
+    from obsplan.executor.layout import Layout
+    from obsplan.executor.services import SupervisordManager
+    from obsplan.executor.steps import Context, prune_used_backups
+
+    layout = Layout(tmp_path)
+    with StateDB(layout.db_path) as db, httpx.Client() as client:
+        ids, dirs = [], []
+        for i in range(4):
+            backup = layout.backups / "node_exporter" / f"b{i}"
+            backup.mkdir(parents=True)
+            dirs.append(backup)
+            ids.append(db.add_point(component="node_exporter", step_id=f"s{i}", from_version=f"1.{i}.0",
+                                    to_version=f"1.{i + 1}.0", version_dir=None, backup_dir=str(backup), files=[],
+                                    data_dir=None, floor=None, status="used"))  # fmt: skip
+        old = time.time() - 10 * 86400
+        os.utime(dirs[2], (old, old))  # the second newest is older than retention_days
+        ctx = Context(layout=layout, db=db, reporter=RecordingReporter(), services=SupervisordManager(layout),
+                      client=client, source=HttpSource(client), run_id="r", platform=PLATFORM, keep_versions=3,
+                      keep_days=7.0)  # fmt: skip
+        removed = prune_used_backups(ctx, "node_exporter", time.time())
+        assert sorted(removed) == [f"used_point:{ids[0]}", f"used_point:{ids[2]}"]
+        assert [d.exists() for d in dirs] == [False, True, False, True]
+        assert [p.id for p in db.points("node_exporter", ("expired",))] == [ids[2], ids[0]]

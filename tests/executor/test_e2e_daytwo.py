@@ -232,3 +232,20 @@ def test_exporter_installed_by_obsplan_answers_from_another_namespace(
         assert scrape.returncode == 0, scrape.stderr
         assert "node_exporter_build_info{" in scrape.stdout and 'version="1.9.0"' in scrape.stdout
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout
+
+
+def test_adopt_a_process_serving_from_outside_any_known_path(
+    server: Server, releases: dict, root: Path, tmp_path: Path
+) -> None:
+    port = free_port()
+    binary = _binary(releases[("node_exporter", "1.5.0")], tmp_path / "elsewhere" / "node_exporter")
+    lock = _lock(server, releases, tmp_path / "l.lock", port, None, "1.9.0")
+    with _hand_started(binary, port) as hand:
+        _wait_served(port, "1.5.0")
+        report, rec = _apply(lock, root)
+        assert report.exit_code == 0, report.to_dict()
+        assert hand.wait(timeout=20) is not None
+    [adopted] = rec.find("adopted", "node_exporter")
+    assert adopted.metadata["binary"] == str(binary) and adopted.metadata["version"] == "1.5.0"
+    assert _served(port) == "1.9.0"
+    assert binary.is_file()  # the operator's file is left where it was; obsplan runs its own copy
