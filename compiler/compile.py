@@ -169,6 +169,14 @@ async def compile_lock(
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
 
+    for fname, platform in sorted(opts.facts.platforms.items()) if opts.facts else []:
+        if platform not in platforms:
+            raise ObsplanError(
+                f"host facts {fname} are of a {platform} host, but the plan is for {', '.join(platforms)}",
+                file=file,
+                key="global.platforms",
+                hint=f"add {platform} to platforms (or the environment's platforms)",
+            )
     facts = opts.facts.versions if opts.facts else None
     states = {name: initial_from_state(name, inputs, espec, previous, facts) for name in specs}
     currents = {name: st.version for name, st in states.items()}

@@ -117,6 +117,12 @@ def test_bad_facts_file_is_exit_2_naming_the_key(gh: FakeGitHub, obsplan_env: Pa
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
     assert code == 2 and "components.node_exporter.servd" in err and "host.json" in err
     assert not (tmp_path / "plans").exists()
+    doc["components"]["node_exporter"] = {"served": "1.7.0"}
+    doc["platform"] = "linux-riscv64"
+    facts.write_text(json.dumps(doc))
+    code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
+    assert code == 2 and "linux-riscv64 host" in err and "global.platforms" in err
+    doc["platform"] = "linux-amd64"
     doc["components"]["node_exporter"] = {"served": "latest"}
     facts.write_text(json.dumps(doc))
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
