@@ -11,10 +11,12 @@ import json
 import re
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .lock import write_atomic
+
+if TYPE_CHECKING:
+    import httpx
 
 _BRANCH_FILE = re.compile(r"^CHANGELOG\.(release-[0-9.]+)-LTS\.md$")
 
@@ -43,22 +45,27 @@ class ChangelogFetcher:
         path = self.dir / hashlib.sha256(url.encode()).hexdigest() if self.dir else None
         cached = json.loads(path.read_text()) if path and path.exists() else None
         if cached and self.now - datetime.fromisoformat(cached["fetched_at"]) < self.ttl:
-            return str(cached["text"])
+            return None if cached["text"] is None else str(cached["text"])  # None: upstream has no such file
         headers = {"Accept": "application/vnd.github.raw+json", "X-GitHub-Api-Version": "2022-11-28"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         if cached and cached.get("etag"):
             headers["If-None-Match"] = cached["etag"]
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
             resp = await self.client.get(url, headers=headers)
         except httpx.HTTPError:
-            return str(cached["text"]) if cached else None
+            return cached["text"] if cached else None
+        text: str | None
         if resp.status_code == 304 and cached:
-            text = str(cached["text"])
+            text = cached["text"]
         elif resp.status_code == 200:
             text = resp.text
+        elif resp.status_code == 404:
+            text = None  # remembered for the TTL like a found file: a warm re-plan asks again only after it
         else:
-            return str(cached["text"]) if cached else None
+            return str(cached["text"]) if cached and cached["text"] is not None else None
         if path:
             write_atomic(
                 path,

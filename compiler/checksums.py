@@ -10,12 +10,16 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .lock import write_atomic
 
+if TYPE_CHECKING:
+    import httpx
+
 _HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+# How a component's warning about an artifact without an upstream sha256 starts (offline plans always have it).
+MISSING_CHECKSUM = "no upstream checksum for"
 
 
 def parse_checksum_file(text: str) -> dict[str, str]:
@@ -49,6 +53,8 @@ class ChecksumFetcher:
             return path.read_text(), ""
         if self.offline or self.client is None:
             return None, "offline and not in the checksum cache"
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
             resp = await self.client.get(url, follow_redirects=True)
         except httpx.HTTPError as exc:

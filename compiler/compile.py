@@ -17,7 +17,7 @@ from .advisories import AdvisoryDB
 from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
-from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
@@ -87,15 +87,10 @@ class CompileResult:
     refusals: list[Refusal]
 
 
-class PlanRefused(ObsplanError):
-    pass
-
-
 def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[ComponentSpec, Strategy]], list[str], bool]:
     """Merge base entries with the environment's overrides; decide each strategy.
 
-    Precedence: the override's strategy > the entry's strategy > (an override that sets only `version`
-    means pinned) > the environment's default_strategy > global.default_strategy.
+    Each strategy is decided by `decide_strategy`.
     """
     vf = inputs.versions
     file = str(inputs.config_dir / "versions.yaml")
@@ -117,16 +112,25 @@ def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[Component
             continue
         override = espec.component_overrides.get(name) if espec else None
         merged = base.model_copy(update=override.model_dump(exclude_unset=True)) if override else base
-        strategy: Strategy | None = (override.strategy if override else None) or base.strategy
-        if strategy is None and override and override.version:
-            strategy = "pinned"
-        if override and override.version and not override.strategy:
-            strategy = "pinned"
-        strategy = strategy or (espec.default_strategy if espec else None) or vf.global_.default_strategy
+        env_default = espec.default_strategy if espec else None
+        strategy = decide_strategy(base, override, env_default, vf.global_.default_strategy)
         out[name] = (merged, strategy)
     platforms = (espec.platforms if espec and espec.platforms else None) or vf.global_.platforms
     offline = bool(espec.offline_mode) if espec and espec.offline_mode is not None else vf.global_.offline_mode
     return out, platforms, offline
+
+
+def decide_strategy(
+    base: ComponentSpec, override: ComponentSpec | None, env_default: Strategy | None, global_default: Strategy
+) -> Strategy:
+    """Precedence: the override's strategy > an override that sets `version` without a strategy (pinned: the
+    environment holds that exact version, whatever the entry's strategy) > the entry's strategy > the
+    environment's default_strategy > global.default_strategy."""
+    if override and override.strategy:
+        return override.strategy
+    if override and override.version:
+        return "pinned"
+    return base.strategy or env_default or global_default
 
 
 async def fetch_first(
@@ -244,8 +248,8 @@ async def compile_lock(
                 target, source = got, _promoted_source(promoted, name)
                 moved = after_target(states[name], prev_comp, target.version)
                 current = currents[name] = moved.version if moved else states[name].version
-                known = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
-                cands.usable.setdefault(target.version, known.get(target.version) or Release(tag=f"v{target.version}"))
+                rels = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
+                cands.usable.setdefault(target.version, rels.get(target.version) or Release(tag=f"v{target.version}"))
         newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
         if newer_waiting:
             v = max(newer_waiting)
@@ -362,7 +366,7 @@ async def compile_lock(
         missing = [p for p, a in arts.items() if a.sha256 is None]
         if missing:
             r.warnings.append(
-                f"no upstream checksum for {r.target.version} on {', '.join(missing)}: "
+                f"{MISSING_CHECKSUM} {r.target.version} on {', '.join(missing)}: "
                 "apply will refuse it until a checksum is available (run plan online)"
             )
         components[name] = ComponentLock(

@@ -14,11 +14,27 @@ import typing
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from obsplan import pathpolicy
+from obsplan.pathtypes import (
+    ArtifactTemplate,
+    BinaryName,
+    ChecksumsTemplate,
+    DownloadTemplate,
+    Glob,
+    HostPath,
+    IsoDate,
+    Name,
+    Platform,
+    RelFile,
+    Url,
+    VersionText,
+)
+
+from . import yamlload
 from .errors import ObsplanError
 from .seed_safety import with_seed_safety
 from .versions import Version, VersionRange
@@ -57,22 +73,21 @@ def _is_range(text: str) -> bool:
 
 
 def _check_name(name: str, what: str) -> None:
-    if not NAME_RE.match(name) or ".." in name:
-        raise ValueError(f"{what} name {name!r} must be lowercase letters, digits, '_' or '-' (no '/', '..' or spaces)")
+    pathpolicy.check_name(name, what)
 
 
 # ---------------------------------------------------------------- versions.yaml
 
 
 class RuntimeSpec(Strict):
-    binaries: dict[str, str] | None = None
-    service_binary: str | None = None
+    binaries: dict[BinaryName, Glob] | None = None
+    service_binary: BinaryName | None = None
     port: int | None = Field(default=None, ge=1, le=65535)
-    health_path: str | None = None
-    build_info_metric: str | None = None
+    health_path: str | None = Field(default=None, pattern=r"^/[^\s]{0,255}$")
+    build_info_metric: str | None = Field(default=None, pattern=r"^[a-zA-Z_:][a-zA-Z0-9_:]{0,127}$")
     version_args: list[str] | None = None
-    data_dir: str | None = None
-    config_file: str | None = None
+    data_dir: HostPath | None = None
+    config_file: HostPath | None = None
     listen_address: str | None = None
 
     @field_validator("listen_address")
@@ -96,13 +111,13 @@ class ComponentSpec(Strict):
     fallback_version: str | None = None
     exclude: list[str] = Field(default_factory=list)
     include_prereleases: bool = False
-    tag_prefix: str | None = None
-    artifact: str | None = None
-    checksums: str | None = None
-    download_url: str | None = None
-    artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
-    arch_map: dict[str, str] | None = None
-    phase: str | None = None
+    tag_prefix: str | None = Field(default=None, max_length=64)
+    artifact: ArtifactTemplate | None = None
+    checksums: ChecksumsTemplate | None = None
+    download_url: DownloadTemplate | None = None
+    artifact_urls: dict[VersionText, dict[Platform, Url]] = Field(default_factory=dict)
+    arch_map: dict[str, Annotated[str, Field(pattern=r"^[A-Za-z0-9_.\-]{1,32}$")]] | None = None
+    phase: str | None = Field(default=None, max_length=64)
     runtime: RuntimeSpec | None = None
 
     @model_validator(mode="before")
@@ -155,11 +170,12 @@ class ComponentSpec(Strict):
             raise ValueError(f"github_repo {v!r} must be 'owner/name'")
         return v
 
-    @field_validator("artifact")
+    @field_validator("artifact_urls")
     @classmethod
-    def _artifact(cls, v: str | None) -> str | None:
-        # Without {version}/{tag} the file name is the same in every release (`loki-{os}-{arch}.zip`): the
-        # download URL must then place it under the release tag (checked with the merged definition, catalog.py).
+    def _artifact_urls(cls, v: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+        for per_platform in v.values():
+            for url in per_platform.values():
+                pathpolicy.check_filename(url.rsplit("/", 1)[-1], "the file name at the end of the URL")
         return v
 
 
@@ -172,8 +188,8 @@ class SeedRollbackSpec(Strict):
     """Seed 000's `global.safety.rollback` (maps to the policy's rollback retention and auto-rollback)."""
 
     auto_rollback_on_failure: bool | None = None
-    retention_count: int | None = Field(default=None, ge=1)
-    retention_days: int | None = Field(default=None, ge=0)
+    retention_count: int | None = Field(default=None, ge=1, le=1000)
+    retention_days: int | None = Field(default=None, ge=0, le=36500)
 
 
 class SeedSafetySpec(Strict):
@@ -190,15 +206,12 @@ class SeedSafetySpec(Strict):
 class GlobalSpec(Strict):
     default_strategy: Strategy = "latest"
     offline_mode: bool = False
-    platforms: list[str] = Field(default_factory=lambda: ["linux-amd64"])
+    platforms: list[Platform] = Field(default_factory=lambda: ["linux-amd64"])
     safety: SeedSafetySpec | None = None
 
     @field_validator("platforms")
     @classmethod
     def _platforms(cls, v: list[str]) -> list[str]:
-        for p in v:
-            if not PLATFORM_RE.match(p):
-                raise ValueError(f"platform {p!r} must look like 'linux-amd64'")
         if not v:
             raise ValueError("at least one platform is needed, e.g. [linux-amd64]")
         return v
@@ -207,11 +220,11 @@ class GlobalSpec(Strict):
 class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
-    platforms: list[str] | None = None
+    platforms: list[Platform] | None = None
     current: dict[str, str | None] = Field(default_factory=dict)  # null: stated not installed
-    component_overrides: dict[str, ComponentSpec] = Field(default_factory=dict)
-    disabled_components: list[str] = Field(default_factory=list)
-    promote_from: str | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
+    component_overrides: dict[Name, ComponentSpec] = Field(default_factory=dict)
+    disabled_components: list[Name] = Field(default_factory=list)
+    promote_from: Name | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
 
     @field_validator("current", mode="before")
     @classmethod
@@ -252,8 +265,8 @@ class SafetySpec(Strict):
 
 
 class RollbackSpec(Strict):
-    keep_versions: int = Field(default=3, ge=1)
-    retention_days: int = Field(default=30, ge=0)
+    keep_versions: int = Field(default=3, ge=1, le=1000)
+    retention_days: int = Field(default=30, ge=0, le=36500)
 
 
 class ArchiveLimitsSpec(Strict):
@@ -264,28 +277,28 @@ class ArchiveLimitsSpec(Strict):
 
 class OsvApiSpec(Strict):
     enabled: bool = False
-    url: str = "https://api.osv.dev"
+    url: Url = "https://api.osv.dev"
 
 
 class PhaseSpec(Strict):
-    name: str
-    components: list[str]
+    name: str = Field(max_length=64)
+    components: list[Name]
 
 
 class PolicyFile(Strict):
     safety: SafetySpec = Field(default_factory=SafetySpec)
     auto_upgrade: AutoUpgradeSpec = Field(default_factory=AutoUpgradeSpec)
     rollback: RollbackSpec = Field(default_factory=RollbackSpec)
-    minimum_release_age_days: int = Field(default=0, ge=0)
+    minimum_release_age_days: int = Field(default=0, ge=0, le=36500)
     phases: list[PhaseSpec] = Field(default_factory=list)
     allow: list[str] = Field(default_factory=list)
     approvals: list[str] = Field(default_factory=list)
     advisories: list[str] = Field(default_factory=list)
     osv_api: OsvApiSpec = Field(default_factory=OsvApiSpec)
-    matrix_file: str | None = None
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
     archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
+    matrix_file: RelFile | None = None
 
 
 # ---------------------------------------------------------------- matrix
@@ -358,9 +371,9 @@ class Rule(Strict):
 
 
 class SupportLine(Strict):
-    line: str
-    start: str | None = None
-    end: str | None = None
+    line: str = Field(max_length=32)
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     lts: bool = False
 
 
@@ -375,28 +388,12 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        raise ObsplanError("file not found", file=str(path), hint="check --config-dir") from None
-    except OSError as exc:
-        raise ObsplanError(f"cannot read: {exc.strerror}", file=str(path)) from None
-    return parse_yaml(text, str(path))
-
-
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    return parse_yaml(_read_text(path), str(path))
 
 
 def parse_yaml(text: str, name: str) -> Any:
-    try:
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when available)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ObsplanError(
-            f"malformed YAML: {where}{problem}", file=name, hint="fix the YAML syntax (indentation, quotes, colons)"
-        ) from None
+    """One YAML document, parsed safely (size, depth and alias expansion capped: compiler/yamlload.py)."""
+    return yamlload.load(text, name)
 
 
 def validate(model: type[M], data: Any, name: str) -> M:
@@ -508,6 +505,8 @@ def load_inputs(config_dir: Path) -> Inputs:
     matrix = validate(MatrixFile, parse_yaml(matrix_text, "policies/matrix.yaml (shipped)"), "policies/matrix.yaml")
     digests["matrix.yaml (shipped)"] = _sha(matrix_text)
     user_matrix = (config_dir / policy.matrix_file) if policy.matrix_file else config_dir / "matrix.yaml"
+    if policy.matrix_file and user_matrix.is_dir():
+        raise ObsplanError("names a directory", file=str(policy_path), key="matrix_file", hint="name a YAML file")
     if user_matrix.exists():
         text = _read_text(user_matrix)
         extra = validate(MatrixFile, parse_yaml(text, str(user_matrix)), str(user_matrix))
@@ -564,10 +563,17 @@ def _check_phases(policy: PolicyFile, name: str) -> None:
 
 
 def _read_text(path: Path) -> str:
+    """A configuration file's text: UTF-8, size-capped; a directory or unreadable path is one line, exit 2."""
     try:
-        return path.read_text()
+        if path.is_dir():
+            raise ObsplanError("is a directory, not a file", file=str(path), hint="name a YAML file")
+        with path.open("rb") as fh:
+            data = fh.read(yamlload.MAX_BYTES + 1)
     except FileNotFoundError:
         raise ObsplanError("file not found", file=str(path), hint="check --config-dir") from None
+    except OSError as exc:
+        raise ObsplanError(f"cannot read: {exc.strerror or exc}", file=str(path), hint="check the path") from None
+    return yamlload.decode(data, str(path))
 
 
 def _sha(text: str) -> str:

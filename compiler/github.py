@@ -13,12 +13,13 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .lock import write_atomic
 from .releases import Release, ReleaseData, SourceUnavailable
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_API = "https://api.github.com"
 _LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
@@ -60,7 +61,7 @@ class ReleaseCache:
 class GitHubSource:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: httpx.AsyncClient | None,
         *,
         api_url: str = DEFAULT_API,
         token: str | None = None,
@@ -135,7 +136,11 @@ class GitHubSource:
             headers["Authorization"] = f"Bearer {self.token}"
         if etag:
             headers["If-None-Match"] = etag
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
+            if self.client is None:
+                raise SourceUnavailable("offline: no HTTP client")
             resp = await self.client.get(url, headers=headers)
         except httpx.TimeoutException:
             raise SourceUnavailable("GitHub API timed out") from None

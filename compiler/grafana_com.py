@@ -16,13 +16,14 @@ snapshot (and then `artifact_urls`).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from .github import CachedRepo, ReleaseCache
 from .releases import Release, ReleaseData, SourceUnavailable
 from .versions import Version
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_GRAFANA_API = "https://grafana.com"
 
@@ -109,6 +110,8 @@ class GrafanaComSource:
         headers = {"Accept": "application/json"}
         if prev and prev.get("etag"):
             headers["If-None-Match"] = prev["etag"]
+        import httpx  # only when a request is made: offline runs never load it
+
         assert self.client is not None
         try:
             resp = await self.client.get(url, headers=headers)

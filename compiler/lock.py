@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import ObsplanError
+from obsplan.errors import ObsplanError
+from obsplan.fsio import write_atomic
+
+__all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
+from obsplan import jsonload
+from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
+
+from .lockcheck import check_lock
 
 FORMAT_VERSION = 1
 
@@ -32,11 +37,11 @@ class Strict(BaseModel):
 class Artifact(Strict):
     """One downloadable archive for one platform."""
 
-    url: str
-    filename: str
+    url: Url
+    filename: FileName
     format: Literal["tar.gz", "zip", "binary"]
     sha256: str | None = Field(description="lowercase hex; null when the upstream checksum could not be fetched")
-    checksum_url: str | None = None
+    checksum_url: Url | None = None
     checksum_status: Literal["verified_upstream", "missing"] = "verified_upstream"
     checksum_origin: str | None = Field(
         default=None,
@@ -48,14 +53,14 @@ class Artifact(Strict):
 class Runtime(Strict):
     """What the executor needs to install, run and verify one component, copied from the catalog."""
 
-    binaries: dict[str, str] = Field(description="exposed name → glob of the file inside the extracted archive")
-    service_binary: str
-    port: int
-    health_path: str
+    binaries: dict[BinaryName, Glob] = Field(description="exposed name → glob of the file inside the extracted archive")
+    service_binary: BinaryName
+    port: int = Field(ge=1, le=65535)
+    health_path: str = Field(pattern=r"^/[^\s]{0,255}$")
     build_info_metric: str | None = None
     version_args: list[str] = Field(default_factory=lambda: ["--version"])
-    data_dir: str | None = None
-    config_file: str | None = None
+    data_dir: HostPath | None = None
+    config_file: HostPath | None = None
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
@@ -79,15 +84,15 @@ class SourceInfo(Strict):
 
 
 class Step(Strict):
-    id: str
-    component: str
+    id: str = Field(min_length=1, max_length=200)
+    component: Name
     from_version: str | None
     to_version: str
     phase: str
     requires: list[str]
     risk: Risk
     reasons: list[Reason]
-    artifacts: dict[str, Artifact]
+    artifacts: dict[Platform, Artifact]
     rollback_floor: str | None = None
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
@@ -100,12 +105,12 @@ class Plan(Strict):
 
 
 class ComponentLock(Strict):
-    version: str
+    version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
     strategy: str
     github_repo: str | None
     source: SourceInfo
-    artifacts: dict[str, Artifact]
+    artifacts: dict[Platform, Artifact]
     runtime: Runtime
     warnings: list[str] = Field(default_factory=list)
     advisories: list[dict[str, Any]] = Field(default_factory=list)
@@ -137,10 +142,10 @@ class HostPolicy(Strict):
 class Lock(Strict):
     format_version: int
     obsplan_version: str
-    environment: str
-    platforms: list[str]
+    environment: Name
+    platforms: list[Platform]
     inputs: dict[str, str] = Field(description="input name → sha256 of its bytes")
-    components: dict[str, ComponentLock]
+    components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
     content_sha256: str = ""
@@ -166,17 +171,23 @@ def _canonical(data: Any, indent: int | None = None) -> str:
 def load_lock(path: Path, verify: bool = True) -> Lock:
     """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
     try:
-        raw = json.loads(path.read_text())
+        raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
     except FileNotFoundError:
         raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
-    except json.JSONDecodeError as exc:
-        raise ObsplanError(
-            f"not valid JSON ({exc.msg} at line {exc.lineno})", file=str(path), hint="regenerate it with 'obsplan plan'"
-        ) from None
+    return _validated(raw, str(path), verify)
+
+
+def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
+    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
+    data = text.encode() if isinstance(text, str) else text
+    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+
+
+def _validated(raw: Any, where: str, verify: bool) -> Lock:
     if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
         raise ObsplanError(
             f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=str(path),
+            file=where,
             key="format_version",
             hint="regenerate the lock with this obsplan version",
         )
@@ -185,27 +196,14 @@ def load_lock(path: Path, verify: bool = True) -> Lock:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ObsplanError(err["msg"], file=str(path), key=key, hint="regenerate it with 'obsplan plan'") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
+    check_lock(lock, where)
     if verify and lock.content_sha256 != lock.body_digest():
         raise ObsplanError(
             "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=str(path),
+            file=where,
             key="content_sha256",
             hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
         )
     return lock
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so readers see the old or the new bytes, never a half-written file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -12,13 +12,15 @@ import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from .advisories import AdvisoryMappings, OsvRecord, osv_queries, parse_osv_response
 from .errors import ObsplanError
 from .lock import write_atomic
 from .versions import Version
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass
@@ -54,6 +56,8 @@ class OsvClient:
             cached = json.loads(path.read_text())
             if self.now - datetime.fromisoformat(cached["fetched_at"]) < self.ttl:
                 return parse_osv_response(cached["response"], source=f"{self.url}/v1/query")
+        import httpx  # only when a request is made: offline runs never load it
+
         try:
             resp = await self.client.post(f"{self.url.rstrip('/')}/v1/query", json=body)
             resp.raise_for_status()

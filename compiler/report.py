@@ -6,9 +6,15 @@ from importlib import resources
 
 import jinja2
 
-from .lock import Lock
+from .fit import COMMENT_LIMIT, fit
+from .lock import Lock, Step
+from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
 
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
+# The report always fits a GitHub PR comment, with room left for a line or two around it.
+REPORT_LIMIT = COMMENT_LIMIT - 536
+# Changelog breaking entries shown per step (the rest are counted; the upstream changelog has them all).
+BREAKING_PER_STEP = 3
 
 
 def component_risks(lock: Lock) -> dict[str, str]:
@@ -19,17 +25,46 @@ def component_risks(lock: Lock) -> dict[str, str]:
     return out
 
 
-def render_markdown(lock: Lock) -> str:
+def template_env() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(lambda n: resources.files("obsplan.templates").joinpath(n).read_text()),
         autoescape=False,
         keep_trailing_newline=True,
-        trim_blocks=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
         undefined=jinja2.StrictUndefined,
     )
+    env.filters["code"] = lambda text: f"`{text}`"
+    env.filters["advisory_id"] = lambda text: text.split(" ")[0]
+    return env
+
+
+def render_markdown(
+    lock: Lock,
+    refused: list[str] | None = None,
+    accepted: list[str] | None = None,
+    limit: int | None = REPORT_LIMIT,
+) -> str:
+    """The report: summary of decisions, tables, details; at most `limit` characters (details are cut first,
+    the summary never). `refused`/`accepted`: rules that refused the plan / were overridden by `allow`."""
     node_ids = {s.id: f"s{i}" for i, s in enumerate(lock.plan.steps)}
-    text = env.get_template("plan.md.j2").render(lock=lock, risks=component_risks(lock), node_ids=node_ids)
-    return "\n".join(line.rstrip() for line in text.splitlines()).strip() + "\n"
+    env = template_env()
+    env.filters["step_number"] = lambda step_id: int(node_ids[step_id][1:]) + 1
+
+    def breaking(step: Step) -> tuple[str, list[tuple[str, list[str]]], int]:
+        return breaking_by_version(step, BREAKING_PER_STEP)
+
+    text = env.get_template("plan.md.j2").render(
+        lock=lock,
+        risks=component_risks(lock),
+        node_ids=node_ids,
+        sm=summarize(lock, refused or [], accepted or []),
+        max_items=SUMMARY_ITEMS,
+        anchor=anchor,
+        abbreviate=abbreviate,
+        breaking=breaking,
+    )
+    return fit(text, limit, "the lock has everything: `obsplan report LOCK --max-chars 0` renders it in full")
 
 
 def upgrade_lines(lock: Lock) -> list[dict[str, str | None]]:

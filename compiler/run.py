@@ -10,8 +10,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import httpx
+from typing import TYPE_CHECKING
 
 from obsplan.hostfacts import FactsInput
 
@@ -24,6 +23,7 @@ from .config import Inputs, load_inputs
 from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
+from .http import client_for
 from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
 from .lock import Lock, load_lock
 from .osv_api import OsvClient
@@ -31,7 +31,8 @@ from .promote import find_promoted
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
 
-TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,10 @@ def _env_now() -> datetime | None:
 
 
 def source_chain(
-    client: httpx.AsyncClient, settings: Settings, offline: bool, snapshot: SnapshotSource
+    client: httpx.AsyncClient | None, settings: Settings, offline: bool, snapshot: SnapshotSource
 ) -> list[ReleaseSource]:
-    """GitHub (with its cache; cache only when offline), then the embedded snapshot."""
+    """grafana.com (for the components it releases), GitHub (each with its cache; cache only when offline), then
+    the embedded snapshot."""
     cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
     github = GitHubSource(
         client,
@@ -156,10 +158,10 @@ async def _compile(
     locks: list[FolderLock],
     promoted: FolderLock | None,
 ) -> CompileResult:
-    async with httpx.AsyncClient(timeout=TIMEOUT, follow_redirects=True) as client:
+    async with client_for(settings.api_url, opts.offline) as client:
         snapshot = SnapshotSource.embedded()
         sources = source_chain(client, settings, opts.offline, snapshot)
-        checksums = ChecksumFetcher(None if opts.offline else client, settings.cache_dir, offline=opts.offline)
+        checksums = ChecksumFetcher(client, settings.cache_dir, offline=opts.offline)
         paths = _advisory_paths(inputs, advisory_dirs)
         for p in paths:
             if not p.exists():
@@ -171,7 +173,7 @@ async def _compile(
                 )
         db = load_advisories(paths) if paths else None
         osv = None
-        if inputs.policy.osv_api.enabled and inputs.policy.safety.security_advisory_check and not opts.offline:
+        if inputs.policy.osv_api.enabled and inputs.policy.safety.security_advisory_check and client is not None:
             osv = OsvClient(
                 client,
                 os.environ.get("OSV_API_URL", inputs.policy.osv_api.url),
@@ -181,7 +183,7 @@ async def _compile(
                 settings.now,
             )
         fetcher = None
-        if not opts.offline:
+        if client is not None:
             fetcher = ChangelogFetcher(
                 client,
                 api_url=settings.api_url,
@@ -213,7 +215,7 @@ def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str
     """(tag, date, prerelease) for `list-versions`, from the same fallback chain as `plan`."""
 
     async def go() -> list[tuple[str, str | None, bool]]:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with client_for(settings.api_url, offline) as client:
             chain = source_chain(client, settings, offline, SnapshotSource.embedded())
 
             data, failures = await fetch_first(repo, chain, asyncio.Semaphore(1))
@@ -233,7 +235,7 @@ def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) 
     repos = sorted({str(d["github_repo"]) for d in builtin_definitions().values()})
 
     async def go() -> str:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as client:
+        async with client_for(settings.api_url, offline=False) as client:
             src = GitHubSource(client, api_url=settings.api_url, token=settings.token, now=settings.now)
             try:
                 data = await asyncio.gather(*(src.fetch(r) for r in repos))

@@ -9,19 +9,21 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import stat
 import tarfile
-import zipfile
+import time
 from collections.abc import Callable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import httpx
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import Artifact
+from obsplan.compiler.lock import ArchiveLimits, Artifact
 
+from .extract import UnsafeArchive, disk_full, extract, member_path
+from .facts import pid_alive
 from .layout import fsync_dir
 
 ARTIFACT_MARK = ".obsplan-artifact.sha256"
+READ_TIMEOUT = 60.0
 Advance = Callable[[int], None]
 
 
@@ -35,31 +37,50 @@ class ArtifactSource:
         raise NotImplementedError  # pragma: no cover - interface
 
 
-class HttpSource(ArtifactSource):
-    """Downloads the artifact URL with one injected httpx client."""
+class DownloadDeadline(ObsplanError):
+    reason = "download_deadline"
 
-    def __init__(self, client: httpx.Client) -> None:
+
+class HttpSource(ArtifactSource):
+    """Downloads the artifact URL with one injected httpx client, abandoned after `deadline` seconds overall
+    (a server trickling bytes is given up at the deadline, at the latest one read timeout after it)."""
+
+    def __init__(self, client: httpx.Client, deadline: float | None = None) -> None:
         self.client = client
+        self.deadline = deadline
 
     def describe(self, artifact: Artifact) -> str:
         return artifact.url
 
     def fetch(self, artifact: Artifact, dest: Path, advance: Advance, on_total: Callable[[int | None], None]) -> None:
+        until = time.monotonic() + self.deadline if self.deadline else None
+        timeout = min(READ_TIMEOUT, self.deadline) if self.deadline else READ_TIMEOUT
         try:
-            with self.client.stream("GET", artifact.url, follow_redirects=True, timeout=60) as resp:
+            with self.client.stream("GET", artifact.url, follow_redirects=True, timeout=timeout) as resp:
                 if resp.status_code != 200:
                     raise ObsplanError(f"download of {artifact.url} failed: HTTP {resp.status_code}",
                                        exit_code=EXIT_FAILED)  # fmt: skip
                 length = resp.headers.get("content-length")
                 on_total(int(length) if length and length.isdigit() else None)
                 with open(dest, "wb") as fh:
-                    for chunk in resp.iter_bytes(1 << 16):
+                    for chunk in resp.iter_bytes():  # as the bytes arrive, so the deadline is checked on a trickle
                         fh.write(chunk)
                         advance(len(chunk))
+                        if until is not None and time.monotonic() > until:
+                            raise self._late(artifact)
                     fh.flush()
                     os.fsync(fh.fileno())
+        except httpx.TimeoutException as exc:
+            if until is not None and time.monotonic() > until:
+                raise self._late(artifact) from None
+            raise ObsplanError(f"download of {artifact.url} failed: {exc}", exit_code=EXIT_FAILED) from None
         except httpx.HTTPError as exc:
             raise ObsplanError(f"download of {artifact.url} failed: {exc}", exit_code=EXIT_FAILED) from None
+
+    def _late(self, artifact: Artifact) -> DownloadDeadline:
+        return DownloadDeadline(f"download of {artifact.url} abandoned: not complete within {self.deadline:g} s",
+                                hint="download_deadline_seconds in upgrade-policy.yaml, or use --artifacts/--bundle",
+                                exit_code=EXIT_FAILED)  # fmt: skip
 
 
 class LocalDirSource(ArtifactSource):
@@ -91,6 +112,17 @@ def copy_with_progress(src: Path, dest: Path, advance: Advance, on_total: Callab
         os.fsync(out.fileno())
 
 
+def clean_stale_parts(downloads: Path) -> list[str]:
+    """Remove `.<file>.part-<pid>` files whose process is gone (killed downloads); returns their names."""
+    removed = []
+    for part in sorted(downloads.glob(".*.part-*")) if downloads.is_dir() else []:
+        pid = part.name.rsplit(".part-", 1)[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            part.unlink(missing_ok=True)
+            removed.append(part.name)
+    return removed
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -114,6 +146,12 @@ def _download_part(artifact: Artifact, downloads: Path, source: ArtifactSource,
 
     try:
         source.fetch(artifact, part, lambda n: state.get("advance", lambda _n: None)(n), on_total)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        full = disk_full(exc, f"downloading {artifact.filename}")
+        if full is None:
+            raise
+        raise full from None
     except BaseException:
         part.unlink(missing_ok=True)
         raise
@@ -164,88 +202,37 @@ def fetch_unverified(artifact: Artifact, downloads: Path, source: ArtifactSource
     return final, actual
 
 
-class UnsafeArchive(ObsplanError):
-    pass
-
-
-def _check_member_path(name: str, archive: str) -> PurePosixPath:
-    p = PurePosixPath(name)
-    if p.is_absolute() or name.startswith("/"):
-        raise UnsafeArchive(f"{archive}: absolute path {name!r} in archive", exit_code=EXIT_FAILED)
-    if ".." in p.parts:
-        raise UnsafeArchive(f"{archive}: path {name!r} escapes the target directory", exit_code=EXIT_FAILED)
-    return p
-
-
-def _check_link(member_path: PurePosixPath, target: str, archive: str, hard: bool = False) -> None:
-    if target.startswith("/"):
-        raise UnsafeArchive(
-            f"{archive}: link {str(member_path)!r} points to absolute {target!r}", exit_code=EXIT_FAILED
-        )
-    base = PurePosixPath() if hard else member_path.parent
-    depth = 0
-    for part in (base / target).parts:
-        if part == "..":
-            depth -= 1
-        elif part not in (".", ""):
-            depth += 1
-        if depth < 0:
-            raise UnsafeArchive(f"{archive}: link {str(member_path)!r} points outside ({target!r})",
-                                exit_code=EXIT_FAILED)  # fmt: skip
-
-
-def check_tar(tar: tarfile.TarFile, archive: str) -> None:
-    for m in tar.getmembers():
-        p = _check_member_path(m.name, archive)
-        if m.ischr() or m.isblk() or m.isfifo() or m.isdev():
-            raise UnsafeArchive(f"{archive}: device or fifo {m.name!r} in archive", exit_code=EXIT_FAILED)
-        if m.issym():
-            _check_link(p, m.linkname, archive)
-        elif m.islnk():
-            _check_link(p, m.linkname, archive, hard=True)
-
-
 def check_plain_tar(tar: tarfile.TarFile, archive: str) -> None:
-    """Stricter than `check_tar`, for bundles: only regular files and directories, relative, inside the target."""
+    """For bundles: only regular files and directories, relative, inside the target."""
     for m in tar.getmembers():
-        _check_member_path(m.name, archive)
+        member_path(m.name, archive)
         if not (m.isfile() or m.isdir()):
             kind = "link" if m.issym() or m.islnk() else "device or special file"
             raise UnsafeArchive(f"{archive}: {kind} {m.name!r} in a bundle (only regular files are allowed)",
                                 exit_code=EXIT_FAILED)  # fmt: skip
 
 
-def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str) -> None:
-    """Extract `archive` into the (new, empty) directory `dest`, refusing unsafe members."""
+def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str,
+                    limits: ArchiveLimits | None = None) -> None:  # fmt: skip
+    """Extract `archive` into the (new, empty) directory `dest`, refusing unsafe members (see `extract`)."""
     dest.mkdir(parents=True)
-    if fmt == "tar.gz":
-        with tarfile.open(archive, "r:gz") as tar:
-            check_tar(tar, archive.name)
-            tar.extractall(dest, filter="data")  # the data filter is a second line of defence
-    elif fmt == "zip":
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                p = _check_member_path(info.filename, archive.name)
-                mode = info.external_attr >> 16
-                if stat.S_ISLNK(mode):
-                    target = zf.read(info).decode()
-                    _check_link(p, target, archive.name)
-                    (dest / p).parent.mkdir(parents=True, exist_ok=True)
-                    os.symlink(target, dest / p)
-                    continue
-                if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-                    raise UnsafeArchive(f"{archive.name}: special file {info.filename!r}", exit_code=EXIT_FAILED)
-                zf.extract(info, dest)
-                if mode & 0o111 and not info.is_dir():
-                    os.chmod(dest / p, 0o755)
-    elif fmt == "binary":
-        shutil.copyfile(archive, dest / binary_name)
+    if fmt == "binary":
+        try:
+            shutil.copyfile(archive, dest / binary_name)
+        except OSError as exc:
+            full = disk_full(exc, f"copying {archive.name}")
+            if full is None:
+                raise
+            raise full from None
         os.chmod(dest / binary_name, 0o755)
+    elif fmt in ("tar.gz", "zip"):
+        extract(archive, fmt, dest, limits or ArchiveLimits())
     else:  # pragma: no cover - the lock model restricts formats
         raise ObsplanError(f"unsupported artifact format {fmt!r}")
 
 
-def ensure_extracted(archive: Path, artifact: Artifact, component_dir: Path, version: str, binary_name: str) -> bool:
+def ensure_extracted(archive: Path, artifact: Artifact, component_dir: Path, version: str, binary_name: str,
+                     limits: ArchiveLimits | None = None) -> bool:  # fmt: skip
     """Make `<component_dir>/<version>/` exist complete; returns True when it was extracted now.
 
     An existing directory is reused only if it came from the same artifact digest (never overwritten).
@@ -263,7 +250,7 @@ def ensure_extracted(archive: Path, artifact: Artifact, component_dir: Path, ver
         shutil.rmtree(stale, ignore_errors=True)
     tmp = component_dir / f".tmp-{version}-{os.getpid()}"
     try:
-        extract_archive(archive, artifact.format, tmp, binary_name)
+        extract_archive(archive, artifact.format, tmp, binary_name, limits)
         (tmp / ARTIFACT_MARK).write_text(f"{artifact.sha256}\n")
         os.rename(tmp, target)
     except BaseException:

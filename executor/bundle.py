@@ -36,8 +36,10 @@ import httpx
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
 from obsplan.compiler.lock import Artifact, Lock, load_lock
 
+from obsplan import jsonload
+from obsplan.fsio import fsync_dir, write_atomic
+
 from . import artifacts as art
-from .layout import fsync_dir
 from .report import Event, Reporter
 
 BUNDLE_FORMAT = 1
@@ -167,18 +169,7 @@ def _tmp_name(path: Path) -> Path:
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, data)
 
 
 def _walk_files(directory: Path) -> Iterator[tuple[str, Path]]:
@@ -355,8 +346,8 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
     # from here until the end, the bundle has no manifest and does not look complete
     previous: dict[str, Any] = {}
     try:
-        previous = json.loads((directory / MANIFEST_NAME).read_text()).get("files", {})
-    except (OSError, ValueError, AttributeError):
+        previous = jsonload.read(directory / MANIFEST_NAME, MANIFEST_NAME).get("files", {})
+    except (OSError, ObsplanError, AttributeError):
         previous = {}
     (directory / MANIFEST_NAME).unlink(missing_ok=True)
     fsync_dir(directory)
@@ -597,8 +588,8 @@ def verify_bundle(directory: Path) -> VerifyResult:
     if not manifest_file.is_file():
         problems.append(Problem(MANIFEST_NAME, "missing", "an interrupted or incomplete bundle; re-run obsplan bundle"))
     else:
-        try:
-            manifest = json.loads(manifest_file.read_text())
+        try:  # oversized, too deep, non-UTF-8 or duplicate keys: ObsplanError, exit 2 (obsplan/jsonload.py)
+            manifest = jsonload.read(manifest_file, "bundle manifest", hint="rebuild the bundle with 'obsplan bundle'")
             if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
                 raise ValueError("no files map")
         except ValueError as exc:

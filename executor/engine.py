@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import sqlite3
 import tempfile
 import time
 import uuid
@@ -36,14 +37,16 @@ from doit.cmd_base import TaskLoader2
 from doit.doit_cmd import DoitMain
 from doit.task import dict_to_task
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
-from obsplan.compiler.lock import Lock, Step, load_lock, write_atomic
+from obsplan.compiler.lock import HostPolicy, Lock, Step, load_lock, write_atomic
 from obsplan.compiler.versions import Version
 
 from obsplan.hostfacts import from_state_hint
 
 from . import bundle as bundles
-from .artifacts import ArtifactSource, HttpSource, LocalDirSource
+from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
+from .extract import disk_full
 from .facts import host_platform, pid_alive
+from .integrity import install_problems
 from .layout import Layout
 from .metrics import write_metrics
 from .report import AuditLog, Event, Fanout, Reporter, now_iso
@@ -206,10 +209,13 @@ def component_chains(lock: Lock) -> dict[str, list[Step]]:
 
 def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db: StateDB | None,
                   client: httpx.Client, services: ServiceManager, run_id: str,
-                  source: ArtifactSource | None = None) -> Context:  # fmt: skip
+                  source: ArtifactSource | None = None, policy: HostPolicy | None = None) -> Context:  # fmt: skip
+    """`policy`: the lock's host_policy (archive limits, download deadline); the defaults without a lock."""
+    policy = policy or HostPolicy()
     if source is None:
-        source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client)
-    return Context(layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
+        deadline = policy.download_deadline_seconds
+        source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client, deadline)
+    return Context(policy=policy, layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
                    run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
                    force=options.force, health_timeout=options.health_timeout, keep_versions=options.keep_versions,
                    keep_days=options.keep_days, allow_unverified=options.allow_unverified)  # fmt: skip
@@ -262,20 +268,25 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
             if options.dry_run:
                 db = StateDB.open_for_reading(layout.db_path)
                 try:
-                    ctx = _make_context(layout, options, reporter, db, client, services, run_id, source)
+                    ctx = _make_context(
+                        layout, options, reporter, db, client, services, run_id, source, lock.host_policy
+                    )
                     return _run(lock, steps, ctx, options.auto)
                 finally:
                     if db is not None:
                         db.close()
             with apply_lock(layout, "apply"):
+                db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
                 audit = AuditLog(layout.audit_path)
                 fan = Fanout(reporter, audit)
-                db = StateDB(layout.db_path)
                 try:
                     bundles.write_bytes_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
                     db.start_run(run_id, "apply", lock.content_sha256, options.mode)
-                    ctx = _make_context(layout, options, fan, db, client, services, run_id, source)
+                    ctx = _make_context(layout, options, fan, db, client, services, run_id, source, lock.host_policy)
                     _note_interrupted(ctx)
+                    stale = clean_stale_parts(layout.downloads)
+                    if stale:
+                        ctx.emit(None, "stale_downloads_removed", files=stale)
                     report = _run(lock, steps, ctx, options.auto)
                     db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
                     write_metrics(db, layout.metrics_path)
@@ -283,6 +294,11 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
                 finally:
                     db.close()
                     audit.close()
+    except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
+        full = disk_full(exc, "writing obsplan's state")
+        if full is None:
+            raise
+        raise full from None
     finally:
         if own_client:
             client.close()
@@ -548,7 +564,11 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto
                     served = runner.served_version()
                     entry["served_version"] = served
                     entry["health"] = "serving" if served else "down"
-                entry["up_to_date"] = entry["host_version"] == comp.version and entry["served_version"] == comp.version
+                entry["problems"] = install_problems(layout, c, comp.runtime, entry["host_version"])
+                if entry["problems"]:
+                    entry["health"] = "broken"
+                entry["up_to_date"] = (entry["host_version"] == comp.version and entry["served_version"] == comp.version
+                                       and not entry["problems"])  # fmt: skip
             out.append(entry)
         return out
     finally:
@@ -656,8 +676,8 @@ def rollback(root: Path, component: str, to: str | None, reporter: Reporter, ser
     client = client or httpx.Client(timeout=10.0, trust_env=False)
     try:
         with apply_lock(layout, "rollback"):
+            db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
             audit = AuditLog(layout.audit_path)
-            db = StateDB(layout.db_path)
             run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)

@@ -6,14 +6,38 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from obsplan import pathpolicy
+from obsplan.errors import ObsplanError
+from obsplan.fsio import fsync_dir
+
 
 @dataclass(frozen=True)
 class Layout:
     root: Path
 
     def host(self, path: str | Path) -> Path:
-        """The path `path` (absolute on the host) under the root."""
-        return self.root / str(path).lstrip("/")
+        """The path `path` (absolute on the host) under the root, proven to stay inside the root once resolved.
+
+        Raises ObsplanError (exit 2) for a path with `..`/`.` parts, or one whose existing part resolves (links
+        followed) outside the root; nothing is created either way."""
+        text = str(path)
+        try:
+            pathpolicy.check_host_path(text if text.startswith("/") else "/" + text, "host path")
+        except ValueError as exc:
+            raise ObsplanError(str(exc), key="path", hint="a lock or configuration may only name normalised paths "
+                               "under --root") from None  # fmt: skip
+        candidate = self.root / text.lstrip("/")
+        return inside(self.root, candidate)
+
+    def child(self, parent: Path, name: str) -> Path:
+        """`parent/name` for one validated path part (a component name or a version), proven inside the root."""
+        try:
+            pathpolicy.check_filename(name, "path part")
+        except ValueError as exc:
+            raise ObsplanError(
+                str(exc), key="path", hint="component names and versions are single path parts"
+            ) from None
+        return inside(self.root, parent / name)
 
     @property
     def state_dir(self) -> Path:
@@ -56,10 +80,10 @@ class Layout:
         return self.host("/usr/local/bin")
 
     def component_dir(self, component: str) -> Path:
-        return self.host("/opt/obsplan") / component
+        return self.child(self.host("/opt/obsplan"), component)
 
     def version_dir(self, component: str, version: str) -> Path:
-        return self.component_dir(component) / version
+        return self.child(self.component_dir(component), version)
 
     def current_link(self, component: str) -> Path:
         return self.component_dir(component) / "current"
@@ -72,6 +96,16 @@ class Layout:
         except OSError:
             return None
         return Path(target).name
+
+
+def inside(root: Path, candidate: Path) -> Path:
+    """`candidate` unchanged when, with every existing link followed, it resolves inside `root`; else exit 2."""
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(candidate)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise ObsplanError(f"{candidate} resolves to {real}, outside the root {real_root}", key="--root",
+                           hint="a link under --root points outside it; remove it or choose another --root")  # fmt: skip
+    return candidate
 
 
 def relative_symlink(target: Path, link: Path) -> None:
@@ -88,11 +122,3 @@ def relative_symlink(target: Path, link: Path) -> None:
     os.symlink(rel, tmp)
     os.replace(tmp, link)
     fsync_dir(link.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -213,7 +213,7 @@ class _UnixTransport(xmlrpc.client.Transport):
         self._timeout = timeout
 
     def make_connection(self, host: Any) -> http.client.HTTPConnection:
-        if self._connection and host == self._connection[0]:
+        if self._connection and host == self._connection[0] and self._connection[1] is not None:
             return self._connection[1]
         conn = _UnixHTTPConnection(self._path, self._timeout)
         self._connection = host, conn

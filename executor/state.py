@@ -4,7 +4,8 @@ Every write is its own committed transaction, so a SIGKILL at any instant leaves
 point on disk (doit's own dependency file, by contrast, is written once at exit and is kept out of the way).
 Tables `installed_components`, `upgrade_history`, `rollback_points`, `version_cache`, `journal` and
 `approvals` (steps approved on this host with `obsplan approve`, for `apply --auto`) are plain enough for `sqlite3 state.db 'SELECT component, version FROM installed_components;'`.
-Parameterised queries only.
+Parameterised queries only. The database carries its schema version (`PRAGMA user_version`, `SCHEMA_VERSION`)
+and is checked on every open (`statecheck`): a corrupt, foreign or newer database stops the command (exit 1).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .report import now_iso
+from .statecheck import problem, refuse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS installed_components (
@@ -105,6 +107,11 @@ CREATE INDEX IF NOT EXISTS approvals_step ON approvals (step_id, step_sha256);
 # columns added after the first release: (table, column, declaration), added to older databases on open
 MIGRATIONS = [("upgrade_history", "unverified", "TEXT")]
 
+# `PRAGMA user_version` of a database this obsplan wrote; bump it with every migration. A database with a
+# higher number was written by a newer obsplan and is refused (see statecheck); 0 is a database from before
+# versioning, upgraded on open.
+SCHEMA_VERSION = 1
+
 # stage "step" carries the step's lifecycle: start → done | up_to_date | failed | rolled_back | interrupted
 TERMINAL = ("done", "up_to_date", "failed", "rolled_back", "interrupted", "rollback_failed")
 
@@ -135,6 +142,9 @@ class StateDB:
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
+        wrong = problem(path, SCHEMA, MIGRATIONS, SCHEMA_VERSION)
+        if wrong is not None:
+            raise refuse(path, wrong)
         if read_only:
             # immutable=1: never creates -wal/-shm files, so a dry run leaves the tree byte-identical
             self.conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, check_same_thread=False,
@@ -151,6 +161,7 @@ class StateDB:
                 have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
                 if column not in have:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         self.conn.row_factory = sqlite3.Row
 
     @classmethod

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
 from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.lock import Artifact, ComponentLock, Step
+from obsplan.compiler.lock import Artifact, ComponentLock, HostPolicy, Step
 from obsplan.compiler.versions import Version
 
 from . import artifacts as art
+from .extract import disk_full
 from .facts import free_bytes, healthy, probe_binary_version, served_build_info
+from .integrity import install_problems
 from .layout import Layout, relative_symlink
 from .report import Event, Reporter, now_iso
 from .services import ServiceManager, prepare_host_dirs, render_context
@@ -89,6 +92,7 @@ class Context:
     keep_versions: int = 3
     keep_days: float = 30.0
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
+    policy: HostPolicy = field(default_factory=HostPolicy)  # the lock's host_policy (archive limits, deadline)
 
     @property
     def window(self) -> float:
@@ -181,7 +185,8 @@ class StepRunner:
             later = [s.to_version for s in self.chain[self.chain.index(self.step) + 1 :]]
             if link in later:
                 reason = "already_past"
-        if not unfinished and reason is None and link == self.step.to_version:
+        intact = not install_problems(self.ctx.layout, self.c, self.runtime, link)  # deleted behind our back?
+        if not unfinished and reason is None and link == self.step.to_version and intact:
             definition = self.ctx.services.definition_path(self.c)
             same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
             if same_unit and self.served_version() == self.step.to_version:
@@ -209,7 +214,13 @@ class StepRunner:
                 self.fail(exc.reason, str(exc), stage=name, **exc.detail)
                 return False
             except ObsplanError as exc:
-                self.fail(type(exc).__name__, str(exc), stage=name)
+                self.fail(getattr(exc, "reason", type(exc).__name__), str(exc), stage=name)
+                return False
+            except (OSError, sqlite3.OperationalError) as exc:
+                full = disk_full(exc, f"{name} of {self.step.id}")
+                if full is None:
+                    raise
+                self.fail(full.reason, f"{full} ({exc})", stage=name)
                 return False
             return True
 
@@ -224,6 +235,15 @@ class StepRunner:
         self.emit("step_failed" if status == "failed" else status, reason=reason, error=message, **detail)
         if self.ctx.dry_run or self.ctx.db is None:
             return
+        try:
+            self._record_failure(status, message)
+        except (OSError, sqlite3.OperationalError) as exc:
+            if disk_full(exc, "recording") is None:
+                raise
+            self.emit("warning", code="disk_full", message=f"the failure could not be recorded in the state: {exc}")
+
+    def _record_failure(self, status: Status, message: str) -> None:
+        assert self.ctx.db is not None
         self.ctx.db.journal(self.ctx.run_id, self.step.id, self.c, "step", status, message[:2000])
         if status == "failed":  # rolled_back / rollback_failed have recorded their history already
             self.ctx.db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
@@ -327,7 +347,7 @@ class StepRunner:
             if not target.is_dir() and free < 3 * self.archive.stat().st_size:
                 raise StepFailed("disk_full", f"{free} bytes free, need {3 * self.archive.stat().st_size}")
             extracted = art.ensure_extracted(self.archive, a, target.parent, self.step.to_version,
-                                             self.runtime.service_binary)  # fmt: skip
+                                             self.runtime.service_binary, self.ctx.policy.archive_limits)  # fmt: skip
             missing = [n for n, g in self.runtime.binaries.items() if art.find_binary(target, g) is None]
             if self.runtime.service_binary in missing:
                 raise StepFailed("binary_missing", f"{a.filename} has no {self.runtime.service_binary} "

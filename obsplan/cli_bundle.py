@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor import bundle as bundles
 from obsplan.executor.report import ConsoleReporter
@@ -69,10 +70,12 @@ def register(group: click.Group) -> None:
         type=click.Path(dir_okay=False, path_type=Path),
         help="Extract a bundle tar safely into -o DIR, then verify it.",
     )
+    @allowed_signers_option
     @json_option
     @guarded
     def bundle_cmd(lock: Path | None, output: Path | None, platforms: tuple[str, ...], allow_unverified: bool,
-                   verify_dir: Path | None, extract_tar: Path | None, as_json: bool) -> None:  # fmt: skip
+                   verify_dir: Path | None, extract_tar: Path | None, allowed_signers: Path | None,
+                   as_json: bool) -> None:  # fmt: skip
         """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
         lock, into a self-contained directory or tar to carry into an air-gapped network.
 
@@ -81,6 +84,9 @@ def register(group: click.Group) -> None:
         if len(modes) != 1:
             raise ObsplanError(f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
                                hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR")  # fmt: skip
+        if allowed_signers is not None and lock is None:
+            raise ObsplanError("--allowed-signers checks LOCK's signature; give LOCK", key="--allowed-signers",
+                               hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE")  # fmt: skip
         if verify_dir is not None:
             _render_verify(bundles.verify_bundle(verify_dir), as_json)
             return
@@ -91,6 +97,7 @@ def register(group: click.Group) -> None:
             _render_verify(bundles.verify_bundle(output), as_json)
             return
         assert lock is not None
+        check_signature(lock, allowed_signers)
         reporter = None if as_json else ConsoleReporter(sys.stdout)
         result = bundles.build_bundle(lock, output, list(platforms) or None, allow_unverified=allow_unverified,
                                       reporter=reporter)  # fmt: skip

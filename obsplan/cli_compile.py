@@ -7,12 +7,13 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_edge import emit_json, fail, guarded, json_option
+from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
 from obsplan.compiler.diff import diff_locks, render_diff
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import load_lock, write_atomic
+from obsplan.compiler.lock import write_atomic
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 
@@ -63,6 +64,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path),
     help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
 )
+@sign_key_option
 @json_option
 @guarded
 def plan(
@@ -77,6 +79,7 @@ def plan(
     no_report: bool,
     advisory_dirs: tuple[Path, ...],
     facts_paths: tuple[Path, ...],
+    sign_key: Path | None,
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
@@ -115,12 +118,15 @@ def plan(
         facts=read_fleet(facts_paths),
     )
     if result.refusals:
-        for r in result.refusals:
-            click.echo(f"refused: {r}", err=True)
-        click.echo(f"error: plan for {env!r} refused by {len(result.refusals)} rule(s); no file written", err=True)
-        sys.exit(EXIT_FAILED)
+        if not as_json:
+            for r in result.refusals:
+                click.echo(f"refused: {r}", err=True)
+        message = f"plan for {env!r} refused by {len(result.refusals)} rule(s); no file written"
+        fail(message, EXIT_FAILED, as_json, refusals=[str(r) for r in result.refusals])
     lock = result.lock
     write_atomic(lock_path, lock.to_json())
+    if sign_key is not None:
+        sign_lock(lock_path, sign_key)
     report_path = lock_path.with_suffix(".md")
     if not no_report:
         write_atomic(report_path, render_markdown(lock))
@@ -231,17 +237,40 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
 
 
 @click.command()
-@click.argument("a", type=click.Path(path_type=Path, dir_okay=False))
-@click.argument("b", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("old", metavar="OLD")
+@click.argument("new", metavar="NEW")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="markdown: the PR comment a CI job posts (always under GitHub's 65,536 characters).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Also show data-source differences (source github → cache).")
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=1000),
+    help="markdown: cut details beyond this many characters (e.g. to post several diffs in one comment).",
+)
 @json_option
 @guarded
-def diff(a: Path, b: Path, as_json: bool) -> None:
-    """Per-component differences between two locks (e.g. staging vs production)."""
-    rows = diff_locks(load_lock(a), load_lock(b))
-    if as_json:
-        emit_json({"a": str(a), "b": str(b), "components": rows})
+def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as_json: bool) -> None:
+    """Differences between two locks: versions, steps, artifacts, checksums, approvals, advisories.
+
+    OLD and NEW are lock files or REV:PATH read through git, e.g.
+    obsplan diff main:plans/prod.lock plans/prod.lock --format markdown"""
+    from obsplan.compiler.diff import summary_counts
+    from obsplan.compiler.diff_markdown import render_diff_markdown
+    from obsplan.lock_ref import read_lock_ref
+
+    rows = diff_locks(read_lock_ref(old), read_lock_ref(new), show_all=show_all)
+    if as_json or fmt == "json":
+        emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary_counts(rows)})
+    elif fmt == "markdown":
+        click.echo(render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
     else:
-        click.echo(render_diff(rows, str(a), str(b)), nl=False)
+        click.echo(render_diff(rows, old, new), nl=False)
 
 
 @click.group()
@@ -264,13 +293,17 @@ def snapshot() -> None:
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder of locks whose verified checksums the snapshot carries (repeatable).",
 )
+@json_option
 @guarded
-def snapshot_refresh(output: Path, checksums_from: tuple[Path, ...]) -> None:
+def snapshot_refresh(output: Path, checksums_from: tuple[Path, ...], as_json: bool) -> None:
     """Fetch every built-in component's releases from the GitHub API into a snapshot file."""
     settings = Settings.from_env(use_cache=False)
     text = refresh_snapshot(settings, checksums_from)
     write_atomic(output, text)
-    click.echo(f"wrote {output}")
+    if as_json:
+        emit_json({"output": str(output)})
+    else:
+        click.echo(f"wrote {output}")
 
 
 def register(group: click.Group) -> None:

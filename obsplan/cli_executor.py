@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
@@ -27,7 +28,7 @@ def _reporter(as_json: bool) -> Reporter:
 
 
 def _apply_options(f: Any, lock_required: bool = True) -> Any:
-    options = [
+    options: list[Any] = [
         click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
         _root,
         click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
@@ -51,6 +52,7 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
         click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
         click.option("--keep-versions", type=int, default=3, show_default=True, help="Versions/points kept."),
         click.option("--keep-days", type=float, default=30.0, show_default=True, help="Max age of old versions."),
+        allowed_signers_option,
         json_option,
     ]  # fmt: skip
     for opt in reversed(options):
@@ -61,7 +63,8 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
 def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
               service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
               allow_unverified: bool, health_timeout: float | None, keep_versions: int, keep_days: float,
-              as_json: bool) -> None:  # fmt: skip
+              allowed_signers: Path | None, as_json: bool) -> None:  # fmt: skip
+    check_signature(lock, allowed_signers)
     opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
                                service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
                                health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days,

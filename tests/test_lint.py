@@ -18,3 +18,10 @@ def test_ruff(args: list[str]) -> None:
         pytest.skip("ruff is installed by `pip install -e '.[test]'` (.ci/run)")
     done = subprocess.run([ruff, *args], cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy() -> None:
+    """Type-checked as configured in pyproject.toml (strict on the lock contract and the shared kernel)."""
+    pytest.importorskip("mypy", reason="mypy is installed by `pip install -e '.[test]'` (.ci/run)")
+    done = subprocess.run(["python3", "-m", "mypy"], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr

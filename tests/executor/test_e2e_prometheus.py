@@ -51,7 +51,7 @@ def test_prometheus_upgrade_keeps_data_and_floor(server: Server, releases: dict,
     point = rec.find("checkpoint", "prometheus")[0].metadata
     assert point["data_dir"] == str(data)
     conf = (root / "etc/supervisor/conf.d/prometheus.conf").read_text()
-    assert f"--storage.tsdb.path={data}" in conf and f"--web.listen-address=127.0.0.1:{port}" in conf
+    assert f"--storage.tsdb.path={data}" in conf and f"--web.listen-address=:{port}" in conf
 
     listing = json.loads(_cli("rollback", "prometheus", "--list", "--root", str(root), "--json").stdout)
     assert listing["floor"] == "2.50.0"

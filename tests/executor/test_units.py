@@ -178,7 +178,7 @@ def test_flags_chosen_per_version(tmp_path: Path) -> None:
     )
     assert f"--web.config={tmp_path}/etc/node_exporter/web.yml" in service_command("node_exporter", rt, "1.4.0", layout)
     argv = service_command("prometheus", prometheus_runtime(9090), "2.55.1", layout)
-    assert argv[1:] == ["--web.listen-address=127.0.0.1:9090", f"--config.file={tmp_path}/etc/prometheus/prometheus.yml",
+    assert argv[1:] == ["--web.listen-address=:9090", f"--config.file={tmp_path}/etc/prometheus/prometheus.yml",
                         f"--storage.tsdb.path={tmp_path}/var/lib/prometheus"]  # fmt: skip
 
 
@@ -190,11 +190,11 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     binary.chmod(0o755)
     mgr = SystemdManager(layout)
     text = mgr.render(render_context("node_exporter", node_runtime(9100), "1.9.0", layout))
-    assert f"ExecStart={binary} --web.listen-address=127.0.0.1:9100" in text
+    assert f"ExecStart={binary} --web.listen-address=:9100" in text
     unit = tmp_path / "node_exporter.service"
     unit.write_text(text)
     sup = SupervisordManager(layout).render(render_context("node_exporter", node_runtime(9100), "1.9.0", layout))
-    assert "[program:node_exporter]" in sup and f"command={binary} --web.listen-address=127.0.0.1:9100" in sup
+    assert "[program:node_exporter]" in sup and f"command={binary} --web.listen-address=:9100" in sup
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
     proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,

@@ -1,0 +1,58 @@
+"""CLI start-up against its floors, as ratios measured in one run (issue: shape of the CLI).
+
+Targets: `obsplan --version` and `--help` <= 2x `python -c pass`; `obsplan plan --offline` on the example
+<= 1.3x importing the libraries it cannot avoid (pydantic, yaml, jinja2, networkx); `obsplan status` on an
+empty root <= 3x `python -c pass`. Every command runs as `python -m obsplan` (a console-script shim, such as
+pyenv's, would add its own start-up).
+
+Usage: python bench/bench_cli.py [REPEATS]
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def timed(cmd: list[str], env: dict[str, str], repeats: int) -> float:
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {**os.environ, "OBSPLAN_CACHE_DIR": tmp, "OBSPLAN_NOW": "2026-11-22"}
+        cases = {
+            "python -c pass": [PY, "-c", "pass"],
+            "import pydantic, yaml, jinja2, networkx": [PY, "-c", "import pydantic, yaml, jinja2, networkx"],
+            "obsplan --version": [PY, "-m", "obsplan", "--version"],
+            "obsplan --help": [PY, "-m", "obsplan", "--help"],
+            "obsplan status (empty root)": [PY, "-m", "obsplan", "status", "--root", f"{tmp}/root"],
+            "obsplan plan --offline": [PY, "-m", "obsplan", "plan", "--config-dir", "examples", "--env", "staging",
+                                       "--offline", "-o", f"{tmp}/bench.lock"],
+        }  # fmt: skip
+        t = {name: timed(cmd, env, repeats) for name, cmd in cases.items()}
+    base, libs = t["python -c pass"], t["import pydantic, yaml, jinja2, networkx"]
+    for name, seconds in t.items():
+        print(f"{name:42s} {seconds * 1000:8.1f} ms")
+    print(f"--version / python -c pass:   {t['obsplan --version'] / base:5.2f}x (target <= 2)")
+    print(f"--help / python -c pass:      {t['obsplan --help'] / base:5.2f}x (target <= 2)")
+    print(f"status / python -c pass:      {t['obsplan status (empty root)'] / base:5.2f}x (target <= 3)")
+    print(f"plan --offline / its libs:    {t['obsplan plan --offline'] / libs:5.2f}x (target <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()

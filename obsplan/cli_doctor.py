@@ -1,0 +1,54 @@
+"""`obsplan doctor`: check (and with --repair, rebuild) the executor's state against the host."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
+
+
+def register(group: click.Group) -> None:
+    """Attach `doctor` to the main group."""
+
+    @group.command("doctor")
+    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
+                  help="Prefix for every host path.")  # fmt: skip
+    @click.option("--repair", is_flag=True,
+                  help="Move a broken state.db aside (kept, never deleted) and rebuild the installed versions "
+                       "from the host's current links.")  # fmt: skip
+    @click.option("--service-manager", type=click.Choice(["auto", "systemd", "supervisord"]), default="auto",
+                  show_default=True, help="Where units are looked for.")  # fmt: skip
+    @json_option
+    @guarded
+    def doctor_cmd(root: Path, repair: bool, service_manager: str, as_json: bool) -> None:
+        """Check state.db, current links, version directories, /usr/local/bin links and units against each other.
+
+        Exit 0 when everything agrees (or was repaired), 1 when a problem remains.
+        """
+        from obsplan.executor import doctor
+        from obsplan.executor.engine import apply_lock
+        from obsplan.executor.layout import Layout
+        from obsplan.executor.services import make_service_manager
+
+        layout = Layout(root.resolve())
+        services = make_service_manager(service_manager, layout)
+        if repair:
+            with apply_lock(layout, "doctor --repair"):
+                report = doctor.check(layout, services, repair=True)
+        else:
+            report = doctor.check(layout, services)
+        if as_json:
+            emit_json(report.to_dict())
+        else:
+            for f in report.findings:
+                fixed = f"  REPAIRED: {f.repaired}" if f.repaired else ""
+                click.echo(f"{f.check:<13} {f.component or '-':<18} {f.problem}{fixed}")
+            left = [f for f in report.findings if not f.repaired]
+            click.echo("healthy" if not report.findings else f"{len(left)} problem(s) left")
+            if left and not repair and any(f.check in ("database", "state") for f in left):
+                click.echo(f"repair with: obsplan doctor --root {root} --repair")
+        sys.exit(EXIT_OK if report.healthy else EXIT_FAILED)
