@@ -393,6 +393,7 @@ async def compile_lock(
         components=components,
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
+        stated_current=dict(sorted(espec.current.items())) if espec else {},
     ).sealed()
     return CompileResult(lock, blocking)
 

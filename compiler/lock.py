@@ -148,6 +148,11 @@ class Lock(Strict):
     components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
+    stated_current: dict[str, str | None] | None = Field(
+        default=None,
+        description="versions.yaml `current:` of the environment when planned (null: stated not installed), so "
+        "a later edit of it is told from a statement the lock already followed; null: not recorded",
+    )
     content_sha256: str = ""
 
     def body_digest(self) -> str:

@@ -40,6 +40,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     base = tmp_path_factory.mktemp("ci")
     with FakeGitHub() as gh, pytest.MonkeyPatch.context() as mp:
         mp.setenv("GITHUB_API_URL", gh.api_url)
+        mp.setenv("GRAFANA_COM_API_URL", gh.grafana_com_url)
         mp.setenv("OBSPLAN_CACHE_DIR", str(base / "cache"))
         mp.setenv("OBSPLAN_NOW", NOW)
         mp.delenv("GITHUB_TOKEN", raising=False)

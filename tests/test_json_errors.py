@@ -71,6 +71,7 @@ def test_json_error(command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("OBSPLAN_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GITHUB_API_URL", gh.api_url)
+    monkeypatch.setenv("GRAFANA_COM_API_URL", gh.grafana_com_url)
     gh.rate_limit(True)
     argv = [*command.split(), *(a.replace("{tmp}", str(tmp_path)) for a in args), "--json"]
     result = CliRunner().invoke(main, argv)
