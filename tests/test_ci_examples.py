@@ -113,7 +113,10 @@ def test_workflow_checks_and_renders_the_pr_diff(repo: Path, tmp_path: Path) -> 
         assert done.returncode == 0, (name, done.stdout, done.stderr)
     comment = (repo / "obsplan-comment.md").read_text()
     assert comment.startswith("<!-- obsplan-plan-diff -->\n### obsplan diff: `origin/main:plans/staging.lock`")
-    assert "| mysqld_exporter | 0.20.0 | 0.17.2 | version; strategy latest → pinned;" in comment
+    # the re-pin starts from the previous target (assumed applied), so the from-state moves too
+    assert (
+        "| mysqld_exporter | 0.20.0 | 0.17.2 | version; installed 0.15.1 → 0.20.0; strategy latest → pinned;" in comment
+    )
     assert "removed `mysqld_exporter@0.20.0`; added `mysqld_exporter@0.17.2`" in comment
     assert "### obsplan diff: `origin/main:plans/production.lock` → `plans/production.lock`" in comment
     assert "**No reviewable change** in 9 component(s)" in comment
