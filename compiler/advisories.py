@@ -19,7 +19,6 @@ exporters). Pitfalls handled here, with examples from the vendored records (shar
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -27,6 +26,8 @@ from typing import Any, Literal
 
 import semver
 from pydantic import BaseModel, ConfigDict, ValidationError
+
+from obsplan import jsonload
 
 from .config import read_policy_yaml
 from .errors import ObsplanError
@@ -488,12 +489,8 @@ def load_advisories(paths: Iterable[str | Path], mappings: AdvisoryMappings | No
         path = Path(p)
         files = sorted(path.rglob("*.json")) if path.is_dir() else [path]
         for f in files:
-            try:
-                data = json.loads(f.read_text(encoding="utf-8"))
-            except json.JSONDecodeError as exc:
-                raise ObsplanError(
-                    f"invalid JSON: {exc}", file=str(f), hint="advisory files must be OSV JSON records"
-                ) from None
+            try:  # size, depth, UTF-8 and duplicate keys checked: one line, exit 2 (obsplan/jsonload.py)
+                data = jsonload.read(f, "advisory file", hint="advisory files must be OSV JSON records")
             except OSError as exc:
                 raise ObsplanError(f"cannot read advisory file: {exc.strerror}", file=str(f)) from None
             records.append(_record_from_json(data, f.name))

@@ -8,9 +8,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .config import ComponentSpec, parse_yaml
+from .config import ComponentSpec, parse_yaml, validate
 from .errors import ObsplanError
-from .lock import Artifact, Runtime
+from .lock import Artifact, ComponentLock, Runtime, Step
+from .service_def import SETTINGS, ServiceDef
 from .versions import Version
 
 
@@ -90,6 +91,58 @@ def _builtin_definitions() -> dict[str, dict[str, object]]:
     return dict(parse_yaml(text, "policies/components.yaml")["components"])
 
 
+class ServicesFile(BaseModel):
+    """policies/services.yaml: per-component service definitions, and `defaults` for any other component."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    defaults: ServiceDef
+    services: dict[str, ServiceDef]
+
+
+@cache
+def service_definitions() -> ServicesFile:
+    text = resources.files("obsplan.policies").joinpath("services.yaml").read_text()
+    return validate(ServicesFile, parse_yaml(text, "policies/services.yaml"), "policies/services.yaml")
+
+
+def service_for(name: str) -> ServiceDef:
+    catalog = service_definitions()
+    return catalog.services.get(name, catalog.defaults)
+
+
+def _check_settings(name: str, runtime: dict[str, object], service: ServiceDef, file: str) -> None:
+    """A runtime setting the component's service does not read would do nothing: refuse it."""
+    for key in SETTINGS:
+        if runtime.get(key) is not None and key not in service.settings:
+            readers = sorted(n for n, d in service_definitions().services.items() if key in d.settings)
+            raise ObsplanError(
+                f"{name} does not use runtime.{key} (read by: {', '.join(readers)})",
+                file=file,
+                key=f"components.{name}.runtime.{key}",
+                hint="remove it",
+            )
+
+
+def require_settings(components: dict[str, ComponentLock], steps: list[Step], file: str) -> None:
+    """Refuse a plan that would install a component without the settings it cannot start without."""
+    for name in sorted({s.component for s in steps}):
+        runtime = components[name].runtime
+        for key in runtime.service.requires:
+            if getattr(runtime, key) is None:
+                raise ObsplanError(
+                    f"{name} cannot start without runtime.{key} and this plan installs it",
+                    file=file,
+                    key=f"components.{name}.runtime.{key}",
+                    hint=_REQUIRED_HINTS.get(key, f"add runtime: {{{key}: ...}}"),
+                )
+
+
+_REQUIRED_HINTS = {
+    "mysql": 'add runtime: {mysql: {address: "127.0.0.1:3306", user: exporter, password_file: /etc/obsplan/mysql.pw}}'
+}
+
+
 def resolve_definition(
     name: str, spec: ComponentSpec, builtins: dict[str, dict[str, object]], file: str
 ) -> ComponentDef:
@@ -131,6 +184,8 @@ def resolve_definition(
                 key=f"components.{name}.runtime.port",
                 hint="add runtime: {port: 9115}",
             )
+    runtime["service"] = service_for(name)
+    _check_settings(name, runtime, runtime["service"], file)  # type: ignore[arg-type]
     base["runtime"] = Runtime(**runtime)
     base.pop("<<", None)
     return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]

@@ -14,14 +14,15 @@ from obsplan import __version__
 from obsplan.hostfacts import FactsInput
 
 from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, resolve_definition
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .compat_gate import blocking_refusals
 from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
 from .errors import EXIT_FAILED, ObsplanError
-from .fromstate import FromState, after_target, initial_from_state
+from .fromrules import refuse_from
+from .fromstate import FromState, after_target, initial_from_state, stated_text
 from .grafana_com import GrafanaComSource, NotThisSource
 from .intelligence import (
     StepIntel,
@@ -50,6 +51,7 @@ from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordere
 from .promote import promoted_target
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
+from .soak import soak_seconds
 from .versions import Version
 
 CONCURRENCY = 8
@@ -308,9 +310,9 @@ async def compile_lock(
             if inputs.policy.safety.breaking_change_detection
             else []
         )
-        known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
+        known_versions = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
-            intel[hop.id] = step_intel(hop, logs, known)
+            intel[hop.id] = step_intel(hop, logs, known_versions)
     advisory_entries: dict[str, list[dict[str, Any]]] = {}
     if advisories is not None:
         for name, path in paths.items():
@@ -352,6 +354,8 @@ async def compile_lock(
                 breaking_changes=info.breaking,
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
+                refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
+                soak_seconds=soak_seconds(inputs.policy.soak, hop.component, str(hop.from_version or "") or None),
             )
         )
 
@@ -372,6 +376,7 @@ async def compile_lock(
         components[name] = ComponentLock(
             version=str(r.target.version),
             current=str(r.current) if r.current else None,
+            stated_current=stated_text(inputs.versions.environments.get(opts.environment), name),
             strategy=r.strategy,
             github_repo=r.defn.github_repo,
             source=r.source,
@@ -380,6 +385,7 @@ async def compile_lock(
             warnings=sorted(set(r.warnings)),
             advisories=advisory_entries.get(name, []),
         )
+    require_settings(components, steps, file)
     lock = Lock(
         format_version=FORMAT_VERSION,
         obsplan_version=__version__,
@@ -393,7 +399,6 @@ async def compile_lock(
         components=components,
         plan=Plan(phases=phases, steps=steps),
         host_policy=host_policy(inputs.policy),
-        stated_current=dict(sorted(espec.current.items())) if espec else {},
     ).sealed()
     return CompileResult(lock, blocking)
 

@@ -37,6 +37,8 @@ from obsplan.pathtypes import (
 from . import yamlload
 from .errors import ObsplanError
 from .seed_safety import with_seed_safety
+from .service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
+from .soak import parse_duration
 from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -89,6 +91,11 @@ class RuntimeSpec(Strict):
     data_dir: HostPath | None = None
     config_file: HostPath | None = None
     listen_address: str | None = None
+    user: UserName | None = None
+    mysql: MysqlConnection | None = None  # settings read by the component's service definition
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
 
     @field_validator("listen_address")
     @classmethod
@@ -221,7 +228,7 @@ class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
     platforms: list[Platform] | None = None
-    current: dict[str, str | None] = Field(default_factory=dict)  # null: stated not installed
+    current: dict[Name, str | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[Name, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[Name] = Field(default_factory=list)
     promote_from: Name | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
@@ -299,6 +306,17 @@ class PolicyFile(Strict):
     download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
     archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
     matrix_file: RelFile | None = None
+    soak: dict[str, dict[str, str | int]] = Field(
+        default_factory=dict, description="component → {version prefix: duration} held before the next hop"
+    )
+
+    @field_validator("soak")
+    @classmethod
+    def _soak(cls, v: dict[str, dict[str, str | int]]) -> dict[str, dict[str, str | int]]:
+        for versions in v.values():
+            for duration in versions.values():
+                parse_duration(duration)
+        return v
 
 
 # ---------------------------------------------------------------- matrix

@@ -1,8 +1,8 @@
 """The from-state: the version a plan assumes installed before its first step.
 
 In order of authority: host facts (`plan --facts`, observed on the host), an explicit `current:` in
-versions.yaml that is news to the previous lock (it recorded another statement), the previous lock, module
-manifests.
+versions.yaml that changed since the previous lock (the lock records the statement it honoured, `stated_current`),
+the previous lock, module manifests.
 After a previous lock the rule is the one of `pip-compile`/`pip-sync`: an unchanged target keeps that lock's
 from-state (the plan is the same plan); a changed target starts from the previous target, assumed applied.
 """
@@ -38,7 +38,9 @@ def initial_from_state(
     stated_given = espec is not None and name in espec.current
     stated = espec.current.get(name) if espec is not None else None
     prev = previous.components.get(name) if previous else None
-    if prev is not None and (not stated_given or _followed(previous, name, stated, prev.current)):
+    if prev is not None and (
+        not stated_given or stated == prev.current or stated_text(espec, name) == prev.stated_current
+    ):
         return FromState(Version.parse(prev.current) if prev.current else None, "lock")
     if stated_given:
         return FromState(Version.parse(stated) if stated else None, "current")
@@ -47,12 +49,11 @@ def initial_from_state(
     return FromState(None, "none")
 
 
-def _followed(previous: Lock | None, name: str, stated: str | None, assumed: str | None) -> bool:
-    """Whether the previous lock already followed this `current:` statement (then it is no news): it recorded the
-    same statement, or (a lock that recorded none) it assumed that very version."""
-    if previous is not None and previous.stated_current is not None:
-        return name in previous.stated_current and previous.stated_current[name] == stated
-    return stated == assumed
+def stated_text(espec: EnvironmentSpec | None, name: str) -> str | None:
+    """What versions.yaml's `current:` says for `name`, as the lock records it ('none': stated not installed)."""
+    if espec is None or name not in espec.current:
+        return None
+    return espec.current[name] or "none"
 
 
 def after_target(state: FromState, prev: ComponentLock | None, target: Version) -> FromState | None:

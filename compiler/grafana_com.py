@@ -113,6 +113,7 @@ class GrafanaComSource:
         import httpx  # only when a request is made: offline runs never load it
 
         assert self.client is not None
+
         try:
             resp = await self.client.get(url, headers=headers)
         except httpx.TimeoutException:

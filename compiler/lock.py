@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from obsplan.errors import ObsplanError
 from obsplan.fsio import write_atomic
@@ -23,6 +23,7 @@ from obsplan import jsonload
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 
 from .lockcheck import check_lock
+from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
 FORMAT_VERSION = 1
 
@@ -64,6 +65,16 @@ class Runtime(Strict):
     listen_address: str | None = Field(
         default=None, description="IP the service binds; null: all interfaces (the upstream default)"
     )
+    service: ServiceDef = Field(default_factory=ServiceDef.generic, description="policies/services.yaml")
+    user: UserName | None = Field(default=None, description="user the service runs as; null: the manager's (root)")
+    mysql: MysqlConnection | None = None
+    scrape_uri: Url | None = None
+    cluster: ClusterSettings | None = None
+    storage: StorageSettings | None = None
+
+    def build_info_metric_for(self, version: str) -> str | None:
+        """The build_info metric `version` serves (e.g. nginx exporter 0.x: nginxexporter_build_info)."""
+        return self.service.for_version(version).build_info_metric or self.build_info_metric
 
     def probe_host(self) -> str:
         """Where health checks connect: loopback unless the service binds one specific address."""
@@ -83,6 +94,14 @@ class SourceInfo(Strict):
     detail: str = ""
 
 
+class FromRefusal(Strict):
+    """Host versions this step must not start from (apply-time binding when the host is off the plan's path)."""
+
+    rule: str = Field(description="the matrix rule id, or `no_downgrade`")
+    versions: str = Field(description="version range: a host inside it may not go straight to the step's target")
+    reason: str
+
+
 class Step(Strict):
     id: str = Field(min_length=1, max_length=200)
     component: Name
@@ -97,6 +116,23 @@ class Step(Strict):
     breaking_changes: list[dict[str, str]] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
+    refuse_from: list[FromRefusal] | None = Field(
+        default=None,
+        description="when the host runs another version than `from_version`, the step still runs from it unless "
+        "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade); null (a lock "
+        "written without the matrix's word on it): only the plan's own path is accepted",
+    )
+    soak_seconds: int | None = Field(
+        default=None, description="from_version must have served (verified) this long first; absent: no soak"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_soak(self, handler: Any) -> Any:
+        """Without a soak the field is left out, so locks written before soak existed keep their bytes and hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("soak_seconds") is None:
+            data.pop("soak_seconds", None)
+        return data
 
 
 class Plan(Strict):
@@ -107,6 +143,11 @@ class Plan(Strict):
 class ComponentLock(Strict):
     version: VersionText
     current: str | None = Field(description="the installed version the plan assumed (from-state)")
+    stated_current: str | None = Field(
+        default=None,
+        description="versions.yaml's `current:` for this component when the lock was compiled ('none': stated not "
+        "installed; null: nothing stated), so a re-plan can tell a changed statement from an unchanged one",
+    )
     strategy: str
     github_repo: str | None
     source: SourceInfo
@@ -148,11 +189,6 @@ class Lock(Strict):
     components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
-    stated_current: dict[str, str | None] | None = Field(
-        default=None,
-        description="versions.yaml `current:` of the environment when planned (null: stated not installed), so "
-        "a later edit of it is told from a statement the lock already followed; null: not recorded",
-    )
     content_sha256: str = ""
 
     def body_digest(self) -> str:

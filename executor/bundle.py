@@ -408,7 +408,8 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         have = art.sha256_file(dest) if dest.is_file() else None
         if have is None or have != expected:
             status = "downloaded" if have is None else "replaced"
-            tmp, have = _download(art.HttpSource(clients.get()), w.artifact, dest)
+            source = art.HttpSource(clients.get(), lock.host_policy.download_deadline_seconds)
+            tmp, have = _download(source, w.artifact, dest)
             if w.sha256 is not None and have != w.sha256:
                 tmp.unlink(missing_ok=True)
                 raise art.ChecksumMismatch(

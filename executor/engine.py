@@ -42,6 +42,7 @@ from obsplan.compiler.versions import Version
 
 from obsplan.hostfacts import from_state_hint
 
+from . import adopt, binding, drift, phases, soak
 from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
 from .extract import disk_full
@@ -68,8 +69,8 @@ class ApplyOptions:
     force: bool = False
     artifacts_dir: Path | None = None
     health_timeout: float | None = None
-    keep_versions: int = 3
-    keep_days: float = 30.0
+    keep_versions: int | None = None  # None: the lock's host_policy.keep_versions
+    keep_days: float | None = None  # None: the lock's host_policy.retention_days
     jobs: int = 4
     bundle: Path | None = None  # take every artifact from this bundle (directory or plain tar); no network
     auto: bool = False  # only steps approved in the lock or on this host; the rest stay pending
@@ -217,8 +218,20 @@ def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db:
         source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client, deadline)
     return Context(policy=policy, layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
                    run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
-                   force=options.force, health_timeout=options.health_timeout, keep_versions=options.keep_versions,
-                   keep_days=options.keep_days, allow_unverified=options.allow_unverified)  # fmt: skip
+                   force=options.force, health_timeout=options.health_timeout,
+                   keep_versions=options.keep_versions if options.keep_versions is not None else 3,
+                   keep_days=options.keep_days if options.keep_days is not None else 30.0,
+                   allow_unverified=options.allow_unverified)  # fmt: skip
+
+
+def with_host_policy(options: ApplyOptions, lock: Lock) -> ApplyOptions:
+    """Retention comes from the lock (`host_policy`, from the reviewed policy); CLI flags override it."""
+    policy = lock.host_policy
+    return replace(
+        options,
+        keep_versions=options.keep_versions if options.keep_versions is not None else policy.keep_versions,
+        keep_days=options.keep_days if options.keep_days is not None else float(policy.retention_days),
+    )
 
 
 def _check_options(options: ApplyOptions) -> None:
@@ -240,6 +253,7 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
+    options = with_host_policy(options, lock)
     if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
@@ -254,6 +268,8 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     if options.component is not None and options.component not in lock.components:
         raise ObsplanError(f"no component {options.component!r} in the lock", key="--component",
                            hint=", ".join(sorted(lock.components)))  # fmt: skip
+    if options.phase is not None:
+        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
     services = services or make_service_manager(options.service_manager, layout)
     own_client = client is None
     client = client or httpx.Client(timeout=10.0, trust_env=False)
@@ -298,10 +314,21 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
         full = disk_full(exc, "writing obsplan's state")
         if full is None:
             raise
+        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
         raise full from None
     finally:
         if own_client:
             client.close()
+
+
+def _refuse_unfinished_phases(lock: Lock, phase: str, layout: Layout, lock_path: Path) -> None:
+    missing = phases.unfinished_earlier(lock, phase, component_chains(lock), layout)
+    if missing:
+        names = ", ".join(f"{p} ({', '.join(ids)})" for p, ids in missing.items())
+        first = next(iter(missing))
+        raise ObsplanError(f"phase {phase!r} requires steps of unfinished earlier phase(s): {names}; nothing was "
+                           "changed", key="--phase", hint=f"apply them first: obsplan apply {lock_path} --phase "
+                           f"{first} (or without --phase)", exit_code=EXIT_FAILED)  # fmt: skip
 
 
 def _note_interrupted(ctx: Context) -> None:
@@ -324,6 +351,9 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
              dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform, auto=auto)  # fmt: skip
     refused = _refuse_unbound(steps, runners, chains, ctx)
+    if not refused:
+        drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
+        soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         phase_steps = [s for s in steps if s.phase == phase]
@@ -369,8 +399,8 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
         report.results.append(r)
     if any(r.reason == "internal_error" for r in report.results):
         report.exit_code = EXIT_INTERNAL
-    elif any(r.failed or r.status == "skipped" for r in report.results):
-        report.exit_code = EXIT_FAILED  # pending approval is not a failure
+    elif any(r.failed or (r.status == "skipped" and r.reason != drift.MANUAL_CHANGE) for r in report.results):
+        report.exit_code = EXIT_FAILED  # pending approval and a manual change skipped by policy are not failures
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
@@ -419,7 +449,7 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             if runner.result is not None:
                 continue
             host, how = runner.host_version()
-            if host in path:
+            if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
                 continue
             runner.record_host(host, how)
             assumed = chain[0].from_version
@@ -498,9 +528,13 @@ def _blocked(deps: set[str], phase_steps: list[Step], runners: dict[str, StepRun
     """Required steps outside this phase's doit run that did not finish (failed earlier, or not done on the host)."""
     in_phase = {s.id for s in phase_steps}
     blocked = []
-    for d in sorted(deps - in_phase):
+    for d in sorted(deps):
         dep = runners.get(d)
         if dep is None:
+            continue
+        if d in in_phase:  # a step of this phase skipped before doit runs: no task exists to depend on
+            if dep.result is not None and dep.result.status in ("skipped", "pending"):
+                blocked.append(d)
             continue
         if dep.result is not None:
             if dep.result.status not in ("ok", "up_to_date", "would_run"):
@@ -567,6 +601,9 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto
                 entry["problems"] = install_problems(layout, c, comp.runtime, entry["host_version"])
                 if entry["problems"]:
                     entry["health"] = "broken"
+                entry["drift"] = drift.detect(c, comp.runtime, layout, entry["served_version"])
+                if entry["drift"] and not entry["problems"]:
+                    entry["health"] = "drift"  # changed by hand after obsplan installed it
                 entry["up_to_date"] = (entry["host_version"] == comp.version and entry["served_version"] == comp.version
                                        and not entry["problems"])  # fmt: skip
             out.append(entry)
@@ -681,8 +718,8 @@ def rollback(root: Path, component: str, to: str | None, reporter: Reporter, ser
             run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
             try:
                 db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
-                ctx = _make_context(layout, ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout),
-                                    Fanout(reporter, audit), db, client, services, run_id)  # fmt: skip
+                opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
+                ctx = _make_context(layout, opts, Fanout(reporter, audit), db, client, services, run_id)
                 result = _rollback(ctx, lock, component, to)
                 db.finish_run(run_id, result.status)
                 write_metrics(db, layout.metrics_path)
@@ -702,9 +739,11 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
     row = db.installed(component)
     floor = row["floor"] if row else None
     point = None
-    if to is None or to.isdigit():
+    if to is None or to.isdigit() or to == adopt.ADOPTED:
         points = db.points(component, ("available",))
-        point = db.point(int(to)) if to else (points[0] if points else None)
+        if to == adopt.ADOPTED:
+            points = [p for p in points if p.label == adopt.ADOPTED]
+        point = db.point(int(to)) if to and to.isdigit() else (points[0] if points else None)
         if point is None or point.component != component:
             raise ObsplanError(f"no rollback point {to or ''} for {component}".replace("  ", " "),
                                hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip

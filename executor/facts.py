@@ -15,16 +15,19 @@ import httpx
 from .state import StateDB
 
 VERSION_LINE_RE = re.compile(r"^(\S+), version (\S+) \(branch: ([^,]*), revision: ([^)]*)\)")
-_DEBIAN_SUFFIX_RE = re.compile(r"\+ds\d*$")
+# Debian builds: `2.53.3+ds1`, `0.28.1+ds`, `0.11.0-1+b4`, `2.42.0+ds-5+deb12u1` are the release X.Y.Z
+_DEBIAN_RE = re.compile(r"^(\d+\.\d+\.\d+)(?:\+ds\d*)?(?:-\d+(?:\+[a-z0-9.]+)?)?$")
 _PLATFORMS = {"x86_64": "linux-amd64", "amd64": "linux-amd64", "aarch64": "linux-arm64", "arm64": "linux-arm64"}
 
 
 def normalise_version(text: str) -> str:
-    """`v2.53.3+ds1` → `2.53.3`: drop a leading v and Debian's `+ds`/`+ds1` repack suffix."""
+    """`v2.53.3+ds1` → `2.53.3`, `0.11.0-1+b4` → `0.11.0`: drop a leading v and Debian's repack suffix and
+    revision (a prerelease such as `3.0.0-rc.0` is kept)."""
     text = text.strip()
     if text.startswith("v"):
         text = text[1:]
-    return _DEBIAN_SUFFIX_RE.sub("", text)
+    m = _DEBIAN_RE.match(text)
+    return m.group(1) if m else text
 
 
 @dataclass(frozen=True)
@@ -35,17 +38,26 @@ class VersionInfo:
     revision: str
 
 
-def parse_version_output(stdout: str, stderr: str) -> VersionInfo | None:
-    """The prometheus/common `--version` first line, from stdout or stderr (kingpin prints to either)."""
+def parse_version_output(stdout: str, stderr: str, patterns: list[str] | tuple[str, ...] = ()) -> VersionInfo | None:
+    """The prometheus/common `--version` first line, from stdout or stderr (kingpin prints to either), else
+    the first line matching one of the service definition's `patterns` (group 1: the version)."""
     for text in (stdout, stderr):
         for line in text.splitlines()[:3]:
             m = VERSION_LINE_RE.match(line.strip())
             if m:
                 return VersionInfo(m.group(1), normalise_version(m.group(2)), m.group(3), m.group(4))
+    for pattern in patterns:
+        for text in (stdout, stderr):
+            for line in text.splitlines()[:3]:
+                m = re.match(pattern, line.strip())
+                if m:
+                    return VersionInfo("", normalise_version(m.group(1)), "", "")
     return None
 
 
-def probe_binary_version(path: Path, args: list[str], cache: StateDB | None = None) -> str | None:
+def probe_binary_version(
+    path: Path, args: list[str], cache: StateDB | None = None, patterns: list[str] | tuple[str, ...] = ()
+) -> str | None:
     """Run `<path> --version` (reading both streams) and return the normalised version, or None.
 
     Results are cached in `version_cache` keyed by (path, size, mtime, inode) of the resolved file.
@@ -64,7 +76,7 @@ def probe_binary_version(path: Path, args: list[str], cache: StateDB | None = No
                               stdin=subprocess.DEVNULL, errors="replace")  # fmt: skip
     except (OSError, subprocess.TimeoutExpired):
         return None
-    info = parse_version_output(proc.stdout, proc.stderr)
+    info = parse_version_output(proc.stdout, proc.stderr, patterns)
     version = info.version if info else None
     if cache is not None:
         cache.cache_version(str(real), st, version, (proc.stdout + proc.stderr)[:2000])

@@ -11,6 +11,8 @@ from prometheus_client.registry import Collector
 
 from .state import StateDB
 
+ROLLBACK_KINDS = {"auto_rollback": "automatic", "rollback": "manual"}
+
 
 class _StateCollector(Collector):
     def __init__(self, db: StateDB) -> None:
@@ -35,9 +37,10 @@ class _StateCollector(Collector):
                     durations.add_metric([row["component"]], row["n"], row["total_seconds"] or 0.0)
                     if row["last"]:
                         last_success.add_metric([row["component"]], datetime.fromisoformat(row["last"]).timestamp())
-            else:
-                kind = "automatic" if row["kind"] == "auto_rollback" else "manual"
-                rollbacks.add_metric([row["component"], kind, result], row["n"])
+            elif row["kind"] in ROLLBACK_KINDS:
+                rollbacks.add_metric([row["component"], ROLLBACK_KINDS[row["kind"]], result], row["n"])
+            elif row["kind"] == "interrupted":  # a run died mid-step (resumed later): neither failure nor rollback
+                attempts.add_metric([row["component"], "interrupted"], row["n"])
         for row in self.db.all_installed():
             if row["version"]:
                 installed.add_metric([row["component"], row["version"]], 1)

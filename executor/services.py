@@ -27,9 +27,9 @@ from typing import Any, Protocol
 import jinja2
 from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
 from obsplan.compiler.lock import Runtime
-from obsplan.compiler.versions import Version
 
 from .layout import Layout
+from .service_render import render_service, write_files
 
 
 @dataclass(frozen=True)
@@ -66,118 +66,71 @@ def _env() -> jinja2.Environment:
                               trim_blocks=True, lstrip_blocks=True, autoescape=False)  # fmt: skip
 
 
-def _write_if_changed(path: Path, text: str) -> bool:
+def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     from obsplan.compiler.lock import write_atomic
 
     if path.is_file() and path.read_text() == text:
         return False
     write_atomic(path, text)
-    path.chmod(0o644)
+    path.chmod(mode)
     return True
 
 
 # --------------------------------------------------------------------------------------------------------
-# service command line, chosen per component and version
-
-
-def _version(text: str) -> Version | None:
-    try:
-        return Version.parse(text)
-    except ValueError:
-        return None
-
-
-def _at_least(version: str, minimum: str) -> bool:
-    v = _version(version)
-    return v is None or v >= Version.parse(minimum)
-
-
-MINIMAL_CONFIGS = {
-    "prometheus": "# Written by obsplan because no configuration existed; edit freely.\n"
-    "global:\n  scrape_interval: 15s\nscrape_configs: []\n",
-    "alertmanager": "# Written by obsplan because no configuration existed; edit freely.\n"
-    "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-}
+# the service definition (policies/services.yaml, copied into the lock) rendered for one version
 
 
 def service_command(component: str, runtime: Runtime, version: str, layout: Layout) -> list[str]:
     """argv of the service for `version`: flags differ between versions (e.g. node_exporter 1.5.0)."""
-    exe = str(layout.bin_dir / runtime.service_binary)
-    bind = runtime.listen_address or ""  # empty host part: all interfaces, as upstream defaults
-    listen = f"[{bind}]:{runtime.port}" if ":" in bind else f"{bind}:{runtime.port}"
-    config = str(layout.host(runtime.config_file)) if runtime.config_file else None
-    data = str(layout.host(runtime.data_dir)) if runtime.data_dir else None
-    if component == "prometheus":
-        argv = [exe, f"--web.listen-address={listen}"]
-        argv += [f"--config.file={config}"] if config else []
-        argv += [f"--storage.tsdb.path={data}"] if data else []
-        return argv
-    if component == "alertmanager":
-        argv = [exe, f"--web.listen-address={listen}", "--cluster.listen-address="]
-        argv += [f"--config.file={config}"] if config else []
-        argv += [f"--storage.path={data}"] if data else []
-        return argv
-    if component in ("loki", "promtail"):
-        argv = [exe, f"-server.http-listen-address={bind}", f"-server.http-listen-port={runtime.port}"]
-        return argv + ([f"-config.file={config}"] if config else [])
-    if component == "grafana":
-        home = str(layout.current_link(component))
-        argv = [
-            exe,
-            "server",
-            f"--homepath={home}",
-            f"cfg:server.http_addr={bind}",
-            f"cfg:server.http_port={runtime.port}",
-        ]
-        return argv + ([f"cfg:paths.data={data}"] if data else [])
-    if component == "nginx_exporter" and not _at_least(version, "1.0.0"):
-        return [exe, f"-web.listen-address={listen}"]  # 0.x used Go `flag` single-dash options
-    if component == "phpfpm_exporter":
-        return [exe, "server", f"--web.listen-address={listen}"]
-    argv = [exe, f"--web.listen-address={listen}"]
-    web_config = layout.host(f"/etc/{component}/web.yml")
-    if web_config.is_file():
-        # node_exporter (and exporter-toolkit users) renamed --web.config to --web.config.file in 1.5.0
-        flag = "--web.config.file" if component != "node_exporter" or _at_least(version, "1.5.0") else "--web.config"
-        argv.append(f"{flag}={web_config}")
-    return argv
+    return render_service(component, runtime, version, layout).argv
 
 
-def prepare_host_dirs(component: str, runtime: Runtime, layout: Layout) -> list[str]:
-    """Create the data directory and a minimal config when none exists; returns what was created."""
+def prepare_host_dirs(component: str, runtime: Runtime, layout: Layout, version: str) -> list[str]:
+    """Create the data directory and write the files the service needs at `version` (a starter config only
+    when none exists; credentials 0600 owned by the service user); returns what changed."""
     created = []
     if runtime.data_dir:
         data = layout.host(runtime.data_dir)
         if not data.is_dir():
             data.mkdir(parents=True)
             created.append(str(data))
-    if runtime.config_file and component in MINIMAL_CONFIGS:
-        cfg = layout.host(runtime.config_file)
-        if not cfg.exists():
-            from obsplan.compiler.lock import write_atomic
-
-            write_atomic(cfg, MINIMAL_CONFIGS[component])
-            created.append(str(cfg))
+    created += write_files(render_service(component, runtime, version, layout), runtime.user)
     layout.log_dir.mkdir(parents=True, exist_ok=True)
     return created
 
 
 def render_context(component: str, runtime: Runtime, version: str, layout: Layout) -> dict[str, Any]:
-    argv = service_command(component, runtime, version, layout)
+    service = render_service(component, runtime, version, layout)
     return {
         "component": component,
         "version": version,
         "description": f"{component} {version} (managed by obsplan)",
         "documentation": "https://github.com/ (see the obsplan lock for the source repository)",
-        "argv": argv,
-        "exec_start": " ".join(_systemd_quote(a) for a in argv),
-        "command": " ".join(shlex.quote(a) for a in argv),
-        "user": None,
+        "argv": service.argv,
+        "exec_start": " ".join(_systemd_quote(a) for a in service.argv),
+        "command": " ".join(shlex.quote(a) for a in service.argv),
+        "environment": _supervisord_environment(service.env),
+        "env_file": str(service.env_file) if service.env_file else None,
+        "user": runtime.user,
         "group": None,
         "working_dir": str(layout.host(runtime.data_dir)) if runtime.data_dir else None,
-        "reload_signal": "HUP" if component in ("prometheus", "alertmanager") else None,
+        "reload_signal": service.reload_signal,
         "log_file": str(layout.log_dir / f"{component}.log"),
     }
+
+
+def _supervisord_environment(env: dict[str, str]) -> str | None:
+    """supervisord's `environment=KEY="v",...` (it has no environment file; `%` is its interpolation)."""
+    if not env:
+        return None
+    items = []
+    for key, value in env.items():
+        quote = '"' if '"' not in value else "'"
+        if quote in value:
+            raise ObsplanError(f"the value of {key} holds both quote characters, which supervisord cannot pass",
+                               hint="use --service-manager systemd or change the value", exit_code=EXIT_FAILED)  # fmt: skip
+        items.append(f"{key}={quote}{value.replace('%', '%%')}{quote}")
+    return ",".join(items)
 
 
 def _systemd_quote(arg: str) -> str:
@@ -334,7 +287,8 @@ class SupervisordManager:
     def install_unit(self, service: str, rendered: str) -> bool:
         """Write the program section; `reread` + `update` through XML-RPC when it changed."""
         self.ensure_running()
-        changed = _write_if_changed(self.definition_path(service), rendered)
+        # 0600: a program's environment may hold credentials (supervisord has no environment file)
+        changed = _write_if_changed(self.definition_path(service), rendered, 0o600)
         with self._lock:
             added, modified, removed = self._call("supervisor.reloadConfig")[0]
             if service in modified or service in removed:

@@ -104,8 +104,14 @@ CREATE TABLE IF NOT EXISTS approvals (
 CREATE INDEX IF NOT EXISTS approvals_step ON approvals (step_id, step_sha256);
 """
 
-# columns added after the first release: (table, column, declaration), added to older databases on open
-MIGRATIONS = [("upgrade_history", "unverified", "TEXT")]
+# columns added after the first release: (table, column, declaration), added to older databases on open.
+# `upgraded_at` (virtual: when the step finished, else started) makes seed 000's "Recent upgrades" query work
+# verbatim: SELECT component, from_version, to_version, success FROM upgrade_history ORDER BY upgraded_at DESC
+MIGRATIONS = [
+    ("upgrade_history", "unverified", "TEXT"),
+    ("upgrade_history", "upgraded_at", "TEXT GENERATED ALWAYS AS (COALESCE(finished_at, started_at)) VIRTUAL"),
+    ("rollback_points", "label", "TEXT"),  # `adopted`: the install obsplan found and took over
+]
 
 # `PRAGMA user_version` of a database this obsplan wrote; bump it with every migration. A database with a
 # higher number was written by a newer obsplan and is refused (see statecheck); 0 is a database from before
@@ -130,6 +136,7 @@ class RollbackPoint:
     floor: str | None
     status: str
     created_at: str
+    label: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -158,7 +165,7 @@ class StateDB:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
             for table, column, decl in MIGRATIONS:
-                have = {r[1] for r in self.conn.execute(f"PRAGMA table_info({table})")}
+                have = {r[1] for r in self.conn.execute(f"PRAGMA table_xinfo({table})")}
                 if column not in have:
                     self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
             self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
@@ -298,12 +305,12 @@ class StateDB:
     # -- rollback points ------------------------------------------------------------------------------------
     def add_point(self, *, component: str, step_id: str | None, from_version: str | None, to_version: str,
                   version_dir: str | None, backup_dir: str, files: list[str], data_dir: str | None,
-                  floor: str | None, status: str) -> int:  # fmt: skip
+                  floor: str | None, status: str, label: str | None = None) -> int:  # fmt: skip
         cur = self._exec(
             "INSERT INTO rollback_points (component, step_id, from_version, to_version, version_dir, backup_dir, "
-            "files, data_dir, floor, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "files, data_dir, floor, status, created_at, label) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (component, step_id, from_version, to_version, version_dir, backup_dir, "\n".join(files), data_dir,
-             floor, status, now_iso()))  # fmt: skip
+             floor, status, now_iso(), label))  # fmt: skip
         return int(cur.lastrowid or 0)
 
     def set_point_status(self, point_id: int, status: str) -> None:
@@ -349,4 +356,5 @@ def _point(r: sqlite3.Row) -> RollbackPoint:
     return RollbackPoint(id=r["id"], component=r["component"], step_id=r["step_id"], from_version=r["from_version"],
                          to_version=r["to_version"], version_dir=r["version_dir"], backup_dir=r["backup_dir"],
                          files=[f for f in r["files"].split("\n") if f], data_dir=r["data_dir"], floor=r["floor"],
-                         status=r["status"], created_at=r["created_at"])  # fmt: skip
+                         status=r["status"], created_at=r["created_at"],
+                         label=r["label"] if "label" in r.keys() else None)  # noqa: SIM118  # fmt: skip

@@ -26,12 +26,14 @@ from obsplan.compiler.errors import ObsplanError
 from obsplan.compiler.lock import Artifact, ComponentLock, HostPolicy, Step
 from obsplan.compiler.versions import Version
 
+from . import adopt
 from . import artifacts as art
 from .extract import disk_full
 from .facts import free_bytes, healthy, probe_binary_version, served_build_info
 from .integrity import install_problems
 from .layout import Layout, relative_symlink
 from .report import Event, Reporter, now_iso
+from .service_render import all_file_paths, files_current, render_service
 from .services import ServiceManager, prepare_host_dirs, render_context
 from .state import RollbackPoint, StateDB
 
@@ -92,6 +94,7 @@ class Context:
     keep_versions: int = 3
     keep_days: float = 30.0
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
+    accepted_from: dict[str, str | None] = field(default_factory=dict)  # component → host version binding accepted
     policy: HostPolicy = field(default_factory=HostPolicy)  # the lock's host_policy (archive limits, deadline)
 
     @property
@@ -155,26 +158,33 @@ class StepRunner:
             return link, "current_link"
         exposed = self.ctx.layout.bin_dir / self.runtime.service_binary
         if exposed.exists():
-            return probe_binary_version(exposed, self.runtime.version_args, self._cache()), "binary_probe"
+            return self._probe(exposed, self._cache()), "binary_probe"
         return None, "absent"
 
     def _cache(self) -> StateDB | None:
         return None if self.ctx.dry_run else self.ctx.db
 
-    def served_version(self) -> str | None:
-        """The version the running service proves it serves (build_info metric, else health + binary)."""
-        if self.runtime.build_info_metric:
-            return served_build_info(
-                self.ctx.client, self.runtime.port, self.runtime.build_info_metric, host=self.runtime.probe_host()
-            )
+    def _probe(self, binary: Path, cache: StateDB | None) -> str | None:
+        return probe_binary_version(binary, self.runtime.version_args, cache, self.runtime.service.version_patterns)
+
+    def served_version(self, expected: str | None = None) -> str | None:
+        """The version the running service proves it serves (build_info metric, else health + binary).
+        The metric's name may depend on the version (`expected`; default: the host's, else the target)."""
+        expected = expected or self.ctx.layout.current_version(self.c) or self.step.to_version
+        metric = self.runtime.build_info_metric_for(expected)
+        if metric:
+            return served_build_info(self.ctx.client, self.runtime.port, metric, host=self.runtime.probe_host())
         if healthy(self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()):
-            binary = self.ctx.layout.bin_dir / self.runtime.service_binary
-            return probe_binary_version(binary, self.runtime.version_args, self._cache())
+            return self._probe(self.ctx.layout.bin_dir / self.runtime.service_binary, self._cache())
         return None
 
     def rendered(self, version: str) -> str:
         ctx = render_context(self.c, self.runtime, version, self.ctx.layout)
         return self.ctx.services.render(ctx)
+
+    def files_current(self, version: str) -> bool:
+        """The files the service needs at `version` (config, credentials) are written as rendered."""
+        return files_current(render_service(self.c, self.runtime, version, self.ctx.layout), self.runtime.user)
 
     def uptodate(self) -> bool:
         """doit `uptodate`: the host agrees the step is done. Reads facts only."""
@@ -188,8 +198,12 @@ class StepRunner:
         intact = not install_problems(self.ctx.layout, self.c, self.runtime, link)  # deleted behind our back?
         if not unfinished and reason is None and link == self.step.to_version and intact:
             definition = self.ctx.services.definition_path(self.c)
-            same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
-            if same_unit and self.served_version() == self.step.to_version:
+            try:
+                same_unit = definition.is_file() and definition.read_text() == self.rendered(self.step.to_version)
+                same_unit = same_unit and self.files_current(self.step.to_version)
+            except ObsplanError:  # e.g. an unreadable password file: not done; preflight names the problem
+                same_unit = False
+            if same_unit and self.served_version(self.step.to_version) == self.step.to_version:
                 reason = "up_to_date"
         if reason is None:
             return False
@@ -221,6 +235,12 @@ class StepRunner:
                 if full is None:
                     raise
                 self.fail(full.reason, f"{full} ({exc})", stage=name)
+                return False
+            except Exception as exc:  # noqa: BLE001 - a bug: recorded as a failed step (exit 3), never "interrupted"
+                import traceback
+
+                self.fail("internal_error", f"{type(exc).__name__}: {exc}", stage=name,
+                          traceback=traceback.format_exc()[-4000:])  # fmt: skip
                 return False
             return True
 
@@ -281,6 +301,10 @@ class StepRunner:
             ok, why = self.ctx.services.reachable()
             if not ok:
                 raise StepFailed("service_manager_unreachable", why)
+            try:
+                self.rendered(self.step.to_version)
+            except ObsplanError as exc:
+                raise StepFailed("service_definition", f"cannot render the {self.c} service: {exc}") from None
             free = free_bytes(self.ctx.layout.root)
             cached = self.ctx.layout.downloads / a.filename
             need = max(MIN_FREE, 3 * cached.stat().st_size) if cached.is_file() else MIN_FREE
@@ -294,6 +318,8 @@ class StepRunner:
             if self.ctx.dry_run:  # earlier steps of the chain only "would run": the host may still be before them
                 idx = self.chain.index(self.step) if self.step in self.chain else 0
                 expected |= {self.chain[0].from_version, *(s.to_version for s in self.chain[:idx])}
+            if self.c in self.ctx.accepted_from:  # off the plan's path, but the matrix allows this start
+                expected.add(self.ctx.accepted_from[self.c])
             if host not in expected:
                 if self.ctx.force:
                     self.emit("off_plan_path_forced", host_version=host, expected=self.step.from_version)
@@ -354,7 +380,7 @@ class StepRunner:
                                  f"(glob {self.runtime.binaries.get(self.runtime.service_binary)})")  # fmt: skip
             binary = art.find_binary(target, self.runtime.binaries[self.runtime.service_binary])
             assert binary is not None
-            reported = probe_binary_version(binary, self.runtime.version_args, self.ctx.db)
+            reported = self._probe(binary, self.ctx.db)
             if reported is not None and reported != self.step.to_version:
                 raise StepFailed("wrong_version", f"{binary} reports version {reported}, the lock says "
                                  f"{self.step.to_version}; nothing was switched", reported=reported)  # fmt: skip
@@ -372,6 +398,10 @@ class StepRunner:
             if self.point is not None:  # resumed: the point was taken before the crash, keep it
                 self.emit("checkpoint_resumed", point=self.point.id, previous=self.point.from_version)
                 return
+            adopted = adopt.adopt(self.ctx, self)  # an install obsplan did not make: kept as point `adopted`
+            if adopted is not None:
+                self.point = adopted
+                return
             previous = layout.current_version(self.c)
             stamp = now_iso().replace(":", "").replace("+0000", "Z")
             backup = layout.backups / self.c / f"{stamp}-{self.step.id}".replace("/", "_")
@@ -380,6 +410,7 @@ class StepRunner:
             candidates = [self.ctx.services.definition_path(self.c)]
             if self.runtime.config_file:
                 candidates.append(layout.host(self.runtime.config_file))
+            candidates += all_file_paths(self.c, self.runtime, layout)  # credentials, environment file
             for f in candidates:
                 if f.is_file():
                     dest = backup / str(f.relative_to(layout.root)).replace("/", "__")
@@ -405,6 +436,8 @@ class StepRunner:
             self.result = StepResult(self.step.id, self.c, "would_run", "dry_run")
             return
         assert self.point is not None
+        if self.point.label == adopt.ADOPTED:  # the backup is safe: stop what runs outside obsplan
+            adopt.take_over(self.ctx, self, self.point)
         try:
             with self.stage("switch"):
                 self.switch_to(self.step.to_version, rendered=self.rendered(self.step.to_version))
@@ -422,7 +455,7 @@ class StepRunner:
         vdir = layout.version_dir(self.c, version)
         if not vdir.is_dir():
             raise StepFailed("version_missing", f"{vdir} does not exist")
-        created = prepare_host_dirs(self.c, self.runtime, layout)
+        created = prepare_host_dirs(self.c, self.runtime, layout, version)
         relative_symlink(vdir, layout.current_link(self.c))
         current = layout.current_link(self.c)
         for name, pattern in self.runtime.binaries.items():
@@ -443,7 +476,7 @@ class StepRunner:
                 if healthy(
                     self.ctx.client, self.runtime.port, self.runtime.health_path, host=self.runtime.probe_host()
                 ):
-                    served = self.served_version()
+                    served = self.served_version(version)
                     if served == version:
                         self.emit("verified", version=version, pid=st.pid, health=self.runtime.health_path)
                         return
@@ -574,9 +607,25 @@ def restore_point(ctx: Context, runner: StepRunner, point: RollbackPoint) -> Non
     ctx.emit(c, "rolled_back", to_version=point.from_version, point=point.id, backup=point.backup_dir)
 
 
+def _age_days(path: Path, now: float) -> float:
+    return (now - path.stat().st_mtime) / 86400 if path.exists() else 0.0
+
+
+def prune_used_backups(ctx: Context, component: str, now: float) -> list[str]:
+    """Backups of rollback points already used (rolled back to): the same rule, newest `keep_versions` kept."""
+    assert ctx.db is not None
+    removed = []
+    for i, p in enumerate(ctx.db.points(component, ("used",))):
+        if i >= ctx.keep_versions or _age_days(Path(p.backup_dir), now) > ctx.keep_days:
+            shutil.rmtree(p.backup_dir, ignore_errors=True)
+            ctx.db.set_point_status(p.id, "expired")
+            removed.append(f"used_point:{p.id}")
+    return removed
+
+
 def retention(ctx: Context, component: str) -> list[str]:
     """Keep the newest `keep_versions` versions and rollback points (and none older than `keep_days`),
-    never the current version or the newest rollback target."""
+    never the current version or the newest rollback target; backups of used points follow the same rule."""
     assert ctx.db is not None
     layout, db = ctx.layout, ctx.db
     current = layout.current_version(component)
@@ -592,6 +641,7 @@ def retention(ctx: Context, component: str) -> list[str]:
             removed.append(f"point:{p.id}")
         else:
             protected.add(p.from_version)
+    removed += prune_used_backups(ctx, component, now)
     cdir = layout.component_dir(component)
     versions = [d for d in cdir.iterdir() if d.is_dir() and not d.is_symlink() and not d.name.startswith(".")]
     versions.sort(key=lambda d: d.stat().st_mtime, reverse=True)

@@ -28,9 +28,12 @@ COMMANDS = (
     LazyCommand("history", "obsplan.cli_executor", "What obsplan did on this host."),
     LazyCommand("rollback", "obsplan.cli_executor", "Go back to a rollback point."),
     LazyCommand("bundle", "obsplan.cli_bundle", "Build, verify or extract an air-gapped bundle of a lock."),
+    LazyCommand("facts", "obsplan.cli_facts", "This host's installed, linked and served versions, as JSON."),
     LazyCommand("sign", "obsplan.cli_sign", "Sign a lock with an SSH key (ssh-keygen -Y sign)."),
     LazyCommand("doctor", "obsplan.cli_doctor", "Check state, links and units against each other (--repair)."),
     LazyCommand("report", "obsplan.cli_review", "Render the Markdown report of a lock (decisions first)."),
+    LazyCommand("rollout", "obsplan.cli_rollout", "Roll a lock out to a fleet: canary, batches, Prometheus gates."),
+    LazyCommand("export", "obsplan.cli_rollout", "Export the rollout for other tools (Ansible)."),
 )
 
 

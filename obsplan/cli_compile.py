@@ -57,6 +57,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path),
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
+@sign_key_option
 @click.option(
     "--facts",
     "facts_paths",
@@ -64,7 +65,6 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     type=click.Path(path_type=Path),
     help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
 )
-@sign_key_option
 @json_option
 @guarded
 def plan(

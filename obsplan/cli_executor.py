@@ -12,7 +12,7 @@ import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
-from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
+from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
 
@@ -50,8 +50,10 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
                      help="Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
                           "is recorded in the history."),
         click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
-        click.option("--keep-versions", type=int, default=3, show_default=True, help="Versions/points kept."),
-        click.option("--keep-days", type=float, default=30.0, show_default=True, help="Max age of old versions."),
+        click.option("--keep-versions", type=int,
+                     help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3)."),
+        click.option("--keep-days", type=float,
+                     help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30)."),
         allowed_signers_option,
         json_option,
     ]  # fmt: skip
@@ -62,7 +64,7 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
 
 def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
               service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
-              allow_unverified: bool, health_timeout: float | None, keep_versions: int, keep_days: float,
+              allow_unverified: bool, health_timeout: float | None, keep_versions: int | None, keep_days: float | None,
               allowed_signers: Path | None, as_json: bool) -> None:  # fmt: skip
     check_signature(lock, allowed_signers)
     opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
@@ -142,6 +144,9 @@ def register(group: click.Group) -> None:
         click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
         for r in rows:
             click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
+        for r in rows:
+            if r.get("drift"):
+                click.echo(f"drift: {r['component']}: {r['drift']}")
         pending = [(r["component"], p) for r in rows for p in r.get("pending_approval", [])]
         if pending:
             click.echo(
@@ -171,19 +176,28 @@ def register(group: click.Group) -> None:
             click.echo(f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
                        f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}")  # fmt: skip
 
-    @group.command("rollback")
-    @click.argument("component")
+    @group.command("rollback", epilog="Exit codes: 0 rolled back (and serving), 1 a rollback failed, 2 bad input.")
+    @click.argument("component", required=False)
+    @click.option("--last-run", is_flag=True,
+                  help="Put back every component the last apply run changed, each verified serving.")  # fmt: skip
     @click.option("--list", "list_only", is_flag=True, help="List rollback points and installed versions.")
-    @click.option("--to", "to", help="A rollback point id or an installed version (default: newest point).")
+    @click.option("--to", "to",
+                  help="A rollback point id, 'adopted' or an installed version (default: newest point).")  # fmt: skip
     @_root
     @_sm
     @click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True)
     @click.option("--health-timeout", type=float)
     @json_option
     @guarded
-    def rollback_cmd(component: str, list_only: bool, to: str | None, root: Path, service_manager: str, mode: str,
-                     health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
-        """Switch COMPONENT back to a rollback point or an installed version (never below its floor)."""
+    def rollback_cmd(component: str | None, last_run: bool, list_only: bool, to: str | None, root: Path,
+                     service_manager: str, mode: str, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+        """Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
+        --last-run every component the last apply changed."""
+        if last_run:
+            _rollback_last_run(component, to, list_only, root, service_manager, mode, health_timeout, as_json)
+            return
+        if component is None:
+            raise ObsplanError("missing COMPONENT", key="COMPONENT", hint="obsplan rollback COMPONENT, or --last-run")
         if list_only:
             info = engine.rollback_list(root, component)
             if as_json:
@@ -201,3 +215,24 @@ def register(group: click.Group) -> None:
         if as_json:
             engine.emit_result_event(JsonLinesReporter(sys.stdout), result)
         sys.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
+
+
+def _rollback_last_run(component: str | None, to: str | None, list_only: bool, root: Path, service_manager: str,
+                       mode: str, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+    from obsplan.executor.lastrun import rollback_last_run
+
+    if component is not None or to is not None or list_only:
+        raise ObsplanError("--last-run takes no COMPONENT, --to or --list", key="--last-run",
+                           hint="obsplan rollback --last-run [--root R] [--json]")  # fmt: skip
+    run_id, results = rollback_last_run(root, _reporter(as_json), service_manager=service_manager, mode=mode,
+                                        health_timeout=health_timeout)  # fmt: skip
+    if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
+        from obsplan.executor.report import Event
+
+        JsonLinesReporter(sys.stdout).emit(Event(None, "last_run_rollback", {"run_id": run_id,
+                                                 "results": [r.to_dict() for r in results]}))  # fmt: skip
+    else:
+        click.echo(f"last apply run: {run_id or 'none'}; {len(results)} component(s) changed")
+        for r in results:
+            click.echo(f"  {r.component:<18} {r.status:<11} {r.reason}")
+    sys.exit(EXIT_FAILED if any(r.failed for r in results) else EXIT_OK)

@@ -33,4 +33,6 @@ class ObsplanError(Exception):
         text = f"{where}{self.message}"
         if self.hint:
             text += f" (hint: {self.hint})"
-        return text.replace("\n", " ")
+        # one line, whatever the input held: line breaks become spaces, other control characters are escaped
+        text = text.replace("\n", " ")
+        return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)

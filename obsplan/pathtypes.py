@@ -15,9 +15,7 @@ def _text(value: object) -> object:
 
 
 def _artifact(value: str) -> str:
-    pp.check_template(value, "artifact")
-    # Without {version}/{tag} the file name is the same in every release (`loki-{os}-{arch}.zip`): the download
-    # URL must then place it under the release tag (checked on the merged definition, compiler/catalog.py).
+    pp.check_template(value, "artifact")  # without {version}/{tag} the download URL must place it (catalog.py)
     pp.check_filename(pp.sample_render(value, "artifact"), "artifact file name")
     return value
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,15 @@ from tests.ghserver import FakeGitHub
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIOS = Path(__file__).parent / "scenarios"
 NOW = "2026-11-22T12:00:00+00:00"
+UPSTREAM_APIS = ("GITHUB_API_URL", "GRAFANA_COM_API_URL", "OSV_API_URL")
+
+
+@pytest.fixture(autouse=True)
+def _no_internet(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never reach upstream: an API a test does not point at its local server answers nothing (port 9)."""
+    for var in UPSTREAM_APIS:
+        if var not in os.environ:
+            monkeypatch.setenv(var, "http://127.0.0.1:9")
 
 
 @pytest.fixture

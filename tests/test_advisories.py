@@ -180,7 +180,7 @@ def test_invalid_json_names_the_file(tmp_path):
     with pytest.raises(ObsplanError) as exc:
         load_advisories([tmp_path])
     assert exc.value.file == str(bad)
-    assert "invalid JSON" in str(exc.value)
+    assert "not valid JSON" in str(exc.value)
     _write(tmp_path / "sub", "GO-9999-0001.json", {"affected": []})
     with pytest.raises(ObsplanError, match="not an OSV record"):
         load_advisories([tmp_path])

@@ -113,7 +113,7 @@ def test_workflow_checks_and_renders_the_pr_diff(repo: Path, tmp_path: Path) -> 
         assert done.returncode == 0, (name, done.stdout, done.stderr)
     comment = (repo / "obsplan-comment.md").read_text()
     assert comment.startswith("<!-- obsplan-plan-diff -->\n### obsplan diff: `origin/main:plans/staging.lock`")
-    # the re-pin starts from the previous target (assumed applied), so the from-state moves too
+    # the previous target is assumed applied (issue: plans follow the host), so the PR starts from 0.20.0
     assert (
         "| mysqld_exporter | 0.20.0 | 0.17.2 | version; installed 0.15.1 → 0.20.0; strategy latest → pinned;" in comment
     )

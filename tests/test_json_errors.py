@@ -31,7 +31,10 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "rollback": (["nosuch", "--root", "{tmp}/root"], 2, "nosuch"),
     "bundle": ([], 2, "--verify"),
     "sign": (["{tmp}/a.lock"], 2, "a.lock"),
+    "facts": (["--root", "{tmp}/root", "--lock", "{tmp}/a.lock"], 2, "a.lock"),
     "doctor": (["--root", "{tmp}/root", "--service-manager", "bogus"], 2, "bogus"),
+    "rollout": (["{tmp}/a.lock", "--inventory", "{tmp}/hosts.yaml"], 2, "a.lock"),
+    "export ansible": (["{tmp}/a.lock", "-o", "{tmp}/out"], 2, "a.lock"),
 }
 
 

@@ -71,3 +71,14 @@ def test_a_bad_config_fails_the_test_naming_the_key(user_repo: pytest.Pytester) 
     result = user_repo.runpytest_subprocess("-k", "staging")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*versions.yaml*components.node_exporter.strateg*unknown key*"])
+
+
+def test_the_readme_example_runs(user_repo: pytest.Pytester) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Snapshot-testing plans") :]
+    code = section[
+        section.index("```python\n") + len("```python\n") : section.index("```\n", section.index("```python"))
+    ]
+    (user_repo.path / "test_plans.py").write_text(code)
+    user_repo.runpytest_subprocess("--snapshot-update").assert_outcomes(passed=3)
+    user_repo.runpytest_subprocess().assert_outcomes(passed=3)

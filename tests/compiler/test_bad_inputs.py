@@ -32,6 +32,28 @@ CASES = {
         "environments.staging.offline: unknown key",
     ),
     "top_level_list": ("- a\n- b\n", "expected a mapping"),
+    # runtime settings of the service definitions (policies/services.yaml)
+    "mysqld_without_mysql": ("components:\n  mysqld_exporter: {}\n", "components.mysqld_exporter.runtime.mysql"),
+    "setting_not_read": (
+        GOOD_HEAD + "    runtime: {scrape_uri: 'http://127.0.0.1:8080/stub_status'}\n",
+        "components.node_exporter.runtime.scrape_uri: node_exporter does not use runtime.scrape_uri",
+    ),
+    "mysql_address_without_port": (
+        "components:\n  mysqld_exporter:\n    runtime: {mysql: {address: db, user: e, password_file: /p}}\n",
+        "components.mysqld_exporter.runtime.mysql.address",
+    ),
+    "mysql_relative_password_file": (
+        "components:\n  mysqld_exporter:\n    runtime: {mysql: {user: e, password_file: mysql.pw}}\n",
+        "must be an absolute path",
+    ),
+    "mysql_password_inline": (
+        "components:\n  mysqld_exporter:\n    runtime: {mysql: {user: e, password: x, password_file: /p}}\n",
+        "components.mysqld_exporter.runtime.mysql.password: unknown key",
+    ),
+    "bad_retention": (
+        "components:\n  alertmanager:\n    runtime: {storage: {retention: forever}}\n",
+        "components.alertmanager.runtime.storage.retention",
+    ),
 }
 
 

@@ -166,7 +166,7 @@ def test_a_standing_current_statement_does_not_undo_the_loop(gh: FakeGitHub, obs
         assert _steps(lock) == [(f"node_exporter@{version}", from_version, version)]
         code, out, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "-o", str(lock), "--check")
         assert code == 0, out + err
-    assert json.loads(lock.read_text())["stated_current"] == {"node_exporter": "1.5.0"}
+    assert json.loads(lock.read_text())["components"]["node_exporter"]["stated_current"] == "1.5.0"
     pin("1.9.0", current="1.7.0")  # the operator says what the host runs: that beats the lock's inference
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "-o", str(lock))
     assert code == 0, err

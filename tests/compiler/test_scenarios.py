@@ -101,7 +101,7 @@ def test_check_catches_edited_lock_and_edited_config(gh: FakeGitHub, obsplan_env
     lock_path.write_text(original)
     versions = cfg / "versions.yaml"
     versions.write_text(
-        versions.read_text().replace("  mysqld_exporter: {}", '  mysqld_exporter:\n    exclude: ["0.20.0"]')
+        versions.read_text().replace("  mysqld_exporter:", '  mysqld_exporter:\n    exclude: ["0.20.0"]', 1)
     )
     code, out, _ = run("plan", "--config-dir", str(cfg), "--env", "staging", "--check")
     assert code == 1 and "input versions.yaml changed" in out and "mysqld_exporter.version 0.20.0" in out

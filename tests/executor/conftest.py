@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
@@ -101,15 +102,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def catalog_runtime(name: str, port: int, **settings: Any) -> Runtime:
+    """The runtime the compiler would lock for a built-in component (policies/components.yaml and
+    policies/services.yaml), on `port`, with versions.yaml-style `runtime:` settings."""
+    from obsplan.compiler.catalog import builtin_definitions, service_for
+
+    base = dict(builtin_definitions()[name]["runtime"])  # type: ignore[call-overload]
+    return Runtime(**{**base, "port": port, "service": service_for(name), **settings})
+
+
 def node_runtime(port: int) -> Runtime:
-    return Runtime(binaries={"node_exporter": "*/node_exporter"}, service_binary="node_exporter", port=port,
-                   health_path="/metrics", build_info_metric="node_exporter_build_info")  # fmt: skip
+    return catalog_runtime("node_exporter", port)
 
 
 def prometheus_runtime(port: int) -> Runtime:
-    return Runtime(binaries={"prometheus": "*/prometheus", "promtool": "*/promtool"}, service_binary="prometheus",
-                   port=port, health_path="/-/ready", build_info_metric="prometheus_build_info",
-                   data_dir="/var/lib/prometheus", config_file="/etc/prometheus/prometheus.yml")  # fmt: skip
+    return catalog_runtime("prometheus", port)
 
 
 @dataclass

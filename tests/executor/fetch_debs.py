@@ -28,14 +28,38 @@ DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
 
 # (suite, Debian package, upstream name, {exposed binary name: path inside the .deb})
+_AM = {"alertmanager": "usr/bin/prometheus-alertmanager", "amtool": "usr/bin/amtool"}
+_NGINX = {"nginx-prometheus-exporter": "usr/bin/prometheus-nginx-exporter"}
 RELEASES = [
     ("bookworm", "prometheus-node-exporter", "node_exporter", {"node_exporter": "usr/bin/prometheus-node-exporter"}),
     ("trixie", "prometheus-node-exporter", "node_exporter", {"node_exporter": "usr/bin/prometheus-node-exporter"}),
     ("bookworm", "prometheus", "prometheus", {"prometheus": "usr/bin/prometheus", "promtool": "usr/bin/promtool"}),
     ("trixie", "prometheus", "prometheus", {"prometheus": "usr/bin/prometheus", "promtool": "usr/bin/promtool"}),
+    ("bookworm", "prometheus-alertmanager", "alertmanager", _AM),
+    ("trixie", "prometheus-alertmanager", "alertmanager", _AM),
+    (
+        "bookworm",
+        "prometheus-mysqld-exporter",
+        "mysqld_exporter",
+        {"mysqld_exporter": "usr/bin/prometheus-mysqld-exporter"},
+    ),
+    (
+        "trixie",
+        "prometheus-mysqld-exporter",
+        "mysqld_exporter",
+        {"mysqld_exporter": "usr/bin/prometheus-mysqld-exporter"},
+    ),
+    ("bookworm", "prometheus-nginx-exporter", "nginx_exporter", _NGINX),
+    ("trixie", "prometheus-nginx-exporter", "nginx_exporter", _NGINX),
 ]
+# GoReleaser projects: `<archive prefix>_<version>_linux_<arch>.tar.gz`, the binary at the archive root
+GORELEASER = {"nginx_exporter": "nginx-prometheus-exporter"}
+# Debian's alertmanager reads its notification template from here (upstream builds embed it)
+ALERTMANAGER_TEMPLATE = "usr/share/prometheus/alertmanager/default.tmpl"
 
 _VERSION_RE = re.compile(r"^(\S+), version (\S+) \(branch: ([^,]*), revision: ([^)]*)\)")
+_NGINX_0X_RE = re.compile(r"^NGINX Prometheus Exporter version=(\S+)")
+_DEBIAN_RE = re.compile(r"^(\d+\.\d+\.\d+)(?:\+ds\d*)?(?:-\d+(?:\+[a-z0-9.]+)?)?$")
 
 
 def _run(cmd: list[str], cwd: Path | None = None) -> str:
@@ -94,28 +118,40 @@ def fetch_deb(cache: Path, suite: str, package: str) -> Path:
 
 
 def binary_version(binary: Path) -> str:
-    """Version printed by `<binary> --version` (first line, stdout or stderr), Debian `+ds` suffix stripped."""
+    """Version printed by `<binary> --version` (first line, stdout or stderr), Debian suffixes
+    (`+ds`, `-1+b4`) stripped; nginx exporter 0.x prints `NGINX Prometheus Exporter version=0.11.0-1+b4`."""
     proc = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=30, check=False)
     for text in (proc.stdout, proc.stderr):
-        m = _VERSION_RE.match(text.strip())
+        m = _VERSION_RE.match(text.strip()) or _NGINX_0X_RE.match(text.strip())
         if m:
-            return re.sub(r"\+ds\d*$", "", m.group(2))
+            raw = m.group(2) if m.re is _VERSION_RE else m.group(1)
+            d = _DEBIAN_RE.match(raw)
+            return d.group(1) if d else raw
     raise RuntimeError(f"cannot read the version of {binary}: {proc.stdout!r} {proc.stderr!r}")
 
 
-def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path]) -> Path:
-    """Write a deterministic promu-layout tarball `<name>-<version>.linux-<arch>.tar.gz` into `out`."""
-    top = f"{name}-{version}.linux-{ARCH}"
-    path = out / f"{top}.tar.gz"
+def tarball_name(name: str, version: str) -> str:
+    """The upstream archive name: promu `<name>-<version>.linux-<arch>.tar.gz` or GoReleaser's."""
+    if name in GORELEASER:
+        return f"{GORELEASER[name]}_{version}_linux_{ARCH}.tar.gz"
+    return f"{name}-{version}.linux-{ARCH}.tar.gz"
+
+
+def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path], flat: bool = False) -> Path:
+    """Write a deterministic upstream-layout tarball into `out`: promu's holds one top directory
+    `<name>-<version>.linux-<arch>/`, GoReleaser's (and a `flat` one) has the files at its root."""
+    top = "" if flat or name in GORELEASER else f"{name}-{version}.linux-{ARCH}"
+    path = out / tarball_name(name, version)
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        d = tarfile.TarInfo(top)
-        d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 0
-        tar.addfile(d)
+        if top:
+            d = tarfile.TarInfo(top)
+            d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, 0
+            tar.addfile(d)
         for rel, content in sorted(files.items()):
             data = content.read_bytes() if isinstance(content, Path) else content
-            info = tarfile.TarInfo(f"{top}/{rel}")
+            info = tarfile.TarInfo(f"{top}/{rel}" if top else rel)
             info.size, info.mtime = len(data), 0
             info.mode = 0o755 if rel not in ("LICENSE", "NOTICE") else 0o644
             tar.addfile(info, io.BytesIO(data))
@@ -124,8 +160,7 @@ def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Pa
     return path
 
 
-def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
-    """Fetch every deb in RELEASES and repack it; returns {(upstream name, version): tarball}."""
+def _build(cache: Path) -> dict[tuple[str, str], Path]:
     out = cache / "releases"
     result: dict[tuple[str, str], Path] = {}
     for suite, package, name, binaries in RELEASES:
@@ -138,7 +173,7 @@ def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
             _run(["dpkg-deb", "-x", str(deb), str(tmp)])
             tmp.rename(root)
         version = binary_version(root / next(iter(binaries.values())))
-        tarball = out / f"{name}-{version}.linux-{ARCH}.tar.gz"
+        tarball = out / tarball_name(name, version)
         if not tarball.exists():
             # trixie moved promtool into its own package: optional binaries are taken when present
             files: dict[str, bytes | Path] = {e: root / rel for e, rel in binaries.items() if (root / rel).exists()}
@@ -146,6 +181,18 @@ def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
             files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
             make_tarball(out, name, version, files)
         result[(name, version)] = tarball
+    return result
+
+
+def extracted_file(suite: str, package: str, rel: str, cache: Path = DEFAULT_CACHE) -> Path:
+    """A file of an unpacked .deb (after `build_releases`), e.g. Debian's alertmanager `default.tmpl`."""
+    return cache / "extract" / fetch_deb(cache, suite, package).stem / rel
+
+
+def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
+    """Fetch every deb in RELEASES and repack it; returns {(upstream name, version): tarball}."""
+    result = _build(cache)
+    out = cache / "releases"
     sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
     (out / "sha256sums.txt").write_text(sums)
     return result

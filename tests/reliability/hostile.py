@@ -225,12 +225,14 @@ def runtime(port: int = 9) -> Runtime:
 
 
 def write_lock(path: Path, artifact: Path, fmt: str, url: str | None = None,
-               limits: ArchiveLimits | None = None, deadline: int = 900, sha: str | None = None) -> Path:  # fmt: skip
+               limits: ArchiveLimits | None = None, deadline: int = 900, sha: str | None = None,
+               floor: str | None = None) -> Path:  # fmt: skip
     """A sealed lock upgrading `tool` 1.0.0 → 2.0.0 from `artifact` (by file name; `url` for HTTP)."""
     art = Artifact(url=url or f"https://example.invalid/{artifact.name}", filename=artifact.name, format=fmt,  # type: ignore[arg-type]
                    sha256=sha or sha256(artifact))  # fmt: skip
     step = Step(id=f"{NAME}-{NEW}", component=NAME, from_version=OLD, to_version=NEW, phase="p", requires=[],
-                risk="low", reasons=[Reason(code="test", detail="hostile corpus")], artifacts={PLATFORM: art})  # fmt: skip
+                risk="low", reasons=[Reason(code="test", detail="hostile corpus")], artifacts={PLATFORM: art},
+                rollback_floor=floor)  # fmt: skip
     comp = ComponentLock(version=NEW, current=OLD, strategy="latest", github_repo=None,
                          source=SourceInfo(kind="snapshot", as_of=None), artifacts={PLATFORM: art}, runtime=runtime())  # fmt: skip
     policy = HostPolicy(archive_limits=limits or ArchiveLimits(), download_deadline_seconds=deadline)

@@ -15,6 +15,7 @@ from tests.reliability.hostile import (
     NEW,
     Host,
     apply,
+    cli,
     fault_server,
     host,
     tar_member,
@@ -125,10 +126,20 @@ def test_full_disk_before_apply_is_exit_1_not_a_crash(tmp_path: Path) -> None:
         before = h.installed_tree()
         out = apply(h, lock, "--artifacts", str(tmp_path))
         assert out.exit_code == 1, out.output
-        assert "disk" in out.output and "Traceback" not in out.output
+        assert "disk_full: no space left" in out.output and "Traceback" not in out.output
         assert h.installed_tree() == before
 
 
 def _free(h: Host) -> int:
     st = os.statvfs(h.root)
     return st.f_bavail * st.f_frsize
+
+
+def test_bundle_downloads_keep_the_deadline_too(tmp_path: Path) -> None:
+    good = _good(tmp_path)
+    with fault_server({good.name: good.read_bytes()}) as url:
+        lock = write_lock(tmp_path / "t.lock", good, "tar.gz", url=f"{url}/trickle/{good.name}", deadline=2)
+        out = cli("bundle", str(lock), "-o", str(tmp_path / "bundle"))
+        assert out.exit_code == 1, out.output
+        assert "abandoned" in out.output and "Traceback" not in out.output
+        assert not [p for p in (tmp_path / "bundle").rglob("*") if p.name.endswith(".tar.gz")]

@@ -134,3 +134,35 @@ def test_benign_config_accepted(case: str, tmp_path: Path) -> None:
     assert result.exit_code in (0, 1), (result.output, result.stderr)
     assert (cfg / "versions.yaml").read_bytes() == before
     assert out.exists() == (result.exit_code == 0)
+
+
+ADVISORIES = {
+    "non-utf8": (b'{"id": "GO-1", "x": "\xff"}', "UTF-8"),
+    "deep": (b'{"id": ' + b"[" * 100_000 + b"]" * 100_000 + b"}", "nested"),
+    "duplicate-keys": (b'{"id": "GO-1", "id": "GO-2"}', "twice"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ADVISORIES))
+def test_hostile_advisory_file_refused(case: str, tmp_path: Path) -> None:
+    data, expected = ADVISORIES[case]
+    cfg = tmp_path / "config"
+    (cfg / "adv").mkdir(parents=True)
+    (cfg / "versions.yaml").write_text(MINIMAL_VERSIONS)
+    (cfg / "adv" / "GO-1.json").write_bytes(data)
+    before = tree(tmp_path)
+    args = [
+        "plan",
+        "--config-dir",
+        str(cfg),
+        "--offline",
+        "-o",
+        str(tmp_path / "x.lock"),
+        "--advisories",
+        str(cfg / "adv"),
+    ]
+    result = run(args, tmp_path)
+    assert result.exit_code == 2, (result.output, result.stderr)
+    line = one_error_line(result)
+    assert "GO-1.json" in line and expected in line, line
+    assert {k: v for k, v in tree(tmp_path).items() if not k.startswith("cache")} == before

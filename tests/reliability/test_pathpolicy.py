@@ -80,3 +80,20 @@ def test_host_paths_stay_inside_root(tmp_path: Path) -> None:
         assert info.value.exit_code == 2
     assert list(outside.iterdir()) == []
     assert sorted(p.name for p in root.iterdir()) == ["opt", "var"]
+
+
+def test_apply_refuses_a_root_whose_links_lead_outside(tmp_path: Path) -> None:
+    """A link planted under --root (/opt → elsewhere) stops apply with exit 2 before anything is written there."""
+    from tests.reliability.corpus import good_lock, one_error_line, reseal, run, tree
+
+    lock = tmp_path / "ok.lock"
+    lock.write_bytes(reseal(good_lock(tmp_path / "work")))
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (outside / "sentinel").write_text("unchanged")
+    (root / "opt").symlink_to(outside)
+    result = run(["apply", str(lock), "--root", str(root), "--allow-unverified"], tmp_path)
+    assert result.exit_code == 2, (result.output, result.stderr)
+    assert "outside the root" in one_error_line(result)
+    assert set(tree(outside)) == {"sentinel"} and (outside / "sentinel").read_text() == "unchanged"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from obsplan.executor.state import SCHEMA_VERSION, StateDB
 
-from tests.reliability.hostile import NAME, OLD, Host, apply, cli, host, tar_member, write_lock, write_tar
+from tests.reliability.hostile import NAME, NEW, OLD, Host, apply, cli, host, tar_member, write_lock, write_tar
 
 
 def _db(h: Host) -> Path:
@@ -163,3 +163,25 @@ def test_apply_dry_run_on_a_broken_host_is_a_refusal_not_nothing_to_do(tmp_path:
         os.unlink(h.root / "usr/local/bin" / NAME)
         out = apply(h, lock, "--dry-run")
         assert not any(e["event"] == "nothing_to_do" for e in out.events)
+
+
+def test_repair_rebuilds_the_rollback_floor_from_the_applied_lock(tmp_path: Path) -> None:
+    """A floor is a safety fact (never roll back below it): a rebuilt database must not lose it."""
+    with host() as h:
+        _healthy_state(h, tmp_path)
+        good = tmp_path / "tool-2.0.0.tar.gz"
+        lock = write_lock(tmp_path / "f.lock", good, "tar.gz", floor="1.5.0")
+        shutil.copyfile(lock, h.root / "var/lib/obsplan/applied-lock.json")
+        (h.opt / NEW / "tool-2.0.0").mkdir(parents=True)
+        (h.opt / NEW / "tool-2.0.0" / "tool").write_text("#!/bin/sh\n")
+        os.unlink(h.opt / "current")
+        os.symlink(NEW, h.opt / "current")
+        exposed = h.root / "usr/local/bin" / NAME
+        os.unlink(exposed)
+        os.symlink("../../../opt/obsplan/tool/current/tool-2.0.0/tool", exposed)
+        _break(_db(h), "garbage")
+        code, report = _doctor(h, "--repair")
+        assert code == 0, report
+        with StateDB(_db(h), read_only=True) as db:
+            row = db.installed(NAME)
+            assert row is not None and (row["version"], row["floor"]) == (NEW, "1.5.0")

@@ -1,0 +1,39 @@
+"""`obsplan facts`: write this host's facts (per component installed/linked/served version) as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from obsplan.cli_edge import emit_json, guarded, json_option
+
+
+def register(group: click.Group) -> None:
+    @group.command("facts", epilog="Exit codes: 0 written, 2 bad input (an unreadable lock).")
+    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
+                  help="Host root (as for apply).")  # fmt: skip
+    @click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Observe the components of this lock (default: every built-in component).")  # fmt: skip
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  help="Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'.")  # fmt: skip
+    @json_option
+    @guarded
+    def facts_cmd(root: Path, lock_path: Path | None, output: Path | None, as_json: bool) -> None:
+        """Write the host's facts as JSON: per component the installed, linked and served version, how each
+        was observed and whether obsplan manages it, plus platform and obsplan version."""
+        from obsplan.compiler.lock import load_lock, write_atomic
+        from obsplan.executor.hostfacts_collect import collect
+
+        lock = load_lock(lock_path) if lock_path is not None else None
+        facts = collect(root, lock)
+        text = json.dumps(facts.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        if output is None:
+            click.echo(text, nl=False)  # the facts are JSON already, with or without --json
+            return
+        write_atomic(output, text)
+        if as_json:
+            emit_json({"output": str(output), "components": len(facts.components)})
+        else:
+            click.echo(f"wrote {output} ({len(facts.components)} components)", err=True)
