@@ -175,6 +175,14 @@ async def compile_lock(
     fetched = await asyncio.gather(*(fetch_first(r, sources, sem) for r in repos))
     data_by_repo = dict(zip(repos, fetched, strict=True))
 
+    for fname, platform in sorted(opts.facts.platforms.items()) if opts.facts else []:
+        if platform not in platforms:
+            raise ObsplanError(
+                f"host facts {fname} are of a {platform} host, but the plan is for {', '.join(platforms)}",
+                file=file,
+                key="global.platforms",
+                hint=f"add {platform} to platforms (or the environment's platforms)",
+            )
     facts = opts.facts.versions if opts.facts else None
     states = {name: initial_from_state(name, inputs, espec, previous, facts) for name in specs}
     currents = {name: st.version for name, st in states.items()}
@@ -242,8 +250,8 @@ async def compile_lock(
                 target, source = got, _promoted_source(promoted, name)
                 moved = after_target(states[name], prev_comp, target.version)
                 current = currents[name] = moved.version if moved else states[name].version
-                known = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
-                cands.usable.setdefault(target.version, known.get(target.version) or Release(tag=f"v{target.version}"))
+                rels = candidates(data, tag_prefix=defn.tag_prefix) if data is not None else {}
+                cands.usable.setdefault(target.version, rels.get(target.version) or Release(tag=f"v{target.version}"))
         newer_waiting = {v: d for v, d in cands.waiting.items() if v > target.version}
         if newer_waiting:
             v = max(newer_waiting)

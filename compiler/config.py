@@ -195,8 +195,8 @@ class SeedRollbackSpec(Strict):
     """Seed 000's `global.safety.rollback` (maps to the policy's rollback retention and auto-rollback)."""
 
     auto_rollback_on_failure: bool | None = None
-    retention_count: int | None = Field(default=None, ge=1)
-    retention_days: int | None = Field(default=None, ge=0)
+    retention_count: int | None = Field(default=None, ge=1, le=1000)
+    retention_days: int | None = Field(default=None, ge=0, le=36500)
 
 
 class SeedSafetySpec(Strict):

@@ -110,8 +110,9 @@ class GrafanaComSource:
         headers = {"Accept": "application/json"}
         if prev and prev.get("etag"):
             headers["If-None-Match"] = prev["etag"]
-        assert self.client is not None
         import httpx  # only when a request is made: offline runs never load it
+
+        assert self.client is not None
 
         try:
             resp = await self.client.get(url, headers=headers)

@@ -78,7 +78,8 @@ def _env_now() -> datetime | None:
 def source_chain(
     client: httpx.AsyncClient | None, settings: Settings, offline: bool, snapshot: SnapshotSource
 ) -> list[ReleaseSource]:
-    """GitHub (with its cache; cache only when offline), then the embedded snapshot."""
+    """grafana.com (for the components it releases), GitHub (each with its cache; cache only when offline), then
+    the embedded snapshot."""
     cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
     github = GitHubSource(
         client,

@@ -74,6 +74,7 @@ class FactsInput:
     versions: dict[str, Version | None]
     digests: dict[str, str]  # "facts:<file name>" → sha256 of its bytes, recorded in the lock's inputs
     notes: dict[str, str]  # component → why this from-state (lowest of a fleet)
+    platforms: dict[str, str]  # facts file name → the host's platform
 
 
 def load_facts(path: Path) -> HostFacts:
@@ -118,8 +119,10 @@ def read_fleet(paths: tuple[Path, ...]) -> FactsInput | None:
         return None
     per: dict[str, list[tuple[Version | None, str]]] = {}
     digests: dict[str, str] = {}
+    platforms: dict[str, str] = {}
     for f in files:
         facts = load_facts(f)
+        platforms[f.name] = facts.platform
         digests[f"facts:{f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
         for name, comp in facts.components.items():
             per.setdefault(name, []).append((comp.from_state(), f.name))
@@ -134,7 +137,7 @@ def read_fleet(paths: tuple[Path, ...]) -> FactsInput | None:
                 f"from-state {installed[0][0]} is the lowest of {len(files)} hosts' facts ({installed[0][1]}); "
                 f"seen: {', '.join(distinct)}" + ("; some hosts have none" if len(installed) < len(seen) else "")
             )
-    return FactsInput(versions, dict(sorted(digests.items())), notes)
+    return FactsInput(versions, dict(sorted(digests.items())), notes, platforms)
 
 
 def from_state_hint(component: str, host_version: str | None) -> str:

@@ -33,6 +33,7 @@ def user_repo(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pyt
     pytester.makepyfile(test_plans=USER_TEST)
     monkeypatch.delenv("OBSPLAN_NOW", raising=False)
     monkeypatch.setenv("GITHUB_API_URL", "http://127.0.0.1:9")  # nothing listens: any connection would fail
+    monkeypatch.setenv("GRAFANA_COM_API_URL", "http://127.0.0.1:9")
     return pytester
 
 

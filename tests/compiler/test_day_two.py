@@ -117,6 +117,12 @@ def test_bad_facts_file_is_exit_2_naming_the_key(gh: FakeGitHub, obsplan_env: Pa
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
     assert code == 2 and "components.node_exporter.servd" in err and "host.json" in err
     assert not (tmp_path / "plans").exists()
+    doc["components"]["node_exporter"] = {"served": "1.7.0"}
+    doc["platform"] = "linux-riscv64"
+    facts.write_text(json.dumps(doc))
+    code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
+    assert code == 2 and "linux-riscv64 host" in err and "global.platforms" in err
+    doc["platform"] = "linux-amd64"
     doc["components"]["node_exporter"] = {"served": "latest"}
     facts.write_text(json.dumps(doc))
     code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "--facts", str(facts))
@@ -139,3 +145,29 @@ def test_the_off_path_hint_is_a_valid_current_line(gh: FakeGitHub, obsplan_env: 
         assert code == 0, line + err
         assert _steps(tmp_path / "x.lock") == [first]
         (tmp_path / "x.lock").unlink()
+
+
+def test_a_standing_current_statement_does_not_undo_the_loop(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path) -> None:
+    """`current:` written once stays in versions.yaml; re-pinning twice still starts from each previous target,
+    and `--check` agrees; editing `current:` is news and wins."""
+    cfg, lock = tmp_path / "cfg", tmp_path / "lab.lock"
+    cfg.mkdir()
+
+    def pin(version: str, current: str = "1.5.0") -> None:
+        (cfg / "versions.yaml").write_text(
+            f"components:\n  node_exporter: {{strategy: pinned, version: '{version}'}}\n"
+            f"environments:\n  lab:\n    current: {{node_exporter: '{current}'}}\n"
+        )
+
+    for version, from_version in (("1.6.1", "1.5.0"), ("1.8.2", "1.6.1"), ("1.9.0", "1.8.2")):
+        pin(version)
+        code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "-o", str(lock))
+        assert code == 0, err
+        assert _steps(lock) == [(f"node_exporter@{version}", from_version, version)]
+        code, out, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "-o", str(lock), "--check")
+        assert code == 0, out + err
+    assert json.loads(lock.read_text())["components"]["node_exporter"]["stated_current"] == "1.5.0"
+    pin("1.9.0", current="1.7.0")  # the operator says what the host runs: that beats the lock's inference
+    code, _, err = run("plan", "--config-dir", str(cfg), "--env", "lab", "-o", str(lock))
+    assert code == 0, err
+    assert _steps(lock) == [("node_exporter@1.9.0", "1.7.0", "1.9.0")]

@@ -20,7 +20,12 @@ MINIMAL_VERSIONS = "components:\n  node_exporter: {}\n"
 
 def run(args: list[str], cwd: Path) -> Result:
     """The CLI in-process, offline, with cache and working directory inside `cwd`."""
-    env = {"OBSPLAN_CACHE_DIR": str(cwd / "cache"), "OBSPLAN_NOW": NOW, "GITHUB_API_URL": "http://127.0.0.1:9"}
+    env = {
+        "OBSPLAN_CACHE_DIR": str(cwd / "cache"),
+        "OBSPLAN_NOW": NOW,
+        "GITHUB_API_URL": "http://127.0.0.1:9",
+        "GRAFANA_COM_API_URL": "http://127.0.0.1:9",
+    }
     old = Path.cwd()
     os.chdir(cwd)
     try:
