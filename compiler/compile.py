@@ -51,6 +51,7 @@ from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordere
 from .promote import promoted_target
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
+from .soak import soak_seconds
 from .versions import Version
 
 CONCURRENCY = 8
@@ -346,6 +347,7 @@ async def compile_lock(
                 priority="security" if any(x.code == "security_fix" for x in reasons) else "normal",
                 approval=approval,
                 refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
+                soak_seconds=soak_seconds(inputs.policy.soak, hop.component, str(hop.from_version or "") or None),
             )
         )
 

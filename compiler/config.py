@@ -38,6 +38,7 @@ from . import yamlload
 from .errors import ObsplanError
 from .seed_safety import with_seed_safety
 from .service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
+from .soak import parse_duration
 from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -305,6 +306,17 @@ class PolicyFile(Strict):
     download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
     archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
     matrix_file: RelFile | None = None
+    soak: dict[str, dict[str, str | int]] = Field(
+        default_factory=dict, description="component → {version prefix: duration} held before the next hop"
+    )
+
+    @field_validator("soak")
+    @classmethod
+    def _soak(cls, v: dict[str, dict[str, str | int]]) -> dict[str, dict[str, str | int]]:
+        for versions in v.values():
+            for duration in versions.values():
+                parse_duration(duration)
+        return v
 
 
 # ---------------------------------------------------------------- matrix

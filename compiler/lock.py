@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
 from obsplan.errors import ObsplanError
 from obsplan.fsio import write_atomic
@@ -122,6 +122,17 @@ class Step(Strict):
         "one of these ranges holds it (a required hop skipped, a rollback floor crossed, a downgrade); null (a lock "
         "written without the matrix's word on it): only the plan's own path is accepted",
     )
+    soak_seconds: int | None = Field(
+        default=None, description="from_version must have served (verified) this long first; absent: no soak"
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_soak(self, handler: Any) -> Any:
+        """Without a soak the field is left out, so locks written before soak existed keep their bytes and hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("soak_seconds") is None:
+            data.pop("soak_seconds", None)
+        return data
 
 
 class Plan(Strict):

@@ -42,7 +42,7 @@ from obsplan.compiler.versions import Version
 
 from obsplan.hostfacts import from_state_hint
 
-from . import adopt, binding, drift, phases
+from . import adopt, binding, drift, phases, soak
 from . import bundle as bundles
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
 from .extract import disk_full
@@ -353,6 +353,7 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     refused = _refuse_unbound(steps, runners, chains, ctx)
     if not refused:
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
+        soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         phase_steps = [s for s in steps if s.phase == phase]

@@ -32,6 +32,8 @@ COMMANDS = (
     LazyCommand("sign", "obsplan.cli_sign", "Sign a lock with an SSH key (ssh-keygen -Y sign)."),
     LazyCommand("doctor", "obsplan.cli_doctor", "Check state, links and units against each other (--repair)."),
     LazyCommand("report", "obsplan.cli_review", "Render the Markdown report of a lock (decisions first)."),
+    LazyCommand("rollout", "obsplan.cli_rollout", "Roll a lock out to a fleet: canary, batches, Prometheus gates."),
+    LazyCommand("export", "obsplan.cli_rollout", "Export the rollout for other tools (Ansible)."),
 )
 
 

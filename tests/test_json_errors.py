@@ -33,6 +33,8 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "sign": (["{tmp}/a.lock"], 2, "a.lock"),
     "facts": (["--root", "{tmp}/root", "--lock", "{tmp}/a.lock"], 2, "a.lock"),
     "doctor": (["--root", "{tmp}/root", "--service-manager", "bogus"], 2, "bogus"),
+    "rollout": (["{tmp}/a.lock", "--inventory", "{tmp}/hosts.yaml"], 2, "a.lock"),
+    "export ansible": (["{tmp}/a.lock", "-o", "{tmp}/out"], 2, "a.lock"),
 }
 
 

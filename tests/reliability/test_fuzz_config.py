@@ -18,8 +18,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 
+from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import MINIMAL_VERSIONS, run, tree
 
 PER_FILE = max(1, -(-FUZZ_EXAMPLES // 3))

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 
+from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import good_lock, reseal, run, tree
 from tests.reliability.test_fuzz_config import junk
 

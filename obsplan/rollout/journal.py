@@ -1,0 +1,103 @@
+"""The rollout journal: SQLite in `--state-dir` (default `$XDG_STATE_HOME/obsplan`, else
+`~/.local/state/obsplan`), file `rollouts.db`. Every batch, host result and gate measurement is committed as it
+happens, so a halted or killed rollout can be resumed (`--resume`) and shown (`--status`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+from typing import Any
+
+from obsplan.executor.report import now_iso
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rollouts (id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT,
+    lock_path TEXT, lock_sha256 TEXT, inventory TEXT, options TEXT, batches TEXT);
+CREATE TABLE IF NOT EXISTS host_results (rollout_id TEXT, batch INTEGER, host TEXT, action TEXT, status TEXT,
+    detail TEXT, at TEXT);
+CREATE TABLE IF NOT EXISTS gate_measurements (rollout_id TEXT, batch INTEGER, n INTEGER, ok INTEGER,
+    detail TEXT, at TEXT);
+CREATE TABLE IF NOT EXISTS events (rollout_id TEXT, seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT, at TEXT);
+"""
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "obsplan"
+
+
+class Journal:
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "rollouts.db"
+        self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        self.conn.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def start(self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any],
+              batches: list[dict[str, Any]]) -> str:  # fmt: skip
+        rid = f"{now_iso()[:19].replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:6]}"
+        self.conn.execute("INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?)",
+                          (rid, now_iso(), None, "running", lock_path, lock_sha256, inventory,
+                           json.dumps(options, sort_keys=True), json.dumps(batches)))  # fmt: skip
+        return rid
+
+    def set_status(self, rid: str, status: str) -> None:
+        finished = now_iso() if status in ("done", "halted") else None
+        self.conn.execute("UPDATE rollouts SET status=?, finished_at=? WHERE id=?", (status, finished, rid))
+
+    def host_result(self, rid: str, batch: int, host: str, action: str, status: str, detail: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO host_results VALUES (?,?,?,?,?,?,?)",
+                          (rid, batch, host, action, status, json.dumps(detail, sort_keys=True), now_iso()))  # fmt: skip
+
+    def measurement(self, rid: str, batch: int, n: int, ok: bool, detail: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO gate_measurements VALUES (?,?,?,?,?,?)",
+                          (rid, batch, n, int(ok), json.dumps(detail, sort_keys=True), now_iso()))  # fmt: skip
+
+    def event(self, rid: str, event: dict[str, Any]) -> None:
+        self.conn.execute("INSERT INTO events (rollout_id, event, at) VALUES (?,?,?)",
+                          (rid, json.dumps(event, sort_keys=True), now_iso()))  # fmt: skip
+
+    def rollout(self, rid: str | None = None) -> dict[str, Any] | None:
+        """One rollout (default: the newest)."""
+        sql = "SELECT id, started_at, finished_at, status, lock_path, lock_sha256, inventory, options, batches FROM rollouts"
+        row = self.conn.execute(sql + (" WHERE id=?" if rid else " ORDER BY started_at DESC, rowid DESC LIMIT 1"),
+                                (rid,) if rid else ()).fetchone()  # fmt: skip
+        if row is None:
+            return None
+        keys = ["id", "started_at", "finished_at", "status", "lock_path", "lock_sha256", "inventory", "options",
+                "batches"]  # fmt: skip
+        out = dict(zip(keys, row, strict=True))
+        out["options"], out["batches"] = json.loads(out["options"]), json.loads(out["batches"])
+        return out
+
+    def host_results(self, rid: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT batch, host, action, status, detail, at FROM host_results "
+                                 "WHERE rollout_id=? ORDER BY rowid", (rid,)).fetchall()  # fmt: skip
+        return [{"batch": b, "host": h, "action": a, "status": s, "detail": json.loads(d), "at": at}
+                for b, h, a, s, d, at in rows]  # fmt: skip
+
+    def measurements(self, rid: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT batch, n, ok, detail, at FROM gate_measurements WHERE rollout_id=? "
+                                 "ORDER BY rowid", (rid,)).fetchall()  # fmt: skip
+        return [{"batch": b, "n": n, "ok": bool(ok), "detail": json.loads(d), "at": at} for b, n, ok, d, at in rows]
+
+    def events(self, rid: str) -> list[dict[str, Any]]:
+        rows = self.conn.execute("SELECT event FROM events WHERE rollout_id=? ORDER BY seq", (rid,)).fetchall()
+        return [json.loads(r[0]) for r in rows]
+
+    def applied_ok(self, rid: str) -> set[str]:
+        """Hosts whose last result in this rollout is a successful apply (never applied again on resume)."""
+        last: dict[str, tuple[str, str]] = {}
+        for r in self.host_results(rid):
+            last[r["host"]] = (r["action"], r["status"])
+        return {h for h, (action, status) in last.items() if action == "apply" and status == "ok"}
+
+    def passed_gates(self, rid: str) -> set[int]:
+        return {e["batch"] for e in self.events(rid) if e.get("event") == "gate_passed"}

@@ -1,0 +1,81 @@
+"""Rollout output: JSON events (one per line) with `--json`, plain progress lines per batch otherwise, and the
+Markdown summary for the change record (built from the journal, so `--status` can print it again later)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any, TextIO
+
+from obsplan.executor.report import now_iso
+
+
+class RolloutReporter:
+    def __init__(self, as_json: bool, stream: TextIO | None = None) -> None:
+        self.as_json = as_json
+        self.stream = stream or sys.stdout
+
+    def emit(self, event: str, **data: Any) -> dict[str, Any]:
+        record = {"timestamp": now_iso(), "event": event, **data}
+        if self.as_json:
+            self.stream.write(json.dumps(record, sort_keys=True) + "\n")
+        else:
+            self.stream.write(_line(record) + "\n")
+        self.stream.flush()
+        return record
+
+    def progress(self, host: str, what: str) -> None:
+        if not self.as_json:
+            self.stream.write(f"    {now_iso()[11:23]} {host}: {what}\n")
+            self.stream.flush()
+
+
+def _line(r: dict[str, Any]) -> str:
+    e = r["event"]
+    if e == "rollout_planned":
+        batches = "; ".join(f"{b['name']}: {', '.join(b['hosts'])}" for b in r["batches"])
+        return f"rollout {r['rollout_id']}: {len(r['hosts'])} host(s), {batches}"
+    if e == "batch_started":
+        return f"== {r['batch']} ({', '.join(r['hosts'])})"
+    if e == "host_result":
+        why = f" — {r['reason']}" if r.get("reason") else ""
+        return f"  {r['host']}: {r['action']} {r['status']}{why}"
+    if e == "gate_measurement":
+        bad = [f"{x['query']}: {x.get('reason')}" for x in r["results"] if not x["ok"]]
+        return f"  gate measurement {r['n'] + 1}/{r['count']}: {'ok' if r['ok'] else 'FAILED ' + '; '.join(bad)}"
+    if e in ("gate_passed", "gate_failed"):
+        return f"  {e.replace('_', ' ')} after {r['batch']}"
+    if e == "rollout_halted":
+        return f"HALTED at {r['batch']}: {r['reason']}"
+    if e == "rollout_done":
+        return f"rollout done: {r['hosts']} host(s)"
+    if e == "dry_run_host":
+        return f"  {r['host']} ({r['address']}): {', '.join(r['steps']) or 'nothing to do'}"
+    return f"{e}: {json.dumps({k: v for k, v in r.items() if k not in ('event', 'timestamp')}, sort_keys=True)}"
+
+
+def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
+    """The change-record summary of one rollout."""
+    opts = rollout["options"]
+    lines = [f"## Rollout {rollout['id']}: {rollout['status']}", "",
+             f"- lock: `{rollout['lock_path']}` (sha256 {rollout['lock_sha256'][:12]})",
+             f"- inventory: `{rollout['inventory']}`",
+             f"- started {rollout['started_at']}, finished {rollout['finished_at'] or '—'}",
+             f"- gates: {', '.join(f'`{g}`' for g in opts.get('gates', [])) or 'none'}"
+             f" (soak {opts.get('soak')} s, interval {opts.get('interval')} s, initial delay "
+             f"{opts.get('initial_delay')} s, failure limit {opts.get('failure_limit')})", "",
+             "| batch | host | action | result | detail |", "|---|---|---|---|---|"]  # fmt: skip
+    names = {b["index"]: b["name"] for b in rollout["batches"]}
+    for r in results:
+        detail = (r["detail"].get("reason") or "").replace("|", "\\|").replace("\n", " ")[:160]
+        lines.append(
+            f"| {names.get(r['batch'], r['batch'])} | {r['host']} | {r['action']} | {r['status']} | {detail} |"
+        )
+    if measurements:
+        lines += ["", "| batch | measurement | result |", "|---|---|---|"]
+        for m in measurements:
+            bad = "; ".join(f"{x['query']}: {x.get('reason')}" for x in m["detail"]["results"] if not x["ok"])
+            lines.append(
+                f"| {names.get(m['batch'], m['batch'])} | {m['n'] + 1} | {'ok' if m['ok'] else 'failed: ' + bad} |"
+            )
+    return "\n".join(lines) + "\n"

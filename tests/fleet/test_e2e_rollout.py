@@ -1,0 +1,202 @@
+"""End-to-end fleet rollouts: four network-namespace hosts over real SSH, real node_exporter 1.5.0 → 1.9.0,
+gates read from a real Prometheus."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import OBSPLAN, Prometheus, Release, events, install_base, rollout, served
+from .harness import Fleet
+
+pytestmark = pytest.mark.e2e
+
+Watch = Callable[[list[str], Path], subprocess.Popen[str]]
+GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
+FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "3"]
+
+
+def test_canary_and_two_batches_pass(fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus,
+                                     tmp_path: Path) -> None:  # fmt: skip
+    install_base(fleet, node_releases["1.5.0"], tmp_path)
+    prometheus.wait_up(4)
+    rel = node_releases["1.9.0"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
+    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--gate", GATE,
+                   "--prometheus", prometheus.url, *FAST, "--json", state=tmp_path / "state")  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    evs = events(proc)
+    assert [e["event"] for e in evs if e["event"].startswith(("batch_", "gate_p", "gate_f", "rollout_"))] == [
+        "rollout_planned", "batch_started", "gate_passed", "batch_started", "gate_passed", "batch_started",
+        "gate_passed", "rollout_done"]  # fmt: skip
+    assert [b["hosts"] for b in evs[0]["batches"]] == [["host1"], ["host2"], ["host3", "host4"]]
+    assert all(served(h.address) == "1.9.0" for h in fleet.hosts)
+    status = rollout("--status", state=tmp_path / "state")
+    assert status.returncode == 0 and "| batch 2 | host4 | apply | ok |" in status.stdout, status.stdout
+    print(status.stdout)
+
+
+def _history_rows(fleet: Fleet, host: str) -> int:
+    db = fleet.host(host).root / "var/lib/obsplan/state.db"
+    with sqlite3.connect(db) as conn:
+        (n,) = conn.execute("SELECT count(*) FROM upgrade_history").fetchone()
+    conn.close()
+    return int(n)
+
+
+def test_canary_failing_health_halts_with_others_untouched(fleet: Fleet, node_releases: dict[str, Release],
+                                                            tmp_path: Path) -> None:  # fmt: skip
+    install_base(fleet, node_releases["1.5.0"], tmp_path)
+    before = {h.name: (_history_rows(fleet, h.name), fleet.exporter_pid(h)) for h in fleet.hosts}
+    rel = node_releases["1.9.1-crashing"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
+    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast",
+                   "--health-timeout", "5", "--json", state=tmp_path / "state")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
+    evs = events(proc)
+    (result,) = [e for e in evs if e["event"] == "host_result"]
+    assert (result["host"], result["status"], result["steps"]) == (
+        "host1",
+        "failed",
+        {"node_exporter-1.5.0": "up_to_date", "node_exporter-1.9.1": "rolled_back"},
+    )
+    halted = evs[-1]
+    assert halted["event"] == "rollout_halted" and halted["batch"] == "canary"
+    assert halted["untouched"] == ["host2", "host3", "host4"]
+    assert served(fleet.host("host1").address) == "1.5.0"  # the host rolled itself back
+    for h in fleet.hosts[1:]:
+        assert (_history_rows(fleet, h.name), fleet.exporter_pid(h)) == before[h.name]
+        assert served(h.address) == "1.5.0"
+        assert not (h.root / "var/lib/obsplan/rollout" / halted["rollout_id"]).exists()  # nothing even uploaded
+
+
+def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
+    known = tmp_path / "known_hosts"
+    known.write_text("".join(line for line in fleet.known_hosts.read_text().splitlines(keepends=True)
+                             if not line.startswith(fleet.host("host1").address + " ")))  # fmt: skip
+    rel = node_releases["1.5.0"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known)
+    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--json",
+                   state=tmp_path / "state")  # fmt: skip
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    (result,) = [e for e in events(proc) if e["event"] == "host_result"]
+    assert result["host"] == "host1" and result["status"] == "unreachable"
+    assert "No host key" in result["reason"] and "known_hosts" in result["reason"], result["reason"]
+    assert known.read_text().count("\n") == 3  # never auto-accepted (written back)
+    assert all(not any(h.root.iterdir()) for h in fleet.hosts)  # nothing on any host
+
+
+@pytest.fixture
+def watch() -> Iterator[Callable[[list[str], Path], subprocess.Popen[str]]]:
+    """Start `obsplan rollout ... --json` in the background (killed at the end if still running)."""
+    procs: list[subprocess.Popen[str]] = []
+
+    def start(args: list[str], state: Path) -> subprocess.Popen[str]:
+        procs.append(subprocess.Popen([OBSPLAN, "rollout", *args, "--json", "--state-dir", str(state)], text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        return procs[-1]
+
+    yield start
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
+def _until(proc: subprocess.Popen[str], seen: list[dict], pred: Callable[[dict], bool]) -> dict:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("{"):
+            seen.append(json.loads(line))
+            if pred(seen[-1]):
+                return seen[-1]
+    raise AssertionError(f"rollout ended (exit {proc.wait()}) before the awaited event: {seen[-3:]}")
+
+
+def _finish(proc: subprocess.Popen[str], seen: list[dict]) -> int:
+    out, err = proc.communicate(timeout=300)
+    seen += [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert "Traceback" not in err, err
+    return proc.returncode
+
+
+def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_releases: dict[str, Release],
+                                                             prometheus: Prometheus, tmp_path: Path, watch: Watch) -> None:  # fmt: skip
+    install_base(fleet, node_releases["1.5.0"], tmp_path)
+    prometheus.wait_up(4)
+    rel = node_releases["1.9.0"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
+    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--gate", GATE, "--prometheus",
+            prometheus.url, *FAST]  # fmt: skip
+    host4 = fleet.host("host4")
+
+    # 1. halt (default): host4's exporter stopped (SIGSTOP) once batch 2 is applied, before the gate measures
+    proc, seen = watch(args, tmp_path / "state"), []
+    _until(proc, seen, lambda e: e["event"] == "host_result" and e["host"] == "host4")
+    pid = fleet.exporter_pid(host4)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        assert _finish(proc, seen) == 1
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert [e["event"] for e in seen if e["event"].startswith("gate_")][-2:] == ["gate_measurement", "gate_failed"]
+    halted = seen[-1]
+    assert (halted["event"], halted["batch"]) == ("rollout_halted", "batch 2")
+    assert not any(e["event"] == "host_result" and e["action"] == "rollback" for e in seen)
+    assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4  # halt leaves the hosts as they are
+
+    # 2. resume the halted rollout with rollback: finished hosts are not applied again; the gate measures again
+    proc, seen = watch([*args, "--resume", "--on-gate-failure", "rollback"], tmp_path / "state"), []
+    _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
+    pid = fleet.exporter_pid(host4)
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        _until(proc, seen, lambda e: e["event"] == "gate_failed")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert _finish(proc, seen) == 1
+    assert not [e for e in seen if e["event"] == "host_result" and e["action"] == "apply"]
+    rolled = {e["host"]: e["status"] for e in seen if e["event"] == "host_result" and e["action"] == "rollback"}
+    assert rolled == {"host3": "rolled_back", "host4": "rolled_back"}, seen
+    assert [served(h.address) for h in fleet.hosts] == ["1.9.0", "1.9.0", "1.5.0", "1.5.0"]
+
+
+def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path,
+                                      watch: Watch) -> None:  # fmt: skip
+    install_base(fleet, node_releases["1.5.0"], tmp_path)
+    rel = node_releases["1.9.0"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
+    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast", "--canary", "0",
+            "--batches", "50%,100%"]  # fmt: skip
+    proc, seen = watch(args, tmp_path / "state"), []
+    _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
+    deadline = time.monotonic() + 60
+    while not any(fleet.processes(fleet.host(n), "obsplan apply") for n in ("host3", "host4")):
+        assert time.monotonic() < deadline, "batch 2 never started applying"
+        time.sleep(0.05)
+    proc.kill()
+    proc.wait()
+    fleet.wait_gone("obsplan apply")  # the cut-off remote applies end (or were ended with their SSH session)
+    finished = {n: (_history_rows(fleet, n), fleet.exporter_pid(fleet.host(n))) for n in ("host1", "host2")}
+
+    resumed = rollout(*args, "--resume", "--json", state=tmp_path / "state")
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr
+    evs = events(resumed)
+    assert evs[0]["event"] == "rollout_resumed" and evs[0]["done"] == ["host1", "host2"]
+    assert {e["host"] for e in evs if e["event"] == "host_result"} == {"host3", "host4"}
+    assert {n: (_history_rows(fleet, n), fleet.exporter_pid(fleet.host(n))) for n in finished} == finished
+    assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4
+    status = json.loads(rollout("--status", "--json", state=tmp_path / "state").stdout)
+    assert status["status"] == "done"
+    assert sorted(r["host"] for r in status["host_results"] if r["status"] == "ok") == [
+        "host1", "host2", "host3", "host4"]  # fmt: skip
