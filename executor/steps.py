@@ -301,8 +301,9 @@ class StepRunner:
             ok, why = self.ctx.services.reachable()
             if not ok:
                 raise StepFailed("service_manager_unreachable", why)
-            try:
+            try:  # renders (secrets readable) and its files' owner exists: nothing fails after the switch for it
                 self.rendered(self.step.to_version)
+                self.files_current(self.step.to_version)
             except ObsplanError as exc:
                 raise StepFailed("service_definition", f"cannot render the {self.c} service: {exc}") from None
             free = free_bytes(self.ctx.layout.root)

@@ -158,9 +158,12 @@ def test_stack_breaking_changes_on_real_binaries(
     pw.chmod(0o600)
     opts = engine.ApplyOptions(root=root, mode="fast", health_timeout=60.0)
 
-    report = engine.apply(first, opts, RecordingReporter())
+    report = engine.apply(first, opts, rec0 := RecordingReporter())
     assert report.exit_code == 0, report.to_dict()
     _assert_serving(ports, 0)
+    # versions read from the binaries: Debian's suffixes dropped, nginx 0.x's own --version format understood
+    read = {e.component: e.metadata["binary_version"] for e in rec0.find("extracted")}
+    assert read == {"alertmanager": "0.25.0", "mysqld_exporter": "0.14.0", "nginx_exporter": "0.11.0"}
     env = _pid_environ(root, "mysqld_exporter")
     assert f"DATA_SOURCE_NAME=exporter:{SECRET}@tcp(127.0.0.1:3306)/" in env
     assert not (root / "etc/mysqld_exporter/my.cnf").exists()

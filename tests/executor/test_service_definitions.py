@@ -255,3 +255,12 @@ def test_apply_without_the_password_file_fails_before_touching_the_host(tmp_path
     assert f"cannot read {root}/etc/obsplan/mysql.pw" in result.detail["error"]
     assert "runtime.mysql.password_file" in result.detail["error"]
     assert not (root / "opt").exists() and not (root / "var/cache").exists()
+
+
+def test_unknown_service_user_is_named(tmp_path: Path) -> None:
+    from obsplan.compiler.errors import ObsplanError
+
+    rt = catalog_runtime("node_exporter", 9100, user="obsplan-no-such-user")
+    service = render_service("node_exporter", rt, "1.9.0", Layout(tmp_path))
+    with pytest.raises(ObsplanError, match="service user 'obsplan-no-such-user' does not exist"):
+        files_current(service, rt.user)
