@@ -11,7 +11,7 @@ exporters). Pitfalls handled here, with examples from the vendored records (shar
   interval cannot be evaluated, so a version outside every evaluable interval is `None` (unknown), not False.
 * `last_affected` is an inclusive upper bound; `versions` lists count as affected too; `withdrawn` records are
   skipped and counted; `database_specific` fields are ignored for logic.
-* Grafana `+security-NN` re-releases order after their base (compiler.versions), so 11.0.6 is affected by
+* Grafana `+security-NN` re-releases order after their base (obsplan.versions), so 11.0.6 is affected by
   GO-2024-3215 and 11.0.6+security-01 is not.
 * Records describing one vulnerability (linked by `id`/`aliases`) are merged; the primary id is the
   lexicographically smallest id among the merged *records* (GHSA-… sorts before GO-…).
@@ -28,10 +28,10 @@ import semver
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from obsplan import jsonload
+from obsplan.errors import ObsplanError
+from obsplan.versions import Version, VersionRange
 
 from .config import read_policy_yaml
-from .errors import ObsplanError
-from .versions import Version, VersionRange
 
 _PSEUDO = re.compile(r"\d{14}-[0-9a-f]{12}$")
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")

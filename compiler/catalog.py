@@ -8,11 +8,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Artifact, ComponentLock, Runtime, Step
+from obsplan.service_def import SETTINGS, ServiceDef
+from obsplan.versions import Version
+
 from .config import ComponentSpec, parse_yaml, validate
-from .errors import ObsplanError
-from .lock import Artifact, ComponentLock, Runtime, Step
-from .service_def import SETTINGS, ServiceDef
-from .versions import Version
 
 
 class ComponentDef(BaseModel):

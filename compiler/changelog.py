@@ -38,9 +38,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from obsplan.errors import ObsplanError
+from obsplan.versions import Version
+
 from .config import read_policy_yaml
-from .errors import ObsplanError
-from .versions import Version
 
 MARK_CHANGE = "[CHANGE]"
 MARK_SECTION = "BREAKING CHANGES section"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from obsplan.lockfile import Lock, load_lock
+
 from .config import Inputs
-from .lock import Lock, load_lock
 from .run import Settings, compile_environment
 
 

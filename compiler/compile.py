@@ -11,29 +11,9 @@ from datetime import date, datetime
 from typing import Any
 
 from obsplan import __version__
+from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.hostfacts import FactsInput
-
-from .advisories import AdvisoryDB
-from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
-from .changelog import Changelog
-from .changelog_source import ChangelogFetcher
-from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
-from .compat_gate import blocking_refusals
-from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
-from .errors import EXIT_FAILED, ObsplanError
-from .fromrules import refuse_from
-from .fromstate import FromState, after_target, initial_from_state, stated_text
-from .grafana_com import GrafanaComSource, NotThisSource
-from .intelligence import (
-    StepIntel,
-    advisories_for,
-    changelogs_for,
-    fetch_changelogs,
-    security_bypass,
-    step_intel,
-)
-from .known_checksums import ChecksumBook, FolderLock
-from .lock import (
+from obsplan.lockfile import (
     FORMAT_VERSION,
     ArchiveLimits,
     Artifact,
@@ -46,13 +26,33 @@ from .lock import (
     SourceKind,
     Step,
 )
+from obsplan.versions import Version
+
+from .advisories import AdvisoryDB
+from .catalog import ComponentDef, builtin_definitions, make_artifact, require_settings, resolve_definition
+from .changelog import Changelog
+from .changelog_source import ChangelogFetcher
+from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .compat_gate import blocking_refusals
+from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
+from .fromrules import refuse_from
+from .fromstate import FromState, after_target, initial_from_state, stated_text
+from .grafana_com import GrafanaComSource, NotThisSource
+from .intelligence import (
+    StepIntel,
+    advisories_for,
+    changelogs_for,
+    fetch_changelogs,
+    security_bypass,
+    step_intel,
+)
+from .known_checksums import ChecksumBook, FolderLock
 from .osv_api import OsvClient
 from .planner import ComponentPath, Hop, Refusal, build_dag, check_rules, ordered_steps, plan_hops, risk_of
 from .promote import promoted_target
 from .releases import Release, ReleaseData, ReleaseSource, SourceUnavailable, candidates
 from .resolve import Candidates, Target, choose, on_github, usable_candidates
 from .soak import soak_seconds
-from .versions import Version
 
 CONCURRENCY = 8
 _RANK = {"low": 0, "medium": 1, "high": 2}

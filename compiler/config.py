@@ -19,6 +19,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from obsplan import pathpolicy
+from obsplan.errors import ObsplanError
 from obsplan.pathtypes import (
     ArtifactTemplate,
     BinaryName,
@@ -33,13 +34,12 @@ from obsplan.pathtypes import (
     Url,
     VersionText,
 )
+from obsplan.service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
+from obsplan.versions import Version, VersionRange
 
 from . import yamlload
-from .errors import ObsplanError
 from .seed_safety import with_seed_safety
-from .service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
 from .soak import parse_duration
-from .versions import Version, VersionRange
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
 Severity = Literal["mandatory", "overridable"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .lock import Artifact, ComponentLock, Lock, Step
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Step
 
 # Kinds of change a reviewer sees by default; "source" only with --all.
 KINDS = ("version", "current", "strategy", "artifact", "checksum", "advisory", "warning", "source")

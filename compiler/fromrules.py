@@ -8,9 +8,10 @@ the component is pinned.
 
 from __future__ import annotations
 
+from obsplan.lockfile import FromRefusal
+from obsplan.versions import Version
+
 from .config import MatrixFile
-from .lock import FromRefusal
-from .versions import Version
 
 
 def refuse_from(component: str, to_version: Version, pinned: bool, matrix: MatrixFile) -> list[FromRefusal]:

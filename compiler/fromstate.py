@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from obsplan.lockfile import ComponentLock, Lock
+from obsplan.versions import Version
+
 from .config import EnvironmentSpec, Inputs
-from .lock import ComponentLock, Lock
-from .versions import Version
 
 Origin = Literal["facts", "current", "lock", "lock_target", "module", "none"]
 

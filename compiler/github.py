@@ -15,7 +15,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .lock import write_atomic
+from obsplan.lockfile import write_atomic
+
 from .releases import Release, ReleaseData, SourceUnavailable
 
 if TYPE_CHECKING:

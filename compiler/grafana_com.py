@@ -18,9 +18,10 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from obsplan.versions import Version
+
 from .github import CachedRepo, ReleaseCache
 from .releases import Release, ReleaseData, SourceUnavailable
-from .versions import Version
 
 if TYPE_CHECKING:
     import httpx

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from obsplan.lockfile import Reason
+from obsplan.versions import Version
+
 from .advisories import AdvisoryDB, Assessment
 from .changelog import (
     BreakingChanges,
@@ -23,10 +26,8 @@ from .changelog import (
     parse_release_body,
 )
 from .changelog_source import ChangelogFetcher
-from .lock import Reason
 from .planner import Hop, Refusal
 from .releases import ReleaseData, candidates
-from .versions import Version
 
 
 @dataclass

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ObsplanError
-from .lock import Artifact, Lock, load_lock
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Artifact, Lock, load_lock
 
 Key = tuple[str, str, str]  # component, version, platform
 

@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import write_atomic
+from obsplan.versions import Version
+
 from .advisories import AdvisoryMappings, OsvRecord, osv_queries, parse_osv_response
-from .errors import ObsplanError
-from .lock import write_atomic
-from .versions import Version
 
 if TYPE_CHECKING:
     import httpx

@@ -12,8 +12,9 @@ from typing import Any
 
 import yaml
 
+from obsplan.lockfile import Lock, Step
+
 from .checksums import MISSING_CHECKSUM
-from .lock import Lock, Step
 from .report import component_risks
 
 

@@ -11,10 +11,11 @@ from dataclasses import dataclass, field
 
 import networkx as nx
 
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Reason
+from obsplan.versions import Version, VersionRange
+
 from .config import MatrixFile, Rule
-from .errors import ObsplanError
-from .lock import Reason
-from .versions import Version, VersionRange
 
 
 @dataclass

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Lock, Reason
+from obsplan.versions import Version, VersionRange
+
 from .config import ComponentSpec, EnvironmentSpec, MatrixFile, Strategy
-from .errors import ObsplanError
 from .known_checksums import FolderLock
-from .lock import Lock, Reason
 from .planner import Refusal
 from .resolve import Target
-from .versions import Version, VersionRange
 
 
 def find_promoted(

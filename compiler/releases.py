@@ -6,8 +6,8 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .lock import SourceKind
-from .versions import Version, go_module_twin, parse_tag
+from obsplan.lockfile import SourceKind
+from obsplan.versions import Version, go_module_twin, parse_tag
 
 
 class Release(BaseModel):

@@ -6,8 +6,9 @@ from importlib import resources
 
 import jinja2
 
+from obsplan.lockfile import Lock, Step
+
 from .fit import COMMENT_LIMIT, fit
-from .lock import Lock, Step
 from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
 
 _RISK_ORDER = {"low": 0, "medium": 1, "high": 2}

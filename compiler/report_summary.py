@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .lock import ComponentLock, Lock, Step
+from obsplan.lockfile import ComponentLock, Lock, Step
 
 # A decision list in the summary names at most this many items, then says how many more there are, so the
 # summary stays short whatever the size of the lock (it is never truncated).

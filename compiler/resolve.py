@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Reason
+from obsplan.versions import Version, VersionRange
+
 from .catalog import ComponentDef
 from .config import ComponentSpec, MatrixFile, Strategy
-from .errors import ObsplanError
-from .lock import Reason
 from .releases import Release, ReleaseData, candidates, is_stable
-from .versions import Version, VersionRange
 
 
 @dataclass

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obsplan.errors import ObsplanError
 from obsplan.hostfacts import FactsInput
+from obsplan.lockfile import Lock, load_lock
 
 from .advisories import load_advisories, load_mappings
 from .catalog import downloads_products
@@ -20,12 +22,10 @@ from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
 from .config import Inputs, load_inputs
-from .errors import ObsplanError
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .http import client_for
 from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
-from .lock import Lock, load_lock
 from .osv_api import OsvClient
 from .promote import find_promoted
 from .releases import ReleaseSource

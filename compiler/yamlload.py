@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 MAX_BYTES = 1024 * 1024  # 1 MiB: the shipped files are under 20 KiB
 MAX_DEPTH = 64  # nesting of mappings/sequences

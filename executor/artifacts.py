@@ -15,8 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import ArchiveLimits, Artifact
+
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import ArchiveLimits, Artifact
 
 from .extract import UnsafeArchive, disk_full, extract, member_path
 from .facts import pid_alive

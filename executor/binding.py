@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obsplan.compiler.lock import FromRefusal, Step
-from obsplan.compiler.versions import Version, VersionRange
+from obsplan.lockfile import FromRefusal, Step
+from obsplan.versions import Version, VersionRange
 
 from .report import now_iso
 

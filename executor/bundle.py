@@ -33,11 +33,11 @@ from typing import Any, Literal
 from urllib.parse import unquote, urlsplit
 
 import httpx
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import Artifact, Lock, load_lock
 
 from obsplan import jsonload
+from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import fsync_dir, write_atomic
+from obsplan.lockfile import Artifact, Lock, load_lock
 
 from . import artifacts as art
 from .report import Event, Reporter

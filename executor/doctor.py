@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.lock import Lock, load_lock
-from obsplan.compiler.versions import Version
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Lock, load_lock
+from obsplan.versions import Version
 
 from .integrity import install_problems
 from .layout import Layout

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from typing import TYPE_CHECKING, Literal
 
-from obsplan.compiler.lock import Runtime, Step
+from obsplan.lockfile import Runtime, Step
 
 from .facts import probe_binary_version
 from .layout import Layout

@@ -36,11 +36,11 @@ import httpx
 from doit.cmd_base import TaskLoader2
 from doit.doit_cmd import DoitMain
 from doit.task import dict_to_task
-from obsplan.compiler.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
-from obsplan.compiler.lock import HostPolicy, Lock, Step, load_lock, write_atomic
-from obsplan.compiler.versions import Version
 
+from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
 from obsplan.hostfacts import from_state_hint
+from obsplan.lockfile import HostPolicy, Lock, Step, load_lock, write_atomic
+from obsplan.versions import Version
 
 from . import adopt, binding, drift, phases, soak
 from . import bundle as bundles

@@ -20,8 +20,8 @@ import zlib
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import ArchiveLimits
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import ArchiveLimits
 
 CHUNK = 1 << 16
 RATIO_FLOOR = 1 << 20  # the ratio is judged once this many bytes were written (tiny files compress arbitrarily)

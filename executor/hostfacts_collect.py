@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import yaml
-from obsplan.compiler.lock import Lock, Runtime
-from obsplan.compiler.versions import Version
 
 from obsplan import __version__
 from obsplan.hostfacts import ComponentFacts, HostFacts, Observed
+from obsplan.lockfile import Lock, Runtime
+from obsplan.versions import Version
 
 from .facts import healthy, host_platform, probe_binary_version, served_build_info
 from .layout import Layout

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from obsplan.compiler.lock import Runtime
+from obsplan.lockfile import Runtime
 
 from .artifacts import find_binary
 from .layout import Layout

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 from .layout import Layout
 from .report import Reporter

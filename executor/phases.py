@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obsplan.compiler.lock import Lock, Step
+from obsplan.lockfile import Lock, Step
 
 if TYPE_CHECKING:
     from .layout import Layout

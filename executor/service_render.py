@@ -15,9 +15,10 @@ from typing import Any
 
 import jinja2
 import jinja2.sandbox
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import Runtime, write_atomic
-from obsplan.compiler.service_def import ServiceDef
+
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import Runtime, write_atomic
+from obsplan.service_def import ServiceDef
 
 from .layout import Layout
 

@@ -25,8 +25,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import jinja2
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import Runtime
+
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import Runtime
 
 from .layout import Layout
 from .service_render import render_service, write_files
@@ -67,7 +68,7 @@ def _env() -> jinja2.Environment:
 
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    from obsplan.compiler.lock import write_atomic
+    from obsplan.lockfile import write_atomic
 
     if path.is_file() and path.read_text() == text:
         return False
@@ -246,7 +247,7 @@ class SupervisordManager:
             if self._running():
                 return
             if not self.conf.is_file():
-                from obsplan.compiler.lock import write_atomic
+                from obsplan.lockfile import write_atomic
 
                 write_atomic(self.conf, self.main_config())
             self.conf_d.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from obsplan.compiler.lock import Step
+from obsplan.lockfile import Step
 
 from .state import StateDB
 from .steps import Context, StepRunner

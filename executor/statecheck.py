@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
+from obsplan.errors import EXIT_FAILED, ObsplanError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 NEWER = "newer than this obsplan knows"

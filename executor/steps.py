@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import httpx
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.lock import Artifact, ComponentLock, HostPolicy, Step
-from obsplan.compiler.versions import Version
+
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Artifact, ComponentLock, HostPolicy, Step
+from obsplan.versions import Version
 
 from . import adopt
 from . import artifacts as art
@@ -598,7 +599,7 @@ def restore_point(ctx: Context, runner: StepRunner, point: RollbackPoint) -> Non
         src = backup / rel.replace("/", "__")
         dest = layout.root / rel
         if src.is_file() and dest != definition:
-            from obsplan.compiler.lock import write_atomic
+            from obsplan.lockfile import write_atomic
 
             write_atomic(dest, src.read_text())
     old = ctx.services.status(c)

@@ -9,7 +9,7 @@ import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
+from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor import bundle as bundles
 from obsplan.executor.report import ConsoleReporter
 

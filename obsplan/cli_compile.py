@@ -12,10 +12,10 @@ from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
 from obsplan.compiler.diff import diff_locks, render_diff
-from obsplan.compiler.errors import EXIT_FAILED, ObsplanError
-from obsplan.compiler.lock import write_atomic
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import write_atomic
 
 
 def _config_options(f):  # type: ignore[no-untyped-def]
@@ -199,7 +199,7 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
     from obsplan.compiler.catalog import builtin_definitions, resolve_definition
     from obsplan.compiler.compile import effective_specs
     from obsplan.compiler.config import ComponentSpec
-    from obsplan.compiler.versions import go_module_twin, parse_tag
+    from obsplan.versions import go_module_twin, parse_tag
 
     builtins = builtin_definitions()
     spec = ComponentSpec()
@@ -221,7 +221,7 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
         if (pre or v.is_prerelease) and not show_all:
             continue
         rows.append({"tag": tag, "version": str(v), "date": published, "prerelease": pre or v.is_prerelease})
-    from obsplan.compiler.versions import Version
+    from obsplan.versions import Version
 
     rows.sort(
         key=lambda r: (r["version"] is not None, Version.parse(r["version"]) if r["version"] else None), reverse=True

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
-from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK
+from obsplan.errors import EXIT_FAILED, EXIT_OK
 
 
 def register(group: click.Group) -> None:

@@ -12,7 +12,7 @@ import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
-from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK, ObsplanError
+from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
 

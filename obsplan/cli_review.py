@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 
 @click.command("report")
@@ -29,8 +29,8 @@ from obsplan.compiler.errors import ObsplanError
 @guarded
 def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars: int | None, as_json: bool) -> None:
     """Render the Markdown report of LOCK: decisions first, then tables and folded details."""
-    from obsplan.compiler.lock import load_lock, write_atomic
     from obsplan.compiler.report import REPORT_LIMIT, render_markdown
+    from obsplan.lockfile import load_lock, write_atomic
 
     if len(locks) > 1 and not write:
         raise ObsplanError("several locks need --write (each report goes next to its lock)", key="LOCK")

@@ -90,7 +90,7 @@ def _register_rollout(group: click.Group) -> None:
                     mode: str | None, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
         """Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
         Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
-        from obsplan.compiler.errors import ObsplanError
+        from obsplan.errors import ObsplanError
         from obsplan.rollout.journal import default_state_dir
         from obsplan.rollout.orchestrator import RolloutOptions, rollout
         from obsplan.rollout.report import RolloutReporter
@@ -141,7 +141,7 @@ def _register_export(group: click.Group) -> None:
                            gates: tuple[str, ...], prometheus: str | None, soak: float, interval: float,
                            initial_delay: float, bundle: Path | None, as_json: bool) -> None:  # fmt: skip
         """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
-        from obsplan.compiler.lock import load_lock
+        from obsplan.lockfile import load_lock
         from obsplan.rollout.ansible_export import export_ansible, serial_sizes
         from obsplan.rollout.batches import plan_batches
         from obsplan.rollout.inventory import load_inventory

@@ -60,7 +60,7 @@ def sign_cmd(lock: Path, key: Path | None, as_json: bool) -> None:
     """Sign LOCK's exact bytes with an SSH key (ssh-keygen -Y sign, namespace obsplan-lock) into LOCK.sig.
 
     The lock is validated first (content hash, path policy): a lock obsplan would refuse is never signed."""
-    from obsplan.compiler.lock import load_lock
+    from obsplan.lockfile import load_lock
 
     load_lock(lock)
     key = key or Path(os.environ.get(DEFAULT_KEY_ENV) or Path.home() / ".ssh" / "id_ed25519")

@@ -16,8 +16,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.versions import Version
+from obsplan.errors import ObsplanError
+from obsplan.versions import Version
 
 FORMAT = 1
 

@@ -12,7 +12,7 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 MAX_BYTES = 16 * 1024 * 1024  # a lock of the whole stack is ~100 KiB
 MAX_DEPTH = 32

@@ -7,8 +7,8 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.lock import Lock, load_lock, parse_lock
+from obsplan.errors import ObsplanError
+from obsplan.lockfile import Lock, load_lock, parse_lock
 
 
 def read_lock_ref(ref: str) -> Lock:

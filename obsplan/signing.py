@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 NAMESPACE = "obsplan-lock"
 _FINGERPRINT = re.compile(r"(?:RSA|ECDSA|ED25519|DSA|ECDSA-SK|ED25519-SK) key (SHA256:[A-Za-z0-9+/=]+)")

@@ -18,7 +18,8 @@ from obsplan.compiler.changelog import load_breaking_policy, merge_changelogs, p
 from obsplan.compiler.config import ComponentSpec
 from obsplan.compiler.releases import Release, ReleaseData
 from obsplan.compiler.snapshot import snapshot_document
-from obsplan.compiler.versions import Version, parse_tag
+
+from obsplan.versions import Version, parse_tag
 
 PLATFORMS = ["linux-amd64", "linux-arm64", "linux-armv7"]
 PROMTAIL_LAST = Version.parse("3.6.11")

@@ -16,8 +16,9 @@ from obsplan.compiler.advisories import (
     parse_osv_response,
     release_to_module,
 )
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.versions import Version
+
+from obsplan.errors import ObsplanError
+from obsplan.versions import Version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "advisories"
 V = Version.parse

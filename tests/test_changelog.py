@@ -21,8 +21,9 @@ from obsplan.compiler.changelog import (
     parse_release_body,
     summarise,
 )
-from obsplan.compiler.errors import ObsplanError
-from obsplan.compiler.versions import Version
+
+from obsplan.errors import ObsplanError
+from obsplan.versions import Version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "changelogs"
 V = Version.parse

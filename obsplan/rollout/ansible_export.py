@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from obsplan.compiler.lock import Lock
+from obsplan.lockfile import Lock
 
 GATE_OK = ("gate.json.status == 'success' and (gate.json.data.result | length) > 0 and "
            "(gate.json.data.result | map(attribute='value') | map('last') | map('float') | min) > 0")  # fmt: skip

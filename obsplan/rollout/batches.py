@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from obsplan.compiler.errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 
 class Defaults(BaseModel):

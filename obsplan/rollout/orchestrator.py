@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsplan.compiler.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.compiler.lock import Lock, load_lock
+from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
+from obsplan.lockfile import Lock, load_lock
 from obsplan.rollout import report
 from obsplan.rollout.batches import Batch, plan_batches
 from obsplan.rollout.gates import GateSpec, run_gate

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from obsplan.compiler.fit import COMMENT_LIMIT
-from obsplan.compiler.lock import Lock, load_lock
 
 from obsplan.cli import main
+from obsplan.lockfile import Lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 from obsplan.compiler.github import GitHubSource, ReleaseCache
 from obsplan.compiler.releases import SourceUnavailable, candidates
-from obsplan.compiler.versions import Version
 
+from obsplan.versions import Version
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config
 from tests.ghserver import FakeGitHub

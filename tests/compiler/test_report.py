@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from obsplan.compiler.fit import COMMENT_LIMIT, KEEP_END, fit
-from obsplan.compiler.lock import Lock, load_lock
 from obsplan.compiler.report import render_markdown
 from obsplan.compiler.report_summary import abbreviate
+
+from obsplan.lockfile import Lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ["staging", "production"]

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from obsplan.compiler.lock import Lock, write_atomic
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
+from obsplan.lockfile import Lock, write_atomic
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config
 from tests.ghserver import FakeGitHub

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
 from obsplan.executor.facts import host_platform
 
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
 from tests.static_server import start_static_server
 
 from . import fetch_debs

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.compiler.errors import EXIT_USAGE, ObsplanError
-from obsplan.compiler.lock import Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step, write_atomic
 from obsplan.executor import engine
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
+
+from obsplan.errors import EXIT_USAGE, ObsplanError
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step, write_atomic
 
 from .conftest import PLATFORM, Server, build_lock, free_port, hop, node_runtime
 from .test_e2e_node_exporter import _cli

@@ -14,9 +14,16 @@ from pathlib import Path
 
 import pytest
 from obsplan.compiler.config import MatrixFile
-from obsplan.compiler.errors import ObsplanError
 from obsplan.compiler.fromrules import refuse_from
-from obsplan.compiler.lock import (
+from obsplan.executor import binding, engine
+from obsplan.executor.hostfacts_collect import collect
+from obsplan.executor.metrics import write_metrics
+from obsplan.executor.report import RecordingReporter
+from obsplan.executor.state import StateDB
+
+from obsplan.errors import ObsplanError
+from obsplan.hostfacts import HostFacts
+from obsplan.lockfile import (
     Artifact,
     ComponentLock,
     FromRefusal,
@@ -28,14 +35,7 @@ from obsplan.compiler.lock import (
     Step,
     write_atomic,
 )
-from obsplan.compiler.versions import Version
-from obsplan.executor import binding, engine
-from obsplan.executor.hostfacts_collect import collect
-from obsplan.executor.metrics import write_metrics
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.state import StateDB
-
-from obsplan.hostfacts import HostFacts
+from obsplan.versions import Version
 from tests.static_server import start_static_server
 
 from .conftest import PLATFORM, free_port, node_runtime, prometheus_runtime

@@ -19,13 +19,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.compiler.lock import FromRefusal, HostPolicy, load_lock, write_atomic
 from obsplan.executor import engine
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.hostfacts_collect import collect
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
 from obsplan.executor.services import SupervisordManager
+
+from obsplan.lockfile import FromRefusal, HostPolicy, load_lock, write_atomic
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime
 

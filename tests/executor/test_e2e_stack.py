@@ -221,7 +221,7 @@ def _verify_units(root: Path, lock_path: Path) -> None:
     """The systemd units rendered from the same definitions pass `systemd-analyze verify`."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    from obsplan.compiler.lock import load_lock
+    from obsplan.lockfile import load_lock
 
     lock, layout = load_lock(lock_path), Layout(root)
     units = root / "units"

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 from obsplan.compiler.catalog import ServicesFile, builtin_definitions, resolve_definition, service_for
 from obsplan.compiler.config import ComponentSpec, parse_yaml, validate
-from obsplan.compiler.lock import Runtime
 from obsplan.executor.facts import normalise_version, parse_version_output
 from obsplan.executor.layout import Layout
 from obsplan.executor.service_render import SecretUnreadable, files_current, render_service, write_files
 from obsplan.executor.services import SupervisordManager, SystemdManager, render_context
+
+from obsplan.lockfile import Runtime
 
 from .conftest import catalog_runtime
 
@@ -201,7 +202,7 @@ services:
 
 
 def test_bad_definition_is_refused() -> None:
-    from obsplan.compiler.errors import ObsplanError
+    from obsplan.errors import ObsplanError
 
     text = "defaults: {argv: []}\nservices:\n  x: {argv: [], requires: [mysql]}\n"
     with pytest.raises(ObsplanError, match="services.x: requires"):
@@ -228,7 +229,7 @@ def test_shipped_definitions_cover_the_catalog() -> None:
 
     assert set(service_definitions().services) <= set(builtin_definitions())
     # a lock without a definition (written before they existed) runs as the shipped defaults say
-    from obsplan.compiler.service_def import ServiceDef
+    from obsplan.service_def import ServiceDef
 
     assert service_definitions().defaults == ServiceDef.generic()
     assert os.path.basename(service_for("fail2ban_exporter").if_exists["web_config"]) == "web.yml"  # defaults

@@ -13,8 +13,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.errors import EXIT_USAGE, ObsplanError
-from obsplan.compiler.lock import Artifact, Lock, write_atomic
 from obsplan.executor import artifacts as art
 from obsplan.executor import engine
 from obsplan.executor.facts import normalise_version, parse_version_output
@@ -23,6 +21,9 @@ from obsplan.executor.metrics import write_metrics
 from obsplan.executor.report import Event, JsonLinesReporter, RecordingReporter
 from obsplan.executor.services import SupervisordManager, SystemdManager, render_context, service_command
 from obsplan.executor.state import StateDB
+
+from obsplan.errors import EXIT_USAGE, ObsplanError
+from obsplan.lockfile import Artifact, Lock, write_atomic
 
 from .conftest import Hop, build_lock, node_runtime, prometheus_runtime
 
@@ -277,22 +278,3 @@ def test_console_reporter_plain_and_tty() -> None:
     done()
     rep.emit(Event("node_exporter", "step_failed", {"reason": "health_timeout"}))
     assert "health_timeout" in rich_out.getvalue()
-
-
-def test_executor_imports_only_the_lock_models_from_the_compiler() -> None:
-    import ast
-
-    allowed = {"obsplan.compiler.lock", "obsplan.compiler.errors", "obsplan.compiler.versions",
-               "obsplan.compiler.service_def"}  # fmt: skip
-    for path in sorted((REPO / "executor").glob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-                names = [node.module]
-            elif isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            else:
-                continue
-            for name in names:
-                if name.startswith("obsplan.compiler"):
-                    assert name in allowed, f"{path.name} imports {name}"
-                assert name.split(".")[0] != "click" and not name.startswith("obsplan.cli"), f"{path.name}: {name}"

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
-from obsplan.compiler.lock import _canonical
 
 from obsplan.cli import main
+from obsplan.lockfile import _canonical
 
 NOW = "2026-11-22T12:00:00+00:00"
 MINIMAL_VERSIONS = "components:\n  node_exporter: {}\n"

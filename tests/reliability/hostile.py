@@ -24,7 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from obsplan.compiler.lock import (
+from obsplan.executor.facts import host_platform
+
+from obsplan.cli import main
+from obsplan.lockfile import (
     ArchiveLimits,
     Artifact,
     ComponentLock,
@@ -37,9 +40,6 @@ from obsplan.compiler.lock import (
     Step,
     write_atomic,
 )
-from obsplan.executor.facts import host_platform
-
-from obsplan.cli import main
 
 PLATFORM = host_platform()
 NAME = "tool"

@@ -9,10 +9,10 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.lock import ArchiveLimits
 from obsplan.executor import artifacts as art
 from obsplan.executor.extract import ArchiveLimitsExceeded, UnsafeArchive
 
+from obsplan.lockfile import ArchiveLimits
 from tests.reliability.hostile import (
     NEW,
     apply,

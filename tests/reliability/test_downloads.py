@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.lock import ArchiveLimits
 
+from obsplan.lockfile import ArchiveLimits
 from tests.reliability.hostile import (
     NEW,
     Host,

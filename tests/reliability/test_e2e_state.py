@@ -75,7 +75,7 @@ def test_hostile_upgrade_keeps_the_running_version(server: Server, releases: dic
     lock = build_lock(tmp_path / "evil.lock", {"node_exporter": (node_runtime(port), "exporters",
                                                                   [hop(server, releases[("node_exporter", V)], None, V), h])})  # fmt: skip
     data = json.loads(lock.read_text())  # the zip format, re-sealed as an attacker with write access to the lock could
-    from obsplan.compiler.lock import Lock, write_atomic
+    from obsplan.lockfile import Lock, write_atomic
 
     for step in data["plan"]["steps"]:
         for a in step["artifacts"].values():

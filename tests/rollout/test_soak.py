@@ -12,11 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.lock import load_lock, write_atomic
 from obsplan.compiler.soak import matches, parse_duration, soak_seconds
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
+from obsplan.lockfile import load_lock, write_atomic
 from obsplan.rollout.outcome import judge
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, root, server  # noqa: F401
 

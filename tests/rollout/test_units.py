@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from obsplan.compiler.errors import ObsplanError
 
+from obsplan.errors import ObsplanError
 from obsplan.rollout.batches import plan_batches
 from obsplan.rollout.gates import GateSpec, expand, run_gate
 from obsplan.rollout.inventory import load_inventory, select

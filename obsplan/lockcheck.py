@@ -9,11 +9,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from obsplan import pathpolicy
-
-from .errors import ObsplanError
+from obsplan.errors import ObsplanError
 
 if TYPE_CHECKING:
-    from .lock import Lock
+    from obsplan.lockfile import Lock
 
 _HINT = "regenerate it with 'obsplan plan'"
 

@@ -20,10 +20,9 @@ from obsplan.fsio import write_atomic
 
 __all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
 from obsplan import jsonload
+from obsplan.lockcheck import check_lock
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
-
-from .lockcheck import check_lock
-from .service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
+from obsplan.service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
 FORMAT_VERSION = 1
 

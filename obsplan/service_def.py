@@ -16,8 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from obsplan.pathtypes import HostPath, Url
-
-from .versions import Version
+from obsplan.versions import Version
 
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
 _DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
