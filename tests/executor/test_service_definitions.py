@@ -259,7 +259,7 @@ def test_apply_without_the_password_file_fails_before_touching_the_host(tmp_path
 
 
 def test_unknown_service_user_is_named(tmp_path: Path) -> None:
-    from obsplan.compiler.errors import ObsplanError
+    from obsplan.errors import ObsplanError
 
     rt = catalog_runtime("node_exporter", 9100, user="obsplan-no-such-user")
     service = render_service("node_exporter", rt, "1.9.0", Layout(tmp_path))

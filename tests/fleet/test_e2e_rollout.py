@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.lock import load_lock, write_atomic
+
+from obsplan.lockfile import load_lock, write_atomic
 
 from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, rollout, served
 from .harness import Fleet
