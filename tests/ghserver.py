@@ -32,6 +32,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -310,6 +311,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """A client that hangs up mid-response (a cancelled request, a closed client) is normal here: no traceback on
+    stderr, where it would mix with the output of the command under test."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeGitHub:
     """A GitHub REST API look-alike on 127.0.0.1 serving the vendored upstream release histories."""
 
@@ -347,7 +357,7 @@ class FakeGitHub:
         if self._server is not None:
             return self
         handler = type("Handler", (_Handler,), {"gh": self})
-        server = ThreadingHTTPServer((self.host, self.port), handler)
+        server = _QuietServer((self.host, self.port), handler)
         server.daemon_threads = True
         self._server = server
         self.port = server.server_address[1]
