@@ -95,8 +95,9 @@ def main() -> int:
         cli = []
         for _ in range(max(1, args.repeat // 2)):
             t0 = time.perf_counter()
-            subprocess.run(["obsplan", "apply", str(lock2), "--root", str(root), "--json"], check=True,
-                           capture_output=True)  # fmt: skip
+            subprocess.run(
+                ["obsplan", "apply", str(lock2), "--root", str(root), "--json"], check=True, capture_output=True
+            )
             cli.append(time.perf_counter() - t0)
 
         noop_med, cli_med = statistics.median(noop), statistics.median(cli)

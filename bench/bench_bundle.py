@@ -58,12 +58,22 @@ def main() -> int:
     static = start_static_server(www)
     try:
         up = Upstream(static)
-        ne = [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
-              Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")])]  # fmt: skip
-        pr = [Hop(None, "2.42.0", releases[("prometheus", "2.42.0")]),
-              Hop("2.42.0", "2.53.3", releases[("prometheus", "2.53.3")])]  # fmt: skip
-        lock = make_lock(work / "prod.lock", up, {"node_exporter": (node_runtime(9100), "exporters", ne),
-                                                  "prometheus": (prometheus_runtime(9090), "core", pr)})  # fmt: skip
+        ne = [
+            Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
+            Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")]),
+        ]
+        pr = [
+            Hop(None, "2.42.0", releases[("prometheus", "2.42.0")]),
+            Hop("2.42.0", "2.53.3", releases[("prometheus", "2.53.3")]),
+        ]
+        lock = make_lock(
+            work / "prod.lock",
+            up,
+            {
+                "node_exporter": (node_runtime(9100), "exporters", ne),
+                "prometheus": (prometheus_runtime(9090), "core", pr),
+            },
+        )
         out = work / "bundle"
 
         t0 = time.perf_counter()
@@ -81,8 +91,11 @@ def main() -> int:
             files, size = _sha256_all(out)
             hashing.append(time.perf_counter() - t0)
             t0 = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "obsplan", "bundle", str(lock), "-o", str(out), "--json"],
-                           check=True, capture_output=True)  # fmt: skip
+            subprocess.run(
+                [sys.executable, "-m", "obsplan", "bundle", str(lock), "-o", str(out), "--json"],
+                check=True,
+                capture_output=True,
+            )
             cli.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
         verified = bundles.verify_bundle(out)

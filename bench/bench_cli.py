@@ -41,9 +41,20 @@ def main() -> None:
             "obsplan --version": [PY, "-m", "obsplan", "--version"],
             "obsplan --help": [PY, "-m", "obsplan", "--help"],
             "obsplan status (empty root)": [PY, "-m", "obsplan", "status", "--root", f"{tmp}/root"],
-            "obsplan plan --offline": [PY, "-m", "obsplan", "plan", "--config-dir", "examples", "--env", "staging",
-                                       "--offline", "-o", f"{tmp}/bench.lock"],
-        }  # fmt: skip
+            "obsplan plan --offline": [
+                PY,
+                "-m",
+                "obsplan",
+                "plan",
+                "--config-dir",
+                "examples",
+                "--env",
+                "staging",
+                "--offline",
+                "-o",
+                f"{tmp}/bench.lock",
+            ],
+        }
         t = {name: timed(cmd, env, repeats) for name, cmd in cases.items()}
     base, libs = t["python -c pass"], t["import pydantic, yaml, jinja2, networkx"]
     for name, seconds in t.items():

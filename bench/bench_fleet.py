@@ -26,9 +26,30 @@ from tests.static_server import start_static_server  # noqa: E402
 
 def _rollout(lock: Path, bundle: Path, inv: Path, state: Path, limit: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run([OBSPLAN, "rollout", str(lock), "--inventory", str(inv), "--bundle", str(bundle), "--canary", "0",
-                    "--batches", "100%", "--mode", "fast", "--limit", ",".join(limit), "--state-dir", str(state),
-                    "--json"], check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [
+            OBSPLAN,
+            "rollout",
+            str(lock),
+            "--inventory",
+            str(inv),
+            "--bundle",
+            str(bundle),
+            "--canary",
+            "0",
+            "--batches",
+            "100%",
+            "--mode",
+            "fast",
+            "--limit",
+            ",".join(limit),
+            "--state-dir",
+            str(state),
+            "--json",
+        ],
+        check=True,
+        capture_output=True,
+    )
     return time.perf_counter() - start
 
 
@@ -47,8 +68,9 @@ def main() -> None:
         locks = {}
         for name, hops in (("base", [h15]), ("up", [h15, h19])):
             lock = build_lock(tmp / f"{name}.lock", {"node_exporter": (node_runtime(NODE_PORT), "exporters", hops)})
-            subprocess.run([OBSPLAN, "bundle", str(lock), "-o", str(lock.with_suffix(".tar"))], check=True,
-                           capture_output=True)  # fmt: skip
+            subprocess.run(
+                [OBSPLAN, "bundle", str(lock), "-o", str(lock.with_suffix(".tar"))], check=True, capture_output=True
+            )
             locks[name] = (lock, lock.with_suffix(".tar"))
         inv = fleet.inventory(tmp / "inventory.yaml", OBSPLAN)
         names = [h.name for h in fleet.hosts]
@@ -58,8 +80,9 @@ def main() -> None:
         print(f"install 1.5.0 on {n + 1} hosts (one batch): {base:6.1f} s")
         print(f"upgrade to 1.9.0, 1 host:  {one:6.1f} s")
         print(f"upgrade to 1.9.0, {n} hosts: {many:6.1f} s  (x{many / one:.2f} of one host's time)")
-        summary = subprocess.run([OBSPLAN, "rollout", "--status", "--state-dir", str(tmp / "s2")], check=True,
-                                 capture_output=True, text=True).stdout  # fmt: skip
+        summary = subprocess.run(
+            [OBSPLAN, "rollout", "--status", "--state-dir", str(tmp / "s2")], check=True, capture_output=True, text=True
+        ).stdout
         print("\n" + summary)
     finally:
         fleet.close()

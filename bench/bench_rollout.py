@@ -21,13 +21,21 @@ from obsplan.rollout.report import RolloutReporter
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "plans" / "production.lock"
-ROLES = [["node_exporter", "promtail"], ["node_exporter", "promtail", "nginx_exporter"],
-         ["node_exporter", "promtail", "mysqld_exporter"]]  # fmt: skip
+ROLES = [
+    ["node_exporter", "promtail"],
+    ["node_exporter", "promtail", "nginx_exporter"],
+    ["node_exporter", "promtail", "mysqld_exporter"],
+]
 
 
 def inventory(path: Path, n: int) -> Path:
-    hosts = {f"host{i:05d}": {"address": f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}",
-                              "components": ROLES[i % len(ROLES)]} for i in range(n - 1)}  # fmt: skip
+    hosts = {
+        f"host{i:05d}": {
+            "address": f"10.{i // 65536}.{(i // 256) % 256}.{i % 256}",
+            "components": ROLES[i % len(ROLES)],
+        }
+        for i in range(n - 1)
+    }
     hosts["mon1"] = {"address": "10.255.0.5"}  # every component, the inventory's Prometheus
     path.write_text(json.dumps({"prometheus": "http://10.255.0.5:9090", "hosts": hosts}))
     return path
@@ -37,8 +45,7 @@ def timed(inv: Path, state: Path, repeats: int) -> tuple[float, int]:
     samples, lines = [], 0
     for _ in range(repeats):
         out = io.StringIO()
-        opts = RolloutOptions(lock=LOCK, inventory=inv, state_dir=state, gates=["min_over_time(up[1m])"],
-                              dry_run=True)  # fmt: skip
+        opts = RolloutOptions(lock=LOCK, inventory=inv, state_dir=state, gates=["min_over_time(up[1m])"], dry_run=True)
         start = time.perf_counter()
         code = rollout(opts, RolloutReporter(as_json=True, stream=out))
         samples.append(time.perf_counter() - start)

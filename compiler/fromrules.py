@@ -20,12 +20,25 @@ def refuse_from(component: str, to_version: Version, pinned: bool, matrix: Matri
         if rule.component != component:
             continue
         if rule.kind == "required_hop" and rule.from_ and rule.matches_to(to_version):
-            out.append(FromRefusal(rule=rule.id, versions=rule.from_,
-                                   reason=f"must pass through {rule.via_line}.x first: {rule.reason}"))  # fmt: skip
+            out.append(
+                FromRefusal(
+                    rule=rule.id,
+                    versions=rule.from_,
+                    reason=f"must pass through {rule.via_line}.x first: {rule.reason}",
+                )
+            )
         if rule.kind == "rollback_floor" and rule.floor and rule.to and to_version < Version.parse(rule.floor):
-            out.append(FromRefusal(rule=rule.id, versions=rule.to,
-                                   reason=f"below the rollback floor {rule.floor}: {rule.reason}"))  # fmt: skip
+            out.append(
+                FromRefusal(
+                    rule=rule.id, versions=rule.to, reason=f"below the rollback floor {rule.floor}: {rule.reason}"
+                )
+            )
     if not pinned:
-        out.append(FromRefusal(rule="no_downgrade", versions=f">{to_version}",
-                               reason="a downgrade is planned only for a pinned component"))  # fmt: skip
+        out.append(
+            FromRefusal(
+                rule="no_downgrade",
+                versions=f">{to_version}",
+                reason="a downgrade is planned only for a pinned component",
+            )
+        )
     return out

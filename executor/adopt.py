@@ -70,8 +70,13 @@ def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
         return None
     version = probe_binary_version(binary, runner.runtime.version_args, ctx.db)
     if version is None:
-        ctx.emit(c, "warning", code="adopt_unknown_version", binary=str(binary),
-                 message=f"{binary} does not report a version; installing over it without an adopted point")  # fmt: skip
+        ctx.emit(
+            c,
+            "warning",
+            code="adopt_unknown_version",
+            binary=str(binary),
+            message=f"{binary} does not report a version; installing over it without an adopted point",
+        )
         return None
     vdir = _keep_binaries(ctx, runner, binary, version)
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
@@ -83,12 +88,30 @@ def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
         files.append(str(f.relative_to(layout.root)))
     shutil.copy2(binary.resolve(), backup / f"binary__{runner.runtime.service_binary}")
     point_id = ctx.db.add_point(
-        component=c, step_id=runner.step.id, from_version=version, to_version=runner.step.to_version,
-        version_dir=str(vdir), backup_dir=str(backup), files=files, data_dir=None, floor=None, status="pending",
-        label=ADOPTED)  # fmt: skip
+        component=c,
+        step_id=runner.step.id,
+        from_version=version,
+        to_version=runner.step.to_version,
+        version_dir=str(vdir),
+        backup_dir=str(backup),
+        files=files,
+        data_dir=None,
+        floor=None,
+        status="pending",
+        label=ADOPTED,
+    )
     ctx.db.set_installed(c, version, source=ADOPTED, last_result=ADOPTED, last_step=runner.step.id)
-    ctx.emit(c, ADOPTED, step=runner.step.id, version=version, binary=str(binary), point=point_id,
-             backup=str(backup), files=files, version_dir=str(vdir))  # fmt: skip
+    ctx.emit(
+        c,
+        ADOPTED,
+        step=runner.step.id,
+        version=version,
+        binary=str(binary),
+        point=point_id,
+        backup=str(backup),
+        files=files,
+        version_dir=str(vdir),
+    )
     return ctx.db.point(point_id)
 
 

@@ -59,8 +59,9 @@ class HttpSource(ArtifactSource):
         try:
             with self.client.stream("GET", artifact.url, follow_redirects=True, timeout=timeout) as resp:
                 if resp.status_code != 200:
-                    raise ObsplanError(f"download of {artifact.url} failed: HTTP {resp.status_code}",
-                                       exit_code=EXIT_FAILED)  # fmt: skip
+                    raise ObsplanError(
+                        f"download of {artifact.url} failed: HTTP {resp.status_code}", exit_code=EXIT_FAILED
+                    )
                 length = resp.headers.get("content-length")
                 on_total(int(length) if length and length.isdigit() else None)
                 with open(dest, "wb") as fh:
@@ -79,9 +80,11 @@ class HttpSource(ArtifactSource):
             raise ObsplanError(f"download of {artifact.url} failed: {exc}", exit_code=EXIT_FAILED) from None
 
     def _late(self, artifact: Artifact) -> DownloadDeadline:
-        return DownloadDeadline(f"download of {artifact.url} abandoned: not complete within {self.deadline:g} s",
-                                hint="download_deadline_seconds in upgrade-policy.yaml, or use --artifacts/--bundle",
-                                exit_code=EXIT_FAILED)  # fmt: skip
+        return DownloadDeadline(
+            f"download of {artifact.url} abandoned: not complete within {self.deadline:g} s",
+            hint="download_deadline_seconds in upgrade-policy.yaml, or use --artifacts/--bundle",
+            exit_code=EXIT_FAILED,
+        )
 
 
 class LocalDirSource(ArtifactSource):
@@ -96,9 +99,11 @@ class LocalDirSource(ArtifactSource):
     def fetch(self, artifact: Artifact, dest: Path, advance: Advance, on_total: Callable[[int | None], None]) -> None:
         src = self.directory / artifact.filename
         if not src.is_file():
-            raise ObsplanError(f"artifact {artifact.filename} not found in {self.directory}",
-                               hint="copy the release file there or drop --artifacts to download it",
-                               exit_code=EXIT_FAILED)  # fmt: skip
+            raise ObsplanError(
+                f"artifact {artifact.filename} not found in {self.directory}",
+                hint="copy the release file there or drop --artifacts to download it",
+                exit_code=EXIT_FAILED,
+            )
         copy_with_progress(src, dest, advance, on_total)
 
 
@@ -136,8 +141,12 @@ class ChecksumMismatch(ObsplanError):
     pass
 
 
-def _download_part(artifact: Artifact, downloads: Path, source: ArtifactSource,
-                   progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> Path:  # fmt: skip
+def _download_part(
+    artifact: Artifact,
+    downloads: Path,
+    source: ArtifactSource,
+    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+) -> Path:
     """Fetch into a per-process `.part` file (removed again if the fetch fails); the caller checks and renames it."""
     part = downloads / f".{artifact.filename}.part-{os.getpid()}"
     state: dict[str, Callable[..., None]] = {}
@@ -162,8 +171,12 @@ def _download_part(artifact: Artifact, downloads: Path, source: ArtifactSource,
     return part
 
 
-def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
-                    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> tuple[Path, bool]:  # fmt: skip
+def ensure_download(
+    artifact: Artifact,
+    downloads: Path,
+    source: ArtifactSource,
+    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+) -> tuple[Path, bool]:
     """Return (path of the verified file in the download cache, whether it was fetched now).
 
     A cached file is reused only when its sha256 matches the lock; a fresh download is written to a
@@ -182,14 +195,19 @@ def ensure_download(artifact: Artifact, downloads: Path, source: ArtifactSource,
             f"sha256 mismatch for {artifact.filename}: expected {artifact.sha256} (lock), got {actual} "
             f"(from {source.describe(artifact)}); nothing was installed",
             hint="the download is corrupt or tampered with; check the source, do not edit the lock",
-            exit_code=EXIT_FAILED)  # fmt: skip
+            exit_code=EXIT_FAILED,
+        )
     os.replace(part, final)
     fsync_dir(downloads)
     return final, True
 
 
-def fetch_unverified(artifact: Artifact, downloads: Path, source: ArtifactSource,
-                     progress: Callable[[int | None], tuple[Advance, Callable[[], None]]]) -> tuple[Path, str]:  # fmt: skip
+def fetch_unverified(
+    artifact: Artifact,
+    downloads: Path,
+    source: ArtifactSource,
+    progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+) -> tuple[Path, str]:
     """`--allow-unverified` only: fetch an artifact the lock has no sha256 for; returns (path, sha256 of the bytes).
 
     Always fetched again (a cached copy cannot be checked against anything); the caller records the digest.
@@ -209,12 +227,12 @@ def check_plain_tar(tar: tarfile.TarFile, archive: str) -> None:
         member_path(m.name, archive)
         if not (m.isfile() or m.isdir()):
             kind = "link" if m.issym() or m.islnk() else "device or special file"
-            raise UnsafeArchive(f"{archive}: {kind} {m.name!r} in a bundle (only regular files are allowed)",
-                                exit_code=EXIT_FAILED)  # fmt: skip
+            raise UnsafeArchive(
+                f"{archive}: {kind} {m.name!r} in a bundle (only regular files are allowed)", exit_code=EXIT_FAILED
+            )
 
 
-def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str,
-                    limits: ArchiveLimits | None = None) -> None:  # fmt: skip
+def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str, limits: ArchiveLimits | None = None) -> None:
     """Extract `archive` into the (new, empty) directory `dest`, refusing unsafe members (see `extract`)."""
     dest.mkdir(parents=True)
     if fmt == "binary":
@@ -232,8 +250,14 @@ def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str,
         raise ObsplanError(f"unsupported artifact format {fmt!r}")
 
 
-def ensure_extracted(archive: Path, artifact: Artifact, component_dir: Path, version: str, binary_name: str,
-                     limits: ArchiveLimits | None = None) -> bool:  # fmt: skip
+def ensure_extracted(
+    archive: Path,
+    artifact: Artifact,
+    component_dir: Path,
+    version: str,
+    binary_name: str,
+    limits: ArchiveLimits | None = None,
+) -> bool:
     """Make `<component_dir>/<version>/` exist complete; returns True when it was extracted now.
 
     An existing directory is reused only if it came from the same artifact digest (never overwritten).
@@ -242,9 +266,11 @@ def ensure_extracted(archive: Path, artifact: Artifact, component_dir: Path, ver
     if target.is_dir():
         mark = target / ARTIFACT_MARK
         if mark.is_file() and mark.read_text().strip() != artifact.sha256:
-            raise ObsplanError(f"{target} was installed from a different artifact (sha256 {mark.read_text().strip()})",
-                               hint="versions are never overwritten; remove that directory by hand if intended",
-                               exit_code=EXIT_FAILED)  # fmt: skip
+            raise ObsplanError(
+                f"{target} was installed from a different artifact (sha256 {mark.read_text().strip()})",
+                hint="versions are never overwritten; remove that directory by hand if intended",
+                exit_code=EXIT_FAILED,
+            )
         return False
     component_dir.mkdir(parents=True, exist_ok=True)
     for stale in component_dir.glob(".tmp-*"):  # left by a killed run (one apply per root at a time)

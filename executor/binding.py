@@ -41,8 +41,9 @@ def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step 
     return above[0] if above else steps[-1]
 
 
-def accept_drift(chain: list[Step], selected: set[str], host: str | None, how: str,
-                 runners: dict[str, StepRunner], ctx: Context) -> bool:  # fmt: skip
+def accept_drift(
+    chain: list[Step], selected: set[str], host: str | None, how: str, runners: dict[str, StepRunner], ctx: Context
+) -> bool:
     """True when the run may go on from `host` (recorded); False: refused as off the plan's path."""
     from .steps import StepResult
 
@@ -52,19 +53,37 @@ def accept_drift(chain: list[Step], selected: set[str], host: str | None, how: s
     c, assumed = start.component, chain[0].from_version
     why = refusal(start, host)
     if why is not None:
-        ctx.emit(c, "host_drift_refused", step=start.id, host_version=host, rule=why.rule, reason=why.reason,
-                 versions=why.versions)  # fmt: skip
+        ctx.emit(
+            c,
+            "host_drift_refused",
+            step=start.id,
+            host_version=host,
+            rule=why.rule,
+            reason=why.reason,
+            versions=why.versions,
+        )
         return False
     for s in chain[: chain.index(start)]:
         if s.id in selected and runners[s.id].result is None:
             runners[s.id].result = StepResult(s.id, c, "up_to_date", "host_past", {"host_version": host})
             runners[s.id].emit("up_to_date", reason="host_past", version=host)
     ctx.accepted_from[c] = host
-    detail = (f"plan assumed {c} {assumed or 'nothing installed'}; host runs {host or 'nothing'} ({how}); "
-              f"step {start.id} runs from {host or 'nothing'} (allowed by the matrix)")  # fmt: skip
+    detail = (
+        f"plan assumed {c} {assumed or 'nothing installed'}; host runs {host or 'nothing'} ({how}); "
+        f"step {start.id} runs from {host or 'nothing'} (allowed by the matrix)"
+    )
     ctx.emit(c, "host_drift", step=start.id, assumed=assumed, host_version=host, observed_by=how, detail=detail)
     runners[start.id].record_host(host, how)
     if ctx.db is not None and not ctx.dry_run:
-        ctx.db.add_history(run_id=ctx.run_id, component=c, step_id=start.id, kind="host_drift", from_version=assumed,
-                           to_version=host, success=True, started_at=now_iso(), error=detail)  # fmt: skip
+        ctx.db.add_history(
+            run_id=ctx.run_id,
+            component=c,
+            step_id=start.id,
+            kind="host_drift",
+            from_version=assumed,
+            to_version=host,
+            success=True,
+            started_at=now_iso(),
+            error=detail,
+        )
     return True

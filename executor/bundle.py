@@ -99,20 +99,28 @@ def wanted_files(lock: Lock, platforms: list[str]) -> dict[str, Wanted]:
     for entry, what, a in entries:
         if a is None:
             platform = entry.rsplit(" ", 1)[1]
-            raise ObsplanError(f"the lock has no {platform} artifact for {what}", key="platforms",
-                               hint=f"bundle only the platforms the lock covers ({', '.join(lock.platforms)})")  # fmt: skip
+            raise ObsplanError(
+                f"the lock has no {platform} artifact for {what}",
+                key="platforms",
+                hint=f"bundle only the platforms the lock covers ({', '.join(lock.platforms)})",
+            )
         w = by_url.get(a.url)
         if w is None:
             w = by_url[a.url] = Wanted(url_path("artifacts", a.url), "artifact", a.url, a.sha256, artifact=a)
         elif w.sha256 != a.sha256:
-            raise ObsplanError(f"the lock names {a.url} with two different sha256 ({w.sha256} and {a.sha256})",
-                               hint="regenerate the lock with 'obsplan plan'")  # fmt: skip
+            raise ObsplanError(
+                f"the lock names {a.url} with two different sha256 ({w.sha256} and {a.sha256})",
+                hint="regenerate the lock with 'obsplan plan'",
+            )
         w.needed_by.append(entry)
     out: dict[str, Wanted] = {LOCK_NAME: Wanted(LOCK_NAME, "lock", "", None)}
     for w in by_url.values():
         if w.path in out:
-            raise ObsplanError(f"two artifact URLs map to the same bundle path {w.path}", key="url",
-                               hint="report this: the URLs differ only in characters a file name cannot hold")  # fmt: skip
+            raise ObsplanError(
+                f"two artifact URLs map to the same bundle path {w.path}",
+                key="url",
+                hint="report this: the URLs differ only in characters a file name cannot hold",
+            )
         out[w.path] = w
         assert w.artifact is not None
         if w.artifact.checksum_url:
@@ -143,8 +151,7 @@ def checksum_line(text: str, filename: str) -> str | None:
     return found.get(filename) or next((v for k, v in found.items() if k.rsplit("/", 1)[-1] == filename), None)
 
 
-def _checksum_problems(text: str, wanted: dict[str, Wanted], c: Wanted,
-                       actual: dict[str, str]) -> list[str]:  # fmt: skip
+def _checksum_problems(text: str, wanted: dict[str, Wanted], c: Wanted, actual: dict[str, str]) -> list[str]:
     """What the checksum file `c` says against the lock (and, for unverified artifacts, against the bytes)."""
     problems = []
     for apath in c.vouches_for:
@@ -183,8 +190,9 @@ def _walk_files(directory: Path) -> Iterator[tuple[str, Path]]:
             yield (base / name).relative_to(directory).as_posix(), base / name
 
 
-def render_manifest(lock: Lock, lock_bytes: bytes, platforms: list[str], wanted: dict[str, Wanted],
-                    records: dict[str, tuple[str, int]]) -> bytes:  # fmt: skip
+def render_manifest(
+    lock: Lock, lock_bytes: bytes, platforms: list[str], wanted: dict[str, Wanted], records: dict[str, tuple[str, int]]
+) -> bytes:
     """Deterministic bytes: `records` maps each present file to (sha256, size); no clock, no host facts."""
     files: dict[str, Any] = {}
     for path, w in sorted(wanted.items()):
@@ -194,20 +202,31 @@ def render_manifest(lock: Lock, lock_bytes: bytes, platforms: list[str], wanted:
         entry: dict[str, Any] = {"kind": w.kind, "sha256": sha, "size": size, "needed_by": sorted(w.needed_by)}
         if w.kind == "artifact":
             assert w.artifact is not None
-            entry.update(url=w.url, filename=w.artifact.filename, verified=w.sha256 is not None,
-                         checksum_file=w.checksum_path if w.checksum_path in records else None)  # fmt: skip
+            entry.update(
+                url=w.url,
+                filename=w.artifact.filename,
+                verified=w.sha256 is not None,
+                checksum_file=w.checksum_path if w.checksum_path in records else None,
+            )
         elif w.kind == "checksum_file":
             entry.update(url=w.url, vouches_for=sorted(w.vouches_for))
         files[path] = entry
     data = {
         "bundle_format": BUNDLE_FORMAT,
-        "lock": {"path": LOCK_NAME, "sha256": hashlib.sha256(lock_bytes).hexdigest(), "size": len(lock_bytes),
-                 "content_sha256": lock.content_sha256, "environment": lock.environment,
-                 "obsplan_version": lock.obsplan_version},
+        "lock": {
+            "path": LOCK_NAME,
+            "sha256": hashlib.sha256(lock_bytes).hexdigest(),
+            "size": len(lock_bytes),
+            "content_sha256": lock.content_sha256,
+            "environment": lock.environment,
+            "obsplan_version": lock.obsplan_version,
+        },
         "platforms": sorted(platforms),
         "files": files,
-        "unverified": sorted(p for p, w in wanted.items() if w.kind == "artifact" and w.sha256 is None and p in records),
-    }  # fmt: skip
+        "unverified": sorted(
+            p for p, w in wanted.items() if w.kind == "artifact" and w.sha256 is None and p in records
+        ),
+    }
     return (json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode()
 
 
@@ -242,11 +261,17 @@ class BundleResult:
         return sum(1 for f in self.files if f.status == status and f.kind in ("artifact", "checksum_file"))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"output": str(self.output), "directory": str(self.directory), "platforms": self.platforms,
-                "lock_sha256": self.lock_sha256, "files": [f.to_dict() for f in self.files],
-                "downloaded": self.count("downloaded") + self.count("replaced"), "present": self.count("present"),
-                "warnings": self.warnings,
-                "unverified": [f.path for f in self.files if not f.verified]}  # fmt: skip
+        return {
+            "output": str(self.output),
+            "directory": str(self.directory),
+            "platforms": self.platforms,
+            "lock_sha256": self.lock_sha256,
+            "files": [f.to_dict() for f in self.files],
+            "downloaded": self.count("downloaded") + self.count("replaced"),
+            "present": self.count("present"),
+            "warnings": self.warnings,
+            "unverified": [f.path for f in self.files if not f.verified],
+        }
 
 
 def _choose_platforms(lock: Lock, platforms: list[str] | None) -> list[str]:
@@ -254,8 +279,11 @@ def _choose_platforms(lock: Lock, platforms: list[str] | None) -> list[str]:
         return sorted(lock.platforms)
     unknown = sorted(set(platforms) - set(lock.platforms))
     if unknown:
-        raise ObsplanError(f"the lock has no artifacts for {', '.join(unknown)}", key="--platform",
-                           hint=f"the lock covers {', '.join(lock.platforms)}")  # fmt: skip
+        raise ObsplanError(
+            f"the lock has no artifacts for {', '.join(unknown)}",
+            key="--platform",
+            hint=f"the lock covers {', '.join(lock.platforms)}",
+        )
     return sorted(set(platforms))
 
 
@@ -263,8 +291,15 @@ def _is_bundle_dir(directory: Path) -> bool:
     return (directory / LOCK_NAME).exists() or (directory / MANIFEST_NAME).exists()
 
 
-def build_bundle(lock_path: Path, output: Path, platforms: list[str] | None = None, *, allow_unverified: bool = False,
-                 client: httpx.Client | None = None, reporter: Reporter | None = None) -> BundleResult:  # fmt: skip
+def build_bundle(
+    lock_path: Path,
+    output: Path,
+    platforms: list[str] | None = None,
+    *,
+    allow_unverified: bool = False,
+    client: httpx.Client | None = None,
+    reporter: Reporter | None = None,
+) -> BundleResult:
     """Download exactly what `lock_path` names into `output` (a directory, or a plain tar when it ends in .tar).
 
     Idempotent: files already present with the right sha256 are kept (re-hashed, never trusted by name).
@@ -277,11 +312,14 @@ def build_bundle(lock_path: Path, output: Path, platforms: list[str] | None = No
     if unverified and not allow_unverified and lock.host_policy.require_checksum_verification:
         names = ", ".join(wanted[p].artifact.filename for p in unverified[:5])  # type: ignore[union-attr]
         names += f" and {len(unverified) - 5} more" if len(unverified) > 5 else ""
-        raise ObsplanError(f"refusing to bundle {len(unverified)} artifact(s) the lock has no sha256 for: {names}",
-                           file=str(lock_path), key="sha256",
-                           hint="re-run 'obsplan plan' when the upstream checksums can be fetched; "
-                                "--allow-unverified bundles them anyway (flagged in the manifest)",
-                           exit_code=EXIT_FAILED)  # fmt: skip
+        raise ObsplanError(
+            f"refusing to bundle {len(unverified)} artifact(s) the lock has no sha256 for: {names}",
+            file=str(lock_path),
+            key="sha256",
+            hint="re-run 'obsplan plan' when the upstream checksums can be fetched; "
+            "--allow-unverified bundles them anyway (flagged in the manifest)",
+            exit_code=EXIT_FAILED,
+        )
     clients = _LazyClient(client)
     try:
         if output.suffix == ".tar":
@@ -307,8 +345,15 @@ class _LazyClient:
             self.client.close()
 
 
-def _build_tar(lock_path: Path, lock: Lock, output: Path, chosen: list[str], wanted: dict[str, Wanted],
-               clients: _LazyClient, reporter: Reporter | None) -> BundleResult:  # fmt: skip
+def _build_tar(
+    lock_path: Path,
+    lock: Lock,
+    output: Path,
+    chosen: list[str],
+    wanted: dict[str, Wanted],
+    clients: _LazyClient,
+    reporter: Reporter | None,
+) -> BundleResult:
     if output.exists() and not output.is_file():
         raise ObsplanError(f"{output} exists and is not a file", key="-o")
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -327,13 +372,21 @@ def _build_tar(lock_path: Path, lock: Lock, output: Path, chosen: list[str], wan
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], wanted: dict[str, Wanted],
-               clients: _LazyClient, reporter: Reporter | None) -> BundleResult:  # fmt: skip
+def _build_dir(
+    lock_path: Path,
+    lock: Lock,
+    directory: Path,
+    chosen: list[str],
+    wanted: dict[str, Wanted],
+    clients: _LazyClient,
+    reporter: Reporter | None,
+) -> BundleResult:
     if directory.exists() and not directory.is_dir():
         raise ObsplanError(f"{directory} exists and is not a directory", key="-o")
     if directory.is_dir() and any(directory.iterdir()) and not _is_bundle_dir(directory):
-        raise ObsplanError(f"{directory} is not empty and is not a bundle", key="-o",
-                           hint="bundle into a new or empty directory")  # fmt: skip
+        raise ObsplanError(
+            f"{directory} is not empty and is not a bundle", key="-o", hint="bundle into a new or empty directory"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     lock_bytes = lock_path.read_bytes()
     result = BundleResult(directory, directory, chosen, lock.content_sha256)
@@ -388,9 +441,13 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
             text = data.decode(errors="replace")
             problems = _checksum_problems(text, wanted, w, {})
             if problems and not only_unverified:
-                raise ObsplanError(f"upstream checksum file disagrees with the lock: {'; '.join(problems)}",
-                                   key="sha256", hint="the release was changed after the lock was reviewed, or the "
-                                   "download is tampered with; do not bundle it", exit_code=EXIT_FAILED)  # fmt: skip
+                raise ObsplanError(
+                    f"upstream checksum file disagrees with the lock: {'; '.join(problems)}",
+                    key="sha256",
+                    hint="the release was changed after the lock was reviewed, or the "
+                    "download is tampered with; do not bundle it",
+                    exit_code=EXIT_FAILED,
+                )
             status = "replaced" if dest.exists() else "downloaded"
             write_bytes_atomic(dest, data)
         checksum_texts[path] = text
@@ -415,7 +472,8 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
                 raise art.ChecksumMismatch(
                     f"sha256 mismatch for {w.url}: expected {w.sha256} (lock), got {have}; not bundled",
                     hint="the download is corrupt or the release was changed; do not edit the lock",
-                    exit_code=EXIT_FAILED)  # fmt: skip
+                    exit_code=EXIT_FAILED,
+                )
             os.replace(tmp, dest)
             fsync_dir(dest.parent)
         actual[path] = have
@@ -423,15 +481,20 @@ def _build_dir(lock_path: Path, lock: Lock, directory: Path, chosen: list[str], 
         result.files.append(BundleFile(path, "artifact", status, records[path][1], have, w.sha256 is not None))
         emit("bundle_file", path=path, status=status, size=records[path][1])
         if w.sha256 is None:
-            msg = (f"UNVERIFIED: {w.artifact.filename} (sha256 {have}) is bundled although the lock has no sha256 "
-                   "for it (--allow-unverified); nothing proves these are the reviewed bytes")  # fmt: skip
+            msg = (
+                f"UNVERIFIED: {w.artifact.filename} (sha256 {have}) is bundled although the lock has no sha256 "
+                "for it (--allow-unverified); nothing proves these are the reviewed bytes"
+            )
             result.warnings.append(msg)
             emit("warning", code="unverified_artifact", path=path, sha256=have, message=msg)
     for cpath, text in checksum_texts.items():  # unverified artifacts against a checksum file published since
         problems = _checksum_problems(text, wanted, wanted[cpath], actual)
         if problems:
-            raise ObsplanError(f"upstream checksum file disagrees with the bundled file: {'; '.join(problems)}",
-                               key="sha256", exit_code=EXIT_FAILED)  # fmt: skip
+            raise ObsplanError(
+                f"upstream checksum file disagrees with the bundled file: {'; '.join(problems)}",
+                key="sha256",
+                exit_code=EXIT_FAILED,
+            )
     write_bytes_atomic(directory / MANIFEST_NAME, render_manifest(lock, lock_bytes, chosen, wanted, records))
     result.files.append(BundleFile(MANIFEST_NAME, "manifest", "written"))
     return result
@@ -490,8 +553,9 @@ def write_tar(directory: Path, output: Path) -> None:
 def extract_tar(archive: Path, dest: Path) -> None:
     """Extract a bundle tar into `dest` (new or empty): refuses absolute paths, `..`, links and devices."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise ObsplanError(f"{dest} exists and is not an empty directory", key="-o",
-                           hint="extract into a new directory")  # fmt: skip
+        raise ObsplanError(
+            f"{dest} exists and is not an empty directory", key="-o", hint="extract into a new directory"
+        )
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}{TMP_MARK}", dir=dest.parent))
     try:
@@ -504,9 +568,12 @@ def extract_tar(archive: Path, dest: Path) -> None:
     except FileNotFoundError:
         raise ObsplanError(f"{archive} not found", key="--bundle") from None
     except tarfile.TarError as exc:
-        raise ObsplanError(f"{archive} is not a plain tar bundle ({exc})", key="--bundle",
-                           hint="bundles are written by 'obsplan bundle LOCK -o FILE.tar'",
-                           exit_code=EXIT_FAILED) from None  # fmt: skip
+        raise ObsplanError(
+            f"{archive} is not a plain tar bundle ({exc})",
+            key="--bundle",
+            hint="bundles are written by 'obsplan bundle LOCK -o FILE.tar'",
+            exit_code=EXIT_FAILED,
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -518,8 +585,11 @@ def opened(bundle: Path) -> Iterator[Path]:
         yield bundle
         return
     if not bundle.is_file():
-        raise ObsplanError(f"bundle {bundle} not found", key="--bundle",
-                           hint="build one with 'obsplan bundle LOCK -o DIR' on a connected machine")  # fmt: skip
+        raise ObsplanError(
+            f"bundle {bundle} not found",
+            key="--bundle",
+            hint="build one with 'obsplan bundle LOCK -o DIR' on a connected machine",
+        )
     tmp = Path(tempfile.mkdtemp(prefix="obsplan-bundle-"))
     try:
         extract_tar(bundle, tmp / "b")
@@ -559,9 +629,15 @@ class VerifyResult:
         return not self.problems
 
     def to_dict(self) -> dict[str, Any]:
-        return {"directory": str(self.directory), "ok": self.ok, "files_checked": self.files_checked,
-                "lock_sha256": self.lock.content_sha256 if self.lock else None, "platforms": self.platforms,
-                "problems": [p.to_dict() for p in self.problems], "unverified": self.unverified}  # fmt: skip
+        return {
+            "directory": str(self.directory),
+            "ok": self.ok,
+            "files_checked": self.files_checked,
+            "lock_sha256": self.lock.content_sha256 if self.lock else None,
+            "platforms": self.platforms,
+            "problems": [p.to_dict() for p in self.problems],
+            "unverified": self.unverified,
+        }
 
 
 def _size_problem(path: str, actual_size: int, size: int | None, sha: str, expected: str, against: str) -> Problem:
@@ -574,8 +650,11 @@ def verify_bundle(directory: Path) -> VerifyResult:
     """Re-check every file of a bundle against the lock inside it. Raises ObsplanError (exit 2) for a lock
     edited after it was generated; every other problem is listed in the result."""
     if not directory.is_dir():
-        raise ObsplanError(f"{directory} is not a directory", key="--verify",
-                           hint="a tar bundle is checked with 'obsplan bundle --extract FILE.tar -o DIR'")  # fmt: skip
+        raise ObsplanError(
+            f"{directory} is not a directory",
+            key="--verify",
+            hint="a tar bundle is checked with 'obsplan bundle --extract FILE.tar -o DIR'",
+        )
     lock_file = directory / LOCK_NAME
     if not lock_file.is_file() or lock_file.is_symlink():
         result = VerifyResult(directory, None, [])
@@ -602,8 +681,14 @@ def verify_bundle(directory: Path) -> VerifyResult:
     result = VerifyResult(directory, lock, platforms)
     recorded: dict[str, Any] = manifest.get("files", {})
     if manifest and (manifest.get("lock") or {}).get("sha256") != hashlib.sha256(lock_bytes).hexdigest():
-        problems.append(Problem(LOCK_NAME, "altered", "not the lock the bundle was built from (manifest records "
-                                f"sha256 {(manifest.get('lock') or {}).get('sha256')})"))  # fmt: skip
+        problems.append(
+            Problem(
+                LOCK_NAME,
+                "altered",
+                "not the lock the bundle was built from (manifest records "
+                f"sha256 {(manifest.get('lock') or {}).get('sha256')})",
+            )
+        )
     wanted = wanted_files(lock, platforms)
     present = dict(_walk_files(directory))
     records: dict[str, tuple[str, int]] = {LOCK_NAME: (hashlib.sha256(lock_bytes).hexdigest(), len(lock_bytes))}
@@ -649,8 +734,11 @@ def verify_bundle(directory: Path) -> VerifyResult:
     expected = set(wanted) | {MANIFEST_NAME}
     for rel, p in sorted(present.items()):
         if rel not in expected:
-            why = "a temp file of an interrupted build" if TMP_MARK in p.name or p.name.endswith(".part") else (
-                "not named by the lock")  # fmt: skip
+            why = (
+                "a temp file of an interrupted build"
+                if TMP_MARK in p.name or p.name.endswith(".part")
+                else ("not named by the lock")
+            )
             problems.append(Problem(rel, "extra", why))
     # everything else checks out: the manifest must then be exactly what these files give
     if (
@@ -679,12 +767,16 @@ class BundleSource(art.ArtifactSource):
     def describe(self, artifact: Artifact) -> str:
         return f"bundle {self.path(artifact)}"
 
-    def fetch(self, artifact: Artifact, dest: Path, advance: art.Advance,
-              on_total: Callable[[int | None], None]) -> None:  # fmt: skip
+    def fetch(
+        self, artifact: Artifact, dest: Path, advance: art.Advance, on_total: Callable[[int | None], None]
+    ) -> None:
         src = self.path(artifact)
         if not src.is_file():
-            raise ObsplanError(f"the bundle {self.directory} has no {artifact.filename} ({src})",
-                               hint="rebuild the bundle for this lock and platform", exit_code=EXIT_FAILED)  # fmt: skip
+            raise ObsplanError(
+                f"the bundle {self.directory} has no {artifact.filename} ({src})",
+                hint="rebuild the bundle for this lock and platform",
+                exit_code=EXIT_FAILED,
+            )
         art.copy_with_progress(src, dest, advance, on_total)
 
 
@@ -692,25 +784,37 @@ def check_for_apply(directory: Path, lock_path: Path, platform: str) -> VerifyRe
     """Refuse a bundle that is not exactly the reviewed lock's, or that fails verification, before anything runs."""
     bundled = directory / LOCK_NAME
     if not bundled.is_file():
-        raise ObsplanError(f"{directory} holds no {LOCK_NAME}: not a bundle", key="--bundle",
-                           hint="build one with 'obsplan bundle LOCK -o DIR'")  # fmt: skip
+        raise ObsplanError(
+            f"{directory} holds no {LOCK_NAME}: not a bundle",
+            key="--bundle",
+            hint="build one with 'obsplan bundle LOCK -o DIR'",
+        )
     mine, theirs = lock_path.read_bytes(), bundled.read_bytes()
     if mine != theirs:
-        raise ObsplanError(f"the bundle was built from another lock: {lock_difference(theirs, mine)}",
-                           file=str(lock_path), key="--bundle",
-                           hint=f"bundle this lock ('obsplan bundle {lock_path} -o DIR') or apply "
-                                f"{bundled} after reviewing it")  # fmt: skip
+        raise ObsplanError(
+            f"the bundle was built from another lock: {lock_difference(theirs, mine)}",
+            file=str(lock_path),
+            key="--bundle",
+            hint=f"bundle this lock ('obsplan bundle {lock_path} -o DIR') or apply {bundled} after reviewing it",
+        )
     result = verify_bundle(directory)
     if not result.ok:
         shown = "; ".join(str(p) for p in result.problems[:5])
         more = f" and {len(result.problems) - 5} more" if len(result.problems) > 5 else ""
-        raise ObsplanError(f"bundle {directory} failed verification, nothing was changed: {shown}{more}",
-                           key="--bundle", hint=f"'obsplan bundle --verify {directory}' lists every problem; "
-                           "rebuild the bundle on a connected machine", exit_code=EXIT_FAILED)  # fmt: skip
+        raise ObsplanError(
+            f"bundle {directory} failed verification, nothing was changed: {shown}{more}",
+            key="--bundle",
+            hint=f"'obsplan bundle --verify {directory}' lists every problem; "
+            "rebuild the bundle on a connected machine",
+            exit_code=EXIT_FAILED,
+        )
     if platform not in result.platforms:
-        raise ObsplanError(f"the bundle has no artifacts for this host's platform {platform} "
-                           f"(built for {', '.join(result.platforms)})", key="--bundle",
-                           hint=f"rebuild it with --platform {platform}")  # fmt: skip
+        raise ObsplanError(
+            f"the bundle has no artifacts for this host's platform {platform} "
+            f"(built for {', '.join(result.platforms)})",
+            key="--bundle",
+            hint=f"rebuild it with --platform {platform}",
+        )
     return result
 
 
@@ -723,8 +827,10 @@ def lock_difference(bundled: bytes, given: bytes) -> str:
     parts = []
     if isinstance(a, dict) and isinstance(b, dict):
         if a.get("content_sha256") != b.get("content_sha256"):
-            parts.append(f"content_sha256 {str(a.get('content_sha256'))[:12]} (bundle) vs "
-                         f"{str(b.get('content_sha256'))[:12]} (LOCK)")  # fmt: skip
+            parts.append(
+                f"content_sha256 {str(a.get('content_sha256'))[:12]} (bundle) vs "
+                f"{str(b.get('content_sha256'))[:12]} (LOCK)"
+            )
         for key in ("environment", "obsplan_version", "platforms"):
             if a.get(key) != b.get(key):
                 parts.append(f"{key} {a.get(key)} (bundle) vs {b.get(key)} (LOCK)")
@@ -734,8 +840,10 @@ def lock_difference(bundled: bytes, given: bytes) -> str:
             if va != vb:
                 parts.append(f"{name} {va or 'absent'} (bundle) vs {vb or 'absent'} (LOCK)")
     if not parts and a is not None and a == b:
-        parts.append("same content, different bytes (line endings, whitespace or key order): the file was "
-                     "re-encoded after the bundle was built; use the lock file exactly as reviewed")  # fmt: skip
+        parts.append(
+            "same content, different bytes (line endings, whitespace or key order): the file was "
+            "re-encoded after the bundle was built; use the lock file exactly as reviewed"
+        )
     if not parts:
         la, lb = bundled.decode(errors="replace").splitlines(), given.decode(errors="replace").splitlines()
         n = next((i for i, (x, y) in enumerate(zip(la, lb, strict=False)) if x != y), min(len(la), len(lb)))

@@ -46,8 +46,12 @@ class DoctorReport:
         return all(f.repaired for f in self.findings)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"root": self.root, "healthy": self.healthy, "moved_aside": self.moved_aside,
-                "findings": [asdict(f) for f in self.findings]}  # fmt: skip
+        return {
+            "root": self.root,
+            "healthy": self.healthy,
+            "moved_aside": self.moved_aside,
+            "findings": [asdict(f) for f in self.findings],
+        }
 
 
 def applied_lock(layout: Layout, report: DoctorReport) -> Lock | None:
@@ -93,8 +97,15 @@ def check(layout: Layout, services: ServiceManager, repair: bool = False) -> Doc
     return report
 
 
-def check_component(layout: Layout, services: ServiceManager, lock: Lock | None, db: StateDB | None, c: str,
-                    report: DoctorReport, repair: bool) -> None:  # fmt: skip
+def check_component(
+    layout: Layout,
+    services: ServiceManager,
+    lock: Lock | None,
+    db: StateDB | None,
+    c: str,
+    report: DoctorReport,
+    repair: bool,
+) -> None:
     host = layout.current_version(c)
     comp = lock.components.get(c) if lock else None
     if comp is not None:
@@ -110,14 +121,16 @@ def check_component(layout: Layout, services: ServiceManager, lock: Lock | None,
     row = db.installed(c) if db is not None else None
     recorded = row["version"] if row is not None else None
     if recorded != host:
-        finding = Finding("state", c, f"state says {c} {recorded or 'not installed'}, the host has "
-                                      f"{host or 'nothing'} (current link)")  # fmt: skip
+        finding = Finding(
+            "state", c, f"state says {c} {recorded or 'not installed'}, the host has {host or 'nothing'} (current link)"
+        )
         if not (report.moved_aside and recorded is None):  # a rebuilt database is not a finding of its own
             report.findings.append(finding)
         if repair and db is not None:
             floor = rebuilt_floor(lock, c, host, row["floor"] if row is not None else None)
-            db.set_installed(c, host, previous=recorded, floor=floor, source="doctor:current_link",
-                             last_result="rebuilt")  # fmt: skip
+            db.set_installed(
+                c, host, previous=recorded, floor=floor, source="doctor:current_link", last_result="rebuilt"
+            )
             finding.repaired = f"recorded {c} {host or 'not installed'} (floor {floor or '-'})"
 
 

@@ -40,8 +40,9 @@ def detect(component: str, runtime: Runtime, layout: Layout, served: str | None 
     return None
 
 
-def apply_policy(steps: list[Step], runners: dict[str, StepRunner], ctx: Context,
-                 policy: Literal["skip", "reinstall"]) -> None:  # fmt: skip
+def apply_policy(
+    steps: list[Step], runners: dict[str, StepRunner], ctx: Context, policy: Literal["skip", "reinstall"]
+) -> None:
     """Before any step runs: apply `on_manual_change` to every drifted component of the run."""
     for c in sorted({s.component for s in steps}):
         mine = [s for s in steps if s.component == c and runners[s.id].result is None]

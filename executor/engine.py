@@ -85,8 +85,12 @@ class ApplyReport:
     dry_run: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"run_id": self.run_id, "exit_code": self.exit_code, "dry_run": self.dry_run,
-                "results": [r.to_dict() for r in self.results]}  # fmt: skip
+        return {
+            "run_id": self.run_id,
+            "exit_code": self.exit_code,
+            "dry_run": self.dry_run,
+            "results": [r.to_dict() for r in self.results],
+        }
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -107,9 +111,11 @@ def apply_lock(layout: Layout, command: str) -> Iterator[None]:
                 f"another obsplan {holder.get('command', 'apply')} holds {layout.lock_path}: "
                 f"pid {holder.get('pid', '?')} started at {holder.get('started_at', '?')}",
                 hint="wait for it to finish; the lock is released by the kernel when that process exits",
-                exit_code=EXIT_FAILED) from None  # fmt: skip
-        write_atomic(layout.lock_info_path, json.dumps({"pid": os.getpid(), "started_at": now_iso(),
-                                                        "command": command}) + "\n")  # fmt: skip
+                exit_code=EXIT_FAILED,
+            ) from None
+        write_atomic(
+            layout.lock_info_path, json.dumps({"pid": os.getpid(), "started_at": now_iso(), "command": command}) + "\n"
+        )
         try:
             yield
         finally:
@@ -208,20 +214,40 @@ def component_chains(lock: Lock) -> dict[str, list[Step]]:
     return chains
 
 
-def _make_context(layout: Layout, options: ApplyOptions, reporter: Reporter, db: StateDB | None,
-                  client: httpx.Client, services: ServiceManager, run_id: str,
-                  source: ArtifactSource | None = None, policy: HostPolicy | None = None) -> Context:  # fmt: skip
+def _make_context(
+    layout: Layout,
+    options: ApplyOptions,
+    reporter: Reporter,
+    db: StateDB | None,
+    client: httpx.Client,
+    services: ServiceManager,
+    run_id: str,
+    source: ArtifactSource | None = None,
+    policy: HostPolicy | None = None,
+) -> Context:
     """`policy`: the lock's host_policy (archive limits, download deadline); the defaults without a lock."""
     policy = policy or HostPolicy()
     if source is None:
         deadline = policy.download_deadline_seconds
         source = LocalDirSource(options.artifacts_dir) if options.artifacts_dir else HttpSource(client, deadline)
-    return Context(policy=policy, layout=layout, db=db, reporter=reporter, services=services, client=client, source=source,
-                   run_id=run_id, platform=host_platform(), mode=options.mode, dry_run=options.dry_run,
-                   force=options.force, health_timeout=options.health_timeout,
-                   keep_versions=options.keep_versions if options.keep_versions is not None else 3,
-                   keep_days=options.keep_days if options.keep_days is not None else 30.0,
-                   allow_unverified=options.allow_unverified)  # fmt: skip
+    return Context(
+        policy=policy,
+        layout=layout,
+        db=db,
+        reporter=reporter,
+        services=services,
+        client=client,
+        source=source,
+        run_id=run_id,
+        platform=host_platform(),
+        mode=options.mode,
+        dry_run=options.dry_run,
+        force=options.force,
+        health_timeout=options.health_timeout,
+        keep_versions=options.keep_versions if options.keep_versions is not None else 3,
+        keep_days=options.keep_days if options.keep_days is not None else 30.0,
+        allow_unverified=options.allow_unverified,
+    )
 
 
 def with_host_policy(options: ApplyOptions, lock: Lock) -> ApplyOptions:
@@ -240,16 +266,24 @@ def _check_options(options: ApplyOptions) -> None:
     if options.artifacts_dir is not None and not options.artifacts_dir.is_dir():
         raise ObsplanError(f"{options.artifacts_dir} is not a directory", key="--artifacts")
     if options.bundle is not None and options.artifacts_dir is not None:
-        raise ObsplanError("--bundle and --artifacts are exclusive", key="--bundle",
-                           hint="a bundle already holds every artifact of its lock")  # fmt: skip
+        raise ObsplanError(
+            "--bundle and --artifacts are exclusive",
+            key="--bundle",
+            hint="a bundle already holds every artifact of its lock",
+        )
 
 
 # --------------------------------------------------------------------------------------------------------
 # apply
 
 
-def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: httpx.Client | None = None,
-          services: ServiceManager | None = None) -> ApplyReport:  # fmt: skip
+def apply(
+    lock_path: Path,
+    options: ApplyOptions,
+    reporter: Reporter,
+    client: httpx.Client | None = None,
+    services: ServiceManager | None = None,
+) -> ApplyReport:
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
     lock = bundles.load_reviewed_lock(lock_path)
@@ -259,15 +293,26 @@ def apply(lock_path: Path, options: ApplyOptions, reporter: Reporter, client: ht
     layout = Layout(options.root.resolve())
     platform = host_platform()
     if lock.platforms and platform not in lock.platforms:
-        raise ObsplanError(f"the lock has no artifacts for this host's platform {platform}", file=str(lock_path),
-                           key="platforms", hint=f"re-run 'obsplan plan' with {platform} in platforms")  # fmt: skip
-    steps = [s for s in lock.plan.steps if (options.phase is None or s.phase == options.phase)
-             and (options.component is None or s.component == options.component)]  # fmt: skip
+        raise ObsplanError(
+            f"the lock has no artifacts for this host's platform {platform}",
+            file=str(lock_path),
+            key="platforms",
+            hint=f"re-run 'obsplan plan' with {platform} in platforms",
+        )
+    steps = [
+        s
+        for s in lock.plan.steps
+        if (options.phase is None or s.phase == options.phase)
+        and (options.component is None or s.component == options.component)
+    ]
     if options.phase is not None and options.phase not in lock.plan.phases:
         raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
     if options.component is not None and options.component not in lock.components:
-        raise ObsplanError(f"no component {options.component!r} in the lock", key="--component",
-                           hint=", ".join(sorted(lock.components)))  # fmt: skip
+        raise ObsplanError(
+            f"no component {options.component!r} in the lock",
+            key="--component",
+            hint=", ".join(sorted(lock.components)),
+        )
     if options.phase is not None:
         _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
     services = services or make_service_manager(options.service_manager, layout)
@@ -326,9 +371,12 @@ def _refuse_unfinished_phases(lock: Lock, phase: str, layout: Layout, lock_path:
     if missing:
         names = ", ".join(f"{p} ({', '.join(ids)})" for p, ids in missing.items())
         first = next(iter(missing))
-        raise ObsplanError(f"phase {phase!r} requires steps of unfinished earlier phase(s): {names}; nothing was "
-                           "changed", key="--phase", hint=f"apply them first: obsplan apply {lock_path} --phase "
-                           f"{first} (or without --phase)", exit_code=EXIT_FAILED)  # fmt: skip
+        raise ObsplanError(
+            f"phase {phase!r} requires steps of unfinished earlier phase(s): {names}; nothing was changed",
+            key="--phase",
+            hint=f"apply them first: obsplan apply {lock_path} --phase {first} (or without --phase)",
+            exit_code=EXIT_FAILED,
+        )
 
 
 def _note_interrupted(ctx: Context) -> None:
@@ -337,9 +385,17 @@ def _note_interrupted(ctx: Context) -> None:
         where = ctx.db.last_stage(row["step_id"])
         msg = f"run {row['run_id']} was interrupted at {where}; resumed by run {ctx.run_id}"
         ctx.db.journal(ctx.run_id, row["step_id"], row["component"], "step", "resumed", msg)
-        ctx.db.add_history(run_id=row["run_id"], component=row["component"], step_id=row["step_id"],
-                           kind="interrupted", from_version=None, to_version=row["detail"], success=False,
-                           started_at=row["at"], error=msg)  # fmt: skip
+        ctx.db.add_history(
+            run_id=row["run_id"],
+            component=row["component"],
+            step_id=row["step_id"],
+            kind="interrupted",
+            from_version=None,
+            to_version=row["detail"],
+            success=False,
+            started_at=row["at"],
+            error=msg,
+        )
         ctx.emit(row["component"], "resume", step=row["step_id"], interrupted_at=where, previous_run=row["run_id"])
 
 
@@ -348,8 +404,17 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     chains = component_chains(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
     selected = {s.id for s in steps}
-    ctx.emit(None, "run_started", run_id=ctx.run_id, lock_sha256=lock.content_sha256, mode=ctx.mode,
-             dry_run=ctx.dry_run, steps=[s.id for s in steps], platform=ctx.platform, auto=auto)  # fmt: skip
+    ctx.emit(
+        None,
+        "run_started",
+        run_id=ctx.run_id,
+        lock_sha256=lock.content_sha256,
+        mode=ctx.mode,
+        dry_run=ctx.dry_run,
+        steps=[s.id for s in steps],
+        platform=ctx.platform,
+        auto=auto,
+    )
     refused = _refuse_unbound(steps, runners, chains, ctx)
     if not refused:
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
@@ -379,9 +444,16 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
             name = _task_name(s.id)
             bridge_map[name] = runner
             in_phase = {p.id for p in phase_steps} - decided
-            tasks.append({"name": name, "actions": runner.actions(), "uptodate": [runner.uptodate],
-                          "task_dep": [_task_name(d) for d in sorted(deps) if d in in_phase],
-                          "doc": f"{s.component} {s.from_version} -> {s.to_version}", "verbosity": 2})  # fmt: skip
+            tasks.append(
+                {
+                    "name": name,
+                    "actions": runner.actions(),
+                    "uptodate": [runner.uptodate],
+                    "task_dep": [_task_name(d) for d in sorted(deps) if d in in_phase],
+                    "doc": f"{s.component} {s.from_version} -> {s.to_version}",
+                    "verbosity": 2,
+                }
+            )
         if tasks:
             bridge = _DoitBridge(bridge_map)
             _clean_stale_doit_dirs()
@@ -392,8 +464,10 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
                 loader = _PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
                 code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
             if bridge.errors or code == 3:
-                raise ObsplanError(f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
-                                   exit_code=EXIT_INTERNAL)  # fmt: skip
+                raise ObsplanError(
+                    f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
+                    exit_code=EXIT_INTERNAL,
+                )
     for s in steps:
         r = runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run")
         report.results.append(r)
@@ -407,8 +481,12 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     if report.results and all(r.status == "up_to_date" for r in report.results):
         ctx.emit(None, "nothing_to_do", steps=len(report.results))
     if pending:
-        ctx.emit(None, "approvals_pending", steps=pending,
-                 hint=f"review, then: obsplan approve STEP_ID --root {ctx.layout.root}; re-run apply --auto")  # fmt: skip
+        ctx.emit(
+            None,
+            "approvals_pending",
+            steps=pending,
+            hint=f"review, then: obsplan approve STEP_ID --root {ctx.layout.root}; re-run apply --auto",
+        )
     ctx.emit(None, "run_finished", run_id=ctx.run_id, exit_code=report.exit_code, counts=counts)
     return report
 
@@ -418,8 +496,9 @@ def plan_path(chain: list[Step]) -> list[str | None]:
     return [chain[0].from_version] + [s.to_version for s in chain] if chain else []
 
 
-def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]],
-                    ctx: Context) -> bool:  # fmt: skip
+def _refuse_unbound(
+    steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]], ctx: Context
+) -> bool:
     """Re-check the facts the reviewed plan is bound to before any step runs; on any mismatch refuse the whole
     run (nothing under --root changes but obsplan's own state and logs) and say which fact changed."""
     refused = False
@@ -427,17 +506,29 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
         a = s.artifacts.get(ctx.platform)
         runner = runners[s.id]
         if a is None:
-            runner.fail("no_artifact_for_platform", f"the lock has no {ctx.platform} artifact for step {s.id} "
-                        f"(it has {', '.join(sorted(s.artifacts)) or 'none'}); nothing was changed")  # fmt: skip
+            runner.fail(
+                "no_artifact_for_platform",
+                f"the lock has no {ctx.platform} artifact for step {s.id} "
+                f"(it has {', '.join(sorted(s.artifacts)) or 'none'}); nothing was changed",
+            )
             refused = True
         elif not a.sha256 and ctx.allow_unverified:
-            ctx.emit(s.component, "warning", code="unverified_artifact", step=s.id, file=a.filename,
-                     message=f"UNVERIFIED: {a.filename} has no sha256 in the lock and will be installed without "
-                             "checksum verification (--allow-unverified); recorded in the history")  # fmt: skip
+            ctx.emit(
+                s.component,
+                "warning",
+                code="unverified_artifact",
+                step=s.id,
+                file=a.filename,
+                message=f"UNVERIFIED: {a.filename} has no sha256 in the lock and will be installed without "
+                "checksum verification (--allow-unverified); recorded in the history",
+            )
         elif not a.sha256:
-            runner.fail("missing_sha256", f"refusing {a.filename}: the lock has no sha256 for it on {ctx.platform} "
-                        f"(checksum_status={a.checksum_status}); nothing was changed. Re-run 'obsplan plan' when the "
-                        "upstream checksum can be fetched, or pass --allow-unverified (recorded in the history)")  # fmt: skip
+            runner.fail(
+                "missing_sha256",
+                f"refusing {a.filename}: the lock has no sha256 for it on {ctx.platform} "
+                f"(checksum_status={a.checksum_status}); nothing was changed. Re-run 'obsplan plan' when the "
+                "upstream checksum can be fetched, or pass --allow-unverified (recorded in the history)",
+            )
             refused = True
     if not ctx.force:  # 2. the host is on the plan's path: the assumed from-state or a version the plan reaches
         for c in sorted({s.component for s in steps}):
@@ -454,12 +545,17 @@ def _refuse_unbound(steps: list[Step], runners: dict[str, StepRunner], chains: d
             runner.record_host(host, how)
             assumed = chain[0].from_version
             steps_text = " → ".join(v or "nothing" for v in path)
-            runner.fail("off_plan_path",
-                        f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
-                        f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                        f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
-                        f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
-                        "step anyway", host_version=host, expected=assumed, plan_path=path)  # fmt: skip
+            runner.fail(
+                "off_plan_path",
+                f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
+                f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
+                f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+                f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
+                "step anyway",
+                host_version=host,
+                expected=assumed,
+                plan_path=path,
+            )
             refused = True
     if refused:
         why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
@@ -511,8 +607,14 @@ def _gate(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, l
             continue
         reason = "requires_pending_approval" if waiting[s.id] else "pending_approval"
         runners[s.id].result = StepResult(s.id, s.component, "pending", reason, {"waiting_for": waiting[s.id]})
-        runners[s.id].emit("pending_approval", reason=reason, waiting_for=waiting[s.id], risk=s.risk,
-                           from_version=s.from_version, to_version=s.to_version)  # fmt: skip
+        runners[s.id].emit(
+            "pending_approval",
+            reason=reason,
+            waiting_for=waiting[s.id],
+            risk=s.risk,
+            from_version=s.from_version,
+            to_version=s.to_version,
+        )
     return [s.id for s in steps if s.id in waiting]
 
 
@@ -552,8 +654,11 @@ def last_applied_lock(root: Path) -> Path:
     """The copy of the lock the last apply under `root` used (for `obsplan resume` without LOCK)."""
     path = Layout(root.resolve()).state_dir / APPLIED_LOCK
     if not path.is_file():
-        raise ObsplanError(f"nothing to resume under {root}: no applied lock at {path}", key="LOCK",
-                           hint="pass the lock file: obsplan resume LOCK")  # fmt: skip
+        raise ObsplanError(
+            f"nothing to resume under {root}: no applied lock at {path}",
+            key="LOCK",
+            hint="pass the lock file: obsplan resume LOCK",
+        )
     return path
 
 
@@ -564,8 +669,9 @@ def _applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
     return load_lock(path)
 
 
-def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto",
-           client: httpx.Client | None = None) -> list[dict[str, Any]]:  # fmt: skip
+def status(
+    root: Path, lock_path: Path | None = None, services_kind: str = "auto", client: httpx.Client | None = None
+) -> list[dict[str, Any]]:
     layout = Layout(root.resolve())
     lock = _applied_lock(layout, lock_path)
     db = StateDB.open_for_reading(layout.db_path)
@@ -580,20 +686,34 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto
         for c in names:
             row = rows.get(c)
             entry: dict[str, Any] = {
-                "component": c, "installed_version": row["version"] if row else None,
-                "host_version": layout.current_version(c), "target_version": None,
-                "floor": row["floor"] if row else None, "last_result": row["last_result"] if row else None,
-                "last_step": row["last_step"] if row else None, "health": "unknown", "served_version": None,
+                "component": c,
+                "installed_version": row["version"] if row else None,
+                "host_version": layout.current_version(c),
+                "target_version": None,
+                "floor": row["floor"] if row else None,
+                "last_result": row["last_result"] if row else None,
+                "last_step": row["last_step"] if row else None,
+                "health": "unknown",
+                "served_version": None,
                 "pending_approval": pending.get(c, []),
-            }  # fmt: skip
+            }
             if lock and c in lock.components:
                 comp = lock.components[c]
                 entry["target_version"] = comp.version
                 chain = [s for s in lock.plan.steps if s.component == c]
                 step = chain[-1] if chain else None
                 if step is not None:
-                    ctx = Context(layout=layout, db=None, reporter=Fanout(), services=services, client=client,
-                                  source=HttpSource(client), run_id="status", platform=host_platform(), dry_run=True)  # fmt: skip
+                    ctx = Context(
+                        layout=layout,
+                        db=None,
+                        reporter=Fanout(),
+                        services=services,
+                        client=client,
+                        source=HttpSource(client),
+                        run_id="status",
+                        platform=host_platform(),
+                        dry_run=True,
+                    )
                     runner = StepRunner(ctx, step, comp, chain)
                     served = runner.served_version()
                     entry["served_version"] = served
@@ -604,8 +724,11 @@ def status(root: Path, lock_path: Path | None = None, services_kind: str = "auto
                 entry["drift"] = drift.detect(c, comp.runtime, layout, entry["served_version"])
                 if entry["drift"] and not entry["problems"]:
                     entry["health"] = "drift"  # changed by hand after obsplan installed it
-                entry["up_to_date"] = (entry["host_version"] == comp.version and entry["served_version"] == comp.version
-                                       and not entry["problems"])  # fmt: skip
+                entry["up_to_date"] = (
+                    entry["host_version"] == comp.version
+                    and entry["served_version"] == comp.version
+                    and not entry["problems"]
+                )
             out.append(entry)
         return out
     finally:
@@ -639,14 +762,18 @@ def approve(root: Path, step_id: str, lock_path: Path | None = None, by: str | N
     layout = Layout(root.resolve())
     path = lock_path or layout.state_dir / APPLIED_LOCK
     if lock_path is None and not path.is_file():
-        raise ObsplanError(f"no applied lock under {layout.root} to find {step_id!r} in", key="--lock",
-                           hint="pass the lock that holds the step: obsplan approve STEP_ID --lock LOCK")  # fmt: skip
+        raise ObsplanError(
+            f"no applied lock under {layout.root} to find {step_id!r} in",
+            key="--lock",
+            hint="pass the lock that holds the step: obsplan approve STEP_ID --lock LOCK",
+        )
     lock = bundles.load_reviewed_lock(path)
     step = next((s for s in lock.plan.steps if s.id == step_id), None)
     if step is None:
         known = ", ".join(s.id for s in lock.plan.steps) or "none"
-        raise ObsplanError(f"no step {step_id!r} in the lock", file=str(path), key="STEP_ID",
-                           hint=f"known step ids: {known}")  # fmt: skip
+        raise ObsplanError(
+            f"no step {step_id!r} in the lock", file=str(path), key="STEP_ID", hint=f"known step ids: {known}"
+        )
     digest = step_digest(step)
     with StateDB(layout.db_path) as db:
         prior = db.approval(step.id, digest)
@@ -654,10 +781,18 @@ def approve(root: Path, step_id: str, lock_path: Path | None = None, by: str | N
             db.approve(step.id, digest, lock.content_sha256, by or _who())
         row = db.approval(step.id, digest)
     assert row is not None
-    info = {"step": step.id, "component": step.component, "from_version": step.from_version,
-            "to_version": step.to_version, "risk": step.risk, "approved_by": row["approved_by"],
-            "approved_at": row["approved_at"], "already_approved": prior is not None, "lock": str(path),
-            "lock_approval": step.approval}  # fmt: skip
+    info = {
+        "step": step.id,
+        "component": step.component,
+        "from_version": step.from_version,
+        "to_version": step.to_version,
+        "risk": step.risk,
+        "approved_by": row["approved_by"],
+        "approved_at": row["approved_at"],
+        "already_approved": prior is not None,
+        "lock": str(path),
+        "lock_approval": step.approval,
+    }
     audit = AuditLog(layout.audit_path)
     try:
         audit.emit(Event(step.component, "approved", info))
@@ -676,8 +811,15 @@ def pending_approvals(lock: Lock, db: StateDB | None, layout: Layout) -> dict[st
         for i, s in enumerate(chain):
             if i + 1 <= reached or s.approval is not None or _host_approval(db, s) is not None:
                 continue
-            out.setdefault(c, []).append({"step": s.id, "from_version": s.from_version, "to_version": s.to_version,
-                                          "risk": s.risk, "priority": s.priority})  # fmt: skip
+            out.setdefault(c, []).append(
+                {
+                    "step": s.id,
+                    "from_version": s.from_version,
+                    "to_version": s.to_version,
+                    "risk": s.risk,
+                    "priority": s.priority,
+                }
+            )
     return out
 
 
@@ -689,25 +831,44 @@ def rollback_list(root: Path, component: str) -> dict[str, Any]:
     with db:
         row = db.installed(component)
         floor = row["floor"] if row else None
-        points = [dict(p.to_dict(), below_floor=bool(p.from_version and version_below(p.from_version, floor)))
-                  for p in db.points(component, ("available", "initial", "used"))]  # fmt: skip
+        points = [
+            dict(p.to_dict(), below_floor=bool(p.from_version and version_below(p.from_version, floor)))
+            for p in db.points(component, ("available", "initial", "used"))
+        ]
     cdir = layout.component_dir(component)
-    versions = sorted((d.name for d in cdir.iterdir() if d.is_dir() and not d.is_symlink()
-                       and not d.name.startswith(".")) if cdir.is_dir() else [])  # fmt: skip
-    return {"component": component, "current": layout.current_version(component), "floor": floor,
-            "points": points, "versions": [{"version": v, "below_floor": version_below(v, floor)} for v in versions]}  # fmt: skip
+    versions = sorted(
+        (d.name for d in cdir.iterdir() if d.is_dir() and not d.is_symlink() and not d.name.startswith("."))
+        if cdir.is_dir()
+        else []
+    )
+    return {
+        "component": component,
+        "current": layout.current_version(component),
+        "floor": floor,
+        "points": points,
+        "versions": [{"version": v, "below_floor": version_below(v, floor)} for v in versions],
+    }
 
 
-def rollback(root: Path, component: str, to: str | None, reporter: Reporter, service_manager: str = "auto",
-             mode: str = "standard", health_timeout: float | None = None,
-             client: httpx.Client | None = None) -> StepResult:  # fmt: skip
+def rollback(
+    root: Path,
+    component: str,
+    to: str | None,
+    reporter: Reporter,
+    service_manager: str = "auto",
+    mode: str = "standard",
+    health_timeout: float | None = None,
+    client: httpx.Client | None = None,
+) -> StepResult:
     """Switch `component` back to a rollback point (`to` = point id or None for the newest) or an installed
     version; refuses targets below the component's floor. A failed rollback switches back again."""
     layout = Layout(root.resolve())
     lock = _applied_lock(layout, None)
     if lock is None or component not in lock.components:
-        raise ObsplanError(f"no applied lock knows {component!r} under {layout.root}",
-                           hint="rollback works on components installed by 'obsplan apply'")  # fmt: skip
+        raise ObsplanError(
+            f"no applied lock knows {component!r} under {layout.root}",
+            hint="rollback works on components installed by 'obsplan apply'",
+        )
     services = make_service_manager(service_manager, layout)
     own = client is None
     client = client or httpx.Client(timeout=10.0, trust_env=False)
@@ -745,8 +906,10 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
             points = [p for p in points if p.label == adopt.ADOPTED]
         point = db.point(int(to)) if to and to.isdigit() else (points[0] if points else None)
         if point is None or point.component != component:
-            raise ObsplanError(f"no rollback point {to or ''} for {component}".replace("  ", " "),
-                               hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip
+            raise ObsplanError(
+                f"no rollback point {to or ''} for {component}".replace("  ", " "),
+                hint=f"see 'obsplan rollback {component} --list'",
+            )
         if point.from_version is None:
             raise ObsplanError(f"rollback point {point.id} is the first install of {component}: nothing before it")
         target = point.from_version
@@ -757,15 +920,28 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
     if target == current:
         raise ObsplanError(f"{component} already runs {target}", exit_code=EXIT_USAGE)
     if version_below(target, floor):
-        raise ObsplanError(f"refusing to roll {component} back to {target}: below its rollback floor {floor} "
-                           "(its data was written by a newer version that older ones cannot read)",
-                           hint=f"choose a version >= {floor} from 'obsplan rollback {component} --list'")  # fmt: skip
+        raise ObsplanError(
+            f"refusing to roll {component} back to {target}: below its rollback floor {floor} "
+            "(its data was written by a newer version that older ones cannot read)",
+            hint=f"choose a version >= {floor} from 'obsplan rollback {component} --list'",
+        )
     if not layout.version_dir(component, target).is_dir():
-        raise ObsplanError(f"{component} {target} is not installed under {layout.component_dir(component)}",
-                           hint=f"see 'obsplan rollback {component} --list'")  # fmt: skip
+        raise ObsplanError(
+            f"{component} {target} is not installed under {layout.component_dir(component)}",
+            hint=f"see 'obsplan rollback {component} --list'",
+        )
     comp = lock.components[component]
-    fake = Step(id=f"rollback:{component}:{current}->{target}", component=component, from_version=current,
-                to_version=target, phase="rollback", requires=[], risk="high", reasons=[], artifacts={})  # fmt: skip
+    fake = Step(
+        id=f"rollback:{component}:{current}->{target}",
+        component=component,
+        from_version=current,
+        to_version=target,
+        phase="rollback",
+        requires=[],
+        risk="high",
+        reasons=[],
+        artifacts={},
+    )
     runner = StepRunner(ctx, fake, comp, [fake])
     started, t0 = now_iso(), time.monotonic()
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
@@ -789,18 +965,35 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
                 runner.verify(current, old.pid if old.running else None)
         except Exception as exc2:  # noqa: BLE001
             error += f"; switching back to {current} failed too: {exc2}"
-        db.add_history(run_id=ctx.run_id, component=component, step_id=fake.id, kind="rollback",
-                       from_version=current, to_version=target, success=False, started_at=started, error=error,
-                       duration=time.monotonic() - t0)  # fmt: skip
+        db.add_history(
+            run_id=ctx.run_id,
+            component=component,
+            step_id=fake.id,
+            kind="rollback",
+            from_version=current,
+            to_version=target,
+            success=False,
+            started_at=started,
+            error=error,
+            duration=time.monotonic() - t0,
+        )
         db.journal(ctx.run_id, fake.id, component, "step", "failed", error[:2000])
         return StepResult(fake.id, component, "failed", getattr(exc, "reason", "rollback_failed"), {"error": error})
     with db.transaction():
-        db.add_history(run_id=ctx.run_id, component=component, step_id=fake.id, kind="rollback", from_version=current,
-                       to_version=target, success=True, started_at=started, duration=time.monotonic() - t0)  # fmt: skip
+        db.add_history(
+            run_id=ctx.run_id,
+            component=component,
+            step_id=fake.id,
+            kind="rollback",
+            from_version=current,
+            to_version=target,
+            success=True,
+            started_at=started,
+            duration=time.monotonic() - t0,
+        )
         if point is not None:
             db.set_point_status(point.id, "used")
-        db.set_installed(component, target, previous=current, floor=floor, last_result="rolled_back",
-                         last_step=fake.id)  # fmt: skip
+        db.set_installed(component, target, previous=current, floor=floor, last_result="rolled_back", last_step=fake.id)
         db.journal(ctx.run_id, fake.id, component, "step", "done", target)
     ctx.emit(component, "rollback_done", from_version=current, to_version=target)
     return StepResult(fake.id, component, "ok", "rolled_back", {"from": current, "to": target})

@@ -42,8 +42,9 @@ class DiskFull(ObsplanError):
 
 
 def _unsafe(archive: str, what: str) -> UnsafeArchive:
-    return UnsafeArchive(f"{archive}: {what}", hint="the archive is malformed or hostile; nothing was installed",
-                         exit_code=EXIT_FAILED)  # fmt: skip
+    return UnsafeArchive(
+        f"{archive}: {what}", hint="the archive is malformed or hostile; nothing was installed", exit_code=EXIT_FAILED
+    )
 
 
 def member_path(name: str, archive: str) -> PurePosixPath:
@@ -115,7 +116,8 @@ class Extractor:
             f"{self.name}: {what} (limits: {self.limits.max_total_bytes} bytes, {self.limits.max_members} members, "
             f"ratio {self.limits.max_ratio:g}); extraction stopped, nothing was installed",
             hint="raise archive_limits in upgrade-policy.yaml and re-plan if this artifact is genuine",
-            exit_code=EXIT_FAILED)  # fmt: skip
+            exit_code=EXIT_FAILED,
+        )
 
     # -- writers -----------------------------------------------------------------------------------------------
     def directory(self, p: PurePosixPath) -> None:
@@ -175,8 +177,15 @@ def extract(archive: Path, fmt: str, dest: Path, limits: ArchiveLimits) -> None:
     """Extract a tar.gz or zip into the new, empty directory `dest`; every refusal is exit 1 (never a traceback)."""
     try:
         (extract_tar if fmt == "tar.gz" else extract_zip)(archive, dest, limits)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError, RuntimeError,
-            UnicodeError) as exc:  # fmt: skip
+    except (
+        tarfile.TarError,
+        zipfile.BadZipFile,
+        EOFError,
+        zlib.error,
+        NotImplementedError,
+        RuntimeError,
+        UnicodeError,
+    ) as exc:
         raise _unsafe(archive.name, f"not a readable {fmt} ({type(exc).__name__}: {exc})") from None
     except OSError as exc:
         full = disk_full(exc, f"extracting {archive.name}")
@@ -253,5 +262,8 @@ def disk_full(exc: BaseException, where: str) -> DiskFull | None:
     full = full or "database or disk is full" in str(exc)
     if not full:
         return None
-    return DiskFull(f"no space left on the device while {where}; everything partial was removed",
-                    hint="free disk space under --root, then apply again", exit_code=EXIT_FAILED)  # fmt: skip
+    return DiskFull(
+        f"no space left on the device while {where}; everything partial was removed",
+        hint="free disk space under --root, then apply again",
+        exit_code=EXIT_FAILED,
+    )

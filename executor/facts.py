@@ -72,8 +72,15 @@ def probe_binary_version(
         if hit:
             return version
     try:
-        proc = subprocess.run([str(real), *args], capture_output=True, text=True, timeout=15, check=False,
-                              stdin=subprocess.DEVNULL, errors="replace")  # fmt: skip
+        proc = subprocess.run(
+            [str(real), *args],
+            capture_output=True,
+            text=True,
+            timeout=15,
+            check=False,
+            stdin=subprocess.DEVNULL,
+            errors="replace",
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     info = parse_version_output(proc.stdout, proc.stderr, patterns)

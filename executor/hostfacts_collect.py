@@ -80,8 +80,9 @@ def component_facts(name: str, runtime: Runtime, layout: Layout, client: httpx.C
         linked=f"symlink {layout.current_link(name)}" if linked else "no obsplan current link",
         served=served_how,
     )
-    return ComponentFacts(installed=installed, linked=_valid(linked), served=served_v, observed=observed,
-                          managed=linked is not None)  # fmt: skip
+    return ComponentFacts(
+        installed=installed, linked=_valid(linked), served=served_v, observed=observed, managed=linked is not None
+    )
 
 
 def collect(root: Path, lock: Lock | None = None, client: httpx.Client | None = None) -> HostFacts:
@@ -94,5 +95,11 @@ def collect(root: Path, lock: Lock | None = None, client: httpx.Client | None = 
     finally:
         if own:
             client.close()
-    return HostFacts(format=1, obsplan_version=__version__, platform=host_platform(), root=str(layout.root),
-                     collected_at=now_iso(), components=comps)  # fmt: skip
+    return HostFacts(
+        format=1,
+        obsplan_version=__version__,
+        platform=host_platform(),
+        root=str(layout.root),
+        collected_at=now_iso(),
+        components=comps,
+    )

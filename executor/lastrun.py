@@ -20,8 +20,11 @@ def last_run_changes(db: StateDB) -> tuple[str | None, list[tuple[str, str | Non
     if not runs:
         return None, []
     run_id = runs[0]["run_id"]
-    rows = db.query("SELECT id, component, from_version, to_version FROM upgrade_history WHERE run_id = ? AND "
-                    "kind = 'upgrade' AND success = 1 ORDER BY id", (run_id,))  # fmt: skip
+    rows = db.query(
+        "SELECT id, component, from_version, to_version FROM upgrade_history WHERE run_id = ? AND "
+        "kind = 'upgrade' AND success = 1 ORDER BY id",
+        (run_id,),
+    )
     first: dict[str, str | None] = {}
     last: dict[str, tuple[int, str]] = {}
     for r in rows:

@@ -24,8 +24,9 @@ class Layout:
         try:
             pathpolicy.check_host_path(text if text.startswith("/") else "/" + text, "host path")
         except ValueError as exc:
-            raise ObsplanError(str(exc), key="path", hint="a lock or configuration may only name normalised paths "
-                               "under --root") from None  # fmt: skip
+            raise ObsplanError(
+                str(exc), key="path", hint="a lock or configuration may only name normalised paths under --root"
+            ) from None
         candidate = self.root / text.lstrip("/")
         return inside(self.root, candidate)
 
@@ -103,8 +104,11 @@ def inside(root: Path, candidate: Path) -> Path:
     real_root = os.path.realpath(root)
     real = os.path.realpath(candidate)
     if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
-        raise ObsplanError(f"{candidate} resolves to {real}, outside the root {real_root}", key="--root",
-                           hint="a link under --root points outside it; remove it or choose another --root")  # fmt: skip
+        raise ObsplanError(
+            f"{candidate} resolves to {real}, outside the root {real_root}",
+            key="--root",
+            hint="a link under --root points outside it; remove it or choose another --root",
+        )
     return candidate
 
 

@@ -19,16 +19,23 @@ class _StateCollector(Collector):
         self.db = db
 
     def collect(self):  # type: ignore[no-untyped-def]
-        attempts = CounterMetricFamily("obsplan_upgrade_attempts", "Upgrade steps attempted, by result.",
-                                       labels=["component", "result"])  # fmt: skip
-        rollbacks = CounterMetricFamily("obsplan_rollbacks", "Rollbacks executed (automatic or manual).",
-                                        labels=["component", "kind", "result"])  # fmt: skip
-        durations = SummaryMetricFamily("obsplan_upgrade_duration_seconds", "Duration of successful upgrade steps.",
-                                        labels=["component"])  # fmt: skip
-        last_success = GaugeMetricFamily("obsplan_last_success_timestamp_seconds",
-                                         "Unix time of the last successful upgrade step.", labels=["component"])  # fmt: skip
-        installed = GaugeMetricFamily("obsplan_installed_info", "Version installed by obsplan (always 1).",
-                                      labels=["component", "version"])  # fmt: skip
+        attempts = CounterMetricFamily(
+            "obsplan_upgrade_attempts", "Upgrade steps attempted, by result.", labels=["component", "result"]
+        )
+        rollbacks = CounterMetricFamily(
+            "obsplan_rollbacks", "Rollbacks executed (automatic or manual).", labels=["component", "kind", "result"]
+        )
+        durations = SummaryMetricFamily(
+            "obsplan_upgrade_duration_seconds", "Duration of successful upgrade steps.", labels=["component"]
+        )
+        last_success = GaugeMetricFamily(
+            "obsplan_last_success_timestamp_seconds",
+            "Unix time of the last successful upgrade step.",
+            labels=["component"],
+        )
+        installed = GaugeMetricFamily(
+            "obsplan_installed_info", "Version installed by obsplan (always 1).", labels=["component", "version"]
+        )
         for row in self.db.attempt_counts():
             result = "success" if row["success"] else "failed"
             if row["kind"] == "upgrade":

@@ -29,8 +29,12 @@ class Event:
     timestamp: str = field(default_factory=now_iso)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp, "component": self.component, "event": self.event,
-                "metadata": self.metadata}  # fmt: skip
+        return {
+            "timestamp": self.timestamp,
+            "component": self.component,
+            "event": self.event,
+            "metadata": self.metadata,
+        }
 
 
 Advance = Callable[[int], None]
@@ -128,8 +132,14 @@ class ConsoleReporter(Reporter):
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
             self._console = Console(file=stream)
-            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                                      TransferSpeedColumn(), console=self._console, transient=True)  # fmt: skip
+            self._progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=self._console,
+                transient=True,
+            )
 
     @staticmethod
     def format_plain(event: Event) -> str:

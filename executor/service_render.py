@@ -49,8 +49,9 @@ class RenderedService:
 
 
 def _jinja() -> jinja2.Environment:
-    return jinja2.sandbox.ImmutableSandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False,
-                                                        keep_trailing_newline=True)  # fmt: skip
+    return jinja2.sandbox.ImmutableSandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
 
 
 def _render(env: jinja2.Environment, template: str, ctx: dict[str, Any]) -> str:
@@ -66,8 +67,12 @@ def _read_secret(layout: Layout, path: str, key: str) -> str:
     try:
         return host.read_text().strip("\r\n")
     except OSError as exc:
-        raise SecretUnreadable(f"cannot read {host}: {exc.strerror}", key=key,
-                               hint="create it (mode 0600) holding only the password", exit_code=EXIT_FAILED) from None  # fmt: skip
+        raise SecretUnreadable(
+            f"cannot read {host}: {exc.strerror}",
+            key=key,
+            hint="create it (mode 0600) holding only the password",
+            exit_code=EXIT_FAILED,
+        ) from None
 
 
 def settings_context(runtime: Runtime, layout: Layout) -> dict[str, Any]:
@@ -76,8 +81,13 @@ def settings_context(runtime: Runtime, layout: Layout) -> dict[str, Any]:
     if runtime.mysql is not None:
         host, _, port = runtime.mysql.address.rpartition(":")
         password = _read_secret(layout, runtime.mysql.password_file, "runtime.mysql.password_file")
-        mysql = {"address": runtime.mysql.address, "host": host, "port": port, "user": runtime.mysql.user,
-                 "password": password}  # fmt: skip
+        mysql = {
+            "address": runtime.mysql.address,
+            "host": host,
+            "port": port,
+            "user": runtime.mysql.user,
+            "password": password,
+        }
     cluster = runtime.cluster.model_dump() if runtime.cluster else None
     storage = runtime.storage.model_dump() if runtime.storage else None
     return {"mysql": mysql, "scrape_uri": runtime.scrape_uri, "cluster": cluster, "storage": storage}
@@ -116,8 +126,10 @@ def render_service(component: str, runtime: Runtime, version: str, layout: Layou
     active = [f for f in definition.files if _true(env, f.when, ctx)]
     paths = {f.name: layout.host(_render(env, f.path, host_ctx)) for f in active}
     ctx["files"] = {name: str(p) for name, p in paths.items()}
-    files = [RenderedFile(f.name, paths[f.name], _render(env, f.content, ctx), int(f.mode, 8), f.keep_existing)
-             for f in active]  # fmt: skip
+    files = [
+        RenderedFile(f.name, paths[f.name], _render(env, f.content, ctx), int(f.mode, 8), f.keep_existing)
+        for f in active
+    ]
     environment = {k: _render(env, v, ctx) for k, v in definition.env.items()}
     env_file = layout.host(f"{ENV_DIR}/{component}.env")
     if environment:
@@ -126,8 +138,14 @@ def render_service(component: str, runtime: Runtime, version: str, layout: Layou
     for f in full.all_files():
         if f.name not in paths and not f.keep_existing and (path := _render(env, f.path, host_ctx)) not in ("", "None"):
             stale.append(layout.host(path))
-    return RenderedService(_argv(env, definition, ctx), environment, files, stale,
-                           env_file if environment else None, definition.reload_signal)  # fmt: skip
+    return RenderedService(
+        _argv(env, definition, ctx),
+        environment,
+        files,
+        stale,
+        env_file if environment else None,
+        definition.reload_signal,
+    )
 
 
 def _argv(env: jinja2.Environment, definition: ServiceDef, ctx: dict[str, Any]) -> list[str]:
@@ -159,8 +177,12 @@ def _owner(user: str | None) -> tuple[int, int] | None:
     try:
         entry = pwd.getpwnam(user)
     except KeyError:
-        raise ObsplanError(f"service user {user!r} does not exist on this host", key="runtime.user",
-                           hint=f"create it (useradd --system {user}) or remove runtime.user", exit_code=EXIT_FAILED) from None  # fmt: skip
+        raise ObsplanError(
+            f"service user {user!r} does not exist on this host",
+            key="runtime.user",
+            hint=f"create it (useradd --system {user}) or remove runtime.user",
+            exit_code=EXIT_FAILED,
+        ) from None
     return entry.pw_uid, entry.pw_gid
 
 

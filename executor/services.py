@@ -63,8 +63,14 @@ class ServiceManager(Protocol):
 
 def _env() -> jinja2.Environment:
     loader = jinja2.FunctionLoader(lambda name: resources.files("obsplan.templates").joinpath(name).read_text())
-    return jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                              trim_blocks=True, lstrip_blocks=True, autoescape=False)  # fmt: skip
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
 
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
@@ -128,8 +134,11 @@ def _supervisord_environment(env: dict[str, str]) -> str | None:
     for key, value in env.items():
         quote = '"' if '"' not in value else "'"
         if quote in value:
-            raise ObsplanError(f"the value of {key} holds both quote characters, which supervisord cannot pass",
-                               hint="use --service-manager systemd or change the value", exit_code=EXIT_FAILED)  # fmt: skip
+            raise ObsplanError(
+                f"the value of {key} holds both quote characters, which supervisord cannot pass",
+                hint="use --service-manager systemd or change the value",
+                exit_code=EXIT_FAILED,
+            )
         items.append(f"{key}={quote}{value.replace('%', '%%')}{quote}")
     return ",".join(items)
 
@@ -254,17 +263,29 @@ class SupervisordManager:
             self.layout.host("/var/log/supervisor").mkdir(parents=True, exist_ok=True)
             self.socket_path.parent.mkdir(parents=True, exist_ok=True)
             if len(str(self.socket_path)) > 100:
-                raise ObsplanError(f"supervisord socket path too long for a unix socket: {self.socket_path}",
-                                   hint="use a shorter --root", exit_code=EXIT_FAILED)  # fmt: skip
+                raise ObsplanError(
+                    f"supervisord socket path too long for a unix socket: {self.socket_path}",
+                    hint="use a shorter --root",
+                    exit_code=EXIT_FAILED,
+                )
             exe = shutil.which(self.binary)
             if exe is None:
-                raise ObsplanError("supervisord is not installed", hint="apt-get install supervisor",
-                                   exit_code=EXIT_FAILED)  # fmt: skip
-            proc = subprocess.run([exe, "-c", str(self.conf)], stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True, timeout=30, start_new_session=True, check=False)  # fmt: skip
+                raise ObsplanError(
+                    "supervisord is not installed", hint="apt-get install supervisor", exit_code=EXIT_FAILED
+                )
+            proc = subprocess.run(
+                [exe, "-c", str(self.conf)],
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                timeout=30,
+                start_new_session=True,
+                check=False,
+            )
             if proc.returncode != 0:
-                raise ObsplanError(f"supervisord -c {self.conf} failed: {(proc.stderr or proc.stdout).strip()}",
-                                   exit_code=EXIT_FAILED)  # fmt: skip
+                raise ObsplanError(
+                    f"supervisord -c {self.conf} failed: {(proc.stderr or proc.stdout).strip()}", exit_code=EXIT_FAILED
+                )
             deadline = time.monotonic() + 20
             while time.monotonic() < deadline:
                 if self._running():
@@ -340,8 +361,9 @@ class SupervisordManager:
             self._call("supervisor.startProcess", service, False)
         except xmlrpc.client.Fault as exc:
             if exc.faultCode != FAULT_ALREADY_STARTED:
-                raise ObsplanError(f"supervisord could not start {service}: {exc.faultString}",
-                                   exit_code=EXIT_FAILED) from None  # fmt: skip
+                raise ObsplanError(
+                    f"supervisord could not start {service}: {exc.faultString}", exit_code=EXIT_FAILED
+                ) from None
 
     def stop(self, service: str) -> None:
         if not self._running():
@@ -418,7 +440,8 @@ class SystemdManager:
         proc = self._systemctl("show", "-p", "ActiveState,SubState,MainPID", f"{service}.service", check=False)
         props = dict(line.split("=", 1) for line in proc.stdout.splitlines() if "=" in line)
         state = {"active": "RUNNING", "activating": "STARTING", "failed": "FATAL", "inactive": "STOPPED"}.get(
-            props.get("ActiveState", ""), "UNKNOWN")  # fmt: skip
+            props.get("ActiveState", ""), "UNKNOWN"
+        )
         pid = int(props.get("MainPID", "0") or 0) or None
         return ServiceStatus(state, pid)
 

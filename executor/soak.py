@@ -26,8 +26,11 @@ def human(seconds: float) -> str:
 def verified_at(db: StateDB | None, component: str, version: str) -> datetime | None:
     if db is None:
         return None
-    rows = db.query("SELECT finished_at FROM upgrade_history WHERE component = ? AND to_version = ? AND success = 1 "
-                    "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1", (component, version))  # fmt: skip
+    rows = db.query(
+        "SELECT finished_at FROM upgrade_history WHERE component = ? AND to_version = ? AND success = 1 "
+        "AND finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1",
+        (component, version),
+    )
     return datetime.fromisoformat(rows[0]["finished_at"]) if rows else None
 
 
@@ -47,7 +50,11 @@ def hold_unsoaked(steps: list[Step], runners: dict[str, StepRunner], ctx: Contex
         if remaining <= 0:
             continue
         when = f"has served since {since.isoformat(timespec='seconds')}" if since else "is not serving yet"
-        runner.fail("soaking", f"{s.component} {s.from_version} {when}; the policy's soak of {human(s.soak_seconds)} "
-                    f"before {s.id} leaves {human(remaining)} to wait (or --force)",
-                    remaining_seconds=round(remaining, 1), soak_seconds=s.soak_seconds,
-                    since=since.isoformat() if since else None)  # fmt: skip
+        runner.fail(
+            "soaking",
+            f"{s.component} {s.from_version} {when}; the policy's soak of {human(s.soak_seconds)} "
+            f"before {s.id} leaves {human(remaining)} to wait (or --force)",
+            remaining_seconds=round(remaining, 1),
+            soak_seconds=s.soak_seconds,
+            since=since.isoformat() if since else None,
+        )

@@ -27,8 +27,10 @@ def root_of(db_path: Path) -> Path:
 
 
 def refuse(db_path: Path, problem: str) -> StateError:
-    repair = (f"'obsplan doctor --root {root_of(db_path)} --repair' moves the database aside (kept, never deleted) "
-              "and rebuilds the installed versions from the host")  # fmt: skip
+    repair = (
+        f"'obsplan doctor --root {root_of(db_path)} --repair' moves the database aside (kept, never deleted) "
+        "and rebuilds the installed versions from the host"
+    )
     hint = f"use the newer obsplan that wrote it, or {repair}" if NEWER in problem else f"run {repair}"
     return StateError(f"state database {db_path} {problem}", hint=hint, exit_code=EXIT_FAILED)
 
@@ -81,8 +83,9 @@ def _open_and_check(uri: str, schema: str, added: list[tuple[str, str, str]], ve
         return f"is unreadable or corrupt ({exc})"
 
 
-def _content_problem(conn: sqlite3.Connection, schema: str, added: list[tuple[str, str, str]],
-                     version: int) -> str | None:  # fmt: skip
+def _content_problem(
+    conn: sqlite3.Connection, schema: str, added: list[tuple[str, str, str]], version: int
+) -> str | None:
     check = [r[0] for r in conn.execute("PRAGMA quick_check")]
     if check != ["ok"]:
         return f"is corrupt or truncated (quick_check: {'; '.join(check)[:300]})"

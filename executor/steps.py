@@ -65,8 +65,13 @@ class StepResult:
         return self.status in ("failed", "rolled_back", "rollback_failed")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"step": self.step_id, "component": self.component, "status": self.status, "reason": self.reason,
-                "detail": self.detail}  # fmt: skip
+        return {
+            "step": self.step_id,
+            "component": self.component,
+            "status": self.status,
+            "reason": self.reason,
+            "detail": self.detail,
+        }
 
 
 class StepFailed(Exception):
@@ -214,8 +219,14 @@ class StepRunner:
 
     # -- doit actions ---------------------------------------------------------------------------------------
     def actions(self) -> list[Any]:
-        return [self._action(self.preflight), self._action(self.fetch), self._action(self.extract),
-                self._action(self.checkpoint), self._action(self.activate), self._action(self.finish)]  # fmt: skip
+        return [
+            self._action(self.preflight),
+            self._action(self.fetch),
+            self._action(self.extract),
+            self._action(self.checkpoint),
+            self._action(self.activate),
+            self._action(self.finish),
+        ]
 
     def _action(self, fn: Any) -> Any:
         name = fn.__name__
@@ -240,8 +251,12 @@ class StepRunner:
             except Exception as exc:  # noqa: BLE001 - a bug: recorded as a failed step (exit 3), never "interrupted"
                 import traceback
 
-                self.fail("internal_error", f"{type(exc).__name__}: {exc}", stage=name,
-                          traceback=traceback.format_exc()[-4000:])  # fmt: skip
+                self.fail(
+                    "internal_error",
+                    f"{type(exc).__name__}: {exc}",
+                    stage=name,
+                    traceback=traceback.format_exc()[-4000:],
+                )
                 return False
             return True
 
@@ -267,10 +282,19 @@ class StepRunner:
         assert self.ctx.db is not None
         self.ctx.db.journal(self.ctx.run_id, self.step.id, self.c, "step", status, message[:2000])
         if status == "failed":  # rolled_back / rollback_failed have recorded their history already
-            self.ctx.db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
-                                    from_version=self.step.from_version, to_version=self.step.to_version,
-                                    success=False, started_at=self.started_at, error=message,
-                                    duration=time.monotonic() - self.t0, unverified=self.unverified)  # fmt: skip
+            self.ctx.db.add_history(
+                run_id=self.ctx.run_id,
+                component=self.c,
+                step_id=self.step.id,
+                kind="upgrade",
+                from_version=self.step.from_version,
+                to_version=self.step.to_version,
+                success=False,
+                started_at=self.started_at,
+                error=message,
+                duration=time.monotonic() - self.t0,
+                unverified=self.unverified,
+            )
         self.ctx.db.set_last_result(self.c, status, self.step.id)
 
     def record_host(self, host: str | None, how: str) -> None:
@@ -281,24 +305,38 @@ class StepRunner:
         recorded = db_row["version"] if db_row is not None else None
         if host != recorded:
             self.emit("host_drift", recorded=recorded, observed=host, observed_by=how)
-            self.ctx.db.set_installed(self.c, host, previous=recorded,
-                                      floor=db_row["floor"] if db_row is not None else None,
-                                      source=f"observed:{how}", last_result="observed")  # fmt: skip
+            self.ctx.db.set_installed(
+                self.c,
+                host,
+                previous=recorded,
+                floor=db_row["floor"] if db_row is not None else None,
+                source=f"observed:{how}",
+                last_result="observed",
+            )
 
     # 1. pre-flight --------------------------------------------------------------------------------------------
     def preflight(self) -> None:
         self.started_at, self.t0 = now_iso(), time.monotonic()
         self.journal("step", "start", self.step.to_version)
-        self.emit("step_started", from_version=self.step.from_version, to_version=self.step.to_version,
-                  dry_run=self.ctx.dry_run)  # fmt: skip
+        self.emit(
+            "step_started",
+            from_version=self.step.from_version,
+            to_version=self.step.to_version,
+            dry_run=self.ctx.dry_run,
+        )
         with self.stage("preflight"):
             a = self.artifact
             if a is None:
-                raise StepFailed("no_artifact_for_platform", f"the lock has no artifact for {self.ctx.platform}",
-                                 platforms=sorted(self.step.artifacts))  # fmt: skip
+                raise StepFailed(
+                    "no_artifact_for_platform",
+                    f"the lock has no artifact for {self.ctx.platform}",
+                    platforms=sorted(self.step.artifacts),
+                )
             if not a.sha256 and not self.ctx.allow_unverified:
-                raise StepFailed("missing_sha256", f"refusing {a.filename}: the lock has no sha256 for it "
-                                 f"(checksum_status={a.checksum_status})")  # fmt: skip
+                raise StepFailed(
+                    "missing_sha256",
+                    f"refusing {a.filename}: the lock has no sha256 for it (checksum_status={a.checksum_status})",
+                )
             ok, why = self.ctx.services.reachable()
             if not ok:
                 raise StepFailed("service_manager_unreachable", why)
@@ -331,18 +369,28 @@ class StepRunner:
                         f"host runs {self.c} {host or 'nothing'} ({how}); this step expects "
                         f"{self.step.from_version or 'nothing installed'} → {self.step.to_version}. "
                         "Re-run 'obsplan plan' against the host's version, or pass --force to apply this step anyway",
-                        host_version=host, expected=self.step.from_version)  # fmt: skip
-            self.emit("preflight_ok", host_version=host, sha256=a.sha256 or "UNVERIFIED",
-                      service_manager=self.ctx.services.name,
-                      resume=pending.id if pending else None)  # fmt: skip
+                        host_version=host,
+                        expected=self.step.from_version,
+                    )
+            self.emit(
+                "preflight_ok",
+                host_version=host,
+                sha256=a.sha256 or "UNVERIFIED",
+                service_manager=self.ctx.services.name,
+                resume=pending.id if pending else None,
+            )
 
     # 2. fetch --------------------------------------------------------------------------------------------------
     def fetch(self) -> None:
         a = self.artifact
         assert a is not None and (a.sha256 or self.ctx.allow_unverified)
         if self.ctx.dry_run:
-            self.emit("would_fetch", source=self.ctx.source.describe(a), to=str(self.ctx.layout.downloads / a.filename),
-                      sha256=a.sha256 or "UNVERIFIED")  # fmt: skip
+            self.emit(
+                "would_fetch",
+                source=self.ctx.source.describe(a),
+                to=str(self.ctx.layout.downloads / a.filename),
+                sha256=a.sha256 or "UNVERIFIED",
+            )
             return
         with self.stage("fetch"):
 
@@ -352,14 +400,21 @@ class StepRunner:
             if not a.sha256:  # --allow-unverified: the digest of what was fetched is recorded, never trusted
                 self.archive, actual = art.fetch_unverified(a, self.ctx.layout.downloads, self.ctx.source, progress)
                 self.artifact = a.model_copy(update={"sha256": actual})
-                self.unverified = (f"{a.filename} installed WITHOUT sha256 verification (--allow-unverified; "
-                                   f"the lock has none); fetched bytes have sha256 {actual}")  # fmt: skip
-                self.emit("warning", code="unverified_artifact", file=a.filename, sha256=actual,
-                          message=self.unverified)  # fmt: skip
+                self.unverified = (
+                    f"{a.filename} installed WITHOUT sha256 verification (--allow-unverified; "
+                    f"the lock has none); fetched bytes have sha256 {actual}"
+                )
+                self.emit(
+                    "warning", code="unverified_artifact", file=a.filename, sha256=actual, message=self.unverified
+                )
                 return
             self.archive, fetched = art.ensure_download(a, self.ctx.layout.downloads, self.ctx.source, progress)
-            self.emit("fetched" if fetched else "fetch_cached", file=a.filename, sha256=a.sha256,
-                      size=self.archive.stat().st_size)  # fmt: skip
+            self.emit(
+                "fetched" if fetched else "fetch_cached",
+                file=a.filename,
+                sha256=a.sha256,
+                size=self.archive.stat().st_size,
+            )
 
     # 3. extract ------------------------------------------------------------------------------------------------
     def extract(self) -> None:
@@ -374,20 +429,36 @@ class StepRunner:
             free = free_bytes(target.parent)
             if not target.is_dir() and free < 3 * self.archive.stat().st_size:
                 raise StepFailed("disk_full", f"{free} bytes free, need {3 * self.archive.stat().st_size}")
-            extracted = art.ensure_extracted(self.archive, a, target.parent, self.step.to_version,
-                                             self.runtime.service_binary, self.ctx.policy.archive_limits)  # fmt: skip
+            extracted = art.ensure_extracted(
+                self.archive,
+                a,
+                target.parent,
+                self.step.to_version,
+                self.runtime.service_binary,
+                self.ctx.policy.archive_limits,
+            )
             missing = [n for n, g in self.runtime.binaries.items() if art.find_binary(target, g) is None]
             if self.runtime.service_binary in missing:
-                raise StepFailed("binary_missing", f"{a.filename} has no {self.runtime.service_binary} "
-                                 f"(glob {self.runtime.binaries.get(self.runtime.service_binary)})")  # fmt: skip
+                raise StepFailed(
+                    "binary_missing",
+                    f"{a.filename} has no {self.runtime.service_binary} "
+                    f"(glob {self.runtime.binaries.get(self.runtime.service_binary)})",
+                )
             binary = art.find_binary(target, self.runtime.binaries[self.runtime.service_binary])
             assert binary is not None
             reported = self._probe(binary, self.ctx.db)
             if reported is not None and reported != self.step.to_version:
-                raise StepFailed("wrong_version", f"{binary} reports version {reported}, the lock says "
-                                 f"{self.step.to_version}; nothing was switched", reported=reported)  # fmt: skip
-            self.emit("extracted" if extracted else "extract_cached", dir=str(target), binary_version=reported,
-                      missing_optional=missing)  # fmt: skip
+                raise StepFailed(
+                    "wrong_version",
+                    f"{binary} reports version {reported}, the lock says {self.step.to_version}; nothing was switched",
+                    reported=reported,
+                )
+            self.emit(
+                "extracted" if extracted else "extract_cached",
+                dir=str(target),
+                binary_version=reported,
+                missing_optional=missing,
+            )
 
     # 4. rollback point -------------------------------------------------------------------------------------------
     def checkpoint(self) -> None:
@@ -421,19 +492,37 @@ class StepRunner:
             row = self.ctx.db.installed(self.c)
             floor = row["floor"] if row is not None else None
             pid = self.ctx.db.add_point(
-                component=self.c, step_id=self.step.id, from_version=previous, to_version=self.step.to_version,
-                version_dir=str(layout.version_dir(self.c, previous)) if previous else None, backup_dir=str(backup),
-                files=files, data_dir=str(layout.host(self.runtime.data_dir)) if self.runtime.data_dir else None,
-                floor=floor, status="pending")  # fmt: skip
+                component=self.c,
+                step_id=self.step.id,
+                from_version=previous,
+                to_version=self.step.to_version,
+                version_dir=str(layout.version_dir(self.c, previous)) if previous else None,
+                backup_dir=str(backup),
+                files=files,
+                data_dir=str(layout.host(self.runtime.data_dir)) if self.runtime.data_dir else None,
+                floor=floor,
+                status="pending",
+            )
             self.point = self.ctx.db.point(pid)
-            self.emit("checkpoint", point=pid, previous=previous, backup=str(backup), files=files,
-                      data_dir=self.point.data_dir if self.point else None, floor=floor)  # fmt: skip
+            self.emit(
+                "checkpoint",
+                point=pid,
+                previous=previous,
+                backup=str(backup),
+                files=files,
+                data_dir=self.point.data_dir if self.point else None,
+                floor=floor,
+            )
 
     # 5-7. switch, restart, verify; automatic rollback -------------------------------------------------------------
     def activate(self) -> None:
         if self.ctx.dry_run:
-            self.emit("would_switch", current=str(self.ctx.layout.current_link(self.c)), to=self.step.to_version,
-                      definition=str(self.ctx.services.definition_path(self.c)))  # fmt: skip
+            self.emit(
+                "would_switch",
+                current=str(self.ctx.layout.current_link(self.c)),
+                to=self.step.to_version,
+                definition=str(self.ctx.services.definition_path(self.c)),
+            )
             self.emit("would_restart", service=self.c, health=self.runtime.health_path, window=self.ctx.window)
             self.result = StepResult(self.step.id, self.c, "would_run", "dry_run")
             return
@@ -485,8 +574,9 @@ class StepRunner:
                     last = f"serves version {served!r}, expected {version}"
                     wrong = wrong + 1 if served is not None else 0
                     if wrong >= WRONG_VERSION_CHECKS:  # a new, healthy process answering another version
-                        raise StepFailed("wrong_version_served", f"{self.c} (pid {st.pid}) is healthy but {last}",
-                                         served=served)  # fmt: skip
+                        raise StepFailed(
+                            "wrong_version_served", f"{self.c} (pid {st.pid}) is healthy but {last}", served=served
+                        )
                 else:
                     last = f"{self.runtime.health_path} not healthy yet"
             elif st.given_up:
@@ -494,8 +584,9 @@ class StepRunner:
             else:
                 last = f"service state {st.state}, pid {st.pid} (old pid {old_pid})"
             if time.monotonic() >= deadline:
-                raise StepFailed("health_timeout", f"{self.c} {version} not proven healthy within "
-                                 f"{self.ctx.window:.0f}s: {last}")  # fmt: skip
+                raise StepFailed(
+                    "health_timeout", f"{self.c} {version} not proven healthy within {self.ctx.window:.0f}s: {last}"
+                )
             time.sleep(0.2)
 
     def auto_rollback(self, exc: BaseException) -> None:
@@ -504,35 +595,73 @@ class StepRunner:
         error = str(exc)
         reason = getattr(exc, "reason", type(exc).__name__)
         self.emit("auto_rollback_started", error=error, to_version=point.from_version)
-        db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
-                       from_version=self.step.from_version, to_version=self.step.to_version, success=False,
-                       started_at=self.started_at, error=error, duration=time.monotonic() - self.t0,
-                       unverified=self.unverified)  # fmt: skip
+        db.add_history(
+            run_id=self.ctx.run_id,
+            component=self.c,
+            step_id=self.step.id,
+            kind="upgrade",
+            from_version=self.step.from_version,
+            to_version=self.step.to_version,
+            success=False,
+            started_at=self.started_at,
+            error=error,
+            duration=time.monotonic() - self.t0,
+            unverified=self.unverified,
+        )
         t0, started = time.monotonic(), now_iso()
         try:
             with self.stage("rollback"):
                 restore_point(self.ctx, self, point)
         except Exception as rb_exc:  # noqa: BLE001 - report where the backup is, whatever went wrong
-            msg = (f"{error}; automatic rollback to {point.from_version or 'nothing'} FAILED too: {rb_exc}. "
-                   f"Backup of the previous unit/config: {point.backup_dir}; previous version directory: "
-                   f"{point.version_dir or '-'}; data directory: {point.data_dir or '-'}")  # fmt: skip
-            db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="auto_rollback",
-                           from_version=self.step.to_version, to_version=point.from_version, success=False,
-                           started_at=started, error=str(rb_exc), duration=time.monotonic() - t0)  # fmt: skip
+            msg = (
+                f"{error}; automatic rollback to {point.from_version or 'nothing'} FAILED too: {rb_exc}. "
+                f"Backup of the previous unit/config: {point.backup_dir}; previous version directory: "
+                f"{point.version_dir or '-'}; data directory: {point.data_dir or '-'}"
+            )
+            db.add_history(
+                run_id=self.ctx.run_id,
+                component=self.c,
+                step_id=self.step.id,
+                kind="auto_rollback",
+                from_version=self.step.to_version,
+                to_version=point.from_version,
+                success=False,
+                started_at=started,
+                error=str(rb_exc),
+                duration=time.monotonic() - t0,
+            )
             db.set_point_status(point.id, "failed")
             raise_fail = StepFailed("rollback_failed", msg, backup=point.backup_dir, version_dir=point.version_dir)
             self.fail(raise_fail.reason, msg, status="rollback_failed", backup=point.backup_dir)
             raise _Handled() from None
-        db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="auto_rollback",
-                       from_version=self.step.to_version, to_version=point.from_version, success=True,
-                       started_at=started, error=f"rolled back after: {error}", duration=time.monotonic() - t0)  # fmt: skip
+        db.add_history(
+            run_id=self.ctx.run_id,
+            component=self.c,
+            step_id=self.step.id,
+            kind="auto_rollback",
+            from_version=self.step.to_version,
+            to_version=point.from_version,
+            success=True,
+            started_at=started,
+            error=f"rolled back after: {error}",
+            duration=time.monotonic() - t0,
+        )
         db.set_point_status(point.id, "used")
         row = db.installed(self.c)
-        db.set_installed(self.c, point.from_version, previous=self.step.to_version,
-                         floor=row["floor"] if row is not None else None, last_result="rolled_back",
-                         last_step=self.step.id)  # fmt: skip
-        self.fail(reason, f"{error} (automatically rolled back to {point.from_version or 'nothing installed'})",
-                  status="rolled_back", rolled_back_to=point.from_version)  # fmt: skip
+        db.set_installed(
+            self.c,
+            point.from_version,
+            previous=self.step.to_version,
+            floor=row["floor"] if row is not None else None,
+            last_result="rolled_back",
+            last_step=self.step.id,
+        )
+        self.fail(
+            reason,
+            f"{error} (automatically rolled back to {point.from_version or 'nothing installed'})",
+            status="rolled_back",
+            rolled_back_to=point.from_version,
+        )
         raise _Handled()
 
     # 8. finish + retention -------------------------------------------------------------------------------------
@@ -546,20 +675,43 @@ class StepRunner:
             floors = [f for f in (row["floor"] if row is not None else None, self.step.rollback_floor) if f]
             floor = max(floors, key=lambda f: _v(f) or Version.parse("0.0.0")) if floors else None
             with db.transaction():
-                db.add_history(run_id=self.ctx.run_id, component=self.c, step_id=self.step.id, kind="upgrade",
-                               from_version=self.point.from_version, to_version=self.step.to_version, success=True,
-                               started_at=self.started_at, duration=time.monotonic() - self.t0,
-                               unverified=self.unverified)  # fmt: skip
+                db.add_history(
+                    run_id=self.ctx.run_id,
+                    component=self.c,
+                    step_id=self.step.id,
+                    kind="upgrade",
+                    from_version=self.point.from_version,
+                    to_version=self.step.to_version,
+                    success=True,
+                    started_at=self.started_at,
+                    duration=time.monotonic() - self.t0,
+                    unverified=self.unverified,
+                )
                 db.set_point_status(self.point.id, "available" if self.point.from_version else "initial")
-                db.set_installed(self.c, self.step.to_version, previous=self.point.from_version, floor=floor,
-                                 last_result="ok", last_step=self.step.id)  # fmt: skip
+                db.set_installed(
+                    self.c,
+                    self.step.to_version,
+                    previous=self.point.from_version,
+                    floor=floor,
+                    last_result="ok",
+                    last_step=self.step.id,
+                )
                 db.journal(self.ctx.run_id, self.step.id, self.c, "step", "done", self.step.to_version)
             removed = retention(self.ctx, self.c)
-        self.result = StepResult(self.step.id, self.c, "ok", "upgraded",
-                                 {"from": self.point.from_version, "to": self.step.to_version, "floor": floor,
-                                  "removed": removed})  # fmt: skip
-        self.emit("step_done", from_version=self.point.from_version, to_version=self.step.to_version,
-                  duration=round(time.monotonic() - self.t0, 3), removed=removed)  # fmt: skip
+        self.result = StepResult(
+            self.step.id,
+            self.c,
+            "ok",
+            "upgraded",
+            {"from": self.point.from_version, "to": self.step.to_version, "floor": floor, "removed": removed},
+        )
+        self.emit(
+            "step_done",
+            from_version=self.point.from_version,
+            to_version=self.step.to_version,
+            duration=round(time.monotonic() - self.t0, 3),
+            removed=removed,
+        )
 
 
 class _Handled(Exception):

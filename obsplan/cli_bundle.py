@@ -25,8 +25,10 @@ def _render_verify(result: bundles.VerifyResult, as_json: bool) -> None:
         emit_json(result.to_dict())
     elif result.ok:
         flagged = f"; {len(result.unverified)} UNVERIFIED artifact(s)" if result.unverified else ""
-        click.echo(f"ok: {result.directory} matches its lock ({result.files_checked} files checked, "
-                   f"platforms {', '.join(result.platforms)}){flagged}")  # fmt: skip
+        click.echo(
+            f"ok: {result.directory} matches its lock ({result.files_checked} files checked, "
+            f"platforms {', '.join(result.platforms)}){flagged}"
+        )
     else:
         for p in result.problems:
             click.echo(f"{p.problem:<16} {p.path}: {p.detail}")
@@ -73,20 +75,32 @@ def register(group: click.Group) -> None:
     @allowed_signers_option
     @json_option
     @guarded
-    def bundle_cmd(lock: Path | None, output: Path | None, platforms: tuple[str, ...], allow_unverified: bool,
-                   verify_dir: Path | None, extract_tar: Path | None, allowed_signers: Path | None,
-                   as_json: bool) -> None:  # fmt: skip
+    def bundle_cmd(
+        lock: Path | None,
+        output: Path | None,
+        platforms: tuple[str, ...],
+        allow_unverified: bool,
+        verify_dir: Path | None,
+        extract_tar: Path | None,
+        allowed_signers: Path | None,
+        as_json: bool,
+    ) -> None:
         """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
         lock, into a self-contained directory or tar to carry into an air-gapped network.
 
         Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
         modes = [m for m, v in (("LOCK", lock), ("--verify", verify_dir), ("--extract", extract_tar)) if v]
         if len(modes) != 1:
-            raise ObsplanError(f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
-                               hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR")  # fmt: skip
+            raise ObsplanError(
+                f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
+                hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR",
+            )
         if allowed_signers is not None and lock is None:
-            raise ObsplanError("--allowed-signers checks LOCK's signature; give LOCK", key="--allowed-signers",
-                               hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE")  # fmt: skip
+            raise ObsplanError(
+                "--allowed-signers checks LOCK's signature; give LOCK",
+                key="--allowed-signers",
+                hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE",
+            )
         if verify_dir is not None:
             _render_verify(bundles.verify_bundle(verify_dir), as_json)
             return
@@ -99,14 +113,17 @@ def register(group: click.Group) -> None:
         assert lock is not None
         check_signature(lock, allowed_signers)
         reporter = None if as_json else ConsoleReporter(sys.stdout)
-        result = bundles.build_bundle(lock, output, list(platforms) or None, allow_unverified=allow_unverified,
-                                      reporter=reporter)  # fmt: skip
+        result = bundles.build_bundle(
+            lock, output, list(platforms) or None, allow_unverified=allow_unverified, reporter=reporter
+        )
         for warning in result.warnings:
             click.echo(f"WARNING: {warning}", err=True)
         if as_json:
             emit_json(result.to_dict())
             return
         d = result.to_dict()
-        click.echo(f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "
-                   f"{d['present']} already present), platforms {', '.join(result.platforms)}; "
-                   f"apply with: obsplan apply {lock} --bundle {result.output}")  # fmt: skip
+        click.echo(
+            f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "
+            f"{d['present']} already present), platforms {', '.join(result.platforms)}; "
+            f"apply with: obsplan apply {lock} --bundle {result.output}"
+        )

@@ -15,13 +15,26 @@ def register(group: click.Group) -> None:
     """Attach `doctor` to the main group."""
 
     @group.command("doctor")
-    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
-                  help="Prefix for every host path.")  # fmt: skip
-    @click.option("--repair", is_flag=True,
-                  help="Move a broken state.db aside (kept, never deleted) and rebuild the installed versions "
-                       "from the host's current links.")  # fmt: skip
-    @click.option("--service-manager", type=click.Choice(["auto", "systemd", "supervisord"]), default="auto",
-                  show_default=True, help="Where units are looked for.")  # fmt: skip
+    @click.option(
+        "--root",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("/"),
+        show_default=True,
+        help="Prefix for every host path.",
+    )
+    @click.option(
+        "--repair",
+        is_flag=True,
+        help="Move a broken state.db aside (kept, never deleted) and rebuild the installed versions "
+        "from the host's current links.",
+    )
+    @click.option(
+        "--service-manager",
+        type=click.Choice(["auto", "systemd", "supervisord"]),
+        default="auto",
+        show_default=True,
+        help="Where units are looked for.",
+    )
     @json_option
     @guarded
     def doctor_cmd(root: Path, repair: bool, service_manager: str, as_json: bool) -> None:

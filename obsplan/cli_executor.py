@@ -16,11 +16,20 @@ from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.executor import engine
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
 
-_root = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"), show_default=True,
-                     help="Prefix for every host path (rehearse into a directory).")  # fmt: skip
-_sm = click.option("--service-manager", type=click.Choice(["auto", "systemd", "supervisord"]), default="auto",
-                   show_default=True,
-                   help="auto: systemd when it runs and --root is /, else a supervisord obsplan manages under --root.")  # fmt: skip
+_root = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="Prefix for every host path (rehearse into a directory).",
+)
+_sm = click.option(
+    "--service-manager",
+    type=click.Choice(["auto", "systemd", "supervisord"]),
+    default="auto",
+    show_default=True,
+    help="auto: systemd when it runs and --root is /, else a supervisord obsplan manages under --root.",
+)
 
 
 def _reporter(as_json: bool) -> Reporter:
@@ -31,51 +40,104 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
     options: list[Any] = [
         click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
         _root,
-        click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True,
-                     help="safe: serial, 120 s health window; standard: 60 s; fast: parallel within a phase, 20 s."),
+        click.option(
+            "--mode",
+            type=click.Choice(["safe", "standard", "fast"]),
+            default="standard",
+            show_default=True,
+            help="safe: serial, 120 s health window; standard: 60 s; fast: parallel within a phase, 20 s.",
+        ),
         click.option("--dry-run", is_flag=True, help="Print every action; change nothing under --root."),
         click.option("--phase", help="Only steps of this phase."),
         click.option("--component", help="Only steps of this component."),
         _sm,
         click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
-        click.option("--artifacts", "artifacts_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Take artifacts from this directory (by file name) instead of downloading."),
-        click.option("--bundle", type=click.Path(path_type=Path),
-                     help="Take every artifact from this bundle (directory or .tar from 'obsplan bundle'); its lock "
-                          "must be byte-identical to LOCK; never opens a network connection."),
-        click.option("--auto", is_flag=True,
-                     help="Unattended: run only steps approved in the lock or with 'obsplan approve'; the others "
-                          "(and steps requiring them) stay pending approval, which is not a failure (exit 0)."),
-        click.option("--allow-unverified", is_flag=True,
-                     help="Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
-                          "is recorded in the history."),
+        click.option(
+            "--artifacts",
+            "artifacts_dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Take artifacts from this directory (by file name) instead of downloading.",
+        ),
+        click.option(
+            "--bundle",
+            type=click.Path(path_type=Path),
+            help="Take every artifact from this bundle (directory or .tar from 'obsplan bundle'); its lock "
+            "must be byte-identical to LOCK; never opens a network connection.",
+        ),
+        click.option(
+            "--auto",
+            is_flag=True,
+            help="Unattended: run only steps approved in the lock or with 'obsplan approve'; the others "
+            "(and steps requiring them) stay pending approval, which is not a failure (exit 0).",
+        ),
+        click.option(
+            "--allow-unverified",
+            is_flag=True,
+            help="Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
+            "is recorded in the history.",
+        ),
         click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
-        click.option("--keep-versions", type=int,
-                     help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3)."),
-        click.option("--keep-days", type=float,
-                     help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30)."),
+        click.option(
+            "--keep-versions",
+            type=int,
+            help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3).",
+        ),
+        click.option(
+            "--keep-days",
+            type=float,
+            help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30).",
+        ),
         allowed_signers_option,
         json_option,
-    ]  # fmt: skip
+    ]
     for opt in reversed(options):
         f = opt(f)
     return f
 
 
-def _do_apply(lock: Path, root: Path, mode: str, dry_run: bool, phase: str | None, component: str | None,
-              service_manager: str, force: bool, artifacts_dir: Path | None, bundle: Path | None, auto: bool,
-              allow_unverified: bool, health_timeout: float | None, keep_versions: int | None, keep_days: float | None,
-              allowed_signers: Path | None, as_json: bool) -> None:  # fmt: skip
+def _do_apply(
+    lock: Path,
+    root: Path,
+    mode: str,
+    dry_run: bool,
+    phase: str | None,
+    component: str | None,
+    service_manager: str,
+    force: bool,
+    artifacts_dir: Path | None,
+    bundle: Path | None,
+    auto: bool,
+    allow_unverified: bool,
+    health_timeout: float | None,
+    keep_versions: int | None,
+    keep_days: float | None,
+    allowed_signers: Path | None,
+    as_json: bool,
+) -> None:
     check_signature(lock, allowed_signers)
-    opts = engine.ApplyOptions(root=root, mode=mode, dry_run=dry_run, phase=phase, component=component,
-                               service_manager=service_manager, force=force, artifacts_dir=artifacts_dir,
-                               health_timeout=health_timeout, keep_versions=keep_versions, keep_days=keep_days,
-                               bundle=bundle, auto=auto, allow_unverified=allow_unverified)  # fmt: skip
+    opts = engine.ApplyOptions(
+        root=root,
+        mode=mode,
+        dry_run=dry_run,
+        phase=phase,
+        component=component,
+        service_manager=service_manager,
+        force=force,
+        artifacts_dir=artifacts_dir,
+        health_timeout=health_timeout,
+        keep_versions=keep_versions,
+        keep_days=keep_days,
+        bundle=bundle,
+        auto=auto,
+        allow_unverified=allow_unverified,
+    )
     report = engine.apply(lock, opts, _reporter(as_json))
     pending = [r.step_id for r in report.results if r.status == "pending"]
     if pending and not as_json:
-        click.echo(f"{len(pending)} step(s) pending approval (not applied, not a failure): {', '.join(pending)}; "
-                   f"approve with 'obsplan approve STEP_ID --root {root}', then apply --auto again")  # fmt: skip
+        click.echo(
+            f"{len(pending)} step(s) pending approval (not applied, not a failure): {', '.join(pending)}; "
+            f"approve with 'obsplan approve STEP_ID --root {root}', then apply --auto again"
+        )
     sys.exit(report.exit_code)
 
 
@@ -123,14 +185,20 @@ def register(group: click.Group) -> None:
             emit_json(info)
             return
         again = " (already approved)" if info["already_approved"] else ""
-        click.echo(f"approved {info['step']}: {info['component']} {info['from_version'] or '-'} -> "
-                   f"{info['to_version']} (risk {info['risk']}) by {info['approved_by']} at "
-                   f"{info['approved_at'][:19]}{again}")  # fmt: skip
+        click.echo(
+            f"approved {info['step']}: {info['component']} {info['from_version'] or '-'} -> "
+            f"{info['to_version']} (risk {info['risk']}) by {info['approved_by']} at "
+            f"{info['approved_at'][:19]}{again}"
+        )
 
     @group.command("status")
     @_root
-    @click.option("--lock", "lock_path", type=click.Path(dir_okay=False, path_type=Path),
-                  help="Compare with this lock (default: the last applied one).")  # fmt: skip
+    @click.option(
+        "--lock",
+        "lock_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Compare with this lock (default: the last applied one).",
+    )
     @_sm
     @json_option
     @guarded
@@ -153,8 +221,10 @@ def register(group: click.Group) -> None:
                 f"pending approval ({len(pending)}; 'apply --auto' skips these until 'obsplan approve STEP_ID'):"
             )
             for c, p in pending:
-                click.echo(f"  {p['step']:<32} {c} {p['from_version'] or '-'} -> {p['to_version']}  risk {p['risk']}"
-                           f"{'  SECURITY' if p['priority'] == 'security' else ''}")  # fmt: skip
+                click.echo(
+                    f"  {p['step']:<32} {c} {p['from_version'] or '-'} -> {p['to_version']}  risk {p['risk']}"
+                    f"{'  SECURITY' if p['priority'] == 'security' else ''}"
+                )
 
     @group.command("history")
     @click.argument("component", required=False)
@@ -173,24 +243,35 @@ def register(group: click.Group) -> None:
             err = f"  {r['error']}" if r["error"] else ""
             if r.get("unverified"):
                 err += f"  UNVERIFIED: {r['unverified']}"
-            click.echo(f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
-                       f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}")  # fmt: skip
+            click.echo(
+                f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
+                f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}"
+            )
 
     @group.command("rollback", epilog="Exit codes: 0 rolled back (and serving), 1 a rollback failed, 2 bad input.")
     @click.argument("component", required=False)
-    @click.option("--last-run", is_flag=True,
-                  help="Put back every component the last apply run changed, each verified serving.")  # fmt: skip
+    @click.option(
+        "--last-run", is_flag=True, help="Put back every component the last apply run changed, each verified serving."
+    )
     @click.option("--list", "list_only", is_flag=True, help="List rollback points and installed versions.")
-    @click.option("--to", "to",
-                  help="A rollback point id, 'adopted' or an installed version (default: newest point).")  # fmt: skip
+    @click.option("--to", "to", help="A rollback point id, 'adopted' or an installed version (default: newest point).")
     @_root
     @_sm
     @click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True)
     @click.option("--health-timeout", type=float)
     @json_option
     @guarded
-    def rollback_cmd(component: str | None, last_run: bool, list_only: bool, to: str | None, root: Path,
-                     service_manager: str, mode: str, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+    def rollback_cmd(
+        component: str | None,
+        last_run: bool,
+        list_only: bool,
+        to: str | None,
+        root: Path,
+        service_manager: str,
+        mode: str,
+        health_timeout: float | None,
+        as_json: bool,
+    ) -> None:
         """Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
         --last-run every component the last apply changed."""
         if last_run:
@@ -206,8 +287,10 @@ def register(group: click.Group) -> None:
             click.echo(f"{component}: current {info['current'] or '-'}, floor {info['floor'] or '-'}")
             for p in info["points"]:
                 flag = "  (below floor)" if p["below_floor"] else ""
-                click.echo(f"  point {p['id']:<4} {p['from_version'] or '-'} (before {p['to_version']}) "
-                           f"{p['status']:<9} {p['created_at'][:19]}{flag}")  # fmt: skip
+                click.echo(
+                    f"  point {p['id']:<4} {p['from_version'] or '-'} (before {p['to_version']}) "
+                    f"{p['status']:<9} {p['created_at'][:19]}{flag}"
+                )
             for v in info["versions"]:
                 click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
             return
@@ -217,20 +300,33 @@ def register(group: click.Group) -> None:
         sys.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
 
 
-def _rollback_last_run(component: str | None, to: str | None, list_only: bool, root: Path, service_manager: str,
-                       mode: str, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+def _rollback_last_run(
+    component: str | None,
+    to: str | None,
+    list_only: bool,
+    root: Path,
+    service_manager: str,
+    mode: str,
+    health_timeout: float | None,
+    as_json: bool,
+) -> None:
     from obsplan.executor.lastrun import rollback_last_run
 
     if component is not None or to is not None or list_only:
-        raise ObsplanError("--last-run takes no COMPONENT, --to or --list", key="--last-run",
-                           hint="obsplan rollback --last-run [--root R] [--json]")  # fmt: skip
-    run_id, results = rollback_last_run(root, _reporter(as_json), service_manager=service_manager, mode=mode,
-                                        health_timeout=health_timeout)  # fmt: skip
+        raise ObsplanError(
+            "--last-run takes no COMPONENT, --to or --list",
+            key="--last-run",
+            hint="obsplan rollback --last-run [--root R] [--json]",
+        )
+    run_id, results = rollback_last_run(
+        root, _reporter(as_json), service_manager=service_manager, mode=mode, health_timeout=health_timeout
+    )
     if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
         from obsplan.executor.report import Event
 
-        JsonLinesReporter(sys.stdout).emit(Event(None, "last_run_rollback", {"run_id": run_id,
-                                                 "results": [r.to_dict() for r in results]}))  # fmt: skip
+        JsonLinesReporter(sys.stdout).emit(
+            Event(None, "last_run_rollback", {"run_id": run_id, "results": [r.to_dict() for r in results]})
+        )
     else:
         click.echo(f"last apply run: {run_id or 'none'}; {len(results)} component(s) changed")
         for r in results:

@@ -11,8 +11,10 @@ import click
 
 from obsplan.cli_edge import guarded, json_option
 
-EPILOG = ("Exit codes: 0 rollout done (or --dry-run / --status printed), 1 halted (a host failed beyond "
-          "--failure-limit, or a gate failed), 2 bad input (lock, inventory, flags), 3 internal error.")  # fmt: skip
+EPILOG = (
+    "Exit codes: 0 rollout done (or --dry-run / --status printed), 1 halted (a host failed beyond "
+    "--failure-limit, or a gate failed), 2 bad input (lock, inventory, flags), 3 internal error."
+)
 
 
 def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
@@ -23,8 +25,15 @@ def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
     try:
         if as_json:
             ro = journal.rollout(rollout_id)
-            data = None if ro is None else {**ro, "host_results": journal.host_results(ro["id"]),
-                                            "gate_measurements": journal.measurements(ro["id"])}  # fmt: skip
+            data = (
+                None
+                if ro is None
+                else {
+                    **ro,
+                    "host_results": journal.host_results(ro["id"]),
+                    "gate_measurements": journal.measurements(ro["id"]),
+                }
+            )
             click.echo(json.dumps(data, indent=2, sort_keys=True))
         else:
             click.echo(summary_markdown(journal, rollout_id), nl=False)
@@ -83,11 +92,29 @@ def _register_rollout(group: click.Group) -> None:
     @click.option("--health-timeout", type=float, help="Passed to apply on each host.")
     @json_option
     @guarded
-    def rollout_cmd(lock: Path | None, inventory: Path | None, bundle: Path | None, canary: int, batches: str,
-                    gates: tuple[str, ...], prometheus: str | None, soak: float, interval: float,
-                    initial_delay: float, failure_limit: int, on_gate_failure: str, limit: str | None,
-                    state_dir: Path | None, resume: bool, show_status: bool, rollout_id: str | None, dry_run: bool,
-                    mode: str | None, health_timeout: float | None, as_json: bool) -> None:  # fmt: skip
+    def rollout_cmd(
+        lock: Path | None,
+        inventory: Path | None,
+        bundle: Path | None,
+        canary: int,
+        batches: str,
+        gates: tuple[str, ...],
+        prometheus: str | None,
+        soak: float,
+        interval: float,
+        initial_delay: float,
+        failure_limit: int,
+        on_gate_failure: str,
+        limit: str | None,
+        state_dir: Path | None,
+        resume: bool,
+        show_status: bool,
+        rollout_id: str | None,
+        dry_run: bool,
+        mode: str | None,
+        health_timeout: float | None,
+        as_json: bool,
+    ) -> None:
         """Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
         Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
         from obsplan.errors import ObsplanError
@@ -100,17 +127,33 @@ def _register_rollout(group: click.Group) -> None:
             _status(state, rollout_id, as_json)
             return
         if lock is None or inventory is None:
-            raise ObsplanError("LOCK and --inventory are required", key="--inventory",
-                               hint="obsplan rollout LOCK --inventory hosts.yaml")  # fmt: skip
+            raise ObsplanError(
+                "LOCK and --inventory are required",
+                key="--inventory",
+                hint="obsplan rollout LOCK --inventory hosts.yaml",
+            )
         apply_args = (["--mode", mode] if mode else []) + (
             ["--health-timeout", str(health_timeout)] if health_timeout else []
         )
-        opts = RolloutOptions(lock=lock, inventory=inventory, state_dir=state, bundle=bundle, canary=canary,
-                              batches=batches, gates=list(gates), prometheus=prometheus, soak=soak,
-                              interval=interval, initial_delay=initial_delay, failure_limit=failure_limit,
-                              on_gate_failure=on_gate_failure,
-                              limit=[x.strip() for x in (limit or "").split(",") if x.strip()], resume=resume,
-                              dry_run=dry_run, apply_args=apply_args)  # fmt: skip
+        opts = RolloutOptions(
+            lock=lock,
+            inventory=inventory,
+            state_dir=state,
+            bundle=bundle,
+            canary=canary,
+            batches=batches,
+            gates=list(gates),
+            prometheus=prometheus,
+            soak=soak,
+            interval=interval,
+            initial_delay=initial_delay,
+            failure_limit=failure_limit,
+            on_gate_failure=on_gate_failure,
+            limit=[x.strip() for x in (limit or "").split(",") if x.strip()],
+            resume=resume,
+            dry_run=dry_run,
+            apply_args=apply_args,
+        )
         sys.exit(rollout(opts, RolloutReporter(as_json)))
 
 
@@ -137,9 +180,20 @@ def _register_export(group: click.Group) -> None:
     @click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), help="Bundle tar copied to each host.")
     @json_option
     @guarded
-    def export_ansible_cmd(lock: Path, out: Path, inventory: Path | None, canary: int, batches: str,
-                           gates: tuple[str, ...], prometheus: str | None, soak: float, interval: float,
-                           initial_delay: float, bundle: Path | None, as_json: bool) -> None:  # fmt: skip
+    def export_ansible_cmd(
+        lock: Path,
+        out: Path,
+        inventory: Path | None,
+        canary: int,
+        batches: str,
+        gates: tuple[str, ...],
+        prometheus: str | None,
+        soak: float,
+        interval: float,
+        initial_delay: float,
+        bundle: Path | None,
+        as_json: bool,
+    ) -> None:
         """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
         from obsplan.lockfile import load_lock
         from obsplan.rollout.ansible_export import export_ansible, serial_sizes
@@ -152,8 +206,18 @@ def _register_export(group: click.Group) -> None:
             inv = load_inventory(inventory)
             serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
             prometheus = prometheus or inv.prometheus
-        files = export_ansible(loaded, lock, out, serial, list(gates), prometheus, soak, interval, initial_delay,
-                               bundle.resolve() if bundle else None)  # fmt: skip
+        files = export_ansible(
+            loaded,
+            lock,
+            out,
+            serial,
+            list(gates),
+            prometheus,
+            soak,
+            interval,
+            initial_delay,
+            bundle.resolve() if bundle else None,
+        )
         if as_json:
             click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
         else:

@@ -29,13 +29,21 @@ def check_lock(lock: Lock, file: str) -> None:
             raise ObsplanError(f"step {step.id!r} is listed twice", file=file, key=f"{key}.id", hint=_HINT)
         seen.add(step.id)
         if step.component not in lock.components:
-            raise ObsplanError(f"step {step.id!r} names component {step.component!r}, which the lock does not have",
-                               file=file, key=f"{key}.component", hint=_HINT)  # fmt: skip
+            raise ObsplanError(
+                f"step {step.id!r} names component {step.component!r}, which the lock does not have",
+                file=file,
+                key=f"{key}.component",
+                hint=_HINT,
+            )
         if step.id in step.requires:
             raise ObsplanError(f"step {step.id!r} requires itself", file=file, key=f"{key}.requires", hint=_HINT)
         if step.phase not in lock.plan.phases:
-            raise ObsplanError(f"step {step.id!r} is in phase {step.phase!r}, which the plan does not list",
-                               file=file, key=f"{key}.phase", hint=_HINT)  # fmt: skip
+            raise ObsplanError(
+                f"step {step.id!r} is in phase {step.phase!r}, which the plan does not list",
+                file=file,
+                key=f"{key}.phase",
+                hint=_HINT,
+            )
         for v, what in ((step.to_version, "to_version"), (step.from_version, "from_version")):
             if v is not None:
                 _value(pathpolicy.check_version_text, v, file, f"{key}.{what}")
@@ -43,8 +51,12 @@ def check_lock(lock: Lock, file: str) -> None:
     for i, step in enumerate(lock.plan.steps):
         missing = [r for r in step.requires if r not in ids]
         if missing:
-            raise ObsplanError(f"step {step.id!r} requires {missing[0]!r}, which is not in the plan",
-                               file=file, key=f"plan.steps.{i}.requires", hint=_HINT)  # fmt: skip
+            raise ObsplanError(
+                f"step {step.id!r} requires {missing[0]!r}, which is not in the plan",
+                file=file,
+                key=f"plan.steps.{i}.requires",
+                hint=_HINT,
+            )
 
 
 def _value(check, value: str, file: str, key: str) -> None:  # type: ignore[no-untyped-def]

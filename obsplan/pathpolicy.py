@@ -157,8 +157,17 @@ def check_date(value: str, what: str = "date") -> str:
 
 def sample_render(template: str, kind: str) -> str:
     """The template rendered with harmless sample values (to check what it gives before any real use)."""
-    sample = {"version": "1.2.3", "os": "linux", "arch": "amd64", "tag": "v1.2.3", "name": "x", "repo": "o/r",
-              "asset": "x-1.2.3.tar.gz", "project": "x", "url": "https://example.invalid/x"}  # fmt: skip
+    sample = {
+        "version": "1.2.3",
+        "os": "linux",
+        "arch": "amd64",
+        "tag": "v1.2.3",
+        "name": "x",
+        "repo": "o/r",
+        "asset": "x-1.2.3.tar.gz",
+        "project": "x",
+        "url": "https://example.invalid/x",
+    }
     return template.format(**{k: sample[k] for k in TEMPLATE_FIELDS[kind]})
 
 

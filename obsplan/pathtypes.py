@@ -44,8 +44,9 @@ HostPath = Annotated[str, AfterValidator(pp.check_host_path)]
 Glob = Annotated[str, AfterValidator(pp.check_glob)]
 Url = Annotated[str, AfterValidator(pp.check_url)]
 RelFile = Annotated[str, AfterValidator(pp.check_relative_file)]
-IsoDate = Annotated[str, BeforeValidator(lambda v: v.isoformat() if hasattr(v, "isoformat") else v),
-                    AfterValidator(pp.check_date)]  # fmt: skip
+IsoDate = Annotated[
+    str, BeforeValidator(lambda v: v.isoformat() if hasattr(v, "isoformat") else v), AfterValidator(pp.check_date)
+]
 Platform = Annotated[str, AfterValidator(lambda v: v if pp.PLATFORM_RE.match(v) else pp.platform_error(v))]
 ArtifactTemplate = Annotated[str, AfterValidator(_artifact)]
 DownloadTemplate = Annotated[str, AfterValidator(_download_url)]

@@ -96,9 +96,9 @@ class ServiceDef(Strict):
     )
     build_info_metric: str | None = None
     version_patterns: list[str] = Field(
-        default_factory=list, description="regexes (group 1: the version) for `--version` output that is not "
-        "the prometheus/common format",
-    )  # fmt: skip
+        default_factory=list,
+        description="regexes (group 1: the version) for `--version` output that is not the prometheus/common format",
+    )
     reload_signal: str | None = None
     settings: list[str] = Field(default_factory=list, description="the runtime settings it reads")
     requires: list[str] = Field(default_factory=list, description="settings without which it cannot start")
@@ -131,10 +131,13 @@ class ServiceDef(Strict):
     def generic(cls) -> ServiceDef:
         """An ordinary exporter: `--web.listen-address` (and its web config when one exists)."""
         return cls(
-            argv=["{{ binary }}", "--web.listen-address={{ listen }}",
-                  Arg(arg="--web.config.file={{ web_config }}", when="web_config")],
+            argv=[
+                "{{ binary }}",
+                "--web.listen-address={{ listen }}",
+                Arg(arg="--web.config.file={{ web_config }}", when="web_config"),
+            ],
             if_exists={"web_config": "/etc/{{ component }}/web.yml"},
-        )  # fmt: skip
+        )
 
 
 # ---------------------------------------------------------------- settings (versions.yaml runtime:)

@@ -47,8 +47,11 @@ def sign(lock: Path, key: Path) -> Path:
     proc = _run(["-Y", "sign", "-q", "-f", str(key), "-n", NAMESPACE], data)
     if proc.returncode != 0 or not proc.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
         detail = proc.stderr.decode(errors="replace").strip().splitlines()
-        raise ObsplanError(f"ssh-keygen could not sign with {key}: {detail[-1] if detail else 'failed'}",
-                           key="--sign-key", hint="a private SSH key without a passphrase, or one loaded in ssh-agent")  # fmt: skip
+        raise ObsplanError(
+            f"ssh-keygen could not sign with {key}: {detail[-1] if detail else 'failed'}",
+            key="--sign-key",
+            hint="a private SSH key without a passphrase, or one loaded in ssh-agent",
+        )
     tmp = sig.with_name(f".{sig.name}.tmp")
     tmp.write_bytes(proc.stdout)
     tmp.replace(sig)
@@ -59,25 +62,39 @@ def verify(lock: Path, allowed_signers: Path) -> str:
     """The principal from `allowed_signers` whose key signed the lock's exact bytes; ObsplanError (exit 2) when
     there is no signature, it does not verify, or its signer is not in the file (naming the key found)."""
     if not allowed_signers.is_file():
-        raise ObsplanError(f"allowed signers file {allowed_signers} not found", key="--allowed-signers",
-                           hint="lines of 'PRINCIPAL namespaces=\"obsplan-lock\" ssh-ed25519 AAAA...'")  # fmt: skip
+        raise ObsplanError(
+            f"allowed signers file {allowed_signers} not found",
+            key="--allowed-signers",
+            hint="lines of 'PRINCIPAL namespaces=\"obsplan-lock\" ssh-ed25519 AAAA...'",
+        )
     sig = signature_path(lock)
     if not sig.is_file():
-        raise ObsplanError(f"the lock has no signature (no {sig.name} beside it)", file=str(lock), key="signature",
-                           hint="sign it: obsplan sign LOCK --key KEY (or obsplan plan --sign-key KEY)")  # fmt: skip
+        raise ObsplanError(
+            f"the lock has no signature (no {sig.name} beside it)",
+            file=str(lock),
+            key="signature",
+            hint="sign it: obsplan sign LOCK --key KEY (or obsplan plan --sign-key KEY)",
+        )
     data = lock.read_bytes()
     found = _signer_key(sig, data, lock)
     who = _run(["-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers)], b"")
     principals = who.stdout.decode(errors="replace").split()
     if who.returncode != 0 or not principals:
-        raise ObsplanError(f"signed by key {found}, which is not in {allowed_signers}", file=str(lock),
-                           key="signature", hint="sign with a key listed there, or add the signer after review")  # fmt: skip
+        raise ObsplanError(
+            f"signed by key {found}, which is not in {allowed_signers}",
+            file=str(lock),
+            key="signature",
+            hint="sign with a key listed there, or add the signer after review",
+        )
     principal = principals[0]
     proc = _run(["-Y", "verify", "-f", str(allowed_signers), "-I", principal, "-n", NAMESPACE, "-s", str(sig)], data)
     if proc.returncode != 0:
-        raise ObsplanError(f"signature by {principal} (key {found}) is not valid for this lock under {allowed_signers}",
-                           file=str(lock), key="signature",
-                           hint="the signer may not be allowed the obsplan-lock namespace; re-sign after review")  # fmt: skip
+        raise ObsplanError(
+            f"signature by {principal} (key {found}) is not valid for this lock under {allowed_signers}",
+            file=str(lock),
+            key="signature",
+            hint="the signer may not be allowed the obsplan-lock namespace; re-sign after review",
+        )
     return principal
 
 
@@ -88,7 +105,11 @@ def _signer_key(sig: Path, data: bytes, lock: Path) -> str:
     match = _FINGERPRINT.search(text)
     if proc.returncode != 0 or match is None:
         line = text.strip().splitlines()
-        raise ObsplanError(f"{sig.name} is not a valid obsplan-lock signature of these bytes"
-                           f" ({line[-1] if line else 'ssh-keygen failed'})", file=str(lock), key="signature",
-                           hint="the lock changed after it was signed, or the signature is damaged: re-sign after review")  # fmt: skip
+        raise ObsplanError(
+            f"{sig.name} is not a valid obsplan-lock signature of these bytes"
+            f" ({line[-1] if line else 'ssh-keygen failed'})",
+            file=str(lock),
+            key="signature",
+            hint="the lock changed after it was signed, or the signature is damaged: re-sign after review",
+        )
     return match.group(1)

@@ -887,10 +887,14 @@ class FakeGitHub:
             tags = list(r.tags) if r else []
         if not rest:
             items = [
-                {"version": t.name[1:], "releaseDate": t.date, "stable": not is_prerelease(t.name),
-                 "channels": {"stable": not is_prerelease(t.name)}}
+                {
+                    "version": t.name[1:],
+                    "releaseDate": t.date,
+                    "stable": not is_prerelease(t.name),
+                    "channels": {"stable": not is_prerelease(t.name)},
+                }
                 for t in tags
-            ]  # fmt: skip
+            ]
             return self._json(200, {"items": items}, headers)
         versions = {t.name[1:] for t in tags}
         if len(rest) != 4 or rest[1] != "packages" or rest[0] not in versions or rest[3] != "linux":

@@ -27,15 +27,24 @@ def parse_targets(spec: str, total: int) -> list[int]:
         try:
             value = math.ceil(float(part[:-1]) * total / 100) if part.endswith("%") else int(part)
         except ValueError:
-            raise ObsplanError(f"{part!r} is neither a percentage nor a host count", key="--batches",
-                               hint="e.g. --batches 10%,50%,100%") from None  # fmt: skip
+            raise ObsplanError(
+                f"{part!r} is neither a percentage nor a host count",
+                key="--batches",
+                hint="e.g. --batches 10%,50%,100%",
+            ) from None
         if value < 0 or (targets and value < targets[-1]):
-            raise ObsplanError(f"batch targets must be cumulative and grow: {spec}", key="--batches",
-                               hint="e.g. --batches 10%,50%,100%")  # fmt: skip
+            raise ObsplanError(
+                f"batch targets must be cumulative and grow: {spec}",
+                key="--batches",
+                hint="e.g. --batches 10%,50%,100%",
+            )
         targets.append(min(value, total))
     if not targets or targets[-1] != total:
-        raise ObsplanError(f"the last batch target must reach the whole fleet ({total} hosts): {spec}",
-                           key="--batches", hint="end the list with 100%")  # fmt: skip
+        raise ObsplanError(
+            f"the last batch target must reach the whole fleet ({total} hosts): {spec}",
+            key="--batches",
+            hint="end the list with 100%",
+        )
     return targets
 
 
@@ -49,7 +58,8 @@ def plan_batches(hosts: list[str], canary: int, spec: str) -> list[Batch]:
         batches.append(Batch(0, "canary", tuple(hosts[:done])))
     for target in targets:
         if target > done:
-            batches.append(Batch(len(batches), f"batch {len(batches) + (0 if canary else 1)}",
-                                 tuple(hosts[done:target])))  # fmt: skip
+            batches.append(
+                Batch(len(batches), f"batch {len(batches) + (0 if canary else 1)}", tuple(hosts[done:target]))
+            )
             done = target
     return batches

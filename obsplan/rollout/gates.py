@@ -80,8 +80,12 @@ class GateSpec:
         return 1 + int(self.soak // self.interval) if self.interval > 0 else 1
 
 
-def run_gate(spec: GateSpec, hosts: list[str], on_measurement: Callable[[int, Measurement], None],
-             sleep: Callable[[float], None] = time.sleep) -> bool:  # fmt: skip
+def run_gate(
+    spec: GateSpec,
+    hosts: list[str],
+    on_measurement: Callable[[int, Measurement], None],
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
     """Take the measurements; True when the gate passed."""
     exprs = [expand(e, hosts) for e in spec.exprs]
     failures = 0

@@ -103,16 +103,32 @@ def _from_obsplan(raw: dict[str, Any], path: Path) -> Inventory:
         key = ".".join(str(p) for p in err["loc"])
         raise ObsplanError(err["msg"], file=str(path), key=key, hint="see the inventory format in README.md") from None
     d = data.defaults
-    hosts = [Host(name=name, address=h.address, port=h.port, ssh_user=h.ssh_user or d.ssh_user,
-                  ssh_key=h.ssh_key or d.ssh_key, known_hosts=h.known_hosts or d.known_hosts, root=h.root or d.root,
-                  service_manager=h.service_manager or d.service_manager, obsplan=h.obsplan or d.obsplan,
-                  labels=h.labels, components=h.components)
-             for name, h in data.hosts.items()]  # fmt: skip
+    hosts = [
+        Host(
+            name=name,
+            address=h.address,
+            port=h.port,
+            ssh_user=h.ssh_user or d.ssh_user,
+            ssh_key=h.ssh_key or d.ssh_key,
+            known_hosts=h.known_hosts or d.known_hosts,
+            root=h.root or d.root,
+            service_manager=h.service_manager or d.service_manager,
+            obsplan=h.obsplan or d.obsplan,
+            labels=h.labels,
+            components=h.components,
+        )
+        for name, h in data.hosts.items()
+    ]
     return Inventory(hosts=hosts, prometheus=data.prometheus)
 
 
-def _walk_ansible(name: str, group: dict[str, Any], inherited: dict[str, Any], groups: list[str],
-                  out: dict[str, tuple[dict[str, Any], list[str]]]) -> None:  # fmt: skip
+def _walk_ansible(
+    name: str,
+    group: dict[str, Any],
+    inherited: dict[str, Any],
+    groups: list[str],
+    out: dict[str, tuple[dict[str, Any], list[str]]],
+) -> None:
     group = group or {}
     variables = {**inherited, **(group.get("vars") or {})}
     here = groups + ([name] if name != "all" else [])
@@ -133,17 +149,27 @@ def _from_ansible(raw: dict[str, Any], path: Path) -> Inventory:
     hosts = []
     for name, (v, groups) in sorted(found.items()):
         comps = v.get("obsplan_components")
-        hosts.append(Host(name=name, address=str(v.get("ansible_host", name)), port=int(v.get("ansible_port", 22)),
-                          ssh_user=str(v.get("ansible_user", d.ssh_user)),
-                          ssh_key=str(v.get("ansible_ssh_private_key_file", d.ssh_key)),
-                          known_hosts=str(v.get("obsplan_known_hosts", d.known_hosts)),
-                          root=str(v.get("obsplan_root", d.root)),
-                          service_manager=str(v.get("obsplan_service_manager", d.service_manager)),
-                          obsplan=str(v.get("obsplan_bin", d.obsplan)),
-                          labels={g: "true" for g in groups},
-                          components=list(comps) if comps is not None else None))  # fmt: skip
-    return Inventory(hosts=hosts, prometheus=raw.get("all", {}).get("vars", {}).get("obsplan_prometheus")
-                     if isinstance(raw.get("all"), dict) else None)  # fmt: skip
+        hosts.append(
+            Host(
+                name=name,
+                address=str(v.get("ansible_host", name)),
+                port=int(v.get("ansible_port", 22)),
+                ssh_user=str(v.get("ansible_user", d.ssh_user)),
+                ssh_key=str(v.get("ansible_ssh_private_key_file", d.ssh_key)),
+                known_hosts=str(v.get("obsplan_known_hosts", d.known_hosts)),
+                root=str(v.get("obsplan_root", d.root)),
+                service_manager=str(v.get("obsplan_service_manager", d.service_manager)),
+                obsplan=str(v.get("obsplan_bin", d.obsplan)),
+                labels={g: "true" for g in groups},
+                components=list(comps) if comps is not None else None,
+            )
+        )
+    return Inventory(
+        hosts=hosts,
+        prometheus=raw.get("all", {}).get("vars", {}).get("obsplan_prometheus")
+        if isinstance(raw.get("all"), dict)
+        else None,
+    )
 
 
 def select(inv: Inventory, limit: list[str] | None, file: str) -> list[Host]:
@@ -153,6 +179,10 @@ def select(inv: Inventory, limit: list[str] | None, file: str) -> list[Host]:
     names = {h.name for h in inv.hosts}
     unknown = [n for n in limit if n not in names]
     if unknown:
-        raise ObsplanError(f"--limit names unknown host(s) {', '.join(unknown)}", file=file, key="--limit",
-                           hint=f"known hosts: {', '.join(sorted(names))}")  # fmt: skip
+        raise ObsplanError(
+            f"--limit names unknown host(s) {', '.join(unknown)}",
+            file=file,
+            key="--limit",
+            hint=f"known hosts: {', '.join(sorted(names))}",
+        )
     return [h for h in inv.hosts if h.name in limit]

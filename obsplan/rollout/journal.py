@@ -40,12 +40,24 @@ class Journal:
     def close(self) -> None:
         self.conn.close()
 
-    def start(self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any],
-              batches: list[dict[str, Any]]) -> str:  # fmt: skip
+    def start(
+        self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any], batches: list[dict[str, Any]]
+    ) -> str:
         rid = f"{now_iso()[:19].replace(':', '').replace('-', '')}-{uuid.uuid4().hex[:6]}"
-        self.conn.execute("INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?)",
-                          (rid, now_iso(), None, "running", lock_path, lock_sha256, inventory,
-                           json.dumps(options, sort_keys=True), json.dumps(batches)))  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO rollouts VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                rid,
+                now_iso(),
+                None,
+                "running",
+                lock_path,
+                lock_sha256,
+                inventory,
+                json.dumps(options, sort_keys=True),
+                json.dumps(batches),
+            ),
+        )
         return rid
 
     def set_status(self, rid: str, status: str) -> None:
@@ -53,39 +65,59 @@ class Journal:
         self.conn.execute("UPDATE rollouts SET status=?, finished_at=? WHERE id=?", (status, finished, rid))
 
     def host_result(self, rid: str, batch: int, host: str, action: str, status: str, detail: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO host_results VALUES (?,?,?,?,?,?,?)",
-                          (rid, batch, host, action, status, json.dumps(detail, sort_keys=True), now_iso()))  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO host_results VALUES (?,?,?,?,?,?,?)",
+            (rid, batch, host, action, status, json.dumps(detail, sort_keys=True), now_iso()),
+        )
 
     def measurement(self, rid: str, batch: int, n: int, ok: bool, detail: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO gate_measurements VALUES (?,?,?,?,?,?)",
-                          (rid, batch, n, int(ok), json.dumps(detail, sort_keys=True), now_iso()))  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO gate_measurements VALUES (?,?,?,?,?,?)",
+            (rid, batch, n, int(ok), json.dumps(detail, sort_keys=True), now_iso()),
+        )
 
     def event(self, rid: str, event: dict[str, Any]) -> None:
-        self.conn.execute("INSERT INTO events (rollout_id, event, at) VALUES (?,?,?)",
-                          (rid, json.dumps(event, sort_keys=True), now_iso()))  # fmt: skip
+        self.conn.execute(
+            "INSERT INTO events (rollout_id, event, at) VALUES (?,?,?)",
+            (rid, json.dumps(event, sort_keys=True), now_iso()),
+        )
 
     def rollout(self, rid: str | None = None) -> dict[str, Any] | None:
         """One rollout (default: the newest)."""
         sql = "SELECT id, started_at, finished_at, status, lock_path, lock_sha256, inventory, options, batches FROM rollouts"
-        row = self.conn.execute(sql + (" WHERE id=?" if rid else " ORDER BY started_at DESC, rowid DESC LIMIT 1"),
-                                (rid,) if rid else ()).fetchone()  # fmt: skip
+        row = self.conn.execute(
+            sql + (" WHERE id=?" if rid else " ORDER BY started_at DESC, rowid DESC LIMIT 1"), (rid,) if rid else ()
+        ).fetchone()
         if row is None:
             return None
-        keys = ["id", "started_at", "finished_at", "status", "lock_path", "lock_sha256", "inventory", "options",
-                "batches"]  # fmt: skip
+        keys = [
+            "id",
+            "started_at",
+            "finished_at",
+            "status",
+            "lock_path",
+            "lock_sha256",
+            "inventory",
+            "options",
+            "batches",
+        ]
         out = dict(zip(keys, row, strict=True))
         out["options"], out["batches"] = json.loads(out["options"]), json.loads(out["batches"])
         return out
 
     def host_results(self, rid: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT batch, host, action, status, detail, at FROM host_results "
-                                 "WHERE rollout_id=? ORDER BY rowid", (rid,)).fetchall()  # fmt: skip
-        return [{"batch": b, "host": h, "action": a, "status": s, "detail": json.loads(d), "at": at}
-                for b, h, a, s, d, at in rows]  # fmt: skip
+        rows = self.conn.execute(
+            "SELECT batch, host, action, status, detail, at FROM host_results WHERE rollout_id=? ORDER BY rowid", (rid,)
+        ).fetchall()
+        return [
+            {"batch": b, "host": h, "action": a, "status": s, "detail": json.loads(d), "at": at}
+            for b, h, a, s, d, at in rows
+        ]
 
     def measurements(self, rid: str) -> list[dict[str, Any]]:
-        rows = self.conn.execute("SELECT batch, n, ok, detail, at FROM gate_measurements WHERE rollout_id=? "
-                                 "ORDER BY rowid", (rid,)).fetchall()  # fmt: skip
+        rows = self.conn.execute(
+            "SELECT batch, n, ok, detail, at FROM gate_measurements WHERE rollout_id=? ORDER BY rowid", (rid,)
+        ).fetchall()
         return [{"batch": b, "n": n, "ok": bool(ok), "detail": json.loads(d), "at": at} for b, n, ok, d, at in rows]
 
     def events(self, rid: str) -> list[dict[str, Any]]:

@@ -76,17 +76,27 @@ def _check(opts: RolloutOptions, lock: Lock, hosts: list[Host]) -> None:
     for h in hosts:
         unknown = [c for c in h.components or [] if c not in lock.components]
         if unknown:
-            raise ObsplanError(f"host {h.name} lists component(s) {', '.join(unknown)} that the lock does not have",
-                               file=str(opts.inventory), key=f"hosts.{h.name}.components",
-                               hint=f"the lock has: {', '.join(sorted(lock.components))}")  # fmt: skip
+            raise ObsplanError(
+                f"host {h.name} lists component(s) {', '.join(unknown)} that the lock does not have",
+                file=str(opts.inventory),
+                key=f"hosts.{h.name}.components",
+                hint=f"the lock has: {', '.join(sorted(lock.components))}",
+            )
     if opts.on_gate_failure not in ("halt", "rollback"):
         raise ObsplanError(f"unknown action {opts.on_gate_failure!r}", key="--on-gate-failure", hint="halt or rollback")
     if opts.interval <= 0 or opts.soak < 0 or opts.initial_delay < 0 or opts.failure_limit < 0:
-        raise ObsplanError("--interval must be > 0; --soak, --initial-delay, --failure-limit >= 0",
-                           key="--interval", hint="e.g. --soak 600 --interval 30")  # fmt: skip
+        raise ObsplanError(
+            "--interval must be > 0; --soak, --initial-delay, --failure-limit >= 0",
+            key="--interval",
+            hint="e.g. --soak 600 --interval 30",
+        )
     if opts.bundle is not None and not opts.bundle.is_file():
-        raise ObsplanError("the bundle for a rollout is one tar file (obsplan bundle LOCK -o FILE.tar)",
-                           file=str(opts.bundle), key="--bundle", hint="build it with -o FILE.tar")  # fmt: skip
+        raise ObsplanError(
+            "the bundle for a rollout is one tar file (obsplan bundle LOCK -o FILE.tar)",
+            file=str(opts.bundle),
+            key="--bundle",
+            hint="build it with -o FILE.tar",
+        )
 
 
 def host_steps(lock: Lock, host: Host) -> list[str]:
@@ -94,8 +104,14 @@ def host_steps(lock: Lock, host: Host) -> list[str]:
 
 
 def _dry_run(ctx: Context, prometheus: str | None) -> int:
-    ctx.emit("rollout_planned", hosts=list(ctx.hosts), batches=[asdict(b) for b in ctx.batches], dry_run=True,
-             gates=ctx.opts.gates, prometheus=prometheus)  # fmt: skip
+    ctx.emit(
+        "rollout_planned",
+        hosts=list(ctx.hosts),
+        batches=[asdict(b) for b in ctx.batches],
+        dry_run=True,
+        gates=ctx.opts.gates,
+        prometheus=prometheus,
+    )
     for b in ctx.batches:
         ctx.emit("batch_planned", batch=b.name, hosts=list(b.hosts))
         for name in b.hosts:
@@ -106,25 +122,44 @@ def _dry_run(ctx: Context, prometheus: str | None) -> int:
 
 def _request(ctx: Context, action: str) -> BatchRequest:
     order = list(dict.fromkeys(s.component for s in ctx.lock.plan.steps)) + sorted(ctx.lock.components)
-    return BatchRequest(action=action, rollout_id=ctx.rid, lock=ctx.opts.lock, bundle=ctx.opts.bundle,
-                        lock_components=list(dict.fromkeys(order)), lock_format=ctx.lock.format_version,
-                        lock_obsplan_version=ctx.lock.obsplan_version, apply_args=ctx.opts.apply_args)  # fmt: skip
+    return BatchRequest(
+        action=action,
+        rollout_id=ctx.rid,
+        lock=ctx.opts.lock,
+        bundle=ctx.opts.bundle,
+        lock_components=list(dict.fromkeys(order)),
+        lock_format=ctx.lock.format_version,
+        lock_obsplan_version=ctx.lock.obsplan_version,
+        apply_args=ctx.opts.apply_args,
+    )
 
 
 def _record(ctx: Context, batch: Batch, host: str, action: str, result: dict[str, Any]) -> None:
     assert ctx.journal is not None
     ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
     ctx.last_status[host] = result["status"]
-    ctx.emit("host_result", batch=batch.name, host=host, action=action, status=result["status"],
-             reason=result.get("reason", ""), steps=result.get("steps", {}),
-             waiting_seconds=result.get("waiting_seconds"))  # fmt: skip
+    ctx.emit(
+        "host_result",
+        batch=batch.name,
+        host=host,
+        action=action,
+        status=result["status"],
+        reason=result.get("reason", ""),
+        steps=result.get("steps", {}),
+        waiting_seconds=result.get("waiting_seconds"),
+    )
 
 
 def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:
     """Apply to the batch's hosts not yet done; returns the hosts that failed."""
     todo = [ctx.hosts[n] for n in batch.hosts if n not in done]
-    ctx.emit("batch_started", batch=batch.name, index=batch.index, hosts=[h.name for h in todo],
-             skipped=[n for n in batch.hosts if n in done])  # fmt: skip
+    ctx.emit(
+        "batch_started",
+        batch=batch.name,
+        index=batch.index,
+        hosts=[h.name for h in todo],
+        skipped=[n for n in batch.hosts if n in done],
+    )
     failed: list[str] = []
     if not todo:
         return failed
@@ -190,11 +225,18 @@ def _loop(ctx: Context, prometheus: str | None) -> int:
         failed = _apply_batch(ctx, batch, done)
         waiting = [n for n in failed if ctx.last_status.get(n) == "waiting"]
         if waiting:
-            return _halt(ctx, batch, f"{len(waiting)} host(s) waiting for the policy's soak: {', '.join(waiting)} "
-                                     "(resume with --resume once it has passed)")  # fmt: skip
+            return _halt(
+                ctx,
+                batch,
+                f"{len(waiting)} host(s) waiting for the policy's soak: {', '.join(waiting)} "
+                "(resume with --resume once it has passed)",
+            )
         if len(failed) > ctx.opts.failure_limit:
-            return _halt(ctx, batch, f"{len(failed)} host(s) failed: {', '.join(failed)} "
-                                     f"(--failure-limit {ctx.opts.failure_limit})")  # fmt: skip
+            return _halt(
+                ctx,
+                batch,
+                f"{len(failed)} host(s) failed: {', '.join(failed)} (--failure-limit {ctx.opts.failure_limit})",
+            )
         if not _gate(ctx, batch, prometheus):
             if ctx.opts.on_gate_failure == "rollback":
                 _roll_back(ctx, batch)
@@ -210,18 +252,29 @@ def _start(ctx: Context, opts: RolloutOptions, journal: Journal) -> None:
     if opts.resume:
         prev = journal.rollout()
         if prev is None or prev["status"] == "done":
-            raise ObsplanError("there is no unfinished rollout to resume", key="--resume",
-                               hint=f"journal: {journal.path}; start a new rollout without --resume")  # fmt: skip
+            raise ObsplanError(
+                "there is no unfinished rollout to resume",
+                key="--resume",
+                hint=f"journal: {journal.path}; start a new rollout without --resume",
+            )
         if prev["lock_sha256"] != ctx.lock.content_sha256:
-            raise ObsplanError(f"rollout {prev['id']} was of another lock ({prev['lock_path']})", key="--resume",
-                               hint="resume with the same LOCK, or start a new rollout")  # fmt: skip
+            raise ObsplanError(
+                f"rollout {prev['id']} was of another lock ({prev['lock_path']})",
+                key="--resume",
+                hint="resume with the same LOCK, or start a new rollout",
+            )
         ctx.rid = prev["id"]
         ctx.batches = [Batch(b["index"], b["name"], tuple(b["hosts"])) for b in prev["batches"]]
         journal.set_status(ctx.rid, "running")
         ctx.emit("rollout_resumed", done=sorted(journal.applied_ok(ctx.rid)))
         return
-    ctx.rid = journal.start(str(opts.lock), ctx.lock.content_sha256, str(opts.inventory), opts.journalled(),
-                            [asdict(b) for b in ctx.batches])  # fmt: skip
+    ctx.rid = journal.start(
+        str(opts.lock),
+        ctx.lock.content_sha256,
+        str(opts.inventory),
+        opts.journalled(),
+        [asdict(b) for b in ctx.batches],
+    )
 
 
 def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
@@ -231,8 +284,11 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     _check(opts, lock, hosts)
     prometheus = _prometheus(opts, inv, lock)
     if opts.gates and prometheus is None:
-        raise ObsplanError("a gate needs a Prometheus", key="--prometheus",
-                           hint="give --prometheus URL, or `prometheus: URL` in the inventory")  # fmt: skip
+        raise ObsplanError(
+            "a gate needs a Prometheus",
+            key="--prometheus",
+            hint="give --prometheus URL, or `prometheus: URL` in the inventory",
+        )
     batches = plan_batches([h.name for h in hosts], opts.canary, opts.batches)
     ctx = Context(opts, lock, {h.name: h for h in hosts}, batches, out)
     if opts.dry_run:
@@ -240,8 +296,13 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     journal = Journal(opts.state_dir)
     try:
         _start(ctx, opts, journal)
-        ctx.emit("rollout_planned", hosts=list(ctx.hosts), batches=[asdict(b) for b in ctx.batches],
-                 gates=opts.gates, prometheus=prometheus)  # fmt: skip
+        ctx.emit(
+            "rollout_planned",
+            hosts=list(ctx.hosts),
+            batches=[asdict(b) for b in ctx.batches],
+            gates=opts.gates,
+            prometheus=prometheus,
+        )
         code = _loop(ctx, prometheus)
         summary = summary_markdown(journal, ctx.rid)
         (opts.state_dir / f"rollout-{ctx.rid}.md").write_text(summary)

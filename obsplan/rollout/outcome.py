@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-STEP_EVENTS = {"step_done": "ok", "up_to_date": "up_to_date", "step_failed": "failed", "rolled_back": "rolled_back",
-               "rollback_failed": "rollback_failed", "step_skipped": "skipped", "pending_approval": "pending"}  # fmt: skip
+STEP_EVENTS = {
+    "step_done": "ok",
+    "up_to_date": "up_to_date",
+    "step_failed": "failed",
+    "rolled_back": "rolled_back",
+    "rollback_failed": "rollback_failed",
+    "step_skipped": "skipped",
+    "pending_approval": "pending",
+}
 
 
 def judge(status: str, reason: str, events: list[dict[str, Any]]) -> dict[str, Any]:
@@ -24,8 +31,11 @@ def judge(status: str, reason: str, events: list[dict[str, Any]]) -> dict[str, A
             changed[e["component"]] = meta.get("from_version")
         if meta.get("reason") == "soaking":
             soaking.append(meta)
-    if status == "failed" and soaking and all(v != "failed" or s in {m["step"] for m in soaking}
-                                              for s, v in steps.items()):  # fmt: skip
+    if (
+        status == "failed"
+        and soaking
+        and all(v != "failed" or s in {m["step"] for m in soaking} for s, v in steps.items())
+    ):
         status, reason = "waiting", "; ".join(m.get("error", "") for m in soaking)
     waiting = max((float(m.get("remaining_seconds", 0)) for m in soaking), default=None)
     return {"status": status, "reason": reason, "steps": steps, "changed": changed, "waiting_seconds": waiting}

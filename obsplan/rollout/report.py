@@ -57,14 +57,19 @@ def _line(r: dict[str, Any]) -> str:
 def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
     """The change-record summary of one rollout."""
     opts = rollout["options"]
-    lines = [f"## Rollout {rollout['id']}: {rollout['status']}", "",
-             f"- lock: `{rollout['lock_path']}` (sha256 {rollout['lock_sha256'][:12]})",
-             f"- inventory: `{rollout['inventory']}`",
-             f"- started {rollout['started_at']}, finished {rollout['finished_at'] or '—'}",
-             f"- gates: {', '.join(f'`{g}`' for g in opts.get('gates', [])) or 'none'}"
-             f" (soak {opts.get('soak')} s, interval {opts.get('interval')} s, initial delay "
-             f"{opts.get('initial_delay')} s, failure limit {opts.get('failure_limit')})", "",
-             "| batch | host | action | result | detail |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        f"## Rollout {rollout['id']}: {rollout['status']}",
+        "",
+        f"- lock: `{rollout['lock_path']}` (sha256 {rollout['lock_sha256'][:12]})",
+        f"- inventory: `{rollout['inventory']}`",
+        f"- started {rollout['started_at']}, finished {rollout['finished_at'] or '—'}",
+        f"- gates: {', '.join(f'`{g}`' for g in opts.get('gates', [])) or 'none'}"
+        f" (soak {opts.get('soak')} s, interval {opts.get('interval')} s, initial delay "
+        f"{opts.get('initial_delay')} s, failure limit {opts.get('failure_limit')})",
+        "",
+        "| batch | host | action | result | detail |",
+        "|---|---|---|---|---|",
+    ]
     names = {b["index"]: b["name"] for b in rollout["batches"]}
     for r in results:
         detail = (r["detail"].get("reason") or "").replace("|", "\\|").replace("\n", " ")[:160]

@@ -30,11 +30,18 @@ class BatchRequest:
     connect_timeout: int = 10
 
     def payload(self, hosts: list[Host], extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-        return {"action": self.action, "rollout_id": self.rollout_id, "lock": str(self.lock),
-                "bundle": str(self.bundle) if self.bundle else None, "lock_components": self.lock_components,
-                "lock_format": self.lock_format, "lock_obsplan_version": self.lock_obsplan_version,
-                "apply_args": self.apply_args, "connect_timeout": self.connect_timeout,
-                "hosts": [{**h.model_dump(), **(extra or {}).get(h.name, {})} for h in hosts]}  # fmt: skip
+        return {
+            "action": self.action,
+            "rollout_id": self.rollout_id,
+            "lock": str(self.lock),
+            "bundle": str(self.bundle) if self.bundle else None,
+            "lock_components": self.lock_components,
+            "lock_format": self.lock_format,
+            "lock_obsplan_version": self.lock_obsplan_version,
+            "apply_args": self.apply_args,
+            "connect_timeout": self.connect_timeout,
+            "hosts": [{**h.model_dump(), **(extra or {}).get(h.name, {})} for h in hosts],
+        }
 
 
 def _die_with_parent() -> None:
@@ -43,13 +50,22 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
 
 
-def run_batch(req: BatchRequest, hosts: list[Host], extra: dict[str, dict[str, Any]] | None = None,
-              on_progress: Callable[[str, str], None] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:  # fmt: skip
+def run_batch(
+    req: BatchRequest,
+    hosts: list[Host],
+    extra: dict[str, dict[str, Any]] | None = None,
+    on_progress: Callable[[str, str], None] | None = None,
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """Yield (host name, result) as each host finishes; a host the worker never reported is 'failed'."""
     with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a chatty worker can never block on it
-        proc = subprocess.Popen([sys.executable, "-m", "obsplan.rollout.worker"], stdin=subprocess.PIPE,
-                                stdout=subprocess.PIPE, stderr=errors, text=True,
-                                preexec_fn=_die_with_parent)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "obsplan.rollout.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            preexec_fn=_die_with_parent,
+        )
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(req.payload(hosts, extra)))
         proc.stdin.close()

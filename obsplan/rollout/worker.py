@@ -39,12 +39,23 @@ def _emit(data: dict[str, Any]) -> None:
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
     from pyinfra.api import Config, Inventory, State
 
-    names = [(h["name"], {"ssh_hostname": h["address"], "ssh_port": h["port"], "ssh_user": h["ssh_user"],
-                          "ssh_key": os.path.expanduser(h["ssh_key"]),
-                          "ssh_known_hosts_file": os.path.expanduser(h["known_hosts"]),
-                          "ssh_strict_host_key_checking": "yes", "ssh_allow_agent": False,
-                          "ssh_look_for_keys": False, "ssh_config_file": os.devnull})
-             for h in hosts]  # fmt: skip
+    names = [
+        (
+            h["name"],
+            {
+                "ssh_hostname": h["address"],
+                "ssh_port": h["port"],
+                "ssh_user": h["ssh_user"],
+                "ssh_key": os.path.expanduser(h["ssh_key"]),
+                "ssh_known_hosts_file": os.path.expanduser(h["known_hosts"]),
+                "ssh_strict_host_key_checking": "yes",
+                "ssh_allow_agent": False,
+                "ssh_look_for_keys": False,
+                "ssh_config_file": os.devnull,
+            },
+        )
+        for h in hosts
+    ]
     config = Config(CONNECT_TIMEOUT=connect_timeout, PARALLEL=max(1, len(hosts)))
     return State(Inventory((names, {})), config)
 
@@ -132,8 +143,17 @@ def _upload(r: Remote, spec: dict[str, Any], req: dict[str, Any]) -> tuple[str, 
 
 
 def _apply_cmd(spec: dict[str, Any], req: dict[str, Any], lock: str, bundle: str | None, component: str | None) -> str:
-    parts = [spec["obsplan"], "apply", lock, "--root", spec["root"], "--service-manager", spec["service_manager"],
-             "--json", *req.get("apply_args", [])]  # fmt: skip
+    parts = [
+        spec["obsplan"],
+        "apply",
+        lock,
+        "--root",
+        spec["root"],
+        "--service-manager",
+        spec["service_manager"],
+        "--json",
+        *req.get("apply_args", []),
+    ]
     if bundle:
         parts += ["--bundle", bundle]
     if component:
@@ -146,8 +166,10 @@ def _classify(rc: int, err: list[str], r: Remote, spec: dict[str, Any], req: dic
     if rc == 0:
         return "ok", ""
     if rc == 127 or (rc == 2 and "format_version" in text):
-        return "refused", (f"the host's obsplan {_version(r, spec)} cannot apply this lock (format "
-                           f"{req['lock_format']}, written by obsplan {req['lock_obsplan_version']}): {text}")  # fmt: skip
+        return "refused", (
+            f"the host's obsplan {_version(r, spec)} cannot apply this lock (format "
+            f"{req['lock_format']}, written by obsplan {req['lock_obsplan_version']}): {text}"
+        )
     if rc == 2:
         return "refused", text
     return "failed", text or f"apply exited {rc}"
@@ -200,8 +222,10 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     if _supports_last_run(r, obs):
         commands = [f"{obs} rollback --last-run {common}"]
     else:
-        commands = [f"{obs} rollback {shlex.quote(c)} {common} --service-manager {shlex.quote(spec['service_manager'])}"
-                    for c in expect]  # fmt: skip
+        commands = [
+            f"{obs} rollback {shlex.quote(c)} {common} --service-manager {shlex.quote(spec['service_manager'])}"
+            for c in expect
+        ]
     errors = []
     for cmd in commands:
         rc, _out, err = r.run(cmd)
@@ -211,8 +235,12 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     wrong = {c: served.get(c) for c, v in expect.items() if v is not None and served.get(c) != v}
     ok = not errors and not wrong
     reason = "; ".join(errors + [f"{c} serves {s!r}, expected {expect[c]}" for c, s in wrong.items()])
-    return {"status": "rolled_back" if ok else "rollback_failed", "reason": reason, "served": served,
-            "method": "last-run" if len(commands) == 1 and "--last-run" in commands[0] else "per-component"}  # fmt: skip
+    return {
+        "status": "rolled_back" if ok else "rollback_failed",
+        "reason": reason,
+        "served": served,
+        "method": "last-run" if len(commands) == 1 and "--last-run" in commands[0] else "per-component",
+    }
 
 
 ACTIONS = {"apply": apply_host, "rollback": rollback_host}

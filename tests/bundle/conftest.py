@@ -111,8 +111,13 @@ class Hop:
     null_sha: bool = False  # the lock records no sha256 (upstream checksum missing at plan time)
 
 
-def make_lock(path: Path, up: Upstream, components: dict[str, tuple[Runtime, str, list[Hop]]],
-              platforms: tuple[str, ...] = (PLATFORM, OTHER), environment: str = "prod") -> Path:  # fmt: skip
+def make_lock(
+    path: Path,
+    up: Upstream,
+    components: dict[str, tuple[Runtime, str, list[Hop]]],
+    platforms: tuple[str, ...] = (PLATFORM, OTHER),
+    environment: str = "prod",
+) -> Path:
     """Publish each hop's release (real tarball for this platform, stand-in for the other) and write a sealed lock."""
     steps: list[Step] = []
     comps: dict[str, ComponentLock] = {}
@@ -125,20 +130,48 @@ def make_lock(path: Path, up: Upstream, components: dict[str, tuple[Runtime, str
                 fname = h.release.name if p == PLATFORM else f"{name}-{h.to_version}.{p}.tar.gz"
                 data: bytes | Path = h.release if p == PLATFORM else stand_in_tarball(name, h.to_version, p)
                 url, sha, sums = up.publish(f"prometheus/{name}", h.to_version, fname, data)
-                arts[p] = Artifact(url=url, filename=fname, format="tar.gz", sha256=None if h.null_sha else sha,
-                                   checksum_url=sums, checksum_status="missing" if h.null_sha else "verified_upstream")  # fmt: skip
+                arts[p] = Artifact(
+                    url=url,
+                    filename=fname,
+                    format="tar.gz",
+                    sha256=None if h.null_sha else sha,
+                    checksum_url=sums,
+                    checksum_status="missing" if h.null_sha else "verified_upstream",
+                )
             sid = f"{name}@{h.to_version}"
-            steps.append(Step(id=sid, component=name, from_version=h.from_version, to_version=h.to_version,
-                              phase=phase, requires=[prev] if prev else [], risk="low",
-                              reasons=[Reason(code="test", detail="built by the test")], artifacts=arts,
-                              approval=h.approval))  # fmt: skip
+            steps.append(
+                Step(
+                    id=sid,
+                    component=name,
+                    from_version=h.from_version,
+                    to_version=h.to_version,
+                    phase=phase,
+                    requires=[prev] if prev else [],
+                    risk="low",
+                    reasons=[Reason(code="test", detail="built by the test")],
+                    artifacts=arts,
+                    approval=h.approval,
+                )
+            )
             prev = sid
-        comps[name] = ComponentLock(version=hops[-1].to_version, current=hops[0].from_version, strategy="latest",
-                                    github_repo=f"prometheus/{name}", source=SourceInfo(kind="snapshot", as_of=None),
-                                    artifacts=arts, runtime=runtime)  # fmt: skip
-    lock = Lock(format_version=1, obsplan_version="0.1.0", environment=environment, platforms=list(platforms),
-                inputs={"versions.yaml": "0" * 64}, components=comps,
-                plan=Plan(phases=sorted({p for _, p, _ in components.values()}), steps=steps)).sealed()  # fmt: skip
+        comps[name] = ComponentLock(
+            version=hops[-1].to_version,
+            current=hops[0].from_version,
+            strategy="latest",
+            github_repo=f"prometheus/{name}",
+            source=SourceInfo(kind="snapshot", as_of=None),
+            artifacts=arts,
+            runtime=runtime,
+        )
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment=environment,
+        platforms=list(platforms),
+        inputs={"versions.yaml": "0" * 64},
+        components=comps,
+        plan=Plan(phases=sorted({p for _, p, _ in components.values()}), steps=steps),
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 
@@ -152,12 +185,21 @@ def reseal(path: Path, edit: object) -> Path:
 
 
 def cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "obsplan", *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "obsplan", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
 
 
 def host_snapshot(path: Path) -> dict[str, tuple[str, int, str]]:
     """The --root tree minus obsplan's own state and logs (and the services' log files)."""
     own = ("var/lib/obsplan", "var/log/obsplan")
-    return {k: v for k, v in tree_snapshot(path).items()
-            if not k.startswith(own) and not k.endswith(".log") and k not in ("var/lib", "var/log", "var")}  # fmt: skip
+    return {
+        k: v
+        for k, v in tree_snapshot(path).items()
+        if not k.startswith(own) and not k.endswith(".log") and k not in ("var/lib", "var/log", "var")
+    }

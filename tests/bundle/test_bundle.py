@@ -22,8 +22,10 @@ from .conftest import OTHER, PLATFORM, Hop, Upstream, cli, host_snapshot, make_l
 
 
 def _two_hop_lock(up: Upstream, releases: dict, path: Path, **kw: object) -> Path:
-    hops = [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
-            Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")])]  # fmt: skip
+    hops = [
+        Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
+        Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")]),
+    ]
     return make_lock(path, up, {"node_exporter": (node_runtime(19111), "exporters", hops)}, **kw)  # type: ignore[arg-type]
 
 
@@ -201,8 +203,10 @@ def test_edited_or_foreign_format_lock_refused_with_exit_2(upstream: Upstream, r
     _bundle(lock, out)
     edited = tmp_path / "edited.lock"
     edited.write_text(lock.read_text().replace('"1.9.0"', '"1.9.9"'))
-    for args in (("bundle", str(edited), "-o", str(tmp_path / "c")),
-                 ("apply", str(edited), "--bundle", str(out), "--root", str(tmp_path / "root"))):  # fmt: skip
+    for args in (
+        ("bundle", str(edited), "-o", str(tmp_path / "c")),
+        ("apply", str(edited), "--bundle", str(out), "--root", str(tmp_path / "root")),
+    ):
         proc = cli(*args)
         assert proc.returncode == 2 and "edited after it was generated" in proc.stderr, proc.stderr
     (out / "obsplan.lock").write_text(edited.read_text())  # the lock inside the bundle edited by hand
@@ -259,8 +263,16 @@ def _evil_tar(path: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("kind", "message"), [("absolute", "absolute path"), ("dotdot", "escapes"),
-                                               ("symlink", "link"), ("hardlink", "link"), ("device", "device")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("absolute", "absolute path"),
+        ("dotdot", "escapes"),
+        ("symlink", "link"),
+        ("hardlink", "link"),
+        ("device", "device"),
+    ],
+)
 def test_unsafe_tar_refused(upstream: Upstream, releases: dict, tmp_path: Path, kind: str, message: str) -> None:
     evil = _evil_tar(tmp_path / "evil.tar", kind)
     out = tmp_path / "out"

@@ -112,16 +112,31 @@ def test_bundle_then_apply_without_network(upstream: Upstream, releases: dict, r
     nport, pport = free_port(), free_port()
     ne15, ne19 = releases[("node_exporter", "1.5.0")], releases[("node_exporter", "1.9.0")]
     # the host already runs the plan's intermediate version (installed the connected way, earlier)
-    first = make_lock(tmp_path / "first.lock", upstream,
-                      {"node_exporter": (node_runtime(nport), "exporters", [Hop(None, "1.5.0", ne15)])})  # fmt: skip
+    first = make_lock(
+        tmp_path / "first.lock",
+        upstream,
+        {"node_exporter": (node_runtime(nport), "exporters", [Hop(None, "1.5.0", ne15)])},
+    )
     opts = {"root": root, "mode": "fast", "health_timeout": 60.0}
     assert engine.apply(first, engine.ApplyOptions(**opts), RecordingReporter()).exit_code == 0  # type: ignore[arg-type]
     assert _served(nport, "node_exporter_build_info") == "1.5.0"
 
-    lock = make_lock(tmp_path / "prod.lock", upstream, {
-        "node_exporter": (node_runtime(nport), "exporters", [Hop(None, "1.5.0", ne15), Hop("1.5.0", "1.9.0", ne19)]),
-        "prometheus": (prometheus_runtime(pport), "core", [Hop(None, "2.53.3", releases[("prometheus", "2.53.3")])]),
-    })  # fmt: skip
+    lock = make_lock(
+        tmp_path / "prod.lock",
+        upstream,
+        {
+            "node_exporter": (
+                node_runtime(nport),
+                "exporters",
+                [Hop(None, "1.5.0", ne15), Hop("1.5.0", "1.9.0", ne19)],
+            ),
+            "prometheus": (
+                prometheus_runtime(pport),
+                "core",
+                [Hop(None, "2.53.3", releases[("prometheus", "2.53.3")])],
+            ),
+        },
+    )
     out = tmp_path / "bundle"
     proc = cli("bundle", str(lock), "-o", str(out))
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -152,8 +167,18 @@ def test_bundle_then_apply_without_network(upstream: Upstream, releases: dict, r
 
 def test_guard_catches_a_network_apply(upstream: Upstream, releases: dict, root: Path, tmp_path: Path) -> None:
     """The proof above is not vacuous: the same guard stops an apply that downloads, before the host changes."""
-    lock = make_lock(tmp_path / "prod.lock", upstream, {"node_exporter": (node_runtime(free_port()), "exporters",
-                     [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")])])}, platforms=(PLATFORM,))  # fmt: skip
+    lock = make_lock(
+        tmp_path / "prod.lock",
+        upstream,
+        {
+            "node_exporter": (
+                node_runtime(free_port()),
+                "exporters",
+                [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")])],
+            )
+        },
+        platforms=(PLATFORM,),
+    )
     guard = GuardTransport(set())
     with httpx.Client(transport=guard, trust_env=False) as client:
         report = engine.apply(lock, engine.ApplyOptions(root=root, mode="fast"), RecordingReporter(), client=client)
@@ -185,8 +210,10 @@ for host, port in ((sys.argv[1], int(sys.argv[2])), ("1.1.1.1", 443), ("8.8.8.8"
 @pytest.mark.skipif(not _unshare_works(), reason="unshare -n is not permitted here (needs root or user namespaces)")
 def test_cli_apply_inside_network_namespace(upstream: Upstream, releases: dict, root: Path, tmp_path: Path) -> None:
     port = free_port()
-    hops = [Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
-            Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")])]  # fmt: skip
+    hops = [
+        Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")]),
+        Hop("1.5.0", "1.9.0", releases[("node_exporter", "1.9.0")]),
+    ]
     lock = make_lock(tmp_path / "prod.lock", upstream, {"node_exporter": (node_runtime(port), "exporters", hops)})
     tar = tmp_path / "carry" / "prod.tar"
     proc = cli("bundle", str(lock), "-o", str(tar))
@@ -203,13 +230,20 @@ def test_cli_apply_inside_network_namespace(upstream: Upstream, releases: dict, 
         f"> {tmp_path}/apply.jsonl; "
         f"{py} -m obsplan status --root {root} --json > {tmp_path}/status.json"
     )
-    proc = subprocess.run(["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=600,
-                          check=False)  # fmt: skip
-    events = [json.loads(line) for line in (tmp_path / "apply.jsonl").read_text().splitlines()] if (
-        tmp_path / "apply.jsonl").exists() else []  # fmt: skip
+    proc = subprocess.run(
+        ["unshare", "-n", "sh", "-c", script], capture_output=True, text=True, timeout=600, check=False
+    )
+    events = (
+        [json.loads(line) for line in (tmp_path / "apply.jsonl").read_text().splitlines()]
+        if (tmp_path / "apply.jsonl").exists()
+        else []
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr + json.dumps(events[-5:], indent=1)
-    assert [line.split()[1] for line in proc.stdout.splitlines()] == [f"127.0.0.1:{up_port}", "1.1.1.1:443",
-                                                                      "8.8.8.8:53"], proc.stdout  # fmt: skip
+    assert [line.split()[1] for line in proc.stdout.splitlines()] == [
+        f"127.0.0.1:{up_port}",
+        "1.1.1.1:443",
+        "8.8.8.8:53",
+    ], proc.stdout
     assert len(upstream.requests) == before  # not one request reached the release server
     finished = [e for e in events if e["event"] == "run_finished"]
     assert finished and finished[-1]["metadata"]["exit_code"] == 0
@@ -224,8 +258,12 @@ def test_unverified_apply_is_refused_then_loud_and_recorded(
 ) -> None:
     port = free_port()
     hop = Hop(None, "1.5.0", releases[("node_exporter", "1.5.0")], null_sha=True)
-    lock = make_lock(tmp_path / "prod.lock", upstream, {"node_exporter": (node_runtime(port), "exporters", [hop])},
-                     platforms=(PLATFORM,))  # fmt: skip
+    lock = make_lock(
+        tmp_path / "prod.lock",
+        upstream,
+        {"node_exporter": (node_runtime(port), "exporters", [hop])},
+        platforms=(PLATFORM,),
+    )
     out = tmp_path / "bundle"
     assert cli("bundle", str(lock), "-o", str(out), "--allow-unverified").returncode == 0
     upstream.stop()
@@ -236,8 +274,19 @@ def test_unverified_apply_is_refused_then_loud_and_recorded(
     assert refused.returncode == 1 and "has no sha256" in refused.stdout, refused.stdout + refused.stderr
     assert host_snapshot(root) == before
 
-    proc = cli("apply", str(lock), "--bundle", str(out), "--root", str(root), "--allow-unverified", "--mode", "fast",
-               "--health-timeout", "60")  # fmt: skip
+    proc = cli(
+        "apply",
+        str(lock),
+        "--bundle",
+        str(out),
+        "--root",
+        str(root),
+        "--allow-unverified",
+        "--mode",
+        "fast",
+        "--health-timeout",
+        "60",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     warnings = [line for line in proc.stdout.splitlines() if " warning " in line and "unverified_artifact" in line]
     assert len(warnings) == 2 and all("UNVERIFIED" in w or "WITHOUT" in w for w in warnings)  # announced + fetched

@@ -27,10 +27,17 @@ def _served(port: int) -> str | None:
 
 
 def _publish(gh: FakeGitHub, releases: dict[tuple[str, str], Path]) -> None:
-    gh.set_releases(REPO, [
-        {"tag_name": f"v{v}", "created_at": date, "assets": [f"node_exporter-{v}.{PLATFORM}.tar.gz", "sha256sums.txt"]}
-        for v, date in (("1.5.0", "2022-11-29T00:00:00Z"), ("1.9.0", "2025-02-17T00:00:00Z"))
-    ])  # fmt: skip
+    gh.set_releases(
+        REPO,
+        [
+            {
+                "tag_name": f"v{v}",
+                "created_at": date,
+                "assets": [f"node_exporter-{v}.{PLATFORM}.tar.gz", "sha256sums.txt"],
+            }
+            for v, date in (("1.5.0", "2022-11-29T00:00:00Z"), ("1.9.0", "2025-02-17T00:00:00Z"))
+        ],
+    )
     for v in ("1.5.0", "1.9.0"):
         gh.add_asset(REPO, f"v{v}", f"node_exporter-{v}.{PLATFORM}.tar.gz", releases[("node_exporter", v)].read_bytes())
 
@@ -77,8 +84,9 @@ def test_plan_apply_bundle_apply_offline(releases: dict[tuple[str, str], Path], 
         gh.stop()
     requests_before = len(gh.requests)
 
-    done = cli("apply", str(prod), "--bundle", str(bundle), "--root", str(root), "--service-manager", "supervisord",
-               env=env)  # fmt: skip
+    done = cli(
+        "apply", str(prod), "--bundle", str(bundle), "--root", str(root), "--service-manager", "supervisord", env=env
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert _served(port) == "1.9.0"
     assert len(gh.requests) == requests_before

@@ -93,10 +93,23 @@ def test_closed_stdout_is_not_an_internal_error(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"), "OBSPLAN_NOW": "2026-11-22"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "obsplan", "plan", "--config-dir", str(root / "examples"), "--env", "staging",
-         "--offline", "-o", str(tmp_path / "s.lock")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "obsplan",
+            "plan",
+            "--config-dir",
+            str(root / "examples"),
+            "--env",
+            "staging",
+            "--offline",
+            "-o",
+            str(tmp_path / "s.lock"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     assert proc.stdout is not None and proc.stderr is not None
     proc.stdout.readline()
     proc.stdout.close()

@@ -132,8 +132,14 @@ class Hop:
         return self.url.rsplit("/", 1)[1]
 
 
-def hop(server: Server, tarball: Path, from_version: str | None, to_version: str, floor: str | None = None,
-        sha256: str | None = None) -> Hop:  # fmt: skip
+def hop(
+    server: Server,
+    tarball: Path,
+    from_version: str | None,
+    to_version: str,
+    floor: str | None = None,
+    sha256: str | None = None,
+) -> Hop:
     published = server.directory / tarball.name
     same = published.exists() and fetch_debs.sha256_file(published) == fetch_debs.sha256_file(tarball)
     url = f"{server.url}/{tarball.name}" if same else server.add(tarball)
@@ -152,18 +158,41 @@ def build_lock(
         for h in hops:
             art = Artifact(url=h.url, filename=h.filename, format="tar.gz", sha256=h.sha256)
             sid = f"{name}-{h.to_version}"
-            steps.append(Step(id=sid, component=name, from_version=h.from_version, to_version=h.to_version,
-                              phase=phase, requires=[prev] if prev else [], risk="low",
-                              reasons=[Reason(code="test", detail="built by the test")], artifacts={PLATFORM: art},
-                              rollback_floor=h.floor))  # fmt: skip
+            steps.append(
+                Step(
+                    id=sid,
+                    component=name,
+                    from_version=h.from_version,
+                    to_version=h.to_version,
+                    phase=phase,
+                    requires=[prev] if prev else [],
+                    risk="low",
+                    reasons=[Reason(code="test", detail="built by the test")],
+                    artifacts={PLATFORM: art},
+                    rollback_floor=h.floor,
+                )
+            )
             prev, last_art = sid, art
         assert last_art is not None
-        comps[name] = ComponentLock(version=hops[-1].to_version, current=hops[0].from_version, strategy="latest",
-                                    github_repo=None, source=SourceInfo(kind="snapshot", as_of=None),
-                                    artifacts={PLATFORM: last_art}, runtime=runtime)  # fmt: skip
+        comps[name] = ComponentLock(
+            version=hops[-1].to_version,
+            current=hops[0].from_version,
+            strategy="latest",
+            github_repo=None,
+            source=SourceInfo(kind="snapshot", as_of=None),
+            artifacts={PLATFORM: last_art},
+            runtime=runtime,
+        )
     all_phases = phases or sorted({p for _, p, _ in components.values()})
-    lock = Lock(format_version=1, obsplan_version="0.1.0", environment="test", platforms=[PLATFORM], inputs={},
-                components=comps, plan=Plan(phases=all_phases, steps=steps)).sealed()  # fmt: skip
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment="test",
+        platforms=[PLATFORM],
+        inputs={},
+        components=comps,
+        plan=Plan(phases=all_phases, steps=steps),
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 

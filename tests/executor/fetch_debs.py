@@ -76,17 +76,27 @@ def _private_apt_opts(cache: Path, suite: str) -> list[str]:
     sources = base / "etc" / "sources.list"
     sources.write_text(f"deb http://deb.debian.org/debian {suite} main\n")
     return [
-        "-o", f"Dir::State={base}",
-        "-o", f"Dir::State::Lists={base / 'lists'}",
-        "-o", f"Dir::State::status={base / 'status'}",
-        "-o", f"Dir::Cache={base}",
-        "-o", f"Dir::Cache::archives={base / 'archives'}",
-        "-o", f"Dir::Etc::sourcelist={sources}",
-        "-o", f"Dir::Etc::sourceparts={base / 'etc' / 'sources.list.d'}",
-        "-o", f"Dir::Etc::preferencesparts={base / 'etc' / 'preferences.d'}",
-        "-o", f"APT::Architecture={ARCH}",
-        "-o", "APT::Get::List-Cleanup=0",
-    ]  # fmt: skip
+        "-o",
+        f"Dir::State={base}",
+        "-o",
+        f"Dir::State::Lists={base / 'lists'}",
+        "-o",
+        f"Dir::State::status={base / 'status'}",
+        "-o",
+        f"Dir::Cache={base}",
+        "-o",
+        f"Dir::Cache::archives={base / 'archives'}",
+        "-o",
+        f"Dir::Etc::sourcelist={sources}",
+        "-o",
+        f"Dir::Etc::sourceparts={base / 'etc' / 'sources.list.d'}",
+        "-o",
+        f"Dir::Etc::preferencesparts={base / 'etc' / 'preferences.d'}",
+        "-o",
+        f"APT::Architecture={ARCH}",
+        "-o",
+        "APT::Get::List-Cleanup=0",
+    ]
 
 
 def _system_suite() -> str:

@@ -40,20 +40,46 @@ def _gated_lock(path: Path, sha: str = "ab" * 32) -> Path:
 
     def step(sid: str, frm: str | None, requires: list[str], approval: str | None, digest: str = "cd" * 32) -> Step:
         name, to = sid.split("@")
-        return Step(id=sid, component=name, from_version=frm, to_version=to, phase="all", requires=requires,
-                    risk="low" if approval else "medium", reasons=[Reason(code="test", detail="test")],
-                    artifacts=art(name, to, digest), approval=approval)  # fmt: skip
+        return Step(
+            id=sid,
+            component=name,
+            from_version=frm,
+            to_version=to,
+            phase="all",
+            requires=requires,
+            risk="low" if approval else "medium",
+            reasons=[Reason(code="test", detail="test")],
+            artifacts=art(name, to, digest),
+            approval=approval,
+        )
 
-    steps = [step(NE15, None, [], None, sha), step(NE19, "1.5.0", [NE15], "risk low: auto_upgrade"),
-             step(AM, None, [NE19], "risk low: auto_upgrade"), step(PROM, None, [], "listed in the policy's approvals")]  # fmt: skip
+    steps = [
+        step(NE15, None, [], None, sha),
+        step(NE19, "1.5.0", [NE15], "risk low: auto_upgrade"),
+        step(AM, None, [NE19], "risk low: auto_upgrade"),
+        step(PROM, None, [], "listed in the policy's approvals"),
+    ]
     comps = {}
     for name, version in (("node_exporter", "1.9.0"), ("alertmanager", "0.27.0"), ("prometheus", "2.53.3")):
         rt = node_runtime(free_port()).model_copy(update={"binaries": {name: f"*/{name}"}, "service_binary": name})
-        comps[name] = ComponentLock(version=version, current=None, strategy="latest", github_repo=None,
-                                    source=SourceInfo(kind="snapshot", as_of=None), artifacts=art(name, version),
-                                    runtime=rt)  # fmt: skip
-    lock = Lock(format_version=1, obsplan_version="0.1.0", environment="test", platforms=[PLATFORM], inputs={},
-                components=comps, plan=Plan(phases=["all"], steps=steps)).sealed()  # fmt: skip
+        comps[name] = ComponentLock(
+            version=version,
+            current=None,
+            strategy="latest",
+            github_repo=None,
+            source=SourceInfo(kind="snapshot", as_of=None),
+            artifacts=art(name, version),
+            runtime=rt,
+        )
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment="test",
+        platforms=[PLATFORM],
+        inputs={},
+        components=comps,
+        plan=Plan(phases=["all"], steps=steps),
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 
@@ -77,7 +103,10 @@ def test_auto_leaves_unapproved_and_dependent_steps_pending(tmp_path: Path) -> N
     }
     assert report.exit_code == 0  # pending is not a failure
     assert {e.metadata["step"]: e.metadata["waiting_for"] for e in rec.find("pending_approval")} == {
-        NE15: [], NE19: [NE15], AM: [NE19]}  # fmt: skip
+        NE15: [],
+        NE19: [NE15],
+        AM: [NE19],
+    }
     (summary,) = rec.find("approvals_pending")
     assert summary.metadata["steps"] == [NE15, NE19, AM] and "obsplan approve" in summary.metadata["hint"]
     assert rec.find("run_finished")[0].metadata["counts"] == {"pending": 3, "would_run": 1}
@@ -116,7 +145,9 @@ def test_approve_on_host_unblocks_and_is_bound_to_the_step(tmp_path: Path) -> No
     conn.close()
     audit = [json.loads(line) for line in (root / "var/log/obsplan/audit.jsonl").read_text().splitlines()]
     assert [(e["event"], e["metadata"]["step"], e["metadata"]["already_approved"]) for e in audit] == [
-        ("approved", NE15, False), ("approved", NE15, True)]  # fmt: skip
+        ("approved", NE15, False),
+        ("approved", NE15, True),
+    ]
 
     report, rec = _dry(lock, root)
     assert {r.status for r in report.results} == {"would_run"} and not rec.find("pending_approval")
@@ -145,9 +176,19 @@ def test_steps_done_on_the_host_are_not_pending(tmp_path: Path) -> None:
 @pytest.mark.e2e
 def test_pending_step_applied_after_approve(server: Server, releases: dict, root: Path, tmp_path: Path) -> None:
     port = free_port()
-    path = build_lock(tmp_path / "lock.json", {"node_exporter": (node_runtime(port), "exporters", [
-        hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0"),
-        hop(server, releases[("node_exporter", "1.9.0")], "1.5.0", "1.9.0")])})  # fmt: skip
+    path = build_lock(
+        tmp_path / "lock.json",
+        {
+            "node_exporter": (
+                node_runtime(port),
+                "exporters",
+                [
+                    hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0"),
+                    hop(server, releases[("node_exporter", "1.9.0")], "1.5.0", "1.9.0"),
+                ],
+            )
+        },
+    )
     data = json.loads(path.read_text())
     data["plan"]["steps"][0]["approval"] = "risk low is in auto_upgrade.allowed_risk_levels"
     write_atomic(path, Lock.model_validate(data).sealed().to_json())

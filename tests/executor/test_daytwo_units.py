@@ -60,14 +60,48 @@ def _query(db: Path, sql: str) -> str:
 
 def _history(db: StateDB) -> None:
     db.set_installed("node_exporter", "1.9.0", previous="1.5.0")
-    db.add_history(run_id="r1", component="node_exporter", step_id="a", kind="upgrade", from_version="1.5.0",
-                   to_version="1.9.0", success=True, started_at="2026-01-01T00:00:00+00:00", duration=1.5)  # fmt: skip
-    db.add_history(run_id="r1", component="prometheus", step_id="b", kind="upgrade", from_version="2.55.1",
-                   to_version="3.5.0", success=False, started_at="2026-01-01T00:01:00+00:00", error="x")  # fmt: skip
-    db.add_history(run_id="r1", component="prometheus", step_id="b", kind="auto_rollback", from_version="3.5.0",
-                   to_version="2.55.1", success=True, started_at="2026-01-01T00:01:30+00:00")  # fmt: skip
-    db.add_history(run_id="r1", component="loki", step_id="c", kind="interrupted", from_version=None,
-                   to_version="3.0.0", success=False, started_at="2026-01-01T00:02:00+00:00")  # fmt: skip
+    db.add_history(
+        run_id="r1",
+        component="node_exporter",
+        step_id="a",
+        kind="upgrade",
+        from_version="1.5.0",
+        to_version="1.9.0",
+        success=True,
+        started_at="2026-01-01T00:00:00+00:00",
+        duration=1.5,
+    )
+    db.add_history(
+        run_id="r1",
+        component="prometheus",
+        step_id="b",
+        kind="upgrade",
+        from_version="2.55.1",
+        to_version="3.5.0",
+        success=False,
+        started_at="2026-01-01T00:01:00+00:00",
+        error="x",
+    )
+    db.add_history(
+        run_id="r1",
+        component="prometheus",
+        step_id="b",
+        kind="auto_rollback",
+        from_version="3.5.0",
+        to_version="2.55.1",
+        success=True,
+        started_at="2026-01-01T00:01:30+00:00",
+    )
+    db.add_history(
+        run_id="r1",
+        component="loki",
+        step_id="c",
+        kind="interrupted",
+        from_version=None,
+        to_version="3.0.0",
+        success=False,
+        started_at="2026-01-01T00:02:00+00:00",
+    )
 
 
 def test_seed_000_queries_work_verbatim(tmp_path: Path) -> None:
@@ -83,10 +117,12 @@ def test_seed_000_queries_work_verbatim(tmp_path: Path) -> None:
 def test_upgraded_at_is_added_to_an_older_database(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     with sqlite3.connect(path) as conn:  # the upgrade_history of the first release: no unverified, no upgraded_at
-        conn.execute("CREATE TABLE upgrade_history (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, component "
-                     "TEXT NOT NULL, step_id TEXT, kind TEXT NOT NULL DEFAULT 'upgrade', from_version TEXT, to_version "
-                     "TEXT, success INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, duration_seconds "
-                     "REAL, error TEXT)")  # fmt: skip
+        conn.execute(
+            "CREATE TABLE upgrade_history (id INTEGER PRIMARY KEY AUTOINCREMENT, run_id TEXT, component "
+            "TEXT NOT NULL, step_id TEXT, kind TEXT NOT NULL DEFAULT 'upgrade', from_version TEXT, to_version "
+            "TEXT, success INTEGER NOT NULL, started_at TEXT NOT NULL, finished_at TEXT, duration_seconds "
+            "REAL, error TEXT)"
+        )
         conn.execute("INSERT INTO upgrade_history (component, success, started_at) VALUES ('x', 1, '2025')")
     StateDB(path).close()
     assert _query(path, SEED_QUERIES[1]).strip() == "x|||1"
@@ -116,24 +152,71 @@ def _art(name: str) -> Artifact:
 
 def _lock(path: Path, policy: HostPolicy | None = None) -> Path:
     """exporters: node_exporter 1.9.0; core: prometheus 2.55.1 (requires the exporter) → 3.5.0."""
-    node = Step(id="node_exporter@1.9.0", component="node_exporter", from_version=None, to_version="1.9.0",
-                phase="exporters", requires=[], risk="low", reasons=[], artifacts={PLATFORM: _art("n.tar.gz")})  # fmt: skip
-    p1 = Step(id="prometheus@2.55.1", component="prometheus", from_version="2.48.1", to_version="2.55.1",
-              phase="core", requires=[node.id], risk="low", reasons=[], artifacts={PLATFORM: _art("p1.tar.gz")})  # fmt: skip
-    p2 = Step(id="prometheus@3.5.0", component="prometheus", from_version="2.55.1", to_version="3.5.0", phase="core",
-              requires=[p1.id], risk="high", reasons=[Reason(code="x", detail="y")],
-              artifacts={PLATFORM: _art("p2.tar.gz")},
-              refuse_from=[FromRefusal(rule="prometheus-3-via-2.55", versions="<2.55.0", reason="hop")])  # fmt: skip
+    node = Step(
+        id="node_exporter@1.9.0",
+        component="node_exporter",
+        from_version=None,
+        to_version="1.9.0",
+        phase="exporters",
+        requires=[],
+        risk="low",
+        reasons=[],
+        artifacts={PLATFORM: _art("n.tar.gz")},
+    )
+    p1 = Step(
+        id="prometheus@2.55.1",
+        component="prometheus",
+        from_version="2.48.1",
+        to_version="2.55.1",
+        phase="core",
+        requires=[node.id],
+        risk="low",
+        reasons=[],
+        artifacts={PLATFORM: _art("p1.tar.gz")},
+    )
+    p2 = Step(
+        id="prometheus@3.5.0",
+        component="prometheus",
+        from_version="2.55.1",
+        to_version="3.5.0",
+        phase="core",
+        requires=[p1.id],
+        risk="high",
+        reasons=[Reason(code="x", detail="y")],
+        artifacts={PLATFORM: _art("p2.tar.gz")},
+        refuse_from=[FromRefusal(rule="prometheus-3-via-2.55", versions="<2.55.0", reason="hop")],
+    )
     src = SourceInfo(kind="snapshot", as_of=None)
     comps = {
-        "node_exporter": ComponentLock(version="1.9.0", current=None, strategy="latest", github_repo=None,
-                                       source=src, artifacts={}, runtime=node_runtime(free_port())),
-        "prometheus": ComponentLock(version="3.5.0", current="2.48.1", strategy="latest", github_repo=None,
-                                    source=src, artifacts={}, runtime=prometheus_runtime(free_port())),
-    }  # fmt: skip
-    lock = Lock(format_version=1, obsplan_version="0.1.0", environment="t", platforms=[PLATFORM], inputs={},
-                components=comps, plan=Plan(phases=["exporters", "core"], steps=[node, p1, p2]),
-                host_policy=policy or HostPolicy()).sealed()  # fmt: skip
+        "node_exporter": ComponentLock(
+            version="1.9.0",
+            current=None,
+            strategy="latest",
+            github_repo=None,
+            source=src,
+            artifacts={},
+            runtime=node_runtime(free_port()),
+        ),
+        "prometheus": ComponentLock(
+            version="3.5.0",
+            current="2.48.1",
+            strategy="latest",
+            github_repo=None,
+            source=src,
+            artifacts={},
+            runtime=prometheus_runtime(free_port()),
+        ),
+    }
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment="t",
+        platforms=[PLATFORM],
+        inputs={},
+        components=comps,
+        plan=Plan(phases=["exporters", "core"], steps=[node, p1, p2]),
+        host_policy=policy or HostPolicy(),
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 
@@ -146,8 +229,12 @@ def test_phase_before_its_requirements_is_refused_naming_them(tmp_path: Path) ->
     assert err.value.exit_code == 1
     assert "exporters (node_exporter@1.9.0)" in str(err.value) and "--phase exporters" in str(err.value)
     assert not (root / "var/lib/obsplan/state.db").exists()  # nothing changed
-    proc = subprocess.run([sys.executable, "-m", "obsplan", "apply", str(lock), "--root", str(root), "--phase",
-                           "core"], capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "obsplan", "apply", str(lock), "--root", str(root), "--phase", "core"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 1 and "unfinished earlier phase" in proc.stderr, proc.stderr
 
 
@@ -174,11 +261,19 @@ def test_binding_start_step_and_refusals(tmp_path: Path) -> None:
 def _prometheus_only(path: Path) -> Path:
     lock = engine.load_lock(_lock(path))
     down = FromRefusal(rule="no_downgrade", versions=">3.5.0", reason="not pinned")
-    steps = [s.model_copy(update={"requires": [r for r in s.requires if r.startswith("prometheus")],
-                                  "refuse_from": [*(s.refuse_from or []), down]})
-             for s in lock.plan.steps if s.component == "prometheus"]  # fmt: skip
-    lock = lock.model_copy(update={"plan": Plan(phases=["core"], steps=steps),
-                                   "components": {"prometheus": lock.components["prometheus"]}}).sealed()  # fmt: skip
+    steps = [
+        s.model_copy(
+            update={
+                "requires": [r for r in s.requires if r.startswith("prometheus")],
+                "refuse_from": [*(s.refuse_from or []), down],
+            }
+        )
+        for s in lock.plan.steps
+        if s.component == "prometheus"
+    ]
+    lock = lock.model_copy(
+        update={"plan": Plan(phases=["core"], steps=steps), "components": {"prometheus": lock.components["prometheus"]}}
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 
@@ -221,8 +316,12 @@ def test_facts_of_an_empty_root_and_of_a_lock(tmp_path: Path) -> None:
     assert all(c.installed is None and not c.managed for c in facts.components.values())
     out = tmp_path / "facts.json"
     lock = _lock(tmp_path / "l.lock")
-    proc = subprocess.run([sys.executable, "-m", "obsplan", "facts", "--root", str(tmp_path), "--lock", str(lock),
-                           "-o", str(out)], capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "obsplan", "facts", "--root", str(tmp_path), "--lock", str(lock), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     parsed = HostFacts.model_validate(json.loads(out.read_text()))
     assert sorted(parsed.components) == ["node_exporter", "prometheus"]
@@ -239,15 +338,41 @@ def test_corrupt_archive_is_a_failed_step(tmp_path: Path) -> None:
 
     static = start_static_server(www)
     try:
-        art = Artifact(url=f"{static.url}/node_exporter-1.9.0.tar.gz", filename="node_exporter-1.9.0.tar.gz",
-                       format="tar.gz", sha256=hashlib.sha256(data).hexdigest())  # fmt: skip
-        step = Step(id="node_exporter@1.9.0", component="node_exporter", from_version=None, to_version="1.9.0",
-                    phase="exporters", requires=[], risk="low", reasons=[], artifacts={PLATFORM: art})  # fmt: skip
-        comp = ComponentLock(version="1.9.0", current=None, strategy="latest", github_repo=None,
-                             source=SourceInfo(kind="snapshot", as_of=None), artifacts={PLATFORM: art},
-                             runtime=node_runtime(free_port()))  # fmt: skip
-        lock = Lock(format_version=1, obsplan_version="0.1.0", environment="t", platforms=[PLATFORM], inputs={},
-                    components={"node_exporter": comp}, plan=Plan(phases=["exporters"], steps=[step])).sealed()  # fmt: skip
+        art = Artifact(
+            url=f"{static.url}/node_exporter-1.9.0.tar.gz",
+            filename="node_exporter-1.9.0.tar.gz",
+            format="tar.gz",
+            sha256=hashlib.sha256(data).hexdigest(),
+        )
+        step = Step(
+            id="node_exporter@1.9.0",
+            component="node_exporter",
+            from_version=None,
+            to_version="1.9.0",
+            phase="exporters",
+            requires=[],
+            risk="low",
+            reasons=[],
+            artifacts={PLATFORM: art},
+        )
+        comp = ComponentLock(
+            version="1.9.0",
+            current=None,
+            strategy="latest",
+            github_repo=None,
+            source=SourceInfo(kind="snapshot", as_of=None),
+            artifacts={PLATFORM: art},
+            runtime=node_runtime(free_port()),
+        )
+        lock = Lock(
+            format_version=1,
+            obsplan_version="0.1.0",
+            environment="t",
+            platforms=[PLATFORM],
+            inputs={},
+            components={"node_exporter": comp},
+            plan=Plan(phases=["exporters"], steps=[step]),
+        ).sealed()
         path = tmp_path / "l.lock"
         write_atomic(path, lock.to_json())
         root = tmp_path / "root"
@@ -282,14 +407,34 @@ def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_pa
             backup = layout.backups / "node_exporter" / f"b{i}"
             backup.mkdir(parents=True)
             dirs.append(backup)
-            ids.append(db.add_point(component="node_exporter", step_id=f"s{i}", from_version=f"1.{i}.0",
-                                    to_version=f"1.{i + 1}.0", version_dir=None, backup_dir=str(backup), files=[],
-                                    data_dir=None, floor=None, status="used"))  # fmt: skip
+            ids.append(
+                db.add_point(
+                    component="node_exporter",
+                    step_id=f"s{i}",
+                    from_version=f"1.{i}.0",
+                    to_version=f"1.{i + 1}.0",
+                    version_dir=None,
+                    backup_dir=str(backup),
+                    files=[],
+                    data_dir=None,
+                    floor=None,
+                    status="used",
+                )
+            )
         old = time.time() - 10 * 86400
         os.utime(dirs[2], (old, old))  # the second newest is older than retention_days
-        ctx = Context(layout=layout, db=db, reporter=RecordingReporter(), services=SupervisordManager(layout),
-                      client=client, source=HttpSource(client), run_id="r", platform=PLATFORM, keep_versions=3,
-                      keep_days=7.0)  # fmt: skip
+        ctx = Context(
+            layout=layout,
+            db=db,
+            reporter=RecordingReporter(),
+            services=SupervisordManager(layout),
+            client=client,
+            source=HttpSource(client),
+            run_id="r",
+            platform=PLATFORM,
+            keep_versions=3,
+            keep_days=7.0,
+        )
         removed = prune_used_backups(ctx, "node_exporter", time.time())
         assert sorted(removed) == [f"used_point:{ids[0]}", f"used_point:{ids[2]}"]
         assert [d.exists() for d in dirs] == [False, True, False, True]

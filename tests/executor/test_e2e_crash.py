@@ -62,8 +62,9 @@ def test_sigkill_at_boundary_converges(
     with sqlite3.connect(root / "var/lib/obsplan/state.db") as conn:
         installed = conn.execute("SELECT component, version FROM installed_components").fetchall()
         pending = conn.execute("SELECT COUNT(*) FROM rollback_points WHERE status = 'pending'").fetchone()[0]
-        ok = conn.execute("SELECT COUNT(*) FROM upgrade_history WHERE to_version = '1.9.0' AND success = 1 "
-                          "AND kind = 'upgrade'").fetchone()[0]  # fmt: skip
+        ok = conn.execute(
+            "SELECT COUNT(*) FROM upgrade_history WHERE to_version = '1.9.0' AND success = 1 AND kind = 'upgrade'"
+        ).fetchone()[0]
     conn.close()
     assert installed == [("node_exporter", "1.9.0")]
     assert pending == 0
@@ -78,10 +79,17 @@ def test_second_concurrent_apply_refused(server: Server, releases: dict, root: P
     port = free_port()
     first, _ = _locks(server, releases, tmp_path, port)
     holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.engine import "
-         "apply_lock\nfrom obsplan.executor.layout import Layout\nwith apply_lock(Layout(Path(sys.argv[1])), 'apply'):\n"
-         "    print('held', flush=True)\n    time.sleep(120)\n", str(root)],
-        stdout=subprocess.PIPE, text=True)  # fmt: skip
+        [
+            sys.executable,
+            "-c",
+            "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.engine import "
+            "apply_lock\nfrom obsplan.executor.layout import Layout\nwith apply_lock(Layout(Path(sys.argv[1])), 'apply'):\n"
+            "    print('held', flush=True)\n    time.sleep(120)\n",
+            str(root),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
         second = _cli("apply", str(first), "--root", str(root))
@@ -99,8 +107,9 @@ def test_second_concurrent_apply_refused(server: Server, releases: dict, root: P
 
 
 @pytest.mark.parametrize("boundary", ["rollback:begin", "rollback:end"])
-def test_sigkill_during_auto_rollback_converges(boundary: str, server: Server, releases: dict, root: Path,
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_sigkill_during_auto_rollback_converges(
+    boundary: str, server: Server, releases: dict, root: Path, tmp_path: Path
+) -> None:
     from .test_e2e_node_exporter import _crashing_release
 
     port = free_port()

@@ -63,10 +63,13 @@ def _binary(tarball: Path, dest: Path) -> Path:
     return dest
 
 
-def _lock(server: Server, releases: dict, path: Path, port: int, frm: str | None, to: str,
-          policy: HostPolicy | None = None) -> Path:  # fmt: skip
-    build_lock(path, {"node_exporter": (node_runtime(port), "exporters",
-                                        [hop(server, releases[("node_exporter", to)], frm, to)])})  # fmt: skip
+def _lock(
+    server: Server, releases: dict, path: Path, port: int, frm: str | None, to: str, policy: HostPolicy | None = None
+) -> Path:
+    build_lock(
+        path,
+        {"node_exporter": (node_runtime(port), "exporters", [hop(server, releases[("node_exporter", to)], frm, to)])},
+    )
     lock = load_lock(path)  # as the compiler writes it: the host may start anywhere but above the target
     [step] = lock.plan.steps
     refuse = [FromRefusal(rule="no_downgrade", versions=f">{to}", reason="not pinned")]
@@ -82,8 +85,12 @@ def _supervised_pid(root: Path) -> int | None:
 
 @contextlib.contextmanager
 def _hand_started(binary: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen([str(binary), f"--web.listen-address=127.0.0.1:{port}"], start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [str(binary), f"--web.listen-address=127.0.0.1:{port}"],
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         yield proc
     finally:
@@ -148,8 +155,12 @@ def test_drift_skip_then_reinstall_then_rollback_last_run(
     _binary(releases[("node_exporter", "1.9.0")], link)
     status = {r["component"]: r for r in engine.status(root, services_kind="supervisord")}["node_exporter"]
     assert status["health"] == "drift" and "replaced by hand (reports 1.9.0" in status["drift"]
-    cli_status = subprocess.run([sys.executable, "-m", "obsplan", "status", "--root", str(root),
-                                 "--service-manager", "supervisord"], capture_output=True, text=True, check=False)  # fmt: skip
+    cli_status = subprocess.run(
+        [sys.executable, "-m", "obsplan", "status", "--root", str(root), "--service-manager", "supervisord"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert "drift: node_exporter:" in cli_status.stdout, cli_status.stdout
 
     second = _lock(server, releases, tmp_path / "second.lock", port, "1.5.0", "1.9.0")
@@ -171,8 +182,20 @@ def test_drift_skip_then_reinstall_then_rollback_last_run(
     ] is None
 
     # seed 003's whole-run rollback: what the last apply changed goes back, verified serving
-    cmd = [sys.executable, "-m", "obsplan", "rollback", "--last-run", "--root", str(root), "--service-manager",
-           "supervisord", "--mode", "fast", "--json"]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "obsplan",
+        "rollback",
+        "--last-run",
+        "--root",
+        str(root),
+        "--service-manager",
+        "supervisord",
+        "--mode",
+        "fast",
+        "--json",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     summary = json.loads(done.stdout.strip().splitlines()[-1])
@@ -228,8 +251,12 @@ def test_exporter_installed_by_obsplan_answers_from_another_namespace(
     lock = _lock(server, releases, tmp_path / "l.lock", port, None, "1.9.0")
     with _namespace() as (ns, host_ip, _):
         assert _apply(lock, root)[0].exit_code == 0
-        scrape = subprocess.run(["ip", "netns", "exec", ns, "curl", "-sf", "--max-time", "10",
-                                 f"http://{host_ip}:{port}/metrics"], capture_output=True, text=True, check=False)  # fmt: skip
+        scrape = subprocess.run(
+            ["ip", "netns", "exec", ns, "curl", "-sf", "--max-time", "10", f"http://{host_ip}:{port}/metrics"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert scrape.returncode == 0, scrape.stderr
         assert "node_exporter_build_info{" in scrape.stdout and 'version="1.9.0"' in scrape.stdout
     assert ns not in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout

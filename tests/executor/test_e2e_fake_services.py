@@ -56,8 +56,10 @@ def _fake_release(tmp_path: Path, name: str, version: str, health: str) -> Path:
     return fetch_debs.make_tarball(out, name, version, {BINARY[name]: script}, flat=name != "grafana")
 
 
-@pytest.mark.parametrize(("name", "old", "new"), [("grafana", "12.4.2", "13.2.2"), ("loki", "3.6.5", "3.7.6"),
-                                                  ("promtail", "3.6.5", "3.6.11")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "old", "new"),
+    [("grafana", "12.4.2", "13.2.2"), ("loki", "3.6.5", "3.7.6"), ("promtail", "3.6.5", "3.6.11")],
+)
 def test_definition_runs_and_upgrades_with_a_fake_binary(
     server: Server, root: Path, tmp_path: Path, name: str, old: str, new: str
 ) -> None:

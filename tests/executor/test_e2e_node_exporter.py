@@ -121,14 +121,21 @@ def test_install_upgrade_and_noop(server: Server, releases: dict, root: Path, tm
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from obsplan.cli import main; main()", *args], capture_output=True,
-                          text=True, timeout=300, env={**os.environ, **(env or {})})  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-c", "from obsplan.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _crashing_release(tmp_path: Path, version: str) -> Path:
     """A release whose binary reports the right version but exits 1 when started (crashes on start)."""
-    script = (f'#!/bin/sh\ncase "$1" in --version) echo "node_exporter, version {version} (branch: HEAD, '
-              'revision: deadbeef)";; *) echo "boom" >&2; exit 1;; esac\n').encode()  # fmt: skip
+    script = (
+        f'#!/bin/sh\ncase "$1" in --version) echo "node_exporter, version {version} (branch: HEAD, '
+        'revision: deadbeef)";; *) echo "boom" >&2; exit 1;; esac\n'
+    ).encode()
     top = f"node_exporter-{version}.linux-amd64"
     path = tmp_path / f"{top}.tar.gz"
     with tarfile.open(path, "w:gz") as tar:
@@ -167,8 +174,9 @@ def test_tampered_tarball_refused_before_anything(server: Server, releases: dict
     data[len(data) // 2] ^= 0xFF
     tampered.write_bytes(bytes(data))
     art_dir = tampered.parent
-    lock = build_lock(tmp_path / "lock.json", {"node_exporter": (node_runtime(port), "exporters",
-                                                                 [hop(server, good, None, "1.5.0")])})  # fmt: skip
+    lock = build_lock(
+        tmp_path / "lock.json", {"node_exporter": (node_runtime(port), "exporters", [hop(server, good, None, "1.5.0")])}
+    )
     (root / "etc").mkdir()
     (root / "etc/keep.conf").write_text("unchanged\n")
     before = tree_snapshot(root / "etc")
@@ -211,15 +219,20 @@ def test_dry_run_leaves_tree_identical(server: Server, releases: dict, root: Pat
 def test_fast_mode_parallel_partial_failure(server: Server, releases: dict, root: Path, tmp_path: Path) -> None:
     """Two independent components of one phase run in doit's thread runner; one fails, the other continues."""
     good_port, bad_port = free_port(), free_port()
-    good_rt = node_runtime(good_port).model_copy(update={"binaries": {"ne_good": "*/node_exporter"},
-                                                         "service_binary": "ne_good"})  # fmt: skip
-    bad_rt = node_runtime(bad_port).model_copy(update={"binaries": {"ne_bad": "*/node_exporter"},
-                                                       "service_binary": "ne_bad"})  # fmt: skip
+    good_rt = node_runtime(good_port).model_copy(
+        update={"binaries": {"ne_good": "*/node_exporter"}, "service_binary": "ne_good"}
+    )
+    bad_rt = node_runtime(bad_port).model_copy(
+        update={"binaries": {"ne_bad": "*/node_exporter"}, "service_binary": "ne_bad"}
+    )
     bad = _crashing_release(tmp_path, "1.9.1")
-    lock = build_lock(tmp_path / "lock.json", {
-        "ne_good": (good_rt, "exporters", [hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")]),
-        "ne_bad": (bad_rt, "exporters", [hop(server, bad, None, "1.9.1")]),
-    })  # fmt: skip
+    lock = build_lock(
+        tmp_path / "lock.json",
+        {
+            "ne_good": (good_rt, "exporters", [hop(server, releases[("node_exporter", "1.5.0")], None, "1.5.0")]),
+            "ne_bad": (bad_rt, "exporters", [hop(server, bad, None, "1.9.1")]),
+        },
+    )
     report, rec = _apply(lock, root, mode="fast")
     status = {r.component: r.status for r in report.results}
     assert status == {"ne_good": "ok", "ne_bad": "rolled_back"}
@@ -239,9 +252,11 @@ def test_new_process_serving_wrong_version_rolls_back(
 ) -> None:
     """The new binary claims 1.9.1 on --version but serves 1.5.0: a healthy answer of the wrong version fails."""
     port = free_port()
-    script = (b'#!/bin/sh\ncase "$1" in --version) echo "node_exporter, version 1.9.1 (branch: HEAD, revision: x)";;\n'
-              b'*) here=$(dirname "$(readlink -f "$0")")\n'
-              b'   exec "$here/../../1.5.0/node_exporter-1.5.0.linux-amd64/node_exporter" "$@";; esac\n')  # fmt: skip
+    script = (
+        b'#!/bin/sh\ncase "$1" in --version) echo "node_exporter, version 1.9.1 (branch: HEAD, revision: x)";;\n'
+        b'*) here=$(dirname "$(readlink -f "$0")")\n'
+        b'   exec "$here/../../1.5.0/node_exporter-1.5.0.linux-amd64/node_exporter" "$@";; esac\n'
+    )
     top = "node_exporter-1.9.1.linux-amd64"
     liar = tmp_path / "liar" / f"{top}.tar.gz"
     liar.parent.mkdir()

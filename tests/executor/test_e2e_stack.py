@@ -35,11 +35,16 @@ pytestmark = pytest.mark.e2e
 SECRET = "Zq7-obsplan-never-logged-4c1"
 TEMPLATE = Path("/") / fetch_debs.ALERTMANAGER_TEMPLATE
 STUB_STATUS = b"Active connections: 1 \nserver accepts handled requests\n 7 7 9 \nReading: 0 Writing: 1 Waiting: 0 \n"
-VERSIONS = {"alertmanager": ("0.25.0", "0.28.1"), "mysqld_exporter": ("0.14.0", "0.17.2"),
-            "nginx_exporter": ("0.11.0", "1.4.1")}  # fmt: skip
-METRICS = {"alertmanager": {"0.25.0": "alertmanager_build_info", "0.28.1": "alertmanager_build_info"},
-           "mysqld_exporter": {"0.14.0": "mysqld_exporter_build_info", "0.17.2": "mysqld_exporter_build_info"},
-           "nginx_exporter": {"0.11.0": "nginxexporter_build_info", "1.4.1": "nginx_exporter_build_info"}}  # fmt: skip
+VERSIONS = {
+    "alertmanager": ("0.25.0", "0.28.1"),
+    "mysqld_exporter": ("0.14.0", "0.17.2"),
+    "nginx_exporter": ("0.11.0", "1.4.1"),
+}
+METRICS = {
+    "alertmanager": {"0.25.0": "alertmanager_build_info", "0.28.1": "alertmanager_build_info"},
+    "mysqld_exporter": {"0.14.0": "mysqld_exporter_build_info", "0.17.2": "mysqld_exporter_build_info"},
+    "nginx_exporter": {"0.11.0": "nginxexporter_build_info", "1.4.1": "nginx_exporter_build_info"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -100,11 +105,12 @@ def _runtimes(ports: dict[str, int], stub: str) -> dict[str, object]:
     cluster = {"listen_address": f"127.0.0.1:{ports['cluster']}"}
     mysql = {"address": "127.0.0.1:3306", "user": "exporter", "password_file": "/etc/obsplan/mysql.pw"}
     return {
-        "alertmanager": catalog_runtime("alertmanager", ports["alertmanager"], cluster=cluster,
-                                        storage={"retention": "24h"}),
+        "alertmanager": catalog_runtime(
+            "alertmanager", ports["alertmanager"], cluster=cluster, storage={"retention": "24h"}
+        ),
         "mysqld_exporter": catalog_runtime("mysqld_exporter", ports["mysqld_exporter"], mysql=mysql),
         "nginx_exporter": catalog_runtime("nginx_exporter", ports["nginx_exporter"], scrape_uri=stub),
-    }  # fmt: skip
+    }
 
 
 def _locks(server: Server, releases: dict, tmp_path: Path, runtimes: dict) -> tuple[Path, Path]:
@@ -209,8 +215,13 @@ def test_stack_breaking_changes_on_real_binaries(
     assert SECRET not in json.dumps(report.to_dict()) + json.dumps([e.metadata for e in rec.events], default=str)
     assert SECRET not in rb.stdout + rb.stderr
     holders = _secret_holders(root, tmp_path)
-    allowed = ("etc/obsplan/mysql.pw", "etc/mysqld_exporter/my.cnf", "etc/obsplan/env/mysqld_exporter.env",
-               "etc/supervisor/conf.d/mysqld_exporter.conf", "var/lib/obsplan/backups/")  # fmt: skip
+    allowed = (
+        "etc/obsplan/mysql.pw",
+        "etc/mysqld_exporter/my.cnf",
+        "etc/obsplan/env/mysqld_exporter.env",
+        "etc/supervisor/conf.d/mysqld_exporter.conf",
+        "var/lib/obsplan/backups/",
+    )
     assert holders and all(path.startswith(allowed) for path in holders), holders
     assert set(holders.values()) == {0o600}, holders
 
@@ -230,8 +241,9 @@ def _verify_units(root: Path, lock_path: Path) -> None:
         ctx = render_context(step.component, lock.components[step.component].runtime, step.to_version, layout)
         unit = units / f"{step.component}.service"
         unit.write_text(SystemdManager(layout).render(ctx))
-        proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True,
-                              text=True, check=False)  # fmt: skip
+        proc = subprocess.run(
+            ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False
+        )
         problems = [line for line in proc.stderr.splitlines() if unit.name in line]
         assert proc.returncode == 0 or not problems, (step.id, proc.stderr)
         if step.component == "mysqld_exporter" and step.to_version == "0.14.0":

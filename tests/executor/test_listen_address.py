@@ -21,10 +21,12 @@ def test_default_binds_all_interfaces_and_probes_loopback(tmp_path: Path) -> Non
 
 @pytest.mark.parametrize(
     ("address", "flag", "probe"),
-    [("10.0.0.11", "--web.listen-address=10.0.0.11:9100", "10.0.0.11"),
-     ("::1", "--web.listen-address=[::1]:9100", "::1"),
-     ("0.0.0.0", "--web.listen-address=0.0.0.0:9100", "127.0.0.1")],
-)  # fmt: skip
+    [
+        ("10.0.0.11", "--web.listen-address=10.0.0.11:9100", "10.0.0.11"),
+        ("::1", "--web.listen-address=[::1]:9100", "::1"),
+        ("0.0.0.0", "--web.listen-address=0.0.0.0:9100", "127.0.0.1"),
+    ],
+)
 def test_given_address_is_bound_and_probed(tmp_path: Path, address: str, flag: str, probe: str) -> None:
     runtime = node_runtime(9100).model_copy(update={"listen_address": address})
     assert flag in service_command("node_exporter", runtime, "1.9.0", Layout(tmp_path))

@@ -101,15 +101,28 @@ def test_environment_in_systemd_file_and_supervisord_section(tmp_path: Path) -> 
 def test_alertmanager_cluster_and_storage(tmp_path: Path) -> None:
     layout = Layout(tmp_path)
     plain = render_service("alertmanager", catalog_runtime("alertmanager", 9093), "0.28.1", layout).argv
-    assert plain[1:] == ["--web.listen-address=:9093", "--cluster.listen-address=",
-                         f"--config.file={tmp_path}/etc/alertmanager/alertmanager.yml",
-                         f"--storage.path={tmp_path}/var/lib/alertmanager"]  # fmt: skip
-    rt = catalog_runtime("alertmanager", 9093, storage={"retention": "240h"},
-                         cluster={"listen_address": "10.0.0.1:9094", "advertise_address": "10.0.0.1:9094",
-                                  "peers": ["10.0.0.2:9094", "10.0.0.3:9094"]})  # fmt: skip
+    assert plain[1:] == [
+        "--web.listen-address=:9093",
+        "--cluster.listen-address=",
+        f"--config.file={tmp_path}/etc/alertmanager/alertmanager.yml",
+        f"--storage.path={tmp_path}/var/lib/alertmanager",
+    ]
+    rt = catalog_runtime(
+        "alertmanager",
+        9093,
+        storage={"retention": "240h"},
+        cluster={
+            "listen_address": "10.0.0.1:9094",
+            "advertise_address": "10.0.0.1:9094",
+            "peers": ["10.0.0.2:9094", "10.0.0.3:9094"],
+        },
+    )
     argv = render_service("alertmanager", rt, "0.28.1", layout).argv
-    assert argv[2:5] == ["--cluster.listen-address=10.0.0.1:9094", "--cluster.advertise-address=10.0.0.1:9094",
-                         "--cluster.peer=10.0.0.2:9094"]  # fmt: skip
+    assert argv[2:5] == [
+        "--cluster.listen-address=10.0.0.1:9094",
+        "--cluster.advertise-address=10.0.0.1:9094",
+        "--cluster.peer=10.0.0.2:9094",
+    ]
     assert "--cluster.peer=10.0.0.3:9094" in argv and argv[-1] == "--data.retention=240h"
 
 
@@ -125,16 +138,48 @@ def test_starter_config_written_once_never_overwritten(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "version", "expected"),
     [
-        ("loki", "3.7.6", ["-server.http-listen-address=", "-server.http-listen-port=3100", "-config.file={root}/etc/loki/config.yml"]),
-        ("promtail", "3.6.11", ["-server.http-listen-address=", "-server.http-listen-port=9080", "-config.file={root}/etc/promtail/config.yml"]),
-        ("grafana", "13.2.2", ["server", "--homepath={root}/opt/obsplan/grafana/current", "cfg:server.http_addr=",
-                               "cfg:server.http_port=3000", "cfg:paths.data={root}/var/lib/grafana"]),
+        (
+            "loki",
+            "3.7.6",
+            [
+                "-server.http-listen-address=",
+                "-server.http-listen-port=3100",
+                "-config.file={root}/etc/loki/config.yml",
+            ],
+        ),
+        (
+            "promtail",
+            "3.6.11",
+            [
+                "-server.http-listen-address=",
+                "-server.http-listen-port=9080",
+                "-config.file={root}/etc/promtail/config.yml",
+            ],
+        ),
+        (
+            "grafana",
+            "13.2.2",
+            [
+                "server",
+                "--homepath={root}/opt/obsplan/grafana/current",
+                "cfg:server.http_addr=",
+                "cfg:server.http_port=3000",
+                "cfg:paths.data={root}/var/lib/grafana",
+            ],
+        ),
         ("phpfpm_exporter", "2.2.0", ["server", "--web.listen-address=:9253"]),
         ("fail2ban_exporter", "0.10.1", ["--web.listen-address=:9191"]),
-        ("prometheus", "3.5.0", ["--web.listen-address=:9090", "--config.file={root}/etc/prometheus/prometheus.yml",
-                                 "--storage.tsdb.path={root}/var/lib/prometheus"]),
+        (
+            "prometheus",
+            "3.5.0",
+            [
+                "--web.listen-address=:9090",
+                "--config.file={root}/etc/prometheus/prometheus.yml",
+                "--storage.tsdb.path={root}/var/lib/prometheus",
+            ],
+        ),
     ],
-)  # fmt: skip
+)
 def test_definitions_without_binaries_render(tmp_path: Path, name: str, version: str, expected: list[str]) -> None:
     rt = catalog_runtime(name, builtin_definitions()[name]["runtime"]["port"])  # type: ignore[index]
     argv = render_service(name, rt, version, Layout(tmp_path)).argv
@@ -154,8 +199,9 @@ def test_every_builtin_unit_passes_systemd_analyze(tmp_path: Path) -> None:
         for version in ("0.1.0", "99.0.0"):  # before and after every version-conditional difference
             unit = tmp_path / f"{name}.service"
             unit.write_text(SystemdManager(layout).render(render_context(name, rt, version, layout)))
-            proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True,
-                                  text=True, check=False)  # fmt: skip
+            proc = subprocess.run(
+                ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False
+            )
             problems = [line for line in proc.stderr.splitlines() if unit.name in line]
             assert proc.returncode == 0 or not problems, (name, version, proc.stderr)
             unit.unlink()
@@ -163,8 +209,11 @@ def test_every_builtin_unit_passes_systemd_analyze(tmp_path: Path) -> None:
 
 def test_custom_exporter_needs_only_data(tmp_path: Path) -> None:
     """A GitHub-released exporter from versions.yaml alone runs with the ordinary exporter flags."""
-    spec = ComponentSpec(github_repo="prometheus/blackbox_exporter",
-                         artifact="blackbox_exporter-{version}.{os}-{arch}.tar.gz", runtime={"port": 9115})  # fmt: skip
+    spec = ComponentSpec(
+        github_repo="prometheus/blackbox_exporter",
+        artifact="blackbox_exporter-{version}.{os}-{arch}.tar.gz",
+        runtime={"port": 9115},
+    )
     defn = resolve_definition("blackbox_exporter", spec, builtin_definitions(), "versions.yaml")
     argv = render_service("blackbox_exporter", defn.runtime, "0.25.0", Layout(tmp_path)).argv
     assert argv == [str(tmp_path / "usr/local/bin/blackbox_exporter"), "--web.listen-address=:9115"]
@@ -189,9 +238,14 @@ services:
         files: [{name: snmp, path: "/etc/{{ component }}/snmp.yml", content: "auths: {}\\n", mode: "0640"}]
 """
     services = validate(ServicesFile, parse_yaml(text, "services.yaml"), "services.yaml")
-    rt = Runtime(binaries={"snmp_exporter": "*/snmp_exporter"}, service_binary="snmp_exporter", port=9116,
-                 health_path="/metrics", config_file="/etc/snmp/old.yml",
-                 service=services.services["snmp_exporter"])  # fmt: skip
+    rt = Runtime(
+        binaries={"snmp_exporter": "*/snmp_exporter"},
+        service_binary="snmp_exporter",
+        port=9116,
+        health_path="/metrics",
+        config_file="/etc/snmp/old.yml",
+        service=services.services["snmp_exporter"],
+    )
     layout = Layout(tmp_path)
     old = render_service("snmp_exporter", rt, "0.25.0", layout)
     assert old.argv[-1] == f"--config.file={tmp_path}/etc/snmp/old.yml" and old.files == []

@@ -134,8 +134,9 @@ def test_edited_lock_refused_with_exit_2(tmp_path: Path) -> None:
     with pytest.raises(ObsplanError) as exc:
         engine.apply(path, engine.ApplyOptions(root=tmp_path / "root"), RecordingReporter())
     assert exc.value.exit_code == EXIT_USAGE and "content_sha256" in str(exc.value)
-    proc = subprocess.run(["obsplan", "apply", str(path), "--root", str(tmp_path / "root")], capture_output=True,
-                          text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["obsplan", "apply", str(path), "--root", str(tmp_path / "root")], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 2 and "edited after it was generated" in proc.stderr
     assert not (tmp_path / "root").exists()
 
@@ -179,8 +180,11 @@ def test_flags_chosen_per_version(tmp_path: Path) -> None:
     )
     assert f"--web.config={tmp_path}/etc/node_exporter/web.yml" in service_command("node_exporter", rt, "1.4.0", layout)
     argv = service_command("prometheus", prometheus_runtime(9090), "2.55.1", layout)
-    assert argv[1:] == ["--web.listen-address=:9090", f"--config.file={tmp_path}/etc/prometheus/prometheus.yml",
-                        f"--storage.tsdb.path={tmp_path}/var/lib/prometheus"]  # fmt: skip
+    assert argv[1:] == [
+        "--web.listen-address=:9090",
+        f"--config.file={tmp_path}/etc/prometheus/prometheus.yml",
+        f"--storage.tsdb.path={tmp_path}/var/lib/prometheus",
+    ]
 
 
 def test_systemd_unit_verifies(tmp_path: Path) -> None:
@@ -198,8 +202,9 @@ def test_systemd_unit_verifies(tmp_path: Path) -> None:
     assert "[program:node_exporter]" in sup and f"command={binary} --web.listen-address=:9100" in sup
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    proc = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True, check=False
+    )
     problems = [line for line in proc.stderr.splitlines() if "node_exporter.service" in line]
     assert proc.returncode == 0 or not problems, proc.stderr
 
@@ -208,10 +213,27 @@ def test_alert_rules_pass_promtool_and_metrics_parse(tmp_path: Path) -> None:
     rules = REPO / "policies" / "alert-rules.yml"
     assert "obsplan_github_rate_limit_remaining" not in rules.read_text()  # nothing writes it: no rule reads it
     with StateDB(tmp_path / "state.db") as db:
-        db.add_history(run_id="r", component="node_exporter", step_id="s", kind="upgrade", from_version="1.5.0",
-                       to_version="1.9.0", success=True, started_at="2026-01-01T00:00:00+00:00", duration=1.5)  # fmt: skip
-        db.add_history(run_id="r", component="node_exporter", step_id="s", kind="auto_rollback", from_version="1.9.0",
-                       to_version="1.5.0", success=True, started_at="2026-01-01T00:00:01+00:00")  # fmt: skip
+        db.add_history(
+            run_id="r",
+            component="node_exporter",
+            step_id="s",
+            kind="upgrade",
+            from_version="1.5.0",
+            to_version="1.9.0",
+            success=True,
+            started_at="2026-01-01T00:00:00+00:00",
+            duration=1.5,
+        )
+        db.add_history(
+            run_id="r",
+            component="node_exporter",
+            step_id="s",
+            kind="auto_rollback",
+            from_version="1.9.0",
+            to_version="1.5.0",
+            success=True,
+            started_at="2026-01-01T00:00:01+00:00",
+        )
         write_metrics(db, tmp_path / "obsplan.prom")
     text = (tmp_path / "obsplan.prom").read_text()
     assert 'obsplan_rollbacks_total{component="node_exporter",kind="automatic",result="success"} 1.0' in text
@@ -244,8 +266,18 @@ def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
     with StateDB(layout.db_path) as db:
         backup = tmp_path / "b"
         backup.mkdir()
-        db.add_point(component="x", step_id="s", from_version="1.0.0", to_version="1.2.0", version_dir=None,
-                     backup_dir=str(backup), files=[], data_dir=None, floor=None, status="available")  # fmt: skip
+        db.add_point(
+            component="x",
+            step_id="s",
+            from_version="1.0.0",
+            to_version="1.2.0",
+            version_dir=None,
+            backup_dir=str(backup),
+            files=[],
+            data_dir=None,
+            floor=None,
+            status="available",
+        )
         ctx = Context(
             layout=layout,
             db=db,

@@ -100,14 +100,23 @@ def prometheus(fleet: Fleet, releases: dict, tmp_path: Path) -> Iterator[Prometh
         tar.extractall(home, filter="data")
     binary = next(home.glob("*/prometheus"))
     targets = [f"{h.address}:{NODE_PORT}" for h in fleet.hosts]
-    config = {"global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
-              "scrape_configs": [{"job_name": "node", "static_configs": [{"targets": targets}]}]}  # fmt: skip
+    config = {
+        "global": {"scrape_interval": "1s", "scrape_timeout": "900ms", "evaluation_interval": "1s"},
+        "scrape_configs": [{"job_name": "node", "static_configs": [{"targets": targets}]}],
+    }
     (home / "prometheus.yml").write_text(json.dumps(config))
     port = free_port()
     with open(home / "log", "wb") as log:
-        proc = subprocess.Popen([str(binary), f"--config.file={home / 'prometheus.yml'}",
-                                 f"--storage.tsdb.path={home / 'data'}", f"--web.listen-address=127.0.0.1:{port}"],
-                                stdout=subprocess.DEVNULL, stderr=log)  # fmt: skip
+        proc = subprocess.Popen(
+            [
+                str(binary),
+                f"--config.file={home / 'prometheus.yml'}",
+                f"--storage.tsdb.path={home / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
     try:
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -130,8 +139,13 @@ def prometheus(fleet: Fleet, releases: dict, tmp_path: Path) -> Iterator[Prometh
 
 
 def rollout(*args: str, state: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([OBSPLAN, "rollout", *args, "--state-dir", str(state)], capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+    return subprocess.run(
+        [OBSPLAN, "rollout", *args, "--state-dir", str(state)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def events(proc: subprocess.CompletedProcess[str]) -> list[dict]:
@@ -151,7 +165,20 @@ def served(address: str) -> str | None:
 def install_base(fleet: Fleet, rel: Release, tmp_path: Path) -> None:
     """Every host at node_exporter 1.5.0, installed by a one-batch rollout."""
     inv = fleet.inventory(tmp_path / "base-inventory.yaml", OBSPLAN)
-    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--canary", "0",
-                   "--batches", "100%", "--mode", "fast", "--json", state=tmp_path / "base-state")  # fmt: skip
+    proc = rollout(
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--canary",
+        "0",
+        "--batches",
+        "100%",
+        "--mode",
+        "fast",
+        "--json",
+        state=tmp_path / "base-state",
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(served(h.address) == "1.5.0" for h in fleet.hosts)

@@ -77,14 +77,25 @@ class Fleet:
     def host(self, name: str) -> FleetHost:
         return next(h for h in self.hosts if h.name == name)
 
-    def inventory(self, path: Path, obsplan: str, known_hosts: Path | None = None,
-                  components: list[str] | None = None, extra: dict | None = None) -> Path:  # fmt: skip
+    def inventory(
+        self,
+        path: Path,
+        obsplan: str,
+        known_hosts: Path | None = None,
+        components: list[str] | None = None,
+        extra: dict | None = None,
+    ) -> Path:
         """Write an obsplan YAML inventory of every host."""
         import yaml
 
-        defaults = {"ssh_user": "root", "ssh_key": str(self.client_key),
-                    "known_hosts": str(known_hosts or self.known_hosts), "root": str(self.root),
-                    "service_manager": "supervisord", "obsplan": obsplan}  # fmt: skip
+        defaults = {
+            "ssh_user": "root",
+            "ssh_key": str(self.client_key),
+            "known_hosts": str(known_hosts or self.known_hosts),
+            "root": str(self.root),
+            "service_manager": "supervisord",
+            "obsplan": obsplan,
+        }
         hosts = {h.name: {"address": h.address, "labels": {"role": "web"}} for h in self.hosts}
         if components is not None:
             for entry in hosts.values():
@@ -178,12 +189,27 @@ def _alive(pid: int) -> bool:
 
 
 def _sshd_config(host: FleetHost, authorized: Path) -> str:
-    return "\n".join([
-        "Port 22", f"ListenAddress {host.address}", f"HostKey {host.host_key}", f"PidFile {host.home}/sshd.pid",
-        f"AuthorizedKeysFile {authorized}", "PasswordAuthentication no", "KbdInteractiveAuthentication no",
-        "PubkeyAuthentication yes", "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no",
-        "UseDNS no", "Subsystem sftp internal-sftp", "MaxStartups 100", "MaxSessions 50", "LogLevel ERROR", "",
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "Port 22",
+            f"ListenAddress {host.address}",
+            f"HostKey {host.host_key}",
+            f"PidFile {host.home}/sshd.pid",
+            f"AuthorizedKeysFile {authorized}",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PubkeyAuthentication yes",
+            "PermitRootLogin prohibit-password",
+            "UsePAM no",
+            "StrictModes no",
+            "UseDNS no",
+            "Subsystem sftp internal-sftp",
+            "MaxStartups 100",
+            "MaxSessions 50",
+            "LogLevel ERROR",
+            "",
+        ]
+    )
 
 
 def _keygen(path: Path) -> str:
@@ -195,8 +221,13 @@ def _add_host(fleet: Fleet, index: int, tag: str, authorized: Path) -> FleetHost
     name = f"host{index + 1}"
     home = fleet.base / name
     (home / "root").mkdir(parents=True)
-    host = FleetHost(name=name, netns=f"obfl-{tag}-{index}", address=f"{fleet.subnet}.{10 + index}", home=home,
-                     host_key=home / "ssh_host_ed25519_key")  # fmt: skip
+    host = FleetHost(
+        name=name,
+        netns=f"obfl-{tag}-{index}",
+        address=f"{fleet.subnet}.{10 + index}",
+        home=home,
+        host_key=home / "ssh_host_ed25519_key",
+    )
     fleet.hosts.append(host)  # from here on, close() cleans it up
     sh("ip", "netns", "add", host.netns)
     outer, inner = f"obf{tag}{index}a", f"obf{tag}{index}b"
@@ -253,8 +284,13 @@ def start_fleet(count: int) -> Fleet:
         raise FileNotFoundError("needs iproute2 and openssh-server")
     tag = secrets.token_hex(2)
     base = Path(tempfile.mkdtemp(prefix=f"obfl{tag}", dir="/tmp"))
-    fleet = Fleet(base=base, subnet=pick_free_subnet(), bridge=f"obfbr{tag}", client_key=base / "id_ed25519",
-                  known_hosts=base / "known_hosts")  # fmt: skip
+    fleet = Fleet(
+        base=base,
+        subnet=pick_free_subnet(),
+        bridge=f"obfbr{tag}",
+        client_key=base / "id_ed25519",
+        known_hosts=base / "known_hosts",
+    )
     try:
         fleet.root.mkdir()
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory

@@ -21,19 +21,31 @@ pytestmark = pytest.mark.e2e
 
 def _ansible_inventory(fleet: Fleet, path: Path, bundle: Path, prometheus: str) -> Path:
     common = f"-o UserKnownHostsFile={fleet.known_hosts} -o StrictHostKeyChecking=yes -o BatchMode=yes"
-    data = {"all": {"children": {"web": {"hosts": {h.name: {"ansible_host": h.address} for h in fleet.hosts}}},
-                    "vars": {"ansible_user": "root", "ansible_ssh_private_key_file": str(fleet.client_key),
-                             "ansible_ssh_common_args": common, "ansible_python_interpreter": "/usr/bin/python3",
-                             "obsplan_bin": OBSPLAN, "obsplan_root": str(fleet.root),
-                             "obsplan_service_manager": "supervisord", "obsplan_mode": "fast",
-                             "obsplan_bundle": str(bundle), "obsplan_known_hosts": str(fleet.known_hosts),
-                             "obsplan_prometheus": prometheus}}}  # fmt: skip
+    data = {
+        "all": {
+            "children": {"web": {"hosts": {h.name: {"ansible_host": h.address} for h in fleet.hosts}}},
+            "vars": {
+                "ansible_user": "root",
+                "ansible_ssh_private_key_file": str(fleet.client_key),
+                "ansible_ssh_common_args": common,
+                "ansible_python_interpreter": "/usr/bin/python3",
+                "obsplan_bin": OBSPLAN,
+                "obsplan_root": str(fleet.root),
+                "obsplan_service_manager": "supervisord",
+                "obsplan_mode": "fast",
+                "obsplan_bundle": str(bundle),
+                "obsplan_known_hosts": str(fleet.known_hosts),
+                "obsplan_prometheus": prometheus,
+            },
+        }
+    }
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_exported_playbook_upgrades_the_fleet(fleet: Fleet, node_releases: dict[str, Release],
-                                              prometheus: Prometheus, tmp_path: Path) -> None:  # fmt: skip
+def test_exported_playbook_upgrades_the_fleet(
+    fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path
+) -> None:
     if shutil.which("ansible-playbook") is None:
         pytest.skip("needs ansible-core")
     install_base(fleet, node_releases["1.5.0"], tmp_path)
@@ -42,10 +54,32 @@ def test_exported_playbook_upgrades_the_fleet(fleet: Fleet, node_releases: dict[
     out = tmp_path / "ansible"
     inv = _ansible_inventory(fleet, tmp_path / "ansible-hosts.yml", rel.bundle, prometheus.url)
     gate = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
-    proc = subprocess.run([OBSPLAN, "export", "ansible", str(rel.lock), "-o", str(out), "--gate", gate, "--soak", "1",
-                           "--interval", "1", "--initial-delay", "3", "--bundle", str(rel.bundle), "--inventory", str(inv),
-                           "--json"],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        [
+            OBSPLAN,
+            "export",
+            "ansible",
+            str(rel.lock),
+            "-o",
+            str(out),
+            "--gate",
+            gate,
+            "--soak",
+            "1",
+            "--interval",
+            "1",
+            "--initial-delay",
+            "3",
+            "--bundle",
+            str(rel.bundle),
+            "--inventory",
+            str(inv),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "site.yml" in " ".join(json.loads(proc.stdout)["files"])
     assert yaml.safe_load((out / "site.yml").read_text())[0]["serial"] == [1, 1, 2]  # obsplan's batches
@@ -55,10 +89,22 @@ def test_exported_playbook_upgrades_the_fleet(fleet: Fleet, node_releases: dict[
     planned = json.loads(dry.stdout.splitlines()[0])
     assert planned["prometheus"] == prometheus.url and len(planned["hosts"]) == 4
 
-    env = {**os.environ, "ANSIBLE_HOST_KEY_CHECKING": "True", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "atmp"),
-           "ANSIBLE_REMOTE_TMP": "/tmp/.ansible-obsplan-test", "ANSIBLE_NOCOLOR": "1"}  # fmt: skip
-    play = subprocess.run(["ansible-playbook", "-i", str(inv), str(out / "site.yml")], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=600, check=False)  # fmt: skip
+    env = {
+        **os.environ,
+        "ANSIBLE_HOST_KEY_CHECKING": "True",
+        "ANSIBLE_LOCAL_TEMP": str(tmp_path / "atmp"),
+        "ANSIBLE_REMOTE_TMP": "/tmp/.ansible-obsplan-test",
+        "ANSIBLE_NOCOLOR": "1",
+    }
+    play = subprocess.run(
+        ["ansible-playbook", "-i", str(inv), str(out / "site.yml")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
     assert play.returncode == 0, play.stdout[-4000:] + play.stderr[-2000:]
     assert play.stdout.count("TASK [obsplan: gate after the batch]") == 3  # after each of the three batches
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4

@@ -26,19 +26,39 @@ GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
 FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "3"]
 
 
-def test_canary_and_two_batches_pass(fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus,
-                                     tmp_path: Path) -> None:  # fmt: skip
+def test_canary_and_two_batches_pass(
+    fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path
+) -> None:
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     prometheus.wait_up(4)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--gate", GATE,
-                   "--prometheus", prometheus.url, *FAST, "--json", state=tmp_path / "state")  # fmt: skip
+    proc = rollout(
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--gate",
+        GATE,
+        "--prometheus",
+        prometheus.url,
+        *FAST,
+        "--json",
+        state=tmp_path / "state",
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
     assert [e["event"] for e in evs if e["event"].startswith(("batch_", "gate_p", "gate_f", "rollout_"))] == [
-        "rollout_planned", "batch_started", "gate_passed", "batch_started", "gate_passed", "batch_started",
-        "gate_passed", "rollout_done"]  # fmt: skip
+        "rollout_planned",
+        "batch_started",
+        "gate_passed",
+        "batch_started",
+        "gate_passed",
+        "batch_started",
+        "gate_passed",
+        "rollout_done",
+    ]
     assert [b["hosts"] for b in evs[0]["batches"]] == [["host1"], ["host2"], ["host3", "host4"]]
     assert all(served(h.address) == "1.9.0" for h in fleet.hosts)
     status = rollout("--status", state=tmp_path / "state")
@@ -57,14 +77,26 @@ def _history_rows(fleet: Fleet, host: str) -> int:
     return int(n)
 
 
-def test_canary_failing_health_halts_with_others_untouched(fleet: Fleet, node_releases: dict[str, Release],
-                                                            tmp_path: Path) -> None:  # fmt: skip
+def test_canary_failing_health_halts_with_others_untouched(
+    fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path
+) -> None:
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     before = {h.name: (_history_rows(fleet, h.name), fleet.exporter_pid(h)) for h in fleet.hosts}
     rel = node_releases["1.9.1-crashing"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast",
-                   "--health-timeout", "5", "--json", state=tmp_path / "state")  # fmt: skip
+    proc = rollout(
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--mode",
+        "fast",
+        "--health-timeout",
+        "5",
+        "--json",
+        state=tmp_path / "state",
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
     (result,) = [e for e in evs if e["event"] == "host_result"]
@@ -85,12 +117,18 @@ def test_canary_failing_health_halts_with_others_untouched(fleet: Fleet, node_re
 
 def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
-    known.write_text("".join(line for line in fleet.known_hosts.read_text().splitlines(keepends=True)
-                             if not line.startswith(fleet.host("host1").address + " ")))  # fmt: skip
+    known.write_text(
+        "".join(
+            line
+            for line in fleet.known_hosts.read_text().splitlines(keepends=True)
+            if not line.startswith(fleet.host("host1").address + " ")
+        )
+    )
     rel = node_releases["1.5.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known)
-    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--json",
-                   state=tmp_path / "state")  # fmt: skip
+    proc = rollout(
+        str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--json", state=tmp_path / "state"
+    )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (result,) = [e for e in events(proc) if e["event"] == "host_result"]
     assert result["host"] == "host1" and result["status"] == "unreachable"
@@ -105,8 +143,14 @@ def watch() -> Iterator[Callable[[list[str], Path], subprocess.Popen[str]]]:
     procs: list[subprocess.Popen[str]] = []
 
     def start(args: list[str], state: Path) -> subprocess.Popen[str]:
-        procs.append(subprocess.Popen([OBSPLAN, "rollout", *args, "--json", "--state-dir", str(state)], text=True,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE))  # fmt: skip
+        procs.append(
+            subprocess.Popen(
+                [OBSPLAN, "rollout", *args, "--json", "--state-dir", str(state)],
+                text=True,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+        )
         return procs[-1]
 
     yield start
@@ -133,14 +177,25 @@ def _finish(proc: subprocess.Popen[str], seen: list[dict]) -> int:
     return proc.returncode
 
 
-def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_releases: dict[str, Release],
-                                                             prometheus: Prometheus, tmp_path: Path, watch: Watch) -> None:  # fmt: skip
+def test_gate_failure_after_batch_two_halts_then_rolls_back(
+    fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path, watch: Watch
+) -> None:
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     prometheus.wait_up(4)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--gate", GATE, "--prometheus",
-            prometheus.url, *FAST]  # fmt: skip
+    args = [
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--gate",
+        GATE,
+        "--prometheus",
+        prometheus.url,
+        *FAST,
+    ]
     host4 = fleet.host("host4")
 
     # 1. halt (default): host4's exporter stopped (SIGSTOP) once batch 2 is applied, before the gate measures
@@ -176,13 +231,25 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(fleet: Fleet, node_r
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0", "1.9.0", "1.5.0", "1.5.0"]
 
 
-def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path,
-                                      watch: Watch) -> None:  # fmt: skip
+def test_killed_mid_batch_then_resume(
+    fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path, watch: Watch
+) -> None:
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    args = [str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast", "--canary", "0",
-            "--batches", "50%,100%"]  # fmt: skip
+    args = [
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--mode",
+        "fast",
+        "--canary",
+        "0",
+        "--batches",
+        "50%,100%",
+    ]
     proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     deadline = time.monotonic() + 60
@@ -204,7 +271,11 @@ def test_killed_mid_batch_then_resume(fleet: Fleet, node_releases: dict[str, Rel
     status = json.loads(rollout("--status", "--json", state=tmp_path / "state").stdout)
     assert status["status"] == "done"
     assert sorted(r["host"] for r in status["host_results"] if r["status"] == "ok") == [
-        "host1", "host2", "host3", "host4"]  # fmt: skip
+        "host1",
+        "host2",
+        "host3",
+        "host4",
+    ]
 
 
 def test_soak_holds_the_canary_as_waiting(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
@@ -216,8 +287,17 @@ def test_soak_holds_the_canary_as_waiting(fleet: Fleet, node_releases: dict[str,
     write_atomic(path, held.to_json())
     rel = Release(path, _bundle(path))
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    proc = rollout(str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--mode", "fast", "--json",
-                   state=tmp_path / "state")  # fmt: skip
+    proc = rollout(
+        str(rel.lock),
+        "--inventory",
+        str(inv),
+        "--bundle",
+        str(rel.bundle),
+        "--mode",
+        "fast",
+        "--json",
+        state=tmp_path / "state",
+    )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
     (result,) = [e for e in evs if e["event"] == "host_result"]

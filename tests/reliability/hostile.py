@@ -49,8 +49,9 @@ SAFE_FILE = "tool-2.0.0/tool"
 # --------------------------------------------------------------------------------------------- corpus
 
 
-def tar_member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b"",
-               mode: int = 0o644) -> tuple[tarfile.TarInfo, bytes]:  # fmt: skip
+def tar_member(
+    name: str, kind: bytes = tarfile.REGTYPE, link: str = "", data: bytes = b"", mode: int = 0o644
+) -> tuple[tarfile.TarInfo, bytes]:
     info = tarfile.TarInfo(name)
     info.type, info.linkname, info.mode, info.size = kind, link, mode, len(data) if kind == tarfile.REGTYPE else 0
     return info, data
@@ -107,8 +108,9 @@ def tar_chain(path: Path, depth: int) -> Path:
 
 def zip_chain(path: Path, depth: int) -> Path:
     links, file = chain_names(depth)
-    return write_zip(path, [zip_member("d/", b"", 0o040755), *[zip_link(n, t) for n, t in links],
-                            zip_member(file, b"pwned\n")])  # fmt: skip
+    return write_zip(
+        path, [zip_member("d/", b"", 0o040755), *[zip_link(n, t) for n, t in links], zip_member(file, b"pwned\n")]
+    )
 
 
 def zeros_tar(path: Path, size: int, files: int = 1) -> Path:
@@ -224,20 +226,55 @@ def runtime(port: int = 9) -> Runtime:
     return Runtime(binaries={NAME: "*/tool"}, service_binary=NAME, port=port, health_path="/metrics")
 
 
-def write_lock(path: Path, artifact: Path, fmt: str, url: str | None = None,
-               limits: ArchiveLimits | None = None, deadline: int = 900, sha: str | None = None,
-               floor: str | None = None) -> Path:  # fmt: skip
+def write_lock(
+    path: Path,
+    artifact: Path,
+    fmt: str,
+    url: str | None = None,
+    limits: ArchiveLimits | None = None,
+    deadline: int = 900,
+    sha: str | None = None,
+    floor: str | None = None,
+) -> Path:
     """A sealed lock upgrading `tool` 1.0.0 → 2.0.0 from `artifact` (by file name; `url` for HTTP)."""
-    art = Artifact(url=url or f"https://example.invalid/{artifact.name}", filename=artifact.name, format=fmt,  # type: ignore[arg-type]
-                   sha256=sha or sha256(artifact))  # fmt: skip
-    step = Step(id=f"{NAME}-{NEW}", component=NAME, from_version=OLD, to_version=NEW, phase="p", requires=[],
-                risk="low", reasons=[Reason(code="test", detail="hostile corpus")], artifacts={PLATFORM: art},
-                rollback_floor=floor)  # fmt: skip
-    comp = ComponentLock(version=NEW, current=OLD, strategy="latest", github_repo=None,
-                         source=SourceInfo(kind="snapshot", as_of=None), artifacts={PLATFORM: art}, runtime=runtime())  # fmt: skip
+    art = Artifact(
+        url=url or f"https://example.invalid/{artifact.name}",
+        filename=artifact.name,
+        format=fmt,  # type: ignore[arg-type]
+        sha256=sha or sha256(artifact),
+    )
+    step = Step(
+        id=f"{NAME}-{NEW}",
+        component=NAME,
+        from_version=OLD,
+        to_version=NEW,
+        phase="p",
+        requires=[],
+        risk="low",
+        reasons=[Reason(code="test", detail="hostile corpus")],
+        artifacts={PLATFORM: art},
+        rollback_floor=floor,
+    )
+    comp = ComponentLock(
+        version=NEW,
+        current=OLD,
+        strategy="latest",
+        github_repo=None,
+        source=SourceInfo(kind="snapshot", as_of=None),
+        artifacts={PLATFORM: art},
+        runtime=runtime(),
+    )
     policy = HostPolicy(archive_limits=limits or ArchiveLimits(), download_deadline_seconds=deadline)
-    lock = Lock(format_version=1, obsplan_version="0.1.0", environment="test", platforms=[PLATFORM], inputs={},
-                components={NAME: comp}, plan=Plan(phases=["p"], steps=[step]), host_policy=policy).sealed()  # fmt: skip
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment="test",
+        platforms=[PLATFORM],
+        inputs={},
+        components={NAME: comp},
+        plan=Plan(phases=["p"], steps=[step]),
+        host_policy=policy,
+    ).sealed()
     write_atomic(path, lock.to_json())
     return path
 
@@ -362,8 +399,12 @@ def tmpfs(where: Path, size_mib: int) -> Iterator[Path]:
     import pytest
 
     where.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(where)],
-                          capture_output=True, text=True, check=False)  # fmt: skip
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size_mib}m", "tmpfs", str(where)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
     try:

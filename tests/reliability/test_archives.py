@@ -68,9 +68,13 @@ TAR_CASES = {
     "fifo": [tar_member("fifo", tarfile.FIFOTYPE)],
     "duplicate_file": [tar_member("tool-2.0.0/tool", data=b"a"), tar_member("tool-2.0.0/tool", data=b"b")],
     "file_over_link": [tar_member("x", tarfile.SYMTYPE, "tool-2.0.0"), tar_member("x", data=b"b")],
-    "late_chain": [tar_member("x", tarfile.SYMTYPE, "e/.."), tar_member("d/", tarfile.DIRTYPE),
-                   tar_member("d/l", tarfile.SYMTYPE, ".."), tar_member("e", tarfile.SYMTYPE, "d/l/d/l")],
-}  # fmt: skip
+    "late_chain": [
+        tar_member("x", tarfile.SYMTYPE, "e/.."),
+        tar_member("d/", tarfile.DIRTYPE),
+        tar_member("d/l", tarfile.SYMTYPE, ".."),
+        tar_member("e", tarfile.SYMTYPE, "d/l/d/l"),
+    ],
+}
 
 
 @pytest.mark.parametrize("case", sorted(TAR_CASES))
@@ -120,9 +124,10 @@ SMALL = ArchiveLimits(max_total_bytes=1 << 20, max_members=50, max_ratio=200)
         ("ratio", lambda p: zeros_tar(p, 8 << 20), ArchiveLimits(max_ratio=200), "expands more than"),
         ("members", lambda p: zeros_tar(p, 100, files=60), SMALL, "more than 50 members"),
     ],
-)  # fmt: skip
-def test_tar_bomb_stopped_by_the_lock_limits(tmp_path: Path, name: str, build: object, limits: ArchiveLimits,
-                                             what: str) -> None:  # fmt: skip
+)
+def test_tar_bomb_stopped_by_the_lock_limits(
+    tmp_path: Path, name: str, build: object, limits: ArchiveLimits, what: str
+) -> None:
     archive = build(tmp_path / f"{name}.tar.gz")  # type: ignore[operator]
     assert what in _refused(tmp_path, archive, T, "archive_limits", limits)
 
@@ -152,12 +157,18 @@ def test_python_zipfile_permission_bits_without_type_bits_extract(tmp_path: Path
 
 
 def test_links_inside_and_hardlinks_to_extracted_files_are_kept(tmp_path: Path) -> None:
-    archive = write_tar(tmp_path / "ok.tar.gz", [
-        *GOOD_TOP, tar_member("tool-2.0.0/tool", data=b"bin", mode=0o755),
-        tar_member("tool-2.0.0/lib/", tarfile.DIRTYPE), tar_member("tool-2.0.0/lib/up", tarfile.SYMTYPE, ".."),
-        tar_member("tool-2.0.0/alias", tarfile.SYMTYPE, "lib/up/tool"),
-        tar_member("tool-2.0.0/hard", tarfile.LNKTYPE, "tool-2.0.0/tool"), tar_member("./", tarfile.DIRTYPE),
-    ])  # fmt: skip
+    archive = write_tar(
+        tmp_path / "ok.tar.gz",
+        [
+            *GOOD_TOP,
+            tar_member("tool-2.0.0/tool", data=b"bin", mode=0o755),
+            tar_member("tool-2.0.0/lib/", tarfile.DIRTYPE),
+            tar_member("tool-2.0.0/lib/up", tarfile.SYMTYPE, ".."),
+            tar_member("tool-2.0.0/alias", tarfile.SYMTYPE, "lib/up/tool"),
+            tar_member("tool-2.0.0/hard", tarfile.LNKTYPE, "tool-2.0.0/tool"),
+            tar_member("./", tarfile.DIRTYPE),
+        ],
+    )
     out = tmp_path / "out"
     art.extract_archive(archive, T, out, "tool")
     assert (out / "tool-2.0.0/alias").read_bytes() == b"bin"
@@ -177,5 +188,7 @@ def test_limits_are_counted_while_streaming_not_from_headers(tmp_path: Path) -> 
     archive.write_bytes(bytes(data))
     with pytest.raises((ArchiveLimitsExceeded, UnsafeArchive)):
         art.extract_archive(archive, Z, tmp_path / "out", "z", SMALL)
-    assert not list((tmp_path / "out").rglob("*")) or sum(p.stat().st_size for p in (tmp_path / "out").rglob("*")
-                                                         if p.is_file()) <= SMALL.max_total_bytes  # fmt: skip
+    assert (
+        not list((tmp_path / "out").rglob("*"))
+        or sum(p.stat().st_size for p in (tmp_path / "out").rglob("*") if p.is_file()) <= SMALL.max_total_bytes
+    )

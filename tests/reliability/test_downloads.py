@@ -56,8 +56,9 @@ def test_trickling_server_is_abandoned_at_the_deadline(tmp_path: Path, kind: str
         _nothing_downloaded(h)
 
 
-@pytest.mark.parametrize(("kind", "says"), [("truncate", "download of"), ("longer", "sha256 mismatch"),
-                                            ("500", "HTTP 500")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("kind", "says"), [("truncate", "download of"), ("longer", "sha256 mismatch"), ("500", "HTTP 500")]
+)
 def test_server_faults_are_clean_failures(tmp_path: Path, kind: str, says: str) -> None:
     good = _good(tmp_path)
     with fault_server({good.name: good.read_bytes() * 50}) as url, host() as h:
@@ -109,8 +110,9 @@ def test_disk_full_while_extracting(tmp_path: Path) -> None:
 def test_bomb_bigger_than_the_disk_is_stopped_by_the_limit_before_the_disk_fills(tmp_path: Path) -> None:
     big = zeros_tar(tmp_path / "zeros.tar.gz", 100 << 20)
     with host(DISK) as h:
-        lock = write_lock(tmp_path / "t.lock", big, "tar.gz", limits=ArchiveLimits(max_total_bytes=8 << 20,
-                                                                                      max_ratio=1e6))  # fmt: skip
+        lock = write_lock(
+            tmp_path / "t.lock", big, "tar.gz", limits=ArchiveLimits(max_total_bytes=8 << 20, max_ratio=1e6)
+        )
         assert "uncompressed bytes" in _fails(h, lock, "archive_limits", "--artifacts", str(tmp_path))
 
 

@@ -2,6 +2,7 @@
 reinstalled by the next apply (not `nothing_to_do`); a hostile upgrade leaves the running version serving; a
 database repaired by `obsplan doctor --repair` lets the next apply converge without reinstalling."""
 
+# ruff: noqa: F811 - the executor's fixtures are imported by name and requested as parameters
 from __future__ import annotations
 
 import json
@@ -32,7 +33,7 @@ pytestmark = pytest.mark.e2e
 V = "1.5.0"
 
 
-def _apply(lock: Path, root: Path) -> tuple[engine.ApplyReport, RecordingReporter]:  # noqa: F811
+def _apply(lock: Path, root: Path) -> tuple[engine.ApplyReport, RecordingReporter]:
     rec = RecordingReporter()
     return engine.apply(lock, engine.ApplyOptions(root=root, mode="fast", health_timeout=30.0), rec), rec
 
@@ -42,18 +43,24 @@ def _served(port: int) -> str | None:
         return served_build_info(client, port, "node_exporter_build_info")
 
 
-def _installed(server: Server, releases: dict, root: Path, tmp_path: Path) -> tuple[Path, int]:  # noqa: F811
+def _installed(server: Server, releases: dict, root: Path, tmp_path: Path) -> tuple[Path, int]:
     port = free_port()
-    lock = build_lock(tmp_path / "n.lock", {"node_exporter": (node_runtime(port), "exporters",
-                                                              [hop(server, releases[("node_exporter", V)], None, V)])})  # fmt: skip
+    lock = build_lock(
+        tmp_path / "n.lock",
+        {"node_exporter": (node_runtime(port), "exporters", [hop(server, releases[("node_exporter", V)], None, V)])},
+    )
     report, _ = _apply(lock, root)
     assert report.exit_code == 0, report.to_dict()
     assert _served(port) == V
     return lock, port
 
 
-def test_deleted_version_directory_is_reinstalled(server: Server, releases: dict, root: Path,  # noqa: F811
-                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_deleted_version_directory_is_reinstalled(
+    server: Server,
+    releases: dict,
+    root: Path,
+    tmp_path: Path,
+) -> None:
     lock, port = _installed(server, releases, root, tmp_path)
     shutil.rmtree(root / "opt/obsplan/node_exporter" / V)
     (entry,) = json.loads(cli("status", "--root", str(root), "--json").output)
@@ -67,13 +74,19 @@ def test_deleted_version_directory_is_reinstalled(server: Server, releases: dict
     assert cli("doctor", "--root", str(root), "--service-manager", "supervisord").exit_code == 0
 
 
-def test_hostile_upgrade_keeps_the_running_version(server: Server, releases: dict, root: Path,  # noqa: F811
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_hostile_upgrade_keeps_the_running_version(
+    server: Server,
+    releases: dict,
+    root: Path,
+    tmp_path: Path,
+) -> None:
     _, port = _installed(server, releases, root, tmp_path)
     evil = zip_chain(tmp_path / "node_exporter-9.9.9.linux-amd64.zip", 5)  # resolves to <root>/ESCAPED
     h = hop(server, evil, V, "9.9.9")
-    lock = build_lock(tmp_path / "evil.lock", {"node_exporter": (node_runtime(port), "exporters",
-                                                                  [hop(server, releases[("node_exporter", V)], None, V), h])})  # fmt: skip
+    lock = build_lock(
+        tmp_path / "evil.lock",
+        {"node_exporter": (node_runtime(port), "exporters", [hop(server, releases[("node_exporter", V)], None, V), h])},
+    )
     data = json.loads(lock.read_text())  # the zip format, re-sealed as an attacker with write access to the lock could
     from obsplan.lockfile import Lock, write_atomic
 
@@ -95,8 +108,12 @@ def test_hostile_upgrade_keeps_the_running_version(server: Server, releases: dic
     assert _served(port) == V
 
 
-def test_repaired_database_converges_without_reinstalling(server: Server, releases: dict, root: Path,  # noqa: F811
-                                                         tmp_path: Path) -> None:  # fmt: skip
+def test_repaired_database_converges_without_reinstalling(
+    server: Server,
+    releases: dict,
+    root: Path,
+    tmp_path: Path,
+) -> None:
     lock, port = _installed(server, releases, root, tmp_path)
     db = root / "var/lib/obsplan/state.db"
     db.write_bytes(b"garbage" * 1000)

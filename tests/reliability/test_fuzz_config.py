@@ -23,27 +23,97 @@ from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import MINIMAL_VERSIONS, run, tree
 
 PER_FILE = max(1, -(-FUZZ_EXAMPLES // 3))
-SETTINGS = settings(max_examples=PER_FILE, deadline=None, database=None, derandomize=False,
-                    suppress_health_check=list(HealthCheck))  # fmt: skip
+SETTINGS = settings(
+    max_examples=PER_FILE, deadline=None, database=None, derandomize=False, suppress_health_check=list(HealthCheck)
+)
 
 NASTY = [
-    "../../../x", "/../../X", "/var/lib/x", "{version}", "{nope}", "{0}", "{version:>99999999}", "{version!r}",
-    "{", "}", "{version.x}", "{tag[0]}", "x-{version}.{os}-{arch}.tar.gz", "1.7.0", "1.6.0", "0.27.0", "3.0.0",
-    ">=1.0.0 <2.0.0", ">=one", "latest", "pinned", "range", "lts", "2025-13-45", "2024-01-01", "http://[::1",
-    "https://example.invalid/a.tar.gz", "file:///etc/passwd", "\u0000", "é", "x" * 300, "0.0.0.0", "::",
-    "linux-amd64", "linux-arm64", "windows-386", "prometheus/node_exporter", "a/b/c", "", " ", "~", "*", "*/x",
-    "low", "high", "node_exporter", "prometheus", "grafana", "core", "exporters", "required_hop", "breaking",
-    "2.55", "3.x", "matrix.yaml", "adir", "/", ".", "..",
-]  # fmt: skip
-COMPONENTS = ["node_exporter", "prometheus", "alertmanager", "grafana", "loki", "promtail", "blackbox_exporter",
-              "Bad Name", "../x", "x" * 80]  # fmt: skip
+    "../../../x",
+    "/../../X",
+    "/var/lib/x",
+    "{version}",
+    "{nope}",
+    "{0}",
+    "{version:>99999999}",
+    "{version!r}",
+    "{",
+    "}",
+    "{version.x}",
+    "{tag[0]}",
+    "x-{version}.{os}-{arch}.tar.gz",
+    "1.7.0",
+    "1.6.0",
+    "0.27.0",
+    "3.0.0",
+    ">=1.0.0 <2.0.0",
+    ">=one",
+    "latest",
+    "pinned",
+    "range",
+    "lts",
+    "2025-13-45",
+    "2024-01-01",
+    "http://[::1",
+    "https://example.invalid/a.tar.gz",
+    "file:///etc/passwd",
+    "\u0000",
+    "é",
+    "x" * 300,
+    "0.0.0.0",
+    "::",
+    "linux-amd64",
+    "linux-arm64",
+    "windows-386",
+    "prometheus/node_exporter",
+    "a/b/c",
+    "",
+    " ",
+    "~",
+    "*",
+    "*/x",
+    "low",
+    "high",
+    "node_exporter",
+    "prometheus",
+    "grafana",
+    "core",
+    "exporters",
+    "required_hop",
+    "breaking",
+    "2.55",
+    "3.x",
+    "matrix.yaml",
+    "adir",
+    "/",
+    ".",
+    "..",
+]
+COMPONENTS = [
+    "node_exporter",
+    "prometheus",
+    "alertmanager",
+    "grafana",
+    "loki",
+    "promtail",
+    "blackbox_exporter",
+    "Bad Name",
+    "../x",
+    "x" * 80,
+]
 
 scalar = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70), st.floats(allow_nan=True),
-    st.sampled_from(NASTY), st.text(max_size=12),
-)  # fmt: skip
-junk = st.recursive(scalar, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
-                    max_size=3), max_leaves=6)  # fmt: skip
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True),
+    st.sampled_from(NASTY),
+    st.text(max_size=12),
+)
+junk = st.recursive(
+    scalar,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=6,
+)
 
 
 def keyed(keys: dict[str, st.SearchStrategy[Any]]) -> st.SearchStrategy[dict[str, Any]]:
@@ -115,9 +185,13 @@ versions_doc = keyed(
 BUILTIN = st.sampled_from(["node_exporter", "prometheus", "alertmanager", "grafana", "loki", "promtail"])
 near_component = st.dictionaries(
     st.sampled_from(["strategy", "version", "version_range", "fallback_version", "exclude", "runtime", "artifact"]),
-    st.just("latest"), max_size=0,
-) | st.builds(lambda k, v: {k: v}, st.sampled_from(["strategy", "version", "version_range", "fallback_version"]),
-              VERSION | st.sampled_from(["latest", "pinned", "range", "lts", ">=1.0.0 <3.0.0"]))  # fmt: skip
+    st.just("latest"),
+    max_size=0,
+) | st.builds(
+    lambda k, v: {k: v},
+    st.sampled_from(["strategy", "version", "version_range", "fallback_version"]),
+    VERSION | st.sampled_from(["latest", "pinned", "range", "lts", ">=1.0.0 <3.0.0"]),
+)
 near_env = st.fixed_dictionaries(
     {}, optional={"current": st.dictionaries(BUILTIN, VERSION, max_size=2), "default_strategy": S}
 )
@@ -181,8 +255,14 @@ def render(doc: Any, mutation: str, pos: int, char: str) -> bytes:
     elif mutation == "insert":
         text = text[:pos] + char + text[pos:]
     elif mutation == "bomb":
-        text = "a: &a [x, x, x, x, x, x, x, x]\n" + "".join(
-            f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n" for p, c in zip("abcdefg", "bcdefgh", strict=True)) + text  # fmt: skip
+        text = (
+            "a: &a [x, x, x, x, x, x, x, x]\n"
+            + "".join(
+                f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+                for p, c in zip("abcdefg", "bcdefgh", strict=True)
+            )
+            + text
+        )
     elif mutation == "deep":
         text += "deep: " + "[" * 200 + "]" * 200 + "\n"
     elif mutation == "tabs":
@@ -199,8 +279,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _outside_state() -> tuple[str, list[str]]:
     """What a stray write would change: the repository's working tree and the default release cache."""
-    status = subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True,
-                            text=True, check=False).stdout  # fmt: skip
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=REPO, capture_output=True, text=True, check=False
+    ).stdout
     cache = Path.home() / ".cache" / "obsplan"
     return status, sorted(str(p) for p in cache.rglob("*")) if cache.is_dir() else []
 

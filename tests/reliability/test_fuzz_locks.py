@@ -64,8 +64,11 @@ def test_fuzz_forged_locks(outcomes: Record, good: dict[str, Any], data: st.Data
         (root / "etc").mkdir(parents=True)
         (root / "etc" / "sentinel").write_text("unchanged")
         before = tree(root)
-        for args in (["apply", str(lock), "--root", str(root), "--dry-run"], ["status", "--root", str(root), "--lock",
-                     str(lock)], ["diff", str(lock), str(lock)]):  # fmt: skip
+        for args in (
+            ["apply", str(lock), "--root", str(root), "--dry-run"],
+            ["status", "--root", str(root), "--lock", str(lock)],
+            ["diff", str(lock), str(lock)],
+        ):
             with no_hang(120):
                 result = run(args, base)
             code = result.exit_code

@@ -98,9 +98,14 @@ def _refused_everywhere(tmp_path: Path, data: bytes, expected: str) -> None:
     (root / "etc").mkdir(parents=True)
     (root / "etc" / "sentinel").write_text("unchanged")
     before_root, before_all = tree(root), tree(tmp_path)
-    for args in (["apply", str(lock), "--root", str(root)], ["apply", str(lock), "--root", str(root), "--dry-run"],
-                 ["status", "--root", str(root), "--lock", str(lock)], ["bundle", str(lock), "-o", str(tmp_path / "b")],
-                 ["diff", str(lock), str(lock)], ["sign", str(lock), "--key", str(tmp_path / "nokey")]):  # fmt: skip
+    for args in (
+        ["apply", str(lock), "--root", str(root)],
+        ["apply", str(lock), "--root", str(root), "--dry-run"],
+        ["status", "--root", str(root), "--lock", str(lock)],
+        ["bundle", str(lock), "-o", str(tmp_path / "b")],
+        ["diff", str(lock), str(lock)],
+        ["sign", str(lock), "--key", str(tmp_path / "nokey")],
+    ):
         result = run(args, tmp_path)
         assert result.exit_code == 2, (args, result.output, result.stderr)
         line = one_error_line(result)
@@ -119,8 +124,9 @@ def test_forged_resealed_lock_refused(case: str, good: dict[str, Any], tmp_path:
     _refused_everywhere(tmp_path, reseal(forge(copy.deepcopy(good))), expected)
 
 
-@pytest.mark.parametrize("case", ["deep-json", "duplicate-keys", "non-utf8", "utf16", "nan", "oversize",
-                                  "not-an-object", "truncated"])  # fmt: skip
+@pytest.mark.parametrize(
+    "case", ["deep-json", "duplicate-keys", "non-utf8", "utf16", "nan", "oversize", "not-an-object", "truncated"]
+)
 def test_malformed_lock_refused(case: str, good: dict[str, Any], tmp_path: Path) -> None:
     data, expected = _text_cases(good)[case]
     _refused_everywhere(tmp_path, data, expected)

@@ -72,9 +72,14 @@ def test_host_paths_stay_inside_root(tmp_path: Path) -> None:
     assert layout.version_dir("node_exporter", "1.2.3") == root / "opt/obsplan/node_exporter/1.2.3"
     os.symlink(outside, root / "var" / "lib")  # a link under the root that leads out of it
     (root / "opt").symlink_to("/")
-    for attempt in (lambda: layout.host("/var/lib/x"), lambda: layout.host("/../x"), lambda: layout.host("/a/./b"),
-                    lambda: layout.version_dir("node_exporter", ".."), lambda: layout.component_dir("../../etc"),
-                    lambda: layout.version_dir("node_exporter", "1.2.3")):  # fmt: skip
+    for attempt in (
+        lambda: layout.host("/var/lib/x"),
+        lambda: layout.host("/../x"),
+        lambda: layout.host("/a/./b"),
+        lambda: layout.version_dir("node_exporter", ".."),
+        lambda: layout.component_dir("../../etc"),
+        lambda: layout.version_dir("node_exporter", "1.2.3"),
+    ):
         with pytest.raises(ObsplanError) as info:
             attempt()
         assert info.value.exit_code == 2

@@ -32,8 +32,19 @@ def signed(tmp_path: Path, keys: dict[str, Path]) -> Path:
     """`obsplan plan --sign-key` writes the lock and LOCK.sig."""
     good_lock(tmp_path)  # writes good-config/
     lock = tmp_path / "signed.lock"
-    result = run(["plan", "--config-dir", str(tmp_path / "good-config"), "--offline", "-o", str(lock), "--sign-key",
-                  str(keys["alice"])], tmp_path)  # fmt: skip
+    result = run(
+        [
+            "plan",
+            "--config-dir",
+            str(tmp_path / "good-config"),
+            "--offline",
+            "-o",
+            str(lock),
+            "--sign-key",
+            str(keys["alice"]),
+        ],
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "signed.lock.sig").read_text().startswith("-----BEGIN SSH SIGNATURE-----")
     return lock
@@ -43,8 +54,10 @@ def _refused(tmp_path: Path, lock: Path, allowed: Path, expected: str) -> None:
     root, out = tmp_path / "root", tmp_path / "bundle-out"
     root.mkdir(exist_ok=True)
     before = tree(root)
-    for args in (["apply", str(lock), "--root", str(root), "--allowed-signers", str(allowed)],
-                 ["bundle", str(lock), "-o", str(out), "--allowed-signers", str(allowed)]):  # fmt: skip
+    for args in (
+        ["apply", str(lock), "--root", str(root), "--allowed-signers", str(allowed)],
+        ["bundle", str(lock), "-o", str(out), "--allowed-signers", str(allowed)],
+    ):
         result = run(args, tmp_path)
         assert result.exit_code == 2, (args, result.output, result.stderr)
         assert expected in one_error_line(result)
@@ -52,8 +65,18 @@ def _refused(tmp_path: Path, lock: Path, allowed: Path, expected: str) -> None:
 
 
 def test_valid_signature_accepted(signed: Path, keys: dict[str, Path], tmp_path: Path) -> None:
-    result = run(["apply", str(signed), "--root", str(tmp_path / "root"), "--dry-run", "--allowed-signers",
-                  str(keys["allowed"])], tmp_path)  # fmt: skip
+    result = run(
+        [
+            "apply",
+            str(signed),
+            "--root",
+            str(tmp_path / "root"),
+            "--dry-run",
+            "--allowed-signers",
+            str(keys["allowed"]),
+        ],
+        tmp_path,
+    )
     assert "signed by alice@example.org" in result.stderr
     assert result.exit_code in (0, 1), result.output  # past the signature: the plan itself decides
     assert not (tmp_path / "root").exists()  # a dry run changes nothing
@@ -67,8 +90,9 @@ def test_unsigned_lock_refused(signed: Path, keys: dict[str, Path], tmp_path: Pa
 def test_signer_not_allowed_refused(signed: Path, keys: dict[str, Path], tmp_path: Path) -> None:
     result = run(["sign", str(signed), "--key", str(keys["mallory"])], tmp_path)
     assert result.exit_code == 0, result.output
-    fingerprint = subprocess.run(["ssh-keygen", "-l", "-f", str(keys["mallory"])], capture_output=True, text=True,
-                                 check=True).stdout.split()[1]  # fmt: skip
+    fingerprint = subprocess.run(
+        ["ssh-keygen", "-l", "-f", str(keys["mallory"])], capture_output=True, text=True, check=True
+    ).stdout.split()[1]
     _refused(tmp_path, signed, keys["allowed"], f"signed by key {fingerprint}, which is not in")
 
 

@@ -72,8 +72,13 @@ def test_broken_database_stops_every_command_untouched(tmp_path: Path, how: str)
         _break(_db(h), how)
         before_out, before_in = h.outside(), h.installed_tree()
         state_before = {p.name: p.read_bytes() for p in _db(h).parent.glob("state.db*") if p.is_file()}
-        for args in (["status"], ["history"], ["apply", str(lock), "--artifacts", str(tmp_path)],
-                     ["apply", str(lock), "--dry-run"], ["rollback", NAME, "--list"]):  # fmt: skip
+        for args in (
+            ["status"],
+            ["history"],
+            ["apply", str(lock), "--artifacts", str(tmp_path)],
+            ["apply", str(lock), "--dry-run"],
+            ["rollback", NAME, "--list"],
+        ):
             out = cli(*args, "--root", str(h.root))
             assert out.exit_code == 1, (args, out.output)
             assert f"state database {_db(h)}" in out.output, out.output

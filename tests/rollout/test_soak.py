@@ -24,8 +24,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_durations_and_version_keys() -> None:
-    assert [parse_duration(x) for x in (90, "45m", "36h", "7d", "2w", "1.5h")] == [90, 2700, 129600, 604800,
-                                                                                   1209600, 5400]  # fmt: skip
+    assert [parse_duration(x) for x in (90, "45m", "36h", "7d", "2w", "1.5h")] == [
+        90,
+        2700,
+        129600,
+        604800,
+        1209600,
+        5400,
+    ]
     with pytest.raises(ValueError, match="not a duration"):
         parse_duration("a week")
     assert matches("2.55", "2.55.1") and matches("2.55", "2.55") and not matches("2.5", "2.55.1")
@@ -36,9 +42,25 @@ def test_durations_and_version_keys() -> None:
 
 def _plan(config: Path, out: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "OBSPLAN_NOW": "2026-11-22T00:00:00+00:00", "OBSPLAN_CACHE_DIR": str(out.parent / "c")}
-    return subprocess.run([sys.executable, "-m", "obsplan", "plan", "--config-dir", str(config), "--env",
-                           "production", "--offline", "-o", str(out)], capture_output=True, text=True, env=env,
-                          check=False)  # fmt: skip
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "obsplan",
+            "plan",
+            "--config-dir",
+            str(config),
+            "--env",
+            "production",
+            "--offline",
+            "-o",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 def test_policy_soak_reaches_the_lock(tmp_path: Path) -> None:
@@ -95,9 +117,14 @@ def test_apply_holds_the_next_hop_until_soaked(server: Server, releases: dict, r
 
 
 def test_a_host_held_by_soak_is_waiting_not_failed() -> None:
-    held = [{"component": "node_exporter", "event": "up_to_date", "metadata": {"step": "ne-1.5.0"}},
-            {"component": "node_exporter", "event": "step_failed",
-             "metadata": {"step": "ne-1.9.0", "reason": "soaking", "error": "wait 1h", "remaining_seconds": 3599.5}}]  # fmt: skip
+    held = [
+        {"component": "node_exporter", "event": "up_to_date", "metadata": {"step": "ne-1.5.0"}},
+        {
+            "component": "node_exporter",
+            "event": "step_failed",
+            "metadata": {"step": "ne-1.9.0", "reason": "soaking", "error": "wait 1h", "remaining_seconds": 3599.5},
+        },
+    ]
     got = judge("failed", "apply exited 1", held)
     assert (got["status"], got["reason"], got["waiting_seconds"]) == ("waiting", "wait 1h", 3599.5)
     broken = [*held, {"component": "grafana", "event": "step_failed", "metadata": {"step": "g-12", "reason": "x"}}]

@@ -25,7 +25,10 @@ LOCK = ROOT / "plans" / "production.lock"
 def test_batches_are_cumulative_targets() -> None:
     hosts = [f"h{i}" for i in range(1, 5)]
     assert [(b.name, b.hosts) for b in plan_batches(hosts, 1, "10%,50%,100%")] == [
-        ("canary", ("h1",)), ("batch 1", ("h2",)), ("batch 2", ("h3", "h4"))]  # fmt: skip
+        ("canary", ("h1",)),
+        ("batch 1", ("h2",)),
+        ("batch 2", ("h3", "h4")),
+    ]
     assert [b.hosts for b in plan_batches(hosts, 0, "1,100%")] == [("h1",), ("h2", "h3", "h4")]
     big = plan_batches([f"h{i}" for i in range(20)], 2, "10%,50%,100%")
     assert [len(b.hosts) for b in big] == [2, 8, 10]  # 10 % of 20 = 2, reached by the canary
@@ -167,8 +170,9 @@ def test_dry_run_prints_batches_and_steps_and_touches_nothing(tmp_path: Path) ->
     hosts["mon1"] = {"address": "10.9.0.100"}
     inv.write_text(json.dumps({"hosts": hosts}))  # JSON is YAML
     state = tmp_path / "state"
-    proc = _cli("rollout", str(LOCK), "--inventory", str(inv), "--dry-run", "--json", "--state-dir", str(state),
-                "--gate", "up")  # fmt: skip
+    proc = _cli(
+        "rollout", str(LOCK), "--inventory", str(inv), "--dry-run", "--json", "--state-dir", str(state), "--gate", "up"
+    )
     assert proc.returncode == 0, proc.stderr
     evs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [b["hosts"] for b in evs[0]["batches"]] == [["web1"], ["web2", "web3"], ["web4", "web5", "mon1"]]
