@@ -36,9 +36,7 @@ class ComponentDef(BaseModel):
     ignore_go_module_twins: bool = False
     tag_prefix: str = ""
     phase: str | None = None
-    stateful: bool = False
     runtime: Runtime
-    builtin: bool = True
 
     def asset_name(self, version: Version, platform: str) -> str:
         os_, arch = platform.split("-", 1)
@@ -189,7 +187,7 @@ def resolve_definition(
     _check_settings(name, runtime, runtime["service"], file)  # type: ignore[arg-type]
     base["runtime"] = Runtime(**runtime)
     base.pop("<<", None)
-    return ComponentDef(name=name, builtin=is_builtin, **base)  # type: ignore[arg-type]
+    return ComponentDef(name=name, **base)  # type: ignore[arg-type]
 
 
 def _check_release_placed(name: str, artifact: str, download_url: str, file: str) -> None:

@@ -280,7 +280,6 @@ async def compile_lock(
     extra = check_rules(
         paths,
         targets,
-        {n: r.current for n, r in resolved.items()},
         inputs.matrix,
         allow,
         refusals,

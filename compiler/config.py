@@ -405,10 +405,6 @@ class MatrixFile(Strict):
 M = TypeVar("M", bound=BaseModel)
 
 
-def read_yaml(path: Path) -> Any:
-    return parse_yaml(_read_text(path), str(path))
-
-
 def parse_yaml(text: str, name: str) -> Any:
     """One YAML document, parsed safely (size, depth and alias expansion capped: compiler/yamlload.py)."""
     return yamlload.load(text, name)

@@ -78,7 +78,6 @@ class GitHubSource:
         self.ttl = ttl
         self.now = now
         self.offline = offline
-        self.rate_limit_remaining: int | None = None
 
     async def fetch(self, repo: str) -> ReleaseData:
         cached = self.cache.load(repo) if self.cache else None
@@ -148,8 +147,6 @@ class GitHubSource:
         except httpx.TransportError as exc:
             raise SourceUnavailable(f"GitHub API unreachable ({type(exc).__name__})") from None
         remaining = resp.headers.get("x-ratelimit-remaining")
-        if remaining is not None and remaining.isdigit():
-            self.rate_limit_remaining = int(remaining)
         if resp.status_code in (403, 429) and (remaining == "0" or resp.status_code == 429):
             raise SourceUnavailable(f"GitHub API rate limit exceeded (HTTP {resp.status_code})")
         if resp.status_code >= 500:

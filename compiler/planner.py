@@ -38,7 +38,6 @@ class Hop:
     to_version: Version
     reasons: list[Reason] = field(default_factory=list)
     rollback_floor: Version | None = None
-    required_hop: bool = False
     breaking_rules: list[Rule] = field(default_factory=list)
 
     @property
@@ -98,7 +97,6 @@ def plan_hops(
     for point in points:
         hop = Hop(component, prev, point)
         if point != target:
-            hop.required_hop = True
             why = next(r for r in rules if r.kind == "required_hop" and r.via_line == point.line())
             hop.reasons.append(Reason(code="required_hop", detail=f"{why.id}: {why.reason}"))
         for rule in rules:
@@ -128,7 +126,6 @@ def plan_hops(
 def check_rules(
     paths: dict[str, ComponentPath],
     targets: dict[str, Version],
-    currents: dict[str, Version | None],
     matrix: MatrixFile,
     allow: set[str],
     refusals: list[Refusal],

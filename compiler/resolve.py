@@ -24,7 +24,6 @@ class Candidates:
 
     usable: dict[Version, Release]
     waiting: dict[Version, str] = field(default_factory=dict)  # too young: version → date it becomes eligible
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -40,7 +40,6 @@ from doit.task import dict_to_task
 from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, ObsplanError
 from obsplan.hostfacts import from_state_hint
 from obsplan.lockfile import HostPolicy, Lock, Step, load_lock, write_atomic
-from obsplan.versions import Version
 
 from . import adopt, binding, drift, phases, soak
 from . import bundle as bundles
@@ -71,7 +70,6 @@ class ApplyOptions:
     health_timeout: float | None = None
     keep_versions: int | None = None  # None: the lock's host_policy.keep_versions
     keep_days: float | None = None  # None: the lock's host_policy.retention_days
-    jobs: int = 4
     bundle: Path | None = None  # take every artifact from this bundle (directory or plain tar); no network
     auto: bool = False  # only steps approved in the lock or on this host; the rest stay pending
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
@@ -1001,10 +999,3 @@ def _rollback(ctx: Context, lock: Lock, component: str, to: str | None) -> StepR
 
 def emit_result_event(reporter: Reporter, result: StepResult) -> None:
     reporter.emit(Event(result.component, "result", result.to_dict()))
-
-
-def parse_version_or_none(text: str) -> Version | None:
-    try:
-        return Version.parse(text)
-    except ValueError:
-        return None

@@ -282,20 +282,25 @@ class StepRunner:
         assert self.ctx.db is not None
         self.ctx.db.journal(self.ctx.run_id, self.step.id, self.c, "step", status, message[:2000])
         if status == "failed":  # rolled_back / rollback_failed have recorded their history already
-            self.ctx.db.add_history(
-                run_id=self.ctx.run_id,
-                component=self.c,
-                step_id=self.step.id,
-                kind="upgrade",
-                from_version=self.step.from_version,
-                to_version=self.step.to_version,
-                success=False,
-                started_at=self.started_at,
-                error=message,
-                duration=time.monotonic() - self.t0,
-                unverified=self.unverified,
-            )
+            self._upgrade_failed_history(message)
         self.ctx.db.set_last_result(self.c, status, self.step.id)
+
+    def _upgrade_failed_history(self, error: str) -> None:
+        """The one history row of an upgrade that did not complete (before or after its own rollback)."""
+        assert self.ctx.db is not None
+        self.ctx.db.add_history(
+            run_id=self.ctx.run_id,
+            component=self.c,
+            step_id=self.step.id,
+            kind="upgrade",
+            from_version=self.step.from_version,
+            to_version=self.step.to_version,
+            success=False,
+            started_at=self.started_at,
+            error=error,
+            duration=time.monotonic() - self.t0,
+            unverified=self.unverified,
+        )
 
     def record_host(self, host: str | None, how: str) -> None:
         """Host facts win: when the host runs another version than the state DB says, record what it runs."""
@@ -595,19 +600,7 @@ class StepRunner:
         error = str(exc)
         reason = getattr(exc, "reason", type(exc).__name__)
         self.emit("auto_rollback_started", error=error, to_version=point.from_version)
-        db.add_history(
-            run_id=self.ctx.run_id,
-            component=self.c,
-            step_id=self.step.id,
-            kind="upgrade",
-            from_version=self.step.from_version,
-            to_version=self.step.to_version,
-            success=False,
-            started_at=self.started_at,
-            error=error,
-            duration=time.monotonic() - self.t0,
-            unverified=self.unverified,
-        )
+        self._upgrade_failed_history(error)
         t0, started = time.monotonic(), now_iso()
         try:
             with self.stage("rollback"):
