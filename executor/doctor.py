@@ -19,12 +19,10 @@ from obsplan.lockfile import Lock, load_lock
 from obsplan.versions import Version
 
 from .integrity import install_problems
-from .layout import Layout
+from .layout import APPLIED_LOCK, Layout
 from .services import ServiceManager
 from .state import MIGRATIONS, SCHEMA, SCHEMA_VERSION, StateDB
 from .statecheck import problem
-
-APPLIED_LOCK = "applied-lock.json"
 
 
 @dataclass

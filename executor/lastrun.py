@@ -35,7 +35,7 @@ def last_run_changes(db: StateDB) -> tuple[str | None, list[tuple[str, str | Non
 
 
 def rollback_last_run(root: Path, reporter: Reporter, **kwargs: Any) -> tuple[str | None, list[StepResult]]:
-    from . import engine
+    from . import rollback as rollbacks
 
     layout = Layout(root.resolve())
     db = StateDB.open_for_reading(layout.db_path)
@@ -52,5 +52,5 @@ def rollback_last_run(root: Path, reporter: Reporter, **kwargs: Any) -> tuple[st
         elif current == before:
             results.append(StepResult(sid, c, "up_to_date", "already_back", {"version": before}))
         else:
-            results.append(engine.rollback(root, c, before, reporter, **kwargs))
+            results.append(rollbacks.rollback(root, c, before, reporter, **kwargs))
     return run_id, results

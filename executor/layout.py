@@ -10,6 +10,8 @@ from obsplan import pathpolicy
 from obsplan.errors import ObsplanError
 from obsplan.fsio import fsync_dir
 
+APPLIED_LOCK = "applied-lock.json"  # the copy of the lock the last apply used, in the state directory
+
 
 @dataclass(frozen=True)
 class Layout:

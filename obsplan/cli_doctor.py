@@ -43,7 +43,7 @@ def register(group: click.Group) -> None:
         Exit 0 when everything agrees (or was repaired), 1 when a problem remains.
         """
         from obsplan.executor import doctor
-        from obsplan.executor.engine import apply_lock
+        from obsplan.executor.hostlock import apply_lock
         from obsplan.executor.layout import Layout
         from obsplan.executor.services import make_service_manager
 

@@ -13,7 +13,8 @@ import click
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.executor import engine
+from obsplan.executor import approvals, engine, queries
+from obsplan.executor import rollback as rollbacks
 from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
 
 _root = click.option(
@@ -164,7 +165,7 @@ def register(group: click.Group) -> None:
         """Resume an interrupted apply: the same as running apply again (both converge).
 
         Without LOCK, the lock of the last apply under --root is used."""
-        _do_apply(lock=lock or engine.last_applied_lock(root), root=root, **kwargs)
+        _do_apply(lock=lock or queries.last_applied_lock(root), root=root, **kwargs)
 
     @group.command("approve", epilog="Exit codes: 0 approved, 2 unknown step id or no lock.")
     @click.argument("step_id")
@@ -180,7 +181,7 @@ def register(group: click.Group) -> None:
     @guarded
     def approve_cmd(step_id: str, root: Path, lock_path: Path | None, by: str | None, as_json: bool) -> None:
         """Approve STEP_ID on this host so that 'apply --auto' runs it (recorded with who and when)."""
-        info = engine.approve(root, step_id, lock_path, by)
+        info = approvals.approve(root, step_id, lock_path, by)
         if as_json:
             emit_json(info)
             return
@@ -204,7 +205,7 @@ def register(group: click.Group) -> None:
     @guarded
     def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
         """Per component: installed version, target in the lock, health, last result."""
-        rows = engine.status(root, lock_path, service_manager)
+        rows = queries.status(root, lock_path, service_manager)
         if as_json:
             emit_json(rows)
             return
@@ -234,7 +235,7 @@ def register(group: click.Group) -> None:
     @guarded
     def history_cmd(component: str | None, root: Path, limit: int, as_json: bool) -> None:
         """Upgrade and rollback history, newest first."""
-        rows = engine.history(root, component, limit)
+        rows = queries.history(root, component, limit)
         if as_json:
             emit_json(rows)
             return
@@ -280,7 +281,7 @@ def register(group: click.Group) -> None:
         if component is None:
             raise ObsplanError("missing COMPONENT", key="COMPONENT", hint="obsplan rollback COMPONENT, or --last-run")
         if list_only:
-            info = engine.rollback_list(root, component)
+            info = rollbacks.rollback_list(root, component)
             if as_json:
                 emit_json(info)
                 return
@@ -294,7 +295,7 @@ def register(group: click.Group) -> None:
             for v in info["versions"]:
                 click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
             return
-        result = engine.rollback(root, component, to, _reporter(as_json), service_manager, mode, health_timeout)
+        result = rollbacks.rollback(root, component, to, _reporter(as_json), service_manager, mode, health_timeout)
         if as_json:
             engine.emit_result_event(JsonLinesReporter(sys.stdout), result)
         sys.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor import engine
+from obsplan.executor import approvals, engine, queries
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
@@ -121,14 +121,14 @@ def test_approve_on_host_unblocks_and_is_bound_to_the_step(tmp_path: Path) -> No
     _needs_supervisord()
     lock, root = _gated_lock(tmp_path / "lock.json"), tmp_path / "root"
     with pytest.raises(ObsplanError) as exc:
-        engine.approve(root, "node_exporter@9.9.9", lock)
+        approvals.approve(root, "node_exporter@9.9.9", lock)
     assert exc.value.exit_code == EXIT_USAGE and f"{NE15}, {NE19}, {AM}, {PROM}" in str(exc.value)
     proc = _cli("approve", "nope", "--root", str(root), "--lock", str(lock))
     assert proc.returncode == 2 and "known step ids" in proc.stderr and NE15 in proc.stderr
     proc = _cli("approve", NE15, "--root", str(root))  # no applied lock under this root yet
     assert proc.returncode == 2 and "--lock" in proc.stderr
 
-    rows = engine.status(root, lock)
+    rows = queries.status(root, lock)
     pending = {r["component"]: [p["step"] for p in r["pending_approval"]] for r in rows}
     assert pending == {"alertmanager": [], "node_exporter": [NE15], "prometheus": []}
     text = _cli("status", "--root", str(root), "--lock", str(lock))
@@ -151,7 +151,7 @@ def test_approve_on_host_unblocks_and_is_bound_to_the_step(tmp_path: Path) -> No
 
     report, rec = _dry(lock, root)
     assert {r.status for r in report.results} == {"would_run"} and not rec.find("pending_approval")
-    assert all(not r["pending_approval"] for r in engine.status(root, lock))
+    assert all(not r["pending_approval"] for r in queries.status(root, lock))
 
     # re-planned: same step id, other artifact → the host approval does not carry over
     replanned = _gated_lock(tmp_path / "replanned.json", sha="ef" * 32)
@@ -170,7 +170,7 @@ def test_steps_done_on_the_host_are_not_pending(tmp_path: Path) -> None:
     assert status[NE15] == ("up_to_date", "already_past")
     assert status[NE19][0] == "would_run" and status[AM][0] == "would_run"
     assert not rec.find("approvals_pending") and report.exit_code == 0
-    assert all(not r["pending_approval"] for r in engine.status(root, lock))
+    assert all(not r["pending_approval"] for r in queries.status(root, lock))
 
 
 @pytest.mark.e2e

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from obsplan.compiler.config import MatrixFile
 from obsplan.compiler.fromrules import refuse_from
-from obsplan.executor import binding, engine
+from obsplan.executor import binding, engine, plan_queries, queries
 from obsplan.executor.hostfacts_collect import collect
 from obsplan.executor.metrics import write_metrics
 from obsplan.executor.report import RecordingReporter
@@ -33,6 +33,7 @@ from obsplan.lockfile import (
     Reason,
     SourceInfo,
     Step,
+    load_lock,
     write_atomic,
 )
 from obsplan.versions import Version
@@ -249,8 +250,8 @@ def test_refuse_from_follows_the_shipped_matrix() -> None:
 
 
 def test_binding_start_step_and_refusals(tmp_path: Path) -> None:
-    lock = engine.load_lock(_lock(tmp_path / "l.lock"))
-    chain = engine.component_chains(lock)["prometheus"]
+    lock = load_lock(_lock(tmp_path / "l.lock"))
+    chain = plan_queries.component_chains(lock)["prometheus"]
     ids = {s.id for s in chain}
     assert binding.start_step(chain, ids, "2.50.0").id == "prometheus@2.55.1"  # host between: first hop still runs
     assert binding.start_step(chain, ids, "2.60.0").id == "prometheus@3.5.0"  # host past the hop
@@ -259,7 +260,7 @@ def test_binding_start_step_and_refusals(tmp_path: Path) -> None:
 
 
 def _prometheus_only(path: Path) -> Path:
-    lock = engine.load_lock(_lock(path))
+    lock = load_lock(_lock(path))
     down = FromRefusal(rule="no_downgrade", versions=">3.5.0", reason="not pinned")
     steps = [
         s.model_copy(
@@ -303,7 +304,7 @@ def test_apply_follows_the_host_when_the_matrix_allows(tmp_path: Path, host: str
 
 
 def test_retention_comes_from_the_lock_and_flags_override(tmp_path: Path) -> None:
-    lock = engine.load_lock(_lock(tmp_path / "l.lock", HostPolicy(keep_versions=5, retention_days=7)))
+    lock = load_lock(_lock(tmp_path / "l.lock", HostPolicy(keep_versions=5, retention_days=7)))
     opts = engine.with_host_policy(engine.ApplyOptions(), lock)
     assert (opts.keep_versions, opts.keep_days) == (5, 7.0)
     opts = engine.with_host_policy(engine.ApplyOptions(keep_versions=2), lock)
@@ -383,7 +384,7 @@ def test_corrupt_archive_is_a_failed_step(tmp_path: Path) -> None:
         assert again.results[0].status == "failed"
     finally:
         static.stop()
-    rows = engine.history(root)
+    rows = queries.history(root)
     assert {r["kind"] for r in rows} == {"upgrade"} and not any(r["success"] for r in rows)  # never "interrupted"
     text = (root / "var/lib/obsplan/metrics/obsplan.prom").read_text()
     assert 'obsplan_upgrade_attempts_total{component="node_exporter",result="failed"} 2.0' in text

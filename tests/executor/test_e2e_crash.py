@@ -82,7 +82,7 @@ def test_second_concurrent_apply_refused(server: Server, releases: dict, root: P
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.engine import "
+            "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.hostlock import "
             "apply_lock\nfrom obsplan.executor.layout import Layout\nwith apply_lock(Layout(Path(sys.argv[1])), 'apply'):\n"
             "    print('held', flush=True)\n    time.sleep(120)\n",
             str(root),

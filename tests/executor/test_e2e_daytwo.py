@@ -19,7 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor import engine
+from obsplan.executor import engine, queries
+from obsplan.executor import rollback as rollbacks
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.hostfacts_collect import collect
 from obsplan.executor.layout import Layout
@@ -126,20 +127,20 @@ def test_adopt_hand_installed_upgrade_then_roll_back_under_obsplan(
     assert hand.pid in rec.find("took_over", "node_exporter")[0].metadata["stopped_pids"]
     assert rec.find("host_drift", "node_exporter")
     assert _served(port) == "1.9.0" and _supervised_pid(root) is not None
-    assert [r["kind"] for r in engine.history(root)][::-1] == ["host_drift", "upgrade"]
-    points = engine.rollback_list(root, "node_exporter")["points"]
+    assert [r["kind"] for r in queries.history(root)][::-1] == ["host_drift", "upgrade"]
+    points = rollbacks.rollback_list(root, "node_exporter")["points"]
     assert [(p["label"], p["from_version"], p["status"]) for p in points] == [("adopted", "1.5.0", "available")]
     backup = Path(points[0]["backup_dir"])
     kept = root / "opt/obsplan/node_exporter/1.5.0/adopted/node_exporter"  # where obsplan can run it again
     assert (backup / "binary__node_exporter").read_bytes() == kept.read_bytes() == original
     assert (backup / "etc__systemd__system__node_exporter.service").read_text() == unit.read_text()
 
-    result = engine.rollback(root, "node_exporter", None, RecordingReporter(), "supervisord", "fast", 30.0)
+    result = rollbacks.rollback(root, "node_exporter", None, RecordingReporter(), "supervisord", "fast", 30.0)
     assert result.status == "ok", result.to_dict()
     assert _served(port) == "1.5.0"  # the adopted version, now run by obsplan's service manager
     pid = _supervised_pid(root)
     assert pid is not None and os.readlink(f"/proc/{pid}/exe").startswith(str(root / "opt/obsplan/node_exporter/1.5.0"))
-    status = {r["component"]: r for r in engine.status(root, services_kind="supervisord")}["node_exporter"]
+    status = {r["component"]: r for r in queries.status(root, services_kind="supervisord")}["node_exporter"]
     assert status["served_version"] == "1.5.0" and status["drift"] is None
 
 
@@ -153,7 +154,7 @@ def test_drift_skip_then_reinstall_then_rollback_last_run(
     link = root / "usr/local/bin/node_exporter"
     link.unlink()
     _binary(releases[("node_exporter", "1.9.0")], link)
-    status = {r["component"]: r for r in engine.status(root, services_kind="supervisord")}["node_exporter"]
+    status = {r["component"]: r for r in queries.status(root, services_kind="supervisord")}["node_exporter"]
     assert status["health"] == "drift" and "replaced by hand (reports 1.9.0" in status["drift"]
     cli_status = subprocess.run(
         [sys.executable, "-m", "obsplan", "status", "--root", str(root), "--service-manager", "supervisord"],
@@ -177,7 +178,7 @@ def test_drift_skip_then_reinstall_then_rollback_last_run(
     assert report.exit_code == 0, report.to_dict()
     assert rec.find("manual_binary_kept", "node_exporter") and _served(port) == "1.9.0"
     assert link.is_symlink()
-    assert {r["component"]: r for r in engine.status(root, services_kind="supervisord")}["node_exporter"][
+    assert {r["component"]: r for r in queries.status(root, services_kind="supervisord")}["node_exporter"][
         "drift"
     ] is None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor import engine
+from obsplan.executor import engine, queries
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
@@ -155,7 +155,7 @@ def test_failed_health_rolls_back(server: Server, releases: dict, root: Path, tm
     assert _served(port) == "1.5.0"
     assert os.readlink(root / "opt/obsplan/node_exporter/current") == "1.5.0"
     assert rec.find("auto_rollback_started") and rec.find("rolled_back")
-    hist = engine.history(root, "node_exporter")
+    hist = queries.history(root, "node_exporter")
     kinds = [(h["kind"], h["success"]) for h in hist[:2]]
     assert kinds == [("auto_rollback", 1), ("upgrade", 0)]
     assert hist[1]["to_version"] == "1.9.1" and hist[1]["error"]

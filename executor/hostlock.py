@@ -1,0 +1,55 @@
+"""One apply at a time per host: an flock on the state directory, naming the holder when refused."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import write_atomic
+
+from .facts import pid_alive
+from .layout import Layout
+from .report import now_iso
+
+
+@contextmanager
+def apply_lock(layout: Layout, command: str) -> Iterator[None]:
+    """Kernel-held lock on `<root>/var/lib/obsplan/apply.lock`; the holder's pid and start time go to a side file."""
+    layout.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(layout)
+            raise ObsplanError(
+                f"another obsplan {holder.get('command', 'apply')} holds {layout.lock_path}: "
+                f"pid {holder.get('pid', '?')} started at {holder.get('started_at', '?')}",
+                hint="wait for it to finish; the lock is released by the kernel when that process exits",
+                exit_code=EXIT_FAILED,
+            ) from None
+        write_atomic(
+            layout.lock_info_path, json.dumps({"pid": os.getpid(), "started_at": now_iso(), "command": command}) + "\n"
+        )
+        try:
+            yield
+        finally:
+            layout.lock_info_path.unlink(missing_ok=True)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+def _holder(layout: Layout) -> dict[str, Any]:
+    try:
+        info = json.loads(layout.lock_info_path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if isinstance(info, dict) and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
+        info["pid"] = f"{info['pid']} (exited?)"
+    return info if isinstance(info, dict) else {}
