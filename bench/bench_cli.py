@@ -11,24 +11,14 @@ Usage: python bench/bench_cli.py [REPEATS]
 from __future__ import annotations
 
 import os
-import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from bench_plan import timed  # the same median-of-N timer (run as a script: bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-
-
-def timed(cmd: list[str], env: dict[str, str], repeats: int) -> float:
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, env=env, check=True, capture_output=True)
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 
 if TYPE_CHECKING:
     import httpx

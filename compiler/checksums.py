@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 
 if TYPE_CHECKING:
     import httpx

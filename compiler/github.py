@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 
 from .releases import Release, ReleaseData, SourceUnavailable
 

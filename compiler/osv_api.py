@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from obsplan.errors import ObsplanError
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 from obsplan.versions import Version
 
 from .advisories import AdvisoryMappings, OsvRecord, osv_queries, parse_osv_response

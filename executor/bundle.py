@@ -175,10 +175,6 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}-{os.urandom(4).hex()}")
 
 
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    write_atomic(path, data)
-
-
 def _walk_files(directory: Path) -> Iterator[tuple[str, Path]]:
     """(relative posix path, path) of every entry below `directory` that is not a directory, links included."""
     for dirpath, dirnames, filenames in os.walk(directory):
@@ -414,7 +410,7 @@ def _build_dir(
     if (directory / LOCK_NAME).is_file() and (directory / LOCK_NAME).read_bytes() == lock_bytes:
         result.files.append(BundleFile(LOCK_NAME, "lock", "present", len(lock_bytes)))
     else:
-        write_bytes_atomic(directory / LOCK_NAME, lock_bytes)
+        write_atomic(directory / LOCK_NAME, lock_bytes)
         result.files.append(BundleFile(LOCK_NAME, "lock", "written", len(lock_bytes)))
     records: dict[str, tuple[str, int]] = {LOCK_NAME: (hashlib.sha256(lock_bytes).hexdigest(), len(lock_bytes))}
     actual: dict[str, str] = {}
@@ -449,7 +445,7 @@ def _build_dir(
                     exit_code=EXIT_FAILED,
                 )
             status = "replaced" if dest.exists() else "downloaded"
-            write_bytes_atomic(dest, data)
+            write_atomic(dest, data)
         checksum_texts[path] = text
         records[path] = (art.sha256_file(dest), dest.stat().st_size)
         result.files.append(BundleFile(path, "checksum_file", status, records[path][1], records[path][0]))
@@ -495,7 +491,7 @@ def _build_dir(
                 key="sha256",
                 exit_code=EXIT_FAILED,
             )
-    write_bytes_atomic(directory / MANIFEST_NAME, render_manifest(lock, lock_bytes, chosen, wanted, records))
+    write_atomic(directory / MANIFEST_NAME, render_manifest(lock, lock_bytes, chosen, wanted, records))
     result.files.append(BundleFile(MANIFEST_NAME, "manifest", "written"))
     return result
 

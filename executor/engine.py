@@ -28,6 +28,7 @@ import httpx
 from doit.doit_cmd import DoitMain
 
 from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, ObsplanError
+from obsplan.fsio import write_atomic
 from obsplan.hostfacts import from_state_hint
 from obsplan.lockfile import HostPolicy, Lock, Step
 
@@ -217,7 +218,7 @@ def apply(
                 audit = AuditLog(layout.audit_path)
                 fan = Fanout(reporter, audit)
                 try:
-                    bundles.write_bytes_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
+                    write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
                     db.start_run(run_id, "apply", lock.content_sha256, options.mode)
                     ctx = make_context(layout, options, fan, db, client, services, run_id, source, lock.host_policy)
                     _note_interrupted(ctx)

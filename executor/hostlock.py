@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 
 from .facts import pid_alive
 from .layout import Layout

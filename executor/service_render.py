@@ -17,7 +17,8 @@ import jinja2
 import jinja2.sandbox
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lockfile import Runtime, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Runtime
 from obsplan.service_def import ServiceDef
 
 from .layout import Layout

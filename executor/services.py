@@ -74,7 +74,7 @@ def _env() -> jinja2.Environment:
 
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    from obsplan.lockfile import write_atomic
+    from obsplan.fsio import write_atomic
 
     if path.is_file() and path.read_text() == text:
         return False
@@ -256,7 +256,7 @@ class SupervisordManager:
             if self._running():
                 return
             if not self.conf.is_file():
-                from obsplan.lockfile import write_atomic
+                from obsplan.fsio import write_atomic
 
                 write_atomic(self.conf, self.main_config())
             self.conf_d.mkdir(parents=True, exist_ok=True)

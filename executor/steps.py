@@ -594,6 +594,22 @@ class StepRunner:
                 )
             time.sleep(0.2)
 
+    def _auto_rollback_history(self, point: RollbackPoint, success: bool, error: str, started: str, t0: float) -> None:
+        """The one history row of an automatic rollback, whether it brought the previous version back or not."""
+        assert self.ctx.db is not None
+        self.ctx.db.add_history(
+            run_id=self.ctx.run_id,
+            component=self.c,
+            step_id=self.step.id,
+            kind="auto_rollback",
+            from_version=self.step.to_version,
+            to_version=point.from_version,
+            success=success,
+            started_at=started,
+            error=error,
+            duration=time.monotonic() - t0,
+        )
+
     def auto_rollback(self, exc: BaseException) -> None:
         assert self.point is not None and self.ctx.db is not None
         db, point = self.ctx.db, self.point
@@ -611,34 +627,12 @@ class StepRunner:
                 f"Backup of the previous unit/config: {point.backup_dir}; previous version directory: "
                 f"{point.version_dir or '-'}; data directory: {point.data_dir or '-'}"
             )
-            db.add_history(
-                run_id=self.ctx.run_id,
-                component=self.c,
-                step_id=self.step.id,
-                kind="auto_rollback",
-                from_version=self.step.to_version,
-                to_version=point.from_version,
-                success=False,
-                started_at=started,
-                error=str(rb_exc),
-                duration=time.monotonic() - t0,
-            )
+            self._auto_rollback_history(point, False, str(rb_exc), started, t0)
             db.set_point_status(point.id, "failed")
             raise_fail = StepFailed("rollback_failed", msg, backup=point.backup_dir, version_dir=point.version_dir)
             self.fail(raise_fail.reason, msg, status="rollback_failed", backup=point.backup_dir)
             raise _Handled() from None
-        db.add_history(
-            run_id=self.ctx.run_id,
-            component=self.c,
-            step_id=self.step.id,
-            kind="auto_rollback",
-            from_version=self.step.to_version,
-            to_version=point.from_version,
-            success=True,
-            started_at=started,
-            error=f"rolled back after: {error}",
-            duration=time.monotonic() - t0,
-        )
+        self._auto_rollback_history(point, True, f"rolled back after: {error}", started, t0)
         db.set_point_status(point.id, "used")
         row = db.installed(self.c)
         db.set_installed(
@@ -744,7 +738,7 @@ def restore_point(ctx: Context, runner: StepRunner, point: RollbackPoint) -> Non
         src = backup / rel.replace("/", "__")
         dest = layout.root / rel
         if src.is_file() and dest != definition:
-            from obsplan.lockfile import write_atomic
+            from obsplan.fsio import write_atomic
 
             write_atomic(dest, src.read_text())
     old = ctx.services.status(c)

@@ -15,7 +15,7 @@ from obsplan.compiler.diff import diff_locks, render_diff
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lockfile import write_atomic
+from obsplan.fsio import write_atomic
 
 
 def _config_options(f):  # type: ignore[no-untyped-def]

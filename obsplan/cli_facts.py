@@ -37,7 +37,8 @@ def register(group: click.Group) -> None:
         """Write the host's facts as JSON: per component the installed, linked and served version, how each
         was observed and whether obsplan manages it, plus platform and obsplan version."""
         from obsplan.executor.hostfacts_collect import collect
-        from obsplan.lockfile import load_lock, write_atomic
+        from obsplan.fsio import write_atomic
+        from obsplan.lockfile import load_lock
 
         lock = load_lock(lock_path) if lock_path is not None else None
         facts = collect(root, lock)

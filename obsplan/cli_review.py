@@ -30,7 +30,8 @@ from obsplan.errors import ObsplanError
 def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars: int | None, as_json: bool) -> None:
     """Render the Markdown report of LOCK: decisions first, then tables and folded details."""
     from obsplan.compiler.report import REPORT_LIMIT, render_markdown
-    from obsplan.lockfile import load_lock, write_atomic
+    from obsplan.fsio import write_atomic
+    from obsplan.lockfile import load_lock
 
     if len(locks) > 1 and not write:
         raise ObsplanError("several locks need --write (each report goes next to its lock)", key="LOCK")

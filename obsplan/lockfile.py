@@ -15,11 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
 
-from obsplan.errors import ObsplanError
-from obsplan.fsio import write_atomic
-
-__all__ = ["write_atomic"]  # re-exported: callers written before obsplan.fsio existed
 from obsplan import jsonload
+from obsplan.errors import ObsplanError
 from obsplan.lockcheck import check_lock
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 from obsplan.service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
 from tests.executor.conftest import PLATFORM, releases, root, tree_snapshot  # noqa: F401 - fixtures reused
 from tests.static_server import QuietHandler, StaticServer, start_static_server
 

@@ -9,7 +9,8 @@ from pathlib import Path
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
-from obsplan.lockfile import Lock, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Lock
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config
 from tests.ghserver import FakeGitHub

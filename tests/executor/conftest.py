@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from obsplan.executor.facts import host_platform
 
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
 from tests.static_server import start_static_server
 
 from . import fetch_debs

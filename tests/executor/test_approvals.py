@@ -17,7 +17,8 @@ from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
 
 from obsplan.errors import EXIT_USAGE, ObsplanError
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
 
 from .conftest import PLATFORM, Server, build_lock, free_port, hop, node_runtime
 from .test_e2e_node_exporter import _cli

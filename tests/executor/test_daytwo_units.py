@@ -22,6 +22,7 @@ from obsplan.executor.report import RecordingReporter
 from obsplan.executor.state import StateDB
 
 from obsplan.errors import ObsplanError
+from obsplan.fsio import write_atomic
 from obsplan.hostfacts import HostFacts
 from obsplan.lockfile import (
     Artifact,
@@ -34,7 +35,6 @@ from obsplan.lockfile import (
     SourceInfo,
     Step,
     load_lock,
-    write_atomic,
 )
 from obsplan.versions import Version
 from tests.static_server import start_static_server

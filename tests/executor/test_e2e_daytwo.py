@@ -27,7 +27,8 @@ from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
 from obsplan.executor.services import SupervisordManager
 
-from obsplan.lockfile import FromRefusal, HostPolicy, load_lock, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import FromRefusal, HostPolicy, load_lock
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime
 

@@ -23,7 +23,8 @@ from obsplan.executor.services import SupervisordManager, SystemdManager, render
 from obsplan.executor.state import StateDB
 
 from obsplan.errors import EXIT_USAGE, ObsplanError
-from obsplan.lockfile import Artifact, Lock, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Artifact, Lock
 
 from .conftest import Hop, build_lock, node_runtime, prometheus_runtime
 

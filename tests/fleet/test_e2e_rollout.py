@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.lockfile import load_lock, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import load_lock
 
 from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, rollout, served
 from .harness import Fleet

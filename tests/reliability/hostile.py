@@ -27,6 +27,7 @@ from click.testing import CliRunner
 from obsplan.executor.facts import host_platform
 
 from obsplan.cli import main
+from obsplan.fsio import write_atomic
 from obsplan.lockfile import (
     ArchiveLimits,
     Artifact,
@@ -38,7 +39,6 @@ from obsplan.lockfile import (
     Runtime,
     SourceInfo,
     Step,
-    write_atomic,
 )
 
 PLATFORM = host_platform()

@@ -88,7 +88,8 @@ def test_hostile_upgrade_keeps_the_running_version(
         {"node_exporter": (node_runtime(port), "exporters", [hop(server, releases[("node_exporter", V)], None, V), h])},
     )
     data = json.loads(lock.read_text())  # the zip format, re-sealed as an attacker with write access to the lock could
-    from obsplan.lockfile import Lock, write_atomic
+    from obsplan.fsio import write_atomic
+    from obsplan.lockfile import Lock
 
     for step in data["plan"]["steps"]:
         for a in step["artifacts"].values():

@@ -16,7 +16,8 @@ from obsplan.compiler.soak import matches, parse_duration, soak_seconds
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
-from obsplan.lockfile import load_lock, write_atomic
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import load_lock
 from obsplan.rollout.outcome import judge
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, root, server  # noqa: F401
 
