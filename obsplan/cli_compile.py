@@ -129,7 +129,7 @@ def plan(
         sign_lock(lock_path, sign_key)
     report_path = lock_path.with_suffix(".md")
     if not no_report:
-        write_atomic(report_path, render_markdown(lock))
+        write_atomic(report_path, render_markdown(lock, cache_dir=settings.cache_dir))
     if as_json:
         emit_json(
             {
