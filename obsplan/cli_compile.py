@@ -9,9 +9,7 @@ import click
 
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
 from obsplan.cli_sign import sign_key_option, sign_lock
-from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
-from obsplan.compiler.diff import diff_locks, render_diff
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.errors import EXIT_FAILED, ObsplanError
@@ -89,6 +87,8 @@ def plan(
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
     if check:
+        from obsplan.compiler.check import check_lock
+
         problems = check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow))
         if as_json:
             emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
@@ -260,7 +260,7 @@ def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as
 
     OLD and NEW are lock files or REV:PATH read through git, e.g.
     obsplan diff main:plans/prod.lock plans/prod.lock --format markdown"""
-    from obsplan.compiler.diff import summary_counts
+    from obsplan.compiler.diff import diff_locks, render_diff, summary_counts
     from obsplan.compiler.diff_markdown import render_diff_markdown
     from obsplan.lock_ref import read_lock_ref
 
