@@ -7,6 +7,7 @@ scratch group only when one of them is resolved.
 
 from __future__ import annotations
 
+import gc
 import importlib
 from dataclasses import dataclass
 
@@ -44,8 +45,26 @@ class LazyGroup(click.Group):
 def load_command(entry: LazyCommand) -> click.Command:
     """Import the entry's module and return the command it registers under the entry's name."""
     scratch = click.Group()
-    importlib.import_module(entry.module).register(scratch)
+    register = _import_quietly(entry.module).register
+    register(scratch)
     command = scratch.commands.get(entry.name)
     if command is None:
         raise RuntimeError(f"{entry.module}.register defines no command {entry.name!r}")
     return command
+
+
+def _import_quietly(name: str) -> object:
+    """Import a command's module with the cyclic garbage collector paused, then freeze what was loaded.
+
+    Importing a command loads thousands of classes and functions that live until the process ends; each full
+    collection meanwhile walks all of them again (two or three full passes, a third of `plan --offline`'s own
+    time). Frozen objects are never scanned again, so the command's own collections stay small."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        module = importlib.import_module(name)
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.freeze()
+    return module
