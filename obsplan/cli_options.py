@@ -40,3 +40,8 @@ def output_file_option(help: str, required: bool = False) -> Decorator:
         required=required,
         help=help,
     )
+
+
+def allow_unverified_option(help: str) -> Decorator:
+    """`--allow-unverified`: accept artifacts the lock has no sha256 for (each command says what it then does)."""
+    return click.option("--allow-unverified", is_flag=True, help=help)
