@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
+from obsplan.cli_options import output_file_option
 from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.config import load_inputs
@@ -33,12 +34,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
 
 @click.command()
 @_config_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Lock file to write [default: plans/<env>.lock].",
-)
+@output_file_option("Lock file to write [default: plans/<env>.lock].")
 @click.option("--check", is_flag=True, help="Exit 1 and list differences if the lock no longer matches its inputs.")
 @click.option("--upgrade", is_flag=True, help="Re-resolve every component instead of keeping locked versions.")
 @click.option(
@@ -279,13 +275,7 @@ def snapshot() -> None:
 
 
 @snapshot.command("refresh")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Where to write the refreshed snapshot JSON.",
-)
+@output_file_option("Where to write the refreshed snapshot JSON.", required=True)
 @click.option(
     "--checksums-from",
     "checksums_from",
