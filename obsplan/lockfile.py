@@ -125,8 +125,10 @@ class BreakingChange(Strict):
     model_config = ConfigDict(strict=True)
 
     version: EntryVersion = Field(description="the release whose section holds the entry")
-    text: NonEmpty = Field(description="the entry as written upstream, on one line, links reduced to their text")
-    source: NonEmpty = Field(description="where it was read: repository, file and section heading")
+    text: NonEmpty = Field(description="the entry's text (a parsed one on one line, links reduced to their text)")
+    source: NonEmpty = Field(
+        description="where it was read: `repo file: section heading`, `GitHub release TAG: …` or a curated document"
+    )
     marker: BreakingMarker = Field(description="the rule that flagged it as breaking (compiler/changelog.py)")
 
 
@@ -137,11 +139,14 @@ class AdvisoryEntry(Strict):
 
     id: AdvisoryId = Field(description="the smallest id among the merged records (GHSA-… sorts before GO-…)")
     aliases: list[AdvisoryId] = Field(description="every other id and alias of the merged records, sorted")
-    summary: str | None = Field(description="the record's one-line summary; null: none given")
+    summary: str | None = Field(description="the records' summary; null: none gives one")
     severity: AdvisorySeverity | None = Field(description="null: no record gives one")
     affects_current: bool | None = Field(description="the installed version is affected; null: unknown")
     affects_target: bool | None = Field(description="the target version is affected; null: unknown")
-    fixed_in: EntryVersion | None = Field(description="the nearest fixed release; null: none known, or not needed")
+    fixed_in: EntryVersion | None = Field(
+        description="the first fixed release on the target's line (else the nearest line); null: none known, or "
+        "no evaluated version is affected"
+    )
     affected_hops: list[EntryVersion] = Field(description="intermediate hop versions that are affected")
     source: list[NonEmpty] = Field(min_length=1, description="the OSV files (or API queries) the records came from")
 
