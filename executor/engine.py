@@ -7,7 +7,7 @@ is not exactly this lock's (`--bundle`), a missing checksum for this host's plat
 With `--auto`, steps neither approved in the lock nor on this host (`obsplan approve`) are left pending.
 
 Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
-host-facts check and whose actions are the journalled stages of `steps.StepRunner`. Phases run in the
+host-facts check and whose actions are the journalled stages of `steps.StepRunner` (`stages/`). Phases run in the
 plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
 temporary directory (it is flushed only at exit); crash safety comes from our journal + host facts.
 """
@@ -18,8 +18,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-import time
-import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -36,17 +35,19 @@ from . import binding, drift, phases, soak
 from . import bundle as bundles
 from .approvals import host_approval
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
+from .context import HEALTH_WINDOW, Context
 from .doit_bridge import DoitBridge, PlanLoader, clean_stale_doit_dirs, task_name
 from .extract import disk_full
 from .facts import host_platform
-from .hostlock import apply_lock
+from .history import HistoryRecorder
+from .hostrun import HostRun, host_run, http_client, new_run_id
 from .layout import APPLIED_LOCK, Layout
-from .metrics import write_metrics
 from .plan_queries import component_chains, plan_path
-from .report import AuditLog, Event, Fanout, Reporter
+from .report import Event, Reporter
+from .results import StepResult
 from .services import ServiceManager, make_service_manager
 from .state import StateDB
-from .steps import HEALTH_WINDOW, Context, StepResult, StepRunner
+from .steps import StepRunner
 
 
 @dataclass
@@ -169,6 +170,39 @@ def apply(
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
     platform = host_platform()
+    steps = _selected_steps(lock, options, lock_path, platform)
+    if options.phase is not None:
+        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
+    services = services or make_service_manager(options.service_manager, layout)
+    try:
+        with http_client(client) as client, contextlib.ExitStack() as stack:
+            source: ArtifactSource | None = None
+            if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
+                directory = stack.enter_context(bundles.opened(options.bundle))
+                bundles.check_for_apply(directory, lock_path, platform)
+                source = bundles.BundleSource(directory)
+            if options.dry_run:
+                db = stack.enter_context(_reading(layout))
+                ctx = make_context(
+                    layout, options, reporter, db, client, services, new_run_id(), source, lock.host_policy
+                )
+                return _run(lock, steps, ctx, options.auto)
+            with host_run(layout, "apply", reporter, new_run_id()) as run:
+                ctx = make_context(
+                    layout, options, run.reporter, run.db, client, services, run.run_id, source, lock.host_policy
+                )
+                return _apply_run(run, ctx, lock, lock_path, steps, options.auto)
+    except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
+        full = disk_full(exc, "writing obsplan's state")
+        if full is None:
+            raise
+        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
+        raise full from None
+
+
+def _selected_steps(lock: Lock, options: ApplyOptions, lock_path: Path, platform: str) -> list[Step]:
+    """The steps `--phase`/`--component` select; refuses a lock without this platform, an unknown phase or
+    component."""
     if lock.platforms and platform not in lock.platforms:
         raise ObsplanError(
             f"the lock has no artifacts for this host's platform {platform}",
@@ -176,12 +210,6 @@ def apply(
             key="platforms",
             hint=f"re-run 'obsplan plan' with {platform} in platforms",
         )
-    steps = [
-        s
-        for s in lock.plan.steps
-        if (options.phase is None or s.phase == options.phase)
-        and (options.component is None or s.component == options.component)
-    ]
     if options.phase is not None and options.phase not in lock.plan.phases:
         raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
     if options.component is not None and options.component not in lock.components:
@@ -190,57 +218,35 @@ def apply(
             key="--component",
             hint=", ".join(sorted(lock.components)),
         )
-    if options.phase is not None:
-        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
-    services = services or make_service_manager(options.service_manager, layout)
-    own_client = client is None
-    client = client or httpx.Client(timeout=10.0, trust_env=False)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    return [
+        s
+        for s in lock.plan.steps
+        if (options.phase is None or s.phase == options.phase)
+        and (options.component is None or s.component == options.component)
+    ]
+
+
+@contextlib.contextmanager
+def _reading(layout: Layout) -> Iterator[StateDB | None]:
+    """A dry run reads the state database when there is one (it never creates it)."""
+    db = StateDB.open_for_reading(layout.db_path)
     try:
-        with contextlib.ExitStack() as stack:
-            source: ArtifactSource | None = None
-            if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
-                directory = stack.enter_context(bundles.opened(options.bundle))
-                bundles.check_for_apply(directory, lock_path, platform)
-                source = bundles.BundleSource(directory)
-            if options.dry_run:
-                db = StateDB.open_for_reading(layout.db_path)
-                try:
-                    ctx = make_context(
-                        layout, options, reporter, db, client, services, run_id, source, lock.host_policy
-                    )
-                    return _run(lock, steps, ctx, options.auto)
-                finally:
-                    if db is not None:
-                        db.close()
-            with apply_lock(layout, "apply"):
-                db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
-                audit = AuditLog(layout.audit_path)
-                fan = Fanout(reporter, audit)
-                try:
-                    write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
-                    db.start_run(run_id, "apply", lock.content_sha256, options.mode)
-                    ctx = make_context(layout, options, fan, db, client, services, run_id, source, lock.host_policy)
-                    _note_interrupted(ctx)
-                    stale = clean_stale_parts(layout.downloads)
-                    if stale:
-                        ctx.emit(None, "stale_downloads_removed", files=stale)
-                    report = _run(lock, steps, ctx, options.auto)
-                    db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
-                    write_metrics(db, layout.metrics_path)
-                    return report
-                finally:
-                    db.close()
-                    audit.close()
-    except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
-        full = disk_full(exc, "writing obsplan's state")
-        if full is None:
-            raise
-        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
-        raise full from None
+        yield db
     finally:
-        if own_client:
-            client.close()
+        if db is not None:
+            db.close()
+
+
+def _apply_run(run: HostRun, ctx: Context, lock: Lock, lock_path: Path, steps: list[Step], auto: bool) -> ApplyReport:
+    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
+    run.start("apply", lock.content_sha256, ctx.mode)
+    _note_interrupted(ctx)
+    stale = clean_stale_parts(ctx.layout.downloads)
+    if stale:
+        ctx.emit(None, "stale_downloads_removed", files=stale)
+    report = _run(lock, steps, ctx, auto)
+    run.finish("ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
+    return report
 
 
 def _refuse_unfinished_phases(lock: Lock, phase: str, layout: Layout, lock_path: Path) -> None:
@@ -262,17 +268,8 @@ def _note_interrupted(ctx: Context) -> None:
         where = ctx.db.last_stage(row["step_id"])
         msg = f"run {row['run_id']} was interrupted at {where}; resumed by run {ctx.run_id}"
         ctx.db.journal(ctx.run_id, row["step_id"], row["component"], "step", "resumed", msg)
-        ctx.db.add_history(
-            run_id=row["run_id"],
-            component=row["component"],
-            step_id=row["step_id"],
-            kind="interrupted",
-            from_version=None,
-            to_version=row["detail"],
-            success=False,
-            started_at=row["at"],
-            error=msg,
-        )
+        history = HistoryRecorder(ctx.db, row["run_id"], row["component"], row["step_id"], row["at"], timed=False)
+        history.record("interrupted", None, row["detail"], success=False, error=msg)
         ctx.emit(row["component"], "resume", step=row["step_id"], interrupted_at=where, previous_run=row["run_id"])
 
 

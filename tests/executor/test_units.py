@@ -256,7 +256,8 @@ def test_json_lines_event_shape() -> None:
 
 
 def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
-    from obsplan.executor.steps import Context, retention
+    from obsplan.executor.context import Context
+    from obsplan.executor.retention import retention
 
     layout = Layout(tmp_path)
     for i, v in enumerate(["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
