@@ -274,10 +274,8 @@ def _note_interrupted(ctx: Context) -> None:
 
 
 def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> ApplyReport:
-    report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
     chains = component_chains(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
-    selected = {s.id for s in steps}
     ctx.emit(
         None,
         "run_started",
@@ -294,57 +292,80 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
         soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
+    selected = {s.id for s in steps}
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
-        phase_steps = [s for s in steps if s.phase == phase]
-        decided = {s.id for s in phase_steps if runners[s.id].result is not None}  # pending, or done on the host
-        if len(decided) == len(phase_steps):
+        _run_phase(phase, [s for s in steps if s.phase == phase], runners, chains, selected, ctx)
+    return _report(steps, runners, pending, ctx)
+
+
+def _run_phase(
+    phase: str,
+    phase_steps: list[Step],
+    runners: dict[str, StepRunner],
+    chains: dict[str, list[Step]],
+    selected: set[str],
+    ctx: Context,
+) -> None:
+    """One doit run for the steps of `phase` not decided yet (pending, or done on the host)."""
+    decided = {s.id for s in phase_steps if runners[s.id].result is not None}
+    if len(decided) == len(phase_steps):
+        return
+    ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps if s.id not in decided])
+    in_phase = {p.id for p in phase_steps} - decided
+    tasks, bridge_map = [], {}
+    for s in phase_steps:
+        if s.id in decided:
             continue
-        ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps if s.id not in decided])
-        tasks, bridge_map = [], {}
-        for s in phase_steps:
-            if s.id in decided:
-                continue
-            runner = runners[s.id]
-            deps = set(s.requires)
-            chain = chains[s.component]
-            idx = chain.index(s)
-            if idx > 0:
-                deps.add(chain[idx - 1].id)
-            blocked = _blocked(deps, phase_steps, runners, selected)
-            if blocked:
-                runner.result = StepResult(s.id, s.component, "skipped", "requires_not_done", {"requires": blocked})
-                runner.emit("step_skipped", reason="requires_not_done", requires=blocked)
-                continue
-            name = task_name(s.id)
-            bridge_map[name] = runner
-            in_phase = {p.id for p in phase_steps} - decided
-            tasks.append(
-                {
-                    "name": name,
-                    "actions": runner.actions(),
-                    "uptodate": [runner.uptodate],
-                    "task_dep": [task_name(d) for d in sorted(deps) if d in in_phase],
-                    "doc": f"{s.component} {s.from_version} -> {s.to_version}",
-                    "verbosity": 2,
-                }
-            )
-        if tasks:
-            bridge = DoitBridge(bridge_map)
-            clean_stale_doit_dirs()
-            with tempfile.TemporaryDirectory(prefix=f"obsplan-doit-{os.getpid()}-") as tmp:
-                args = ["run", "--continue"]
-                if ctx.mode == "fast" and len(tasks) > 1:
-                    args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
-                loader = PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
-                code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
-            if bridge.errors or code == 3:
-                raise ObsplanError(
-                    f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
-                    exit_code=EXIT_INTERNAL,
-                )
+        runner = runners[s.id]
+        deps = _deps(s, chains)
+        blocked = _blocked(deps, phase_steps, runners, selected)
+        if blocked:
+            runner.result = StepResult(s.id, s.component, "skipped", "requires_not_done", {"requires": blocked})
+            runner.emit("step_skipped", reason="requires_not_done", requires=blocked)
+            continue
+        name = task_name(s.id)
+        bridge_map[name] = runner
+        tasks.append(
+            {
+                "name": name,
+                "actions": runner.actions(),
+                "uptodate": [runner.uptodate],
+                "task_dep": [task_name(d) for d in sorted(deps) if d in in_phase],
+                "doc": f"{s.component} {s.from_version} -> {s.to_version}",
+                "verbosity": 2,
+            }
+        )
+    if tasks:
+        _run_doit(tasks, DoitBridge(bridge_map), ctx.mode)
+
+
+def _deps(step: Step, chains: dict[str, list[Step]]) -> set[str]:
+    """The steps `step` requires: its `requires` and the step before it in its component's chain."""
+    chain = chains[step.component]
+    idx = chain.index(step)
+    return set(step.requires) | ({chain[idx - 1].id} if idx > 0 else set())
+
+
+def _run_doit(tasks: list[dict[str, Any]], bridge: DoitBridge, mode: str) -> None:
+    clean_stale_doit_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"obsplan-doit-{os.getpid()}-") as tmp:
+        args = ["run", "--continue"]
+        if mode == "fast" and len(tasks) > 1:
+            args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
+        loader = PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
+        code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
+    if bridge.errors or code == 3:
+        raise ObsplanError(
+            f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
+            exit_code=EXIT_INTERNAL,
+        )
+
+
+def _report(steps: list[Step], runners: dict[str, StepRunner], pending: list[str], ctx: Context) -> ApplyReport:
+    """The run's results and exit code, and its closing events."""
+    report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
     for s in steps:
-        r = runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run")
-        report.results.append(r)
+        report.results.append(runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run"))
     if any(r.reason == "internal_error" for r in report.results):
         report.exit_code = EXIT_INTERNAL
     elif any(r.failed or (r.status == "skipped" and r.reason != drift.MANUAL_CHANGE) for r in report.results):
@@ -370,8 +391,23 @@ def _refuse_unbound(
 ) -> bool:
     """Re-check the facts the reviewed plan is bound to before any step runs; on any mismatch refuse the whole
     run (nothing under --root changes but obsplan's own state and logs) and say which fact changed."""
+    refused = _refuse_unverifiable(steps, runners, ctx)
+    if not ctx.force:
+        refused = _refuse_off_path(steps, runners, chains, ctx) or refused
+    if refused:
+        why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
+        for s in steps:
+            if runners[s.id].result is None:
+                runners[s.id].result = StepResult(s.id, s.component, "skipped", "plan_refused", {"because": why})
+                runners[s.id].emit("step_skipped", reason="plan_refused", because=why)
+        ctx.emit(None, "plan_refused", because=why)
+    return refused
+
+
+def _refuse_unverifiable(steps: list[Step], runners: dict[str, StepRunner], ctx: Context) -> bool:
+    """1. a checksum for this host's platform (fail closed, like aqua's require_checksum)."""
     refused = False
-    for s in steps:  # 1. a checksum for this host's platform (fail closed, like aqua's require_checksum)
+    for s in steps:
         a = s.artifacts.get(ctx.platform)
         runner = runners[s.id]
         if a is None:
@@ -399,40 +435,39 @@ def _refuse_unbound(
                 "upstream checksum can be fetched, or pass --allow-unverified (recorded in the history)",
             )
             refused = True
-    if not ctx.force:  # 2. the host is on the plan's path: the assumed from-state or a version the plan reaches
-        for c in sorted({s.component for s in steps}):
-            chain = chains[c]
-            path = plan_path(chain)
-            ids = {s.id for s in steps}
-            first = next(s for s in chain if s.id in ids)
-            runner = runners[first.id]
-            if runner.result is not None:
-                continue
-            host, how = runner.host_version()
-            if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
-                continue
-            runner.record_host(host, how)
-            assumed = chain[0].from_version
-            steps_text = " → ".join(v or "nothing" for v in path)
-            runner.fail(
-                "off_plan_path",
-                f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
-                f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
-                f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
-                "step anyway",
-                host_version=host,
-                expected=assumed,
-                plan_path=path,
-            )
-            refused = True
-    if refused:
-        why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
-        for s in steps:
-            if runners[s.id].result is None:
-                runners[s.id].result = StepResult(s.id, s.component, "skipped", "plan_refused", {"because": why})
-                runners[s.id].emit("step_skipped", reason="plan_refused", because=why)
-        ctx.emit(None, "plan_refused", because=why)
+    return refused
+
+
+def _refuse_off_path(
+    steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]], ctx: Context
+) -> bool:
+    """2. the host is on the plan's path: the assumed from-state or a version the plan reaches."""
+    refused = False
+    ids = {s.id for s in steps}
+    for c in sorted({s.component for s in steps}):
+        chain = chains[c]
+        path = plan_path(chain)
+        runner = runners[next(s for s in chain if s.id in ids).id]
+        if runner.result is not None:
+            continue
+        host, how = runner.host_version()
+        if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
+            continue
+        runner.record_host(host, how)
+        assumed = chain[0].from_version
+        steps_text = " → ".join(v or "nothing" for v in path)
+        runner.fail(
+            "off_plan_path",
+            f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
+            f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
+            f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+            f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
+            "step anyway",
+            host_version=host,
+            expected=assumed,
+            plan_path=path,
+        )
+        refused = True
     return refused
 
 
@@ -454,10 +489,7 @@ def _gate(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, l
         for s in steps:
             if s.id in waiting or runners[s.id].result is not None:
                 continue
-            chain = chains[s.component]
-            idx = chain.index(s)
-            deps = set(s.requires) | ({chain[idx - 1].id} if idx > 0 else set())
-            blocked = sorted(d for d in deps if d in waiting)
+            blocked = sorted(d for d in _deps(s, chains) if d in waiting)
             if blocked and not runners[s.id].uptodate():
                 waiting[s.id] = blocked
                 changed = True
