@@ -19,17 +19,15 @@ from typing import Any
 from obsplan.errors import ObsplanError
 from obsplan.lockfile import Artifact, ComponentLock, Step
 
-from .context import HEALTH_WINDOW, Context
+from .context import Context
 from .extract import disk_full
 from .history import HistoryRecorder
-from .journal import KILL_ENV, Stage, StepJournal, kill_hook
+from .journal import Stage, StepJournal
 from .report import now_iso
 from .results import Handled, Status, StepFailed, StepResult
 from .stages import activate, checkpoint, done, extract, fetch, finish, preflight
 from .state import RollbackPoint
 from .stepfacts import StepFacts
-
-__all__ = ["HEALTH_WINDOW", "KILL_ENV", "Context", "StepFailed", "StepResult", "StepRunner", "kill_hook"]
 
 STAGES: tuple[tuple[str, Callable[[StepRunner], None]], ...] = (
     ("preflight", preflight.run),
