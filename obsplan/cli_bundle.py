@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import allow_unverified_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor import bundle as bundles
@@ -55,11 +56,7 @@ def register(group: click.Group) -> None:
         metavar="OS-ARCH",
         help="Only these platforms (repeatable; default: every platform in the lock).",
     )
-    @click.option(
-        "--allow-unverified",
-        is_flag=True,
-        help="Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).",
-    )
+    @allow_unverified_option("Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).")
     @click.option(
         "--verify",
         "verify_dir",
