@@ -397,9 +397,10 @@ def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_pa
 
     import httpx
     from obsplan.executor.artifacts import HttpSource
+    from obsplan.executor.context import Context
     from obsplan.executor.layout import Layout
+    from obsplan.executor.retention import prune_used_backups
     from obsplan.executor.services import SupervisordManager
-    from obsplan.executor.steps import Context, prune_used_backups
 
     layout = Layout(tmp_path)
     with StateDB(layout.db_path) as db, httpx.Client() as client:
