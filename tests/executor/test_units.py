@@ -25,6 +25,7 @@ from obsplan.executor.state import StateDB
 from obsplan.errors import EXIT_USAGE, ObsplanError
 from obsplan.fsio import write_atomic
 from obsplan.lockfile import Artifact, Lock
+from tests.historyrows import Row, add_rows
 
 from .conftest import Hop, build_lock, node_runtime, prometheus_runtime
 
@@ -214,27 +215,11 @@ def test_alert_rules_pass_promtool_and_metrics_parse(tmp_path: Path) -> None:
     rules = REPO / "policies" / "alert-rules.yml"
     assert "obsplan_github_rate_limit_remaining" not in rules.read_text()  # nothing writes it: no rule reads it
     with StateDB(tmp_path / "state.db") as db:
-        db.add_history(
-            run_id="r",
-            component="node_exporter",
-            step_id="s",
-            kind="upgrade",
-            from_version="1.5.0",
-            to_version="1.9.0",
-            success=True,
-            started_at="2026-01-01T00:00:00+00:00",
-            duration=1.5,
-        )
-        db.add_history(
-            run_id="r",
-            component="node_exporter",
-            step_id="s",
-            kind="auto_rollback",
-            from_version="1.9.0",
-            to_version="1.5.0",
-            success=True,
-            started_at="2026-01-01T00:00:01+00:00",
-        )
+        rows: list[Row] = [
+            ("node_exporter", "s", "upgrade", "1.5.0", "1.9.0", True, "2026-01-01T00:00:00+00:00"),
+            ("node_exporter", "s", "auto_rollback", "1.9.0", "1.5.0", True, "2026-01-01T00:00:01+00:00"),
+        ]
+        add_rows(db, "r", rows, row0={"duration": 1.5})
         write_metrics(db, tmp_path / "obsplan.prom")
     text = (tmp_path / "obsplan.prom").read_text()
     assert 'obsplan_rollbacks_total{component="node_exporter",kind="automatic",result="success"} 1.0' in text
