@@ -155,8 +155,14 @@ class HttpCache:
         return entry if entry is not None and key.matches(entry) else None
 
     def store(self, key: RequestKey, entry: CacheEntry) -> None:
-        if self.cache_dir is not None:
+        """Best effort: a cache that cannot be written (read-only, a directory where the file goes) costs a
+        request next time, never the plan."""
+        if self.cache_dir is None:
+            return
+        try:
             write_atomic(entry_path(self.cache_dir, key), entry.model_dump_json(indent=1) + "\n")
+        except OSError:
+            return
 
     def is_fresh(self, entry: CacheEntry, immutable: bool) -> bool:
         if immutable and entry.status == 200:
