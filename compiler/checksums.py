@@ -2,34 +2,23 @@
 (all `<hex>  <name>` lines) and Grafana's `<url>.sha256` side-cars (bare hex).
 
 Checksum files of a published release never change, so fetched ones are immutable entries of the one HTTP cache
-(kept for good; a 404 is kept for the TTL only). A checksum
-that cannot be fetched is reported as missing; it is never invented.
+(kept for good; a 404 is kept for the TTL only). A checksum that cannot be fetched is reported as missing; it is
+never invented.
 """
 
 from __future__ import annotations
 
-import re
+from obsplan import checksum_file
 
 from .http_cache import HttpCache
 
-_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 # How a component's warning about an artifact without an upstream sha256 starts (offline plans always have it).
 MISSING_CHECKSUM = "no upstream checksum for"
 
 
-def parse_checksum_file(text: str) -> dict[str, str]:
-    """`<hex>  <name>` or `<hex> *<name>` lines → {name: hex}; other lines are ignored."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) == 2 and _HEX.match(parts[0]):
-            out[parts[1].lstrip("*").strip()] = parts[0].lower()
-    return out
-
-
-def parse_sidecar(text: str) -> str | None:
-    token = text.strip().split()[0] if text.strip() else ""
-    return token.lower() if _HEX.match(token) else None
+# Read by the one parser the executor's bundles use too (obsplan/checksum_file.py).
+parse_checksum_file = checksum_file.parse
+parse_sidecar = checksum_file.sidecar
 
 
 class ChecksumFetcher:
