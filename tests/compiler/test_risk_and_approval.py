@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.compiler.test_scenarios import run
+from tests.conftest import forget_releases
 from tests.ghserver import FakeGitHub
 
 # The tests' clock is 2026-11-22 (tests/conftest.py NOW).
@@ -94,7 +95,7 @@ def test_risk_levels_and_auto_approval(gh: FakeGitHub, obsplan_env: Path, tmp_pa
     step = _lock(tmp_path)["plan"]["steps"][0]
     assert step["risk"] == "low" and step["approval"] == "auto_upgrade allows low risk"
     gh.set_releases("prometheus/alertmanager", [_am("0.33.1", "2026-07-04"), _am("0.34.0", "2026-08-16")])
-    (obsplan_env / "github" / "prometheus__alertmanager.json").unlink()  # else the fresh cache answers
+    forget_releases(obsplan_env, gh, "prometheus/alertmanager")  # else the fresh cache answers
     (cfg / "upgrade-policy.yaml").write_text(
         "auto_upgrade:\n  enabled: true\n  allowed_risk_levels: [low]\napprovals: [alertmanager@0.34.0]\n"
     )
