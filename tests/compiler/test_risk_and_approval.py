@@ -138,7 +138,10 @@ def test_osv_api_online(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path, monke
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a plan sends its OSV queries at once; the default backlog (5) refuses some
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
