@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_plan import timed  # the same median-of-N timer (run as a script: bench/ is on sys.path)
+from bench_plan import plan_offline, timed  # the same median-of-N timer (run as a script: bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -38,19 +38,7 @@ def main() -> None:
             "obsplan --version": [PY, "-m", "obsplan", "--version"],
             "obsplan --help": [PY, "-m", "obsplan", "--help"],
             "obsplan status (empty root)": [PY, "-m", "obsplan", "status", "--root", f"{tmp}/root"],
-            "obsplan plan --offline": [
-                PY,
-                "-m",
-                "obsplan",
-                "plan",
-                "--config-dir",
-                "examples",
-                "--env",
-                "staging",
-                "--offline",
-                "-o",
-                f"{tmp}/bench.lock",
-            ],
+            "obsplan plan --offline": plan_offline(tmp),
         }
         for cmd in cases.values():
             timed(cmd, env, 1)  # warm-up: fills the bytecode cache (and obsplan's release cache)

@@ -34,23 +34,25 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from obsplan.errors import ObsplanError
+from obsplan.lockfile import BreakingChange, BreakingMarker
 from obsplan.versions import Version
 
 from .config import read_policy_yaml
 
-MARK_CHANGE = "[CHANGE]"
-MARK_SECTION = "BREAKING CHANGES section"
-MARK_UPPER = "BREAKING"
-MARK_PHRASE = "breaking change"
-MARK_BANG = "!:"
-MARK_FLAG = "flag rename"
-MARK_REMOVED = "removed"
-MARK_CURATED = "curated"
+# The lock's `BreakingMarker` (obsplan/lockfile.py) is exactly these (tests/test_changelog.py).
+MARK_CHANGE: Final = "[CHANGE]"
+MARK_SECTION: Final = "BREAKING CHANGES section"
+MARK_UPPER: Final = "BREAKING"
+MARK_PHRASE: Final = "breaking change"
+MARK_BANG: Final = "!:"
+MARK_FLAG: Final = "flag rename"
+MARK_REMOVED: Final = "removed"
+MARK_CURATED: Final = "curated"
 
 
 class Entry(BaseModel):
@@ -61,8 +63,14 @@ class Entry(BaseModel):
     version: str
     text: str
     breaking: bool
-    marker: str | None = None
+    marker: BreakingMarker | None = None
     source: str
+
+    def lock_entry(self) -> BreakingChange:
+        """This breaking entry as a step of the lock records it."""
+        if self.marker is None:  # every breaking entry is flagged by a rule (_classify, curated)
+            raise ValueError(f"changelog entry of {self.version} in {self.source} has no breaking marker")
+        return BreakingChange(version=self.version, text=self.text, source=self.source, marker=self.marker)
 
 
 Changelog = dict[str, list[Entry]]
@@ -252,7 +260,7 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _classify(text: str, p: _Pending) -> str | None:
+def _classify(text: str, p: _Pending) -> BreakingMarker | None:
     tag = _TAG.match(text)
     if tag:
         if tag.group(1) == "CHANGE":
@@ -280,68 +288,89 @@ def _classify(text: str, p: _Pending) -> str | None:
     return None
 
 
-def _parse(text: str, parser: _Parser) -> Changelog:
-    fences: list[tuple[str, int, bool]] = []  # (fence char, length, parsed as markdown)
-    blank = False
-    for raw in text.splitlines():
+class _Lines:
+    """Feeds a changelog to the parser line by line: code fences (skipped unless Markdown), HTML comment
+    markers, headings, labels, bullets and paragraphs."""
+
+    def __init__(self, parser: _Parser):
+        self.parser = parser
+        self.fences: list[tuple[str, int, bool]] = []  # (fence char, length, parsed as markdown)
+        self.blank = False
+
+    def feed(self, raw: str) -> None:
         line = raw.rstrip()
         fence = _FENCE.match(line)
-        if fences and not fences[-1][2]:
-            if fence and fence.group(1)[0] == fences[-1][0] and len(fence.group(1)) >= fences[-1][1]:
-                fences.pop()
-            continue
+        if self.fences and not self.fences[-1][2]:
+            self._inside_code(fence)
+            return
         if fence:
-            char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
-            if fences and char == fences[-1][0] and n >= fences[-1][1] and not info:
-                fences.pop()
-            else:
-                fences.append((char, n, info in ("markdown", "md")))
-            parser.flush()
-            blank = False
-            continue
+            self._fence(fence)
+            return
         stripped = line.strip()
-        comment = _COMMENT_MARK.match(stripped)
-        if comment:
-            if comment.group(2) == "END":
-                parser.close()
-            else:
-                try:
-                    parser.open(Version.parse(comment.group(1)), 0, stripped)
-                except ValueError:
-                    parser.close()
-            continue
-        if stripped.startswith("<!--"):
-            continue
+        if self._comment(stripped) or stripped.startswith("<!--"):
+            return
         heading = _HEADING.match(line)
         if heading:
-            level = len(heading.group(1)) + _FENCE_DEPTH * len(fences)
-            title = heading.group(2)
-            vm = _VERSION_HEADING.match(title)
-            version = None
-            if vm:
-                try:
-                    version = Version.parse(vm.group("v"))
-                except ValueError:
-                    version = None
-            if version is not None:
-                parser.open(version, level, stripped)
-            elif parser.version is not None and level <= parser.level:
-                parser.close()
-            else:
-                parser.subheading(level, title)
-            blank = False
-            continue
-        if parser.version is None:
-            continue
-        if not stripped:
-            blank = True
-            continue
-        if _LABEL.match(stripped):
-            parser.subheading(_LABEL_LEVEL, stripped)
-            blank = False
-            continue
+            self._heading(heading, stripped)
+        elif self.parser.version is None:
+            return
+        elif not stripped:
+            self.blank = True
+            return
+        elif _LABEL.match(stripped):
+            self.parser.subheading(_LABEL_LEVEL, stripped)
+        elif not self._text(line, stripped):
+            return  # an indented code block: the blank line before it still counts
+        self.blank = False
+
+    def _inside_code(self, fence: re.Match[str] | None) -> None:
+        if fence and fence.group(1)[0] == self.fences[-1][0] and len(fence.group(1)) >= self.fences[-1][1]:
+            self.fences.pop()
+
+    def _fence(self, fence: re.Match[str]) -> None:
+        char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
+        if self.fences and char == self.fences[-1][0] and n >= self.fences[-1][1] and not info:
+            self.fences.pop()
+        else:
+            self.fences.append((char, n, info in ("markdown", "md")))
+        self.parser.flush()
+        self.blank = False
+
+    def _comment(self, stripped: str) -> bool:
+        """`<!-- vX.Y.Z START -->` / `END` markers open and close a version; True when the line was one."""
+        comment = _COMMENT_MARK.match(stripped)
+        if not comment:
+            return False
+        if comment.group(2) == "END":
+            self.parser.close()
+            return True
+        try:
+            self.parser.open(Version.parse(comment.group(1)), 0, stripped)
+        except ValueError:
+            self.parser.close()
+        return True
+
+    def _heading(self, heading: re.Match[str], stripped: str) -> None:
+        level = len(heading.group(1)) + _FENCE_DEPTH * len(self.fences)
+        title = heading.group(2)
+        vm = _VERSION_HEADING.match(title)
+        version = None
+        if vm:
+            try:
+                version = Version.parse(vm.group("v"))
+            except ValueError:
+                version = None
+        if version is not None:
+            self.parser.open(version, level, stripped)
+        elif self.parser.version is not None and level <= self.parser.level:
+            self.parser.close()
+        else:
+            self.parser.subheading(level, title)
+
+    def _text(self, line: str, stripped: str) -> bool:
+        """A bullet or a paragraph line; False for a line of an indented code block (skipped)."""
         bullet = _BULLET.match(line)
-        pending = parser.pending
+        pending = self.parser.pending
         if bullet:
             indent, body = len(bullet.group(1)), bullet.group(2)
             if pending is not None and (
@@ -349,19 +378,25 @@ def _parse(text: str, parser: _Parser) -> Changelog:
             ):
                 pending.items.append(body)
             else:
-                parser.start(body, is_paragraph=False)
-        else:
-            indent = len(line) - len(line.lstrip())
-            if blank and indent >= 4 and (pending is None or pending.is_paragraph):
-                continue  # an indented code block
-            if pending is not None and (not blank or _ISSUE_ONLY.match(stripped)):
-                if pending.items:
-                    pending.items[-1] += " " + stripped
-                else:
-                    pending.parts.append(stripped)
+                self.parser.start(body, is_paragraph=False)
+            return True
+        indent = len(line) - len(line.lstrip())
+        if self.blank and indent >= 4 and (pending is None or pending.is_paragraph):
+            return False
+        if pending is not None and (not self.blank or _ISSUE_ONLY.match(stripped)):
+            if pending.items:
+                pending.items[-1] += " " + stripped
             else:
-                parser.start(stripped, is_paragraph=True)
-        blank = False
+                pending.parts.append(stripped)
+        else:
+            self.parser.start(stripped, is_paragraph=True)
+        return True
+
+
+def _parse(text: str, parser: _Parser) -> Changelog:
+    lines = _Lines(parser)
+    for raw in text.splitlines():
+        lines.feed(raw)
     parser.flush()
     return parser.sections
 

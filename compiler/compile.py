@@ -15,6 +15,7 @@ from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.hostfacts import FactsInput
 from obsplan.lockfile import (
     FORMAT_VERSION,
+    AdvisoryEntry,
     ArchiveLimits,
     Artifact,
     ComponentLock,
@@ -312,7 +313,7 @@ async def compile_lock(
         known_versions = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
         for hop in path.hops:
             intel[hop.id] = step_intel(hop, logs, known_versions)
-    advisory_entries: dict[str, list[dict[str, Any]]] = {}
+    advisory_entries: dict[str, list[AdvisoryEntry]] = {}
     if advisories is not None:
         for name, path in paths.items():
             r = resolved[name]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from importlib import resources
 from pathlib import Path
 
 import jinja2
 
 from obsplan.lockfile import Lock, Step
+from obsplan.templating import shipped_templates
 
 from .fit import COMMENT_LIMIT, fit
 from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
@@ -50,15 +50,8 @@ def _template_cache(cache_dir: Path | None) -> jinja2.BytecodeCache | None:
 
 def template_env(cache_dir: Path | None = None) -> jinja2.Environment:
     """The reports' jinja environment; with `cache_dir`, compiled templates are kept in `cache_dir/templates`."""
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda n: resources.files("obsplan.templates").joinpath(n).read_text()),
-        bytecode_cache=_template_cache(cache_dir),
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = shipped_templates()
+    env.bytecode_cache = _template_cache(cache_dir)
     env.filters["code"] = lambda text: f"`{text}`"
     env.filters["advisory_id"] = lambda text: text.split(" ")[0]
     return env

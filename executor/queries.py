@@ -136,10 +136,11 @@ class _Probe:
 
     def served_version(self, chain: list[Step], comp: ComponentLock) -> str | None:
         from .artifacts import HttpSource
+        from .context import Context
         from .facts import host_platform
         from .report import Fanout
         from .services import make_service_manager
-        from .steps import Context, StepRunner
+        from .steps import StepRunner
 
         if self.client is None:
             import httpx

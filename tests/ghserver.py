@@ -315,6 +315,8 @@ class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up mid-response (a cancelled request, a closed client) is normal here: no traceback on
     stderr, where it would mix with the output of the command under test."""
 
+    request_queue_size = 128  # a plan sends its requests at once; the default backlog (5) would refuse some
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)
@@ -407,6 +409,15 @@ class FakeGitHub:
     def grafana_com_url(self) -> str:
         """Replaces ``https://grafana.com`` (the downloads API)."""
         return f"{self.url}/grafana-com"
+
+    def plan_env(self, cache_dir: Path, now: str = "2026-11-22") -> dict[str, str]:
+        """The environment an `obsplan plan` subprocess needs to read release data from this server only."""
+        return {
+            "GITHUB_API_URL": self.api_url,
+            "GRAFANA_COM_API_URL": self.grafana_com_url,
+            "OBSPLAN_CACHE_DIR": str(cache_dir),
+            "OBSPLAN_NOW": now,
+        }
 
     def download_url(self, repo: str, tag: str, asset: str) -> str:
         return f"{self.url}/download/{repo}/{quote(tag, safe='')}/{quote(asset, safe='')}"
