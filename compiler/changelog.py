@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict
 from obsplan.errors import ObsplanError
 from obsplan.versions import Version
 
-from .config import read_policy_yaml
+from .inputs import read_policy_yaml
 
 MARK_CHANGE = "[CHANGE]"
 MARK_SECTION = "BREAKING CHANGES section"

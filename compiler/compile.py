@@ -34,10 +34,13 @@ from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
 from .checksums import MISSING_CHECKSUM, ChecksumFetcher, parse_checksum_file, parse_sidecar
 from .compat_gate import blocking_refusals
-from .config import ComponentSpec, Inputs, MatrixFile, PolicyFile, Strategy
+from .config_matrix import MatrixFile
+from .config_policy import PolicyFile
+from .config_versions import ComponentSpec, Strategy
 from .fromrules import refuse_from
 from .fromstate import FromState, after_target, initial_from_state, stated_text
 from .grafana_com import GrafanaComSource, NotThisSource
+from .inputs import Inputs
 from .intelligence import (
     StepIntel,
     advisories_for,

@@ -15,7 +15,8 @@ from typing import Literal
 from obsplan.lockfile import ComponentLock, Lock
 from obsplan.versions import Version
 
-from .config import EnvironmentSpec, Inputs
+from .config_versions import EnvironmentSpec
+from .inputs import Inputs
 
 Origin = Literal["facts", "current", "lock", "lock_target", "module", "none"]
 

@@ -15,7 +15,7 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import Reason
 from obsplan.versions import Version, VersionRange
 
-from .config import MatrixFile, Rule
+from .config_matrix import MatrixFile, Rule
 
 
 @dataclass

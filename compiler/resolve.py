@@ -14,7 +14,8 @@ from obsplan.lockfile import Reason
 from obsplan.versions import Version, VersionRange
 
 from .catalog import ComponentDef
-from .config import ComponentSpec, MatrixFile, Strategy
+from .config_matrix import MatrixFile
+from .config_versions import ComponentSpec, Strategy
 from .releases import Release, ReleaseData, candidates, is_stable
 
 

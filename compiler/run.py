@@ -21,10 +21,10 @@ from .catalog import downloads_products
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
-from .config import Inputs, load_inputs
 from .github import DEFAULT_API, GitHubSource, ReleaseCache
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .http import client_for
+from .inputs import Inputs, load_inputs
 from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
 from .osv_api import OsvClient
 from .promote import find_promoted

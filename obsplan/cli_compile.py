@@ -10,8 +10,8 @@ import click
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
 from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
-from obsplan.compiler.config import load_inputs
 from obsplan.compiler.diff import diff_locks, render_diff
+from obsplan.compiler.inputs import load_inputs
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.errors import EXIT_FAILED, ObsplanError
@@ -198,7 +198,7 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
     """List the known release versions of a component, newest first."""
     from obsplan.compiler.catalog import builtin_definitions, resolve_definition
     from obsplan.compiler.compile import effective_specs
-    from obsplan.compiler.config import ComponentSpec
+    from obsplan.compiler.config_versions import ComponentSpec
     from obsplan.versions import go_module_twin, parse_tag
 
     builtins = builtin_definitions()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from obsplan.compiler.compile import decide_strategy
-from obsplan.compiler.config import ComponentSpec
+from obsplan.compiler.config_versions import ComponentSpec
 
 ENTRY_LATEST = ComponentSpec(strategy="latest")
 ENTRY_BARE = ComponentSpec()
