@@ -197,8 +197,8 @@ def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> 
 def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
     """List the known release versions of a component, newest first."""
     from obsplan.compiler.catalog import builtin_definitions, resolve_definition
-    from obsplan.compiler.compile import effective_specs
     from obsplan.compiler.config_versions import ComponentSpec
+    from obsplan.compiler.specs import effective_specs
     from obsplan.versions import go_module_twin, parse_tag
 
     builtins = builtin_definitions()
