@@ -23,7 +23,9 @@ CONFIG = """\
 global: {platforms: [linux-amd64]}
 components:
   node_exporter: {strategy: latest}
-  mysqld_exporter: {strategy: latest}
+  mysqld_exporter:
+    strategy: latest
+    runtime: {mysql: {address: "127.0.0.1:3306", user: exporter, password_file: /etc/obsplan/mysql.pw}}
 environments:
   staging:
     current: {node_exporter: "1.4.0", mysqld_exporter: "0.15.0"}
