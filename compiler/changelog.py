@@ -285,85 +285,109 @@ def _parse(text: str, parser: _Parser) -> Changelog:
     blank = False
     for raw in text.splitlines():
         line = raw.rstrip()
-        fence = _FENCE.match(line)
-        if fences and not fences[-1][2]:
-            if fence and fence.group(1)[0] == fences[-1][0] and len(fence.group(1)) >= fences[-1][1]:
-                fences.pop()
+        kind = _fence_line(line, fences, parser)
+        if kind == "inside":
             continue
-        if fence:
-            char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
-            if fences and char == fences[-1][0] and n >= fences[-1][1] and not info:
-                fences.pop()
-            else:
-                fences.append((char, n, info in ("markdown", "md")))
-            parser.flush()
+        if kind == "fence":
             blank = False
             continue
         stripped = line.strip()
-        comment = _COMMENT_MARK.match(stripped)
-        if comment:
-            if comment.group(2) == "END":
-                parser.close()
-            else:
-                try:
-                    parser.open(Version.parse(comment.group(1)), 0, stripped)
-                except ValueError:
-                    parser.close()
-            continue
-        if stripped.startswith("<!--"):
+        if _comment_line(stripped, parser):
             continue
         heading = _HEADING.match(line)
         if heading:
-            level = len(heading.group(1)) + _FENCE_DEPTH * len(fences)
-            title = heading.group(2)
-            vm = _VERSION_HEADING.match(title)
-            version = None
-            if vm:
-                try:
-                    version = Version.parse(vm.group("v"))
-                except ValueError:
-                    version = None
-            if version is not None:
-                parser.open(version, level, stripped)
-            elif parser.version is not None and level <= parser.level:
-                parser.close()
-            else:
-                parser.subheading(level, title)
+            _heading_line(heading, len(fences), stripped, parser)
             blank = False
-            continue
-        if parser.version is None:
-            continue
-        if not stripped:
-            blank = True
-            continue
-        if _LABEL.match(stripped):
-            parser.subheading(_LABEL_LEVEL, stripped)
-            blank = False
-            continue
-        bullet = _BULLET.match(line)
-        pending = parser.pending
-        if bullet:
-            indent, body = len(bullet.group(1)), bullet.group(2)
-            if pending is not None and (
-                (indent >= 2 and not pending.is_paragraph) or (pending.is_paragraph and pending.parts[-1].endswith(":"))
-            ):
-                pending.items.append(body)
-            else:
-                parser.start(body, is_paragraph=False)
-        else:
-            indent = len(line) - len(line.lstrip())
-            if blank and indent >= 4 and (pending is None or pending.is_paragraph):
-                continue  # an indented code block
-            if pending is not None and (not blank or _ISSUE_ONLY.match(stripped)):
-                if pending.items:
-                    pending.items[-1] += " " + stripped
-                else:
-                    pending.parts.append(stripped)
-            else:
-                parser.start(stripped, is_paragraph=True)
-        blank = False
+        elif parser.version is not None:
+            blank = _body_line(line, stripped, blank, parser)
     parser.flush()
     return parser.sections
+
+
+def _fence_line(line: str, fences: list[tuple[str, int, bool]], parser: _Parser) -> str | None:
+    """ "inside": a line of a fence that is not markdown (skipped); "fence": a fence opens or closes (`fences`
+    updated); None: neither."""
+    fence = _FENCE.match(line)
+    if fences and not fences[-1][2]:
+        if fence and fence.group(1)[0] == fences[-1][0] and len(fence.group(1)) >= fences[-1][1]:
+            fences.pop()
+        return "inside"
+    if not fence:
+        return None
+    char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
+    if fences and char == fences[-1][0] and n >= fences[-1][1] and not info:
+        fences.pop()
+    else:
+        fences.append((char, n, info in ("markdown", "md")))
+    parser.flush()
+    return "fence"
+
+
+def _comment_line(stripped: str, parser: _Parser) -> bool:
+    """An HTML comment: a version mark opens (or END closes) a section; any other is skipped."""
+    comment = _COMMENT_MARK.match(stripped)
+    if comment:
+        if comment.group(2) == "END":
+            parser.close()
+        else:
+            try:
+                parser.open(Version.parse(comment.group(1)), 0, stripped)
+            except ValueError:
+                parser.close()
+        return True
+    return stripped.startswith("<!--")
+
+
+def _heading_line(heading: re.Match[str], depth: int, stripped: str, parser: _Parser) -> None:
+    """A version heading opens a section; a heading at or above the open section's level closes it; any other
+    heading is a subheading (headings inside `depth` markdown fences count as deeper)."""
+    level = len(heading.group(1)) + _FENCE_DEPTH * depth
+    title = heading.group(2)
+    vm = _VERSION_HEADING.match(title)
+    version = None
+    if vm:
+        try:
+            version = Version.parse(vm.group("v"))
+        except ValueError:
+            version = None
+    if version is not None:
+        parser.open(version, level, stripped)
+    elif parser.version is not None and level <= parser.level:
+        parser.close()
+    else:
+        parser.subheading(level, title)
+
+
+def _body_line(line: str, stripped: str, blank: bool, parser: _Parser) -> bool:
+    """A line inside a version's section: label, bullet (or its sub-item), paragraph, continuation. Returns
+    whether the last line counts as blank (an indented code line keeps what it was)."""
+    if not stripped:
+        return True
+    if _LABEL.match(stripped):
+        parser.subheading(_LABEL_LEVEL, stripped)
+        return False
+    bullet = _BULLET.match(line)
+    pending = parser.pending
+    if bullet:
+        indent, body = len(bullet.group(1)), bullet.group(2)
+        if pending is not None and (
+            (indent >= 2 and not pending.is_paragraph) or (pending.is_paragraph and pending.parts[-1].endswith(":"))
+        ):
+            pending.items.append(body)
+        else:
+            parser.start(body, is_paragraph=False)
+        return False
+    indent = len(line) - len(line.lstrip())
+    if blank and indent >= 4 and (pending is None or pending.is_paragraph):
+        return blank  # an indented code block
+    if pending is not None and (not blank or _ISSUE_ONLY.match(stripped)):
+        if pending.items:
+            pending.items[-1] += " " + stripped
+        else:
+            pending.parts.append(stripped)
+    else:
+        parser.start(stripped, is_paragraph=True)
+    return False
 
 
 def parse_changelog(text: str, source: str = "CHANGELOG.md") -> Changelog:
