@@ -27,7 +27,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from obsplan.executor import bundle as bundles  # noqa: E402
+from obsplan.executor.bundle.build import build_bundle  # noqa: E402
+from obsplan.executor.bundle.verify import verify_bundle  # noqa: E402
 
 from tests.bundle.conftest import Hop, Upstream, make_lock  # noqa: E402
 from tests.executor import fetch_debs  # noqa: E402
@@ -77,14 +78,14 @@ def main() -> int:
         out = work / "bundle"
 
         t0 = time.perf_counter()
-        cold = bundles.build_bundle(lock, out)
+        cold = build_bundle(lock, out)
         cold_s = time.perf_counter() - t0
         assert cold.count("downloaded") == len([f for f in cold.files if f.kind in ("artifact", "checksum_file")])
 
         warm, hashing, cli = [], [], []
         for _ in range(max(1, args.repeat)):
             t0 = time.perf_counter()
-            result = bundles.build_bundle(lock, out)
+            result = build_bundle(lock, out)
             warm.append(time.perf_counter() - t0)
             assert result.count("downloaded") == 0 and result.count("replaced") == 0
             t0 = time.perf_counter()
@@ -98,7 +99,7 @@ def main() -> int:
             )
             cli.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        verified = bundles.verify_bundle(out)
+        verified = verify_bundle(out)
         verify_s = time.perf_counter() - t0
         assert verified.ok, verified.problems
 

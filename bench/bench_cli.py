@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_plan import timed  # the same median-of-N timer (run as a script: bench/ is on sys.path)
+from bench_plan import plan_offline, timed  # the same median-of-N timer (run as a script: bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -31,19 +31,7 @@ def main() -> None:
             "obsplan --version": [PY, "-m", "obsplan", "--version"],
             "obsplan --help": [PY, "-m", "obsplan", "--help"],
             "obsplan status (empty root)": [PY, "-m", "obsplan", "status", "--root", f"{tmp}/root"],
-            "obsplan plan --offline": [
-                PY,
-                "-m",
-                "obsplan",
-                "plan",
-                "--config-dir",
-                "examples",
-                "--env",
-                "staging",
-                "--offline",
-                "-o",
-                f"{tmp}/bench.lock",
-            ],
+            "obsplan plan --offline": plan_offline(tmp),
         }
         t = {name: timed(cmd, env, repeats) for name, cmd in cases.items()}
     base, libs = t["python -c pass"], t["import pydantic, yaml, jinja2, networkx"]

@@ -25,28 +25,18 @@ def timed(cmd: list[str], env: dict[str, str], repeats: int) -> float:
     return statistics.median(samples)
 
 
+def plan_offline(tmp: str) -> list[str]:
+    """`obsplan plan --offline` on the shipped example's staging environment, writing into `tmp`."""
+    cmd = ["plan", "--config-dir", "examples", "--env", "staging", "--offline", "-o", f"{tmp}/bench.lock"]
+    return [sys.executable, "-m", "obsplan", *cmd]
+
+
 def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 5
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "OBSPLAN_CACHE_DIR": tmp, "OBSPLAN_NOW": "2026-11-22"}
         base = timed([sys.executable, "-c", "import obsplan"], env, repeats)
-        plan = timed(
-            [
-                sys.executable,
-                "-m",
-                "obsplan",
-                "plan",
-                "--config-dir",
-                "examples",
-                "--env",
-                "staging",
-                "--offline",
-                "-o",
-                f"{tmp}/bench.lock",
-            ],
-            env,
-            repeats,
-        )
+        plan = timed(plan_offline(tmp), env, repeats)
     print(f"import obsplan:          {base * 1000:8.1f} ms (median of {repeats})")
     print(f"obsplan plan --offline:  {plan * 1000:8.1f} ms (median of {repeats})")
     print(f"ratio plan/import:       {plan / base:8.1f}x")

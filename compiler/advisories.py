@@ -29,6 +29,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from obsplan import jsonload
 from obsplan.errors import ObsplanError
+from obsplan.lockfile import AdvisoryId, AdvisorySeverity
 from obsplan.versions import Version, VersionRange
 
 from .inputs import read_policy_yaml
@@ -64,12 +65,15 @@ class OsvAffected(BaseModel):
 
 
 class OsvRecord(BaseModel):
+    """The fields the evaluation uses; ids and severity in the shape the lock records (refused here, naming the
+    file, rather than when the lock is written)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: str
-    aliases: list[str] = []
+    id: AdvisoryId
+    aliases: list[AdvisoryId] = []
     summary: str | None = None
-    severity: str | None = None
+    severity: AdvisorySeverity | None = None
     withdrawn: str | None = None
     affected: list[OsvAffected] = []
     source: str
@@ -323,7 +327,11 @@ def _record_from_json(data: Any, source: str) -> OsvRecord:
             affected=affected,
             source=source,
         )
-    except (KeyError, TypeError, AttributeError, ValidationError) as exc:
+    except ValidationError as exc:
+        err = exc.errors()[0]  # the field as this module reads it, so no JSON key is claimed
+        field = ".".join(str(p) for p in err["loc"])
+        raise ObsplanError(f"not an OSV record ({field}: {err['msg']})", file=source) from None
+    except (KeyError, TypeError, AttributeError) as exc:
         raise ObsplanError(f"not an OSV record ({type(exc).__name__}: {exc})", file=source) from None
 
 

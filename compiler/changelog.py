@@ -34,23 +34,25 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from obsplan.errors import ObsplanError
+from obsplan.lockfile import BreakingChange, BreakingMarker
 from obsplan.versions import Version
 
 from .inputs import read_policy_yaml
 
-MARK_CHANGE = "[CHANGE]"
-MARK_SECTION = "BREAKING CHANGES section"
-MARK_UPPER = "BREAKING"
-MARK_PHRASE = "breaking change"
-MARK_BANG = "!:"
-MARK_FLAG = "flag rename"
-MARK_REMOVED = "removed"
-MARK_CURATED = "curated"
+# The lock's `BreakingMarker` (obsplan/lockfile.py) is exactly these (tests/test_changelog.py).
+MARK_CHANGE: Final = "[CHANGE]"
+MARK_SECTION: Final = "BREAKING CHANGES section"
+MARK_UPPER: Final = "BREAKING"
+MARK_PHRASE: Final = "breaking change"
+MARK_BANG: Final = "!:"
+MARK_FLAG: Final = "flag rename"
+MARK_REMOVED: Final = "removed"
+MARK_CURATED: Final = "curated"
 
 
 class Entry(BaseModel):
@@ -61,8 +63,14 @@ class Entry(BaseModel):
     version: str
     text: str
     breaking: bool
-    marker: str | None = None
+    marker: BreakingMarker | None = None
     source: str
+
+    def lock_entry(self) -> BreakingChange:
+        """This breaking entry as a step of the lock records it."""
+        if self.marker is None:  # every breaking entry is flagged by a rule (_classify, curated)
+            raise ValueError(f"changelog entry of {self.version} in {self.source} has no breaking marker")
+        return BreakingChange(version=self.version, text=self.text, source=self.source, marker=self.marker)
 
 
 Changelog = dict[str, list[Entry]]
@@ -252,7 +260,7 @@ def _clean(text: str) -> str:
     return " ".join(text.split())
 
 
-def _classify(text: str, p: _Pending) -> str | None:
+def _classify(text: str, p: _Pending) -> BreakingMarker | None:
     tag = _TAG.match(text)
     if tag:
         if tag.group(1) == "CHANGE":

@@ -8,33 +8,22 @@ that cannot be fetched is reported as missing; it is never invented.
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from obsplan import checksum_file
 from obsplan.fsio import write_atomic
 
 if TYPE_CHECKING:
     import httpx
 
-_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
 # How a component's warning about an artifact without an upstream sha256 starts (offline plans always have it).
 MISSING_CHECKSUM = "no upstream checksum for"
 
 
-def parse_checksum_file(text: str) -> dict[str, str]:
-    """`<hex>  <name>` or `<hex> *<name>` lines → {name: hex}; other lines are ignored."""
-    out: dict[str, str] = {}
-    for line in text.splitlines():
-        parts = line.strip().split(None, 1)
-        if len(parts) == 2 and _HEX.match(parts[0]):
-            out[parts[1].lstrip("*").strip()] = parts[0].lower()
-    return out
-
-
-def parse_sidecar(text: str) -> str | None:
-    token = text.strip().split()[0] if text.strip() else ""
-    return token.lower() if _HEX.match(token) else None
+# Read by the one parser the executor's bundles use too (obsplan/checksum_file.py).
+parse_checksum_file = checksum_file.parse
+parse_sidecar = checksum_file.sidecar
 
 
 class ChecksumFetcher:

@@ -50,14 +50,14 @@ def component_changes(ca: ComponentLock, cb: ComponentLock) -> list[dict[str, An
     elif ca.source.as_of != cb.source.as_of:
         out.append(_change("source", f"data of {ca.source.as_of or '?'} → {cb.source.as_of or '?'}"))
     out += _artifact_changes("", ca.artifacts, cb.artifacts, ca.version == cb.version)
-    adv_a = {x["id"]: x for x in ca.advisories}
-    adv_b = {x["id"]: x for x in cb.advisories}
+    adv_a = {x.id: x for x in ca.advisories}
+    adv_b = {x.id: x for x in cb.advisories}
     for i in sorted(set(adv_a) | set(adv_b)):
         x, y = adv_a.get(i), adv_b.get(i)
         if x is None or y is None:
             out.append(_change("advisory", f"{i} {'new' if x is None else 'gone'}", id=i))
-        elif bool(x.get("affects_target")) != bool(y.get("affects_target")):
-            now = "now affects the target" if y.get("affects_target") else "no longer affects the target"
+        elif bool(x.affects_target) != bool(y.affects_target):
+            now = "now affects the target" if y.affects_target else "no longer affects the target"
             out.append(_change("advisory", f"{i} {now}", id=i))
     # A warning that only names the new target version (e.g. a missing checksum) is the same warning.
     wa = {w.replace(ca.version, "‹target›"): w for w in ca.warnings}

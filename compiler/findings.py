@@ -7,6 +7,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from obsplan.lockfile import AdvisoryEntry
+
 from .advisories import AdvisoryDB
 from .changelog import Changelog
 from .changelog_source import ChangelogFetcher
@@ -20,7 +22,7 @@ from .targets import Resolved
 @dataclass
 class Findings:
     intel: dict[str, StepIntel]  # step id → breaking entries, reasons, risk raise
-    advisories: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # component → lock entries
+    advisories: dict[str, list[AdvisoryEntry]] = field(default_factory=dict)  # component → lock entries
     refusals: list[Refusal] = field(default_factory=list)  # targets an advisory affects
 
 

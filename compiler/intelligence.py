@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from obsplan.lockfile import Reason
+from obsplan.lockfile import AdvisoryEntry, BreakingChange, Reason
 from obsplan.versions import Version
 
 from .advisories import AdvisoryDB, Assessment
@@ -32,7 +32,7 @@ from .releases import ReleaseData, candidates
 
 @dataclass
 class StepIntel:
-    breaking: list[dict[str, str]] = field(default_factory=list)
+    breaking: list[BreakingChange] = field(default_factory=list)
     reasons: list[Reason] = field(default_factory=list)
     raise_to: str | None = None
 
@@ -73,9 +73,7 @@ def step_intel(hop: Hop, changelogs: list[Changelog], known: list[Version]) -> S
     if hop.from_version is None:
         return intel
     result: BreakingChanges = breaking_between(changelogs, hop.from_version, hop.to_version, known)
-    intel.breaking = [
-        {"version": e.version, "text": e.text, "source": e.source, "marker": e.marker or ""} for e in result.entries
-    ]
+    intel.breaking = [e.lock_entry() for e in result.entries]
     cov = result.coverage
     if cov.status == "unavailable":
         intel.reasons.append(
@@ -109,27 +107,27 @@ def advisories_for(
     target: Version,
     allow: set[str],
     refusals: list[Refusal],
-) -> tuple[list[dict[str, Any]], dict[str, list[Reason]]]:
+) -> tuple[list[AdvisoryEntry], dict[str, list[Reason]]]:
     """Lock entries for a component's advisories, and extra reasons per step id."""
     inter = [h.to_version for h in hops[:-1]]
     found: list[Assessment] = db.assess(component, current, target, inter)
-    entries: list[dict[str, Any]] = []
+    entries: list[AdvisoryEntry] = []
     reasons: dict[str, list[Reason]] = {}
     for a in found:
         if not (a.affects_current or a.affects_target or a.affected_hops):
             continue
         entries.append(
-            {
-                "id": a.id,
-                "aliases": a.aliases,
-                "summary": a.summary,
-                "severity": a.severity,
-                "affects_current": a.affects_current,
-                "affects_target": a.affects_target,
-                "fixed_in": a.fixed_in,
-                "affected_hops": a.affected_hops,
-                "source": a.source,
-            }
+            AdvisoryEntry(
+                id=a.id,
+                aliases=a.aliases,
+                summary=a.summary,
+                severity=a.severity,
+                affects_current=a.affects_current,
+                affects_target=a.affects_target,
+                fixed_in=a.fixed_in,
+                affected_hops=a.affected_hops,
+                source=a.source,
+            )
         )
         if hops and a.affects_current and a.affects_target is False:
             reasons.setdefault(hops[-1].id, []).append(

@@ -54,11 +54,7 @@ def plan_view(lock: Lock, refused: list[str] | None = None) -> dict[str, Any]:
             "risk": risks[name],
             **({"warnings": warnings} if (warnings := _warnings(c.warnings)) else {}),
             **(
-                {
-                    "advisories": [
-                        f"{a['id']}: {'affects target' if a.get('affects_target') else 'fixed'}" for a in c.advisories
-                    ]
-                }
+                {"advisories": [f"{a.id}: {'affects target' if a.affects_target else 'fixed'}" for a in c.advisories]}
                 if c.advisories
                 else {}
             ),

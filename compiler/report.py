@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from importlib import resources
-
 import jinja2
 
 from obsplan.lockfile import Lock, Step
+from obsplan.templating import shipped_templates
 
 from .fit import COMMENT_LIMIT, fit
 from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
@@ -27,14 +26,7 @@ def component_risks(lock: Lock) -> dict[str, str]:
 
 
 def template_env() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FunctionLoader(lambda n: resources.files("obsplan.templates").joinpath(n).read_text()),
-        autoescape=False,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        undefined=jinja2.StrictUndefined,
-    )
+    env = shipped_templates()
     env.filters["code"] = lambda text: f"`{text}`"
     env.filters["advisory_id"] = lambda text: text.split(" ")[0]
     return env

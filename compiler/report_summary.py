@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from obsplan.lockfile import ComponentLock, Lock, Step
+from obsplan.lockfile import AdvisoryEntry, ComponentLock, Lock, Step
 
 # A decision list in the summary names at most this many items, then says how many more there are, so the
 # summary stays short whatever the size of the lock (it is never truncated).
@@ -51,7 +51,7 @@ class Summary:
     steps: int
     high_risk: list[Step]
     security: list[tuple[Step, list[str]]]
-    still_affected: list[tuple[str, dict[str, object]]]
+    still_affected: list[tuple[str, AdvisoryEntry]]
     pending: list[Step]
     refused: list[str]
     accepted: list[str]
@@ -63,8 +63,8 @@ class Summary:
 def summarize(lock: Lock, refused: list[str], accepted: list[str]) -> Summary:
     steps = lock.plan.steps
     groups, refs = group_warnings(lock.components)
-    affected = [(n, a) for n, c in lock.components.items() for a in c.advisories if a.get("affects_target")]
-    accepted = accepted + [f"{a['id']} (still affects {n} {lock.components[n].version})" for n, a in affected]
+    affected = [(n, a) for n, c in lock.components.items() for a in c.advisories if a.affects_target]
+    accepted = accepted + [f"{a.id} (still affects {n} {lock.components[n].version})" for n, a in affected]
     return Summary(
         total=len(lock.components),
         changing=[(n, c.current, c.version) for n, c in lock.components.items() if c.current != c.version],
@@ -132,9 +132,9 @@ def breaking_by_version(step: Step, limit: int) -> tuple[str, list[tuple[str, li
     version, and how many were left out."""
     groups: list[tuple[str, list[str]]] = []
     for b in step.breaking_changes[:limit]:
-        text = b["text"] if len(b["text"]) <= 160 else b["text"][:159] + "…"
-        if not groups or groups[-1][0] != b["version"]:
-            groups.append((b["version"], []))
+        text = b.text if len(b.text) <= 160 else b.text[:159] + "…"
+        if not groups or groups[-1][0] != b.version:
+            groups.append((b.version, []))
         groups[-1][1].append(text)
-    source = step.breaking_changes[0].get("source", "").split(":")[0] if step.breaking_changes else ""
+    source = step.breaking_changes[0].source.split(":")[0] if step.breaking_changes else ""
     return source, groups, max(0, len(step.breaking_changes) - limit)

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.errors import ObsplanError
+from obsplan.lock_review import load_reviewed_lock
 from obsplan.lockfile import Lock, Step
 
-from . import bundle as bundles
 from .layout import APPLIED_LOCK, Layout
 from .plan_queries import component_chains, plan_path
 from .report import AuditLog, Event
@@ -49,7 +49,7 @@ def approve(root: Path, step_id: str, lock_path: Path | None = None, by: str | N
             key="--lock",
             hint="pass the lock that holds the step: obsplan approve STEP_ID --lock LOCK",
         )
-    lock = bundles.load_reviewed_lock(path)
+    lock = load_reviewed_lock(path)
     step = next((s for s in lock.plan.steps if s.id == step_id), None)
     if step is None:
         known = ", ".join(s.id for s in lock.plan.steps) or "none"

@@ -30,12 +30,14 @@ from doit.doit_cmd import DoitMain
 from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, ObsplanError
 from obsplan.fsio import write_atomic
 from obsplan.hostfacts import from_state_hint
+from obsplan.lock_review import load_reviewed_lock
 from obsplan.lockfile import HostPolicy, Lock, Step
 
 from . import binding, drift, phases, soak
-from . import bundle as bundles
 from .approvals import host_approval
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
+from .bundle.source import BundleSource, check_for_apply
+from .bundle.tarball import opened
 from .doit_bridge import DoitBridge, PlanLoader, clean_stale_doit_dirs, task_name
 from .extract import disk_full
 from .facts import host_platform
@@ -163,7 +165,7 @@ def apply(
 ) -> ApplyReport:
     """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
     _check_options(options)
-    lock = bundles.load_reviewed_lock(lock_path)
+    lock = load_reviewed_lock(lock_path)
     options = with_host_policy(options, lock)
     if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
         options = replace(options, allow_unverified=True)
@@ -200,9 +202,9 @@ def apply(
         with contextlib.ExitStack() as stack:
             source: ArtifactSource | None = None
             if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
-                directory = stack.enter_context(bundles.opened(options.bundle))
-                bundles.check_for_apply(directory, lock_path, platform)
-                source = bundles.BundleSource(directory)
+                directory = stack.enter_context(opened(options.bundle))
+                check_for_apply(directory, lock_path, platform)
+                source = BundleSource(directory)
             if options.dry_run:
                 db = StateDB.open_for_reading(layout.db_path)
                 try:

@@ -20,14 +20,12 @@ import threading
 import time
 import xmlrpc.client
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any, Protocol
 
-import jinja2
-
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.lockfile import Runtime
+from obsplan.templating import shipped_templates
 
 from .layout import Layout
 from .service_render import render_service, write_files
@@ -59,18 +57,6 @@ class ServiceManager(Protocol):
     def restart(self, service: str) -> None: ...
     def stop(self, service: str) -> None: ...
     def status(self, service: str) -> ServiceStatus: ...
-
-
-def _env() -> jinja2.Environment:
-    loader = jinja2.FunctionLoader(lambda name: resources.files("obsplan.templates").joinpath(name).read_text())
-    return jinja2.Environment(
-        loader=loader,
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
 
 
 def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
@@ -304,7 +290,7 @@ class SupervisordManager:
         return self.conf_d / f"{service}.conf"
 
     def render(self, ctx: dict[str, Any]) -> str:
-        return _env().get_template("supervisord-program.conf.j2").render(**ctx)
+        return shipped_templates().get_template("supervisord-program.conf.j2").render(**ctx)
 
     def install_unit(self, service: str, rendered: str) -> bool:
         """Write the program section; `reread` + `update` through XML-RPC when it changed."""
@@ -414,7 +400,7 @@ class SystemdManager:
         return self.unit_dir / f"{service}.service"
 
     def render(self, ctx: dict[str, Any]) -> str:
-        return _env().get_template("systemd.service.j2").render(**ctx)
+        return shipped_templates().get_template("systemd.service.j2").render(**ctx)
 
     def install_unit(self, service: str, rendered: str) -> bool:
         changed = _write_if_changed(self.definition_path(service), rendered)

@@ -8,9 +8,12 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import allow_unverified_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.executor import bundle as bundles
+from obsplan.executor.bundle import tarball
+from obsplan.executor.bundle.build import build_bundle
+from obsplan.executor.bundle.verify import VerifyResult, verify_bundle
 from obsplan.executor.report import ConsoleReporter
 
 EPILOG = (
@@ -20,7 +23,7 @@ EPILOG = (
 )
 
 
-def _render_verify(result: bundles.VerifyResult, as_json: bool) -> None:
+def _render_verify(result: VerifyResult, as_json: bool) -> None:
     if as_json:
         emit_json(result.to_dict())
     elif result.ok:
@@ -55,11 +58,7 @@ def register(group: click.Group) -> None:
         metavar="OS-ARCH",
         help="Only these platforms (repeatable; default: every platform in the lock).",
     )
-    @click.option(
-        "--allow-unverified",
-        is_flag=True,
-        help="Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).",
-    )
+    @allow_unverified_option("Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).")
     @click.option(
         "--verify",
         "verify_dir",
@@ -102,18 +101,18 @@ def register(group: click.Group) -> None:
                 hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE",
             )
         if verify_dir is not None:
-            _render_verify(bundles.verify_bundle(verify_dir), as_json)
+            _render_verify(verify_bundle(verify_dir), as_json)
             return
         if output is None:
             raise ObsplanError("-o is required", key="-o", hint="a directory, or FILE.tar for a single file")
         if extract_tar is not None:
-            bundles.extract_tar(extract_tar, output)
-            _render_verify(bundles.verify_bundle(output), as_json)
+            tarball.extract_tar(extract_tar, output)
+            _render_verify(verify_bundle(output), as_json)
             return
         assert lock is not None
         check_signature(lock, allowed_signers)
         reporter = None if as_json else ConsoleReporter(sys.stdout)
-        result = bundles.build_bundle(
+        result = build_bundle(
             lock, output, list(platforms) or None, allow_unverified=allow_unverified, reporter=reporter
         )
         for warning in result.warnings:

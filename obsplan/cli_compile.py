@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
+from obsplan.cli_options import output_file_option
 from obsplan.cli_sign import sign_key_option, sign_lock
 from obsplan.compiler.check import check_lock
 from obsplan.compiler.diff import diff_locks, render_diff
@@ -16,6 +18,9 @@ from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import write_atomic
+
+if TYPE_CHECKING:
+    from obsplan.lockfile import Lock
 
 
 def _config_options(f):  # type: ignore[no-untyped-def]
@@ -33,12 +38,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
 
 @click.command()
 @_config_options
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    help="Lock file to write [default: plans/<env>.lock].",
-)
+@output_file_option("Lock file to write [default: plans/<env>.lock].")
 @click.option("--check", is_flag=True, help="Exit 1 and list differences if the lock no longer matches its inputs.")
 @click.option("--upgrade", is_flag=True, help="Re-resolve every component instead of keeping locked versions.")
 @click.option(
@@ -89,21 +89,8 @@ def plan(
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
     if check:
-        problems = check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow))
-        if as_json:
-            emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
-        else:
-            for p in problems:
-                click.echo(p)
-            click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
-        sys.exit(EXIT_FAILED if problems else 0)
-    for name in upgrade_packages:
-        if name not in inputs.versions.components:
-            raise ObsplanError(
-                f"unknown component {name!r}",
-                key="--upgrade-package",
-                hint=f"one of: {', '.join(sorted(inputs.versions.components))}",
-            )
+        _check_only(check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow)), lock_path, as_json)
+    _known_components(upgrade_packages, sorted(inputs.versions.components))
     result = compile_environment(
         config_dir,
         env,
@@ -124,22 +111,52 @@ def plan(
         message = f"plan for {env!r} refused by {len(result.refusals)} rule(s); no file written"
         fail(message, EXIT_FAILED, as_json, refusals=[str(r) for r in result.refusals])
     lock = result.lock
-    write_atomic(lock_path, lock.to_json())
-    if sign_key is not None:
-        sign_lock(lock_path, sign_key)
-    report_path = lock_path.with_suffix(".md")
-    if not no_report:
-        write_atomic(report_path, render_markdown(lock))
+    report_path = _write_outputs(lock, lock_path, sign_key, no_report)
     if as_json:
         emit_json(
             {
                 "lock": str(lock_path),
-                "report": None if no_report else str(report_path),
+                "report": None if report_path is None else str(report_path),
                 "components": upgrade_lines(lock),
                 "steps": [s.model_dump(mode="json") for s in lock.plan.steps],
             }
         )
         return
+    _print_plan(lock, settings, lock_path, report_path)
+
+
+def _check_only(problems: list[str], lock_path: Path, as_json: bool) -> None:
+    """`plan --check`: say whether the lock still matches its inputs, and exit (1 when it does not)."""
+    if as_json:
+        emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
+    else:
+        for p in problems:
+            click.echo(p)
+        click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
+    sys.exit(EXIT_FAILED if problems else 0)
+
+
+def _known_components(names: tuple[str, ...], known: list[str]) -> None:
+    for name in names:
+        if name not in known:
+            raise ObsplanError(
+                f"unknown component {name!r}", key="--upgrade-package", hint=f"one of: {', '.join(known)}"
+            )
+
+
+def _write_outputs(lock: Lock, lock_path: Path, sign_key: Path | None, no_report: bool) -> Path | None:
+    """Write the lock (signed when asked) and its Markdown report; the report's path, or None without one."""
+    write_atomic(lock_path, lock.to_json())
+    if sign_key is not None:
+        sign_lock(lock_path, sign_key)
+    if no_report:
+        return None
+    report_path = lock_path.with_suffix(".md")
+    write_atomic(report_path, render_markdown(lock))
+    return report_path
+
+
+def _print_plan(lock: Lock, settings: Settings, lock_path: Path, report_path: Path | None) -> None:
     _print_table(lock, settings)
     click.echo("")
     if lock.plan.steps:
@@ -155,7 +172,7 @@ def plan(
     for name, c in lock.components.items():
         for w in c.warnings:
             click.echo(f"warning: {name}: {w}", err=True)
-    click.echo(f"\nwrote {lock_path}" + ("" if no_report else f" and {report_path}"))
+    click.echo(f"\nwrote {lock_path}" + ("" if report_path is None else f" and {report_path}"))
 
 
 def _print_table(lock, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -279,13 +296,7 @@ def snapshot() -> None:
 
 
 @snapshot.command("refresh")
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path, dir_okay=False),
-    required=True,
-    help="Where to write the refreshed snapshot JSON.",
-)
+@output_file_option("Where to write the refreshed snapshot JSON.", required=True)
 @click.option(
     "--checksums-from",
     "checksums_from",

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import root_option
 from obsplan.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -15,13 +16,7 @@ def register(group: click.Group) -> None:
     """Attach `doctor` to the main group."""
 
     @group.command("doctor")
-    @click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("/"),
-        show_default=True,
-        help="Prefix for every host path.",
-    )
+    @root_option("Prefix for every host path.")
     @click.option(
         "--repair",
         is_flag=True,

@@ -8,29 +8,14 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import lock_file_option, output_file_option, root_option
 
 
 def register(group: click.Group) -> None:
     @group.command("facts", epilog="Exit codes: 0 written, 2 bad input (an unreadable lock).")
-    @click.option(
-        "--root",
-        type=click.Path(file_okay=False, path_type=Path),
-        default=Path("/"),
-        show_default=True,
-        help="Host root (as for apply).",
-    )
-    @click.option(
-        "--lock",
-        "lock_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Observe the components of this lock (default: every built-in component).",
-    )
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'.",
-    )
+    @root_option("Host root (as for apply).")
+    @lock_file_option("Observe the components of this lock (default: every built-in component).")
+    @output_file_option("Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'.")
     @json_option
     @guarded
     def facts_cmd(root: Path, lock_path: Path | None, output: Path | None, as_json: bool) -> None:

@@ -7,17 +7,13 @@ from pathlib import Path
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import output_file_option
 from obsplan.errors import ObsplanError
 
 
 @click.command("report")
 @click.argument("locks", metavar="LOCK...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report of the one LOCK here (default: standard output).",
-)
+@output_file_option("Write the report of the one LOCK here (default: standard output).")
 @click.option("--write", is_flag=True, help="Write each LOCK's report next to it (LOCK with .md), as 'plan' does.")
 @click.option(
     "--max-chars",

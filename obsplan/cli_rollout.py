@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -41,184 +42,162 @@ def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
         journal.close()
 
 
+def _batch_and_gate_options(f: Any) -> Any:
+    """The rollout's shape, the same for `rollout` and `export ansible`: batch sizes and the gates between them."""
+    options = [
+        click.option("--canary", type=int, default=1, show_default=True, help="Hosts in the first batch."),
+        click.option(
+            "--batches", default="10%,50%,100%", show_default=True, help="Cumulative targets after the canary."
+        ),
+        click.option(
+            "--gate",
+            "gates",
+            multiple=True,
+            help="PromQL that must be non-empty and non-zero ($HOSTS: hosts done so far).",
+        ),
+        click.option("--prometheus", help="Prometheus URL for gates (default: the inventory's)."),
+        click.option("--soak", type=float, default=0.0, show_default=True, help="Seconds of measurements per gate."),
+        click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between measurements."),
+        click.option(
+            "--initial-delay",
+            type=float,
+            default=0.0,
+            show_default=True,
+            help="Seconds after a batch before the first measurement.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
+    """What `rollout` passes on to `obsplan apply` on each host."""
+    return (["--mode", mode] if mode else []) + (["--health-timeout", str(health_timeout)] if health_timeout else [])
+
+
+@click.command("rollout", epilog=EPILOG)
+@click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="obsplan YAML inventory, or an Ansible YAML inventory.",
+)
+@click.option("--bundle", type=click.Path(path_type=Path), help="Bundle tar uploaded to each host (apply --bundle).")
+@_batch_and_gate_options
+@click.option(
+    "--failure-limit",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Failed hosts per batch, and failed measurements per gate, tolerated.",
+)
+@click.option("--on-gate-failure", type=click.Choice(["halt", "rollback"]), default="halt", show_default=True)
+@click.option("--limit", help="Only these hosts (comma-separated names).")
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Journal directory (default: $XDG_STATE_HOME/obsplan or ~/.local/state/obsplan).",
+)
+@click.option("--resume", is_flag=True, help="Continue the newest unfinished rollout of LOCK.")
+@click.option("--status", "show_status", is_flag=True, help="Show the newest rollout (Markdown, or --json).")
+@click.option("--rollout-id", help="With --status: this rollout instead of the newest.")
+@click.option("--dry-run", is_flag=True, help="Print the batches and per-host steps; touch nothing.")
+@click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), help="Passed to apply on each host.")
+@click.option("--health-timeout", type=float, help="Passed to apply on each host.")
+@json_option
+@guarded
+def rollout_cmd(
+    lock: Path | None,
+    inventory: Path | None,
+    state_dir: Path | None,
+    show_status: bool,
+    rollout_id: str | None,
+    limit: str | None,
+    gates: tuple[str, ...],
+    mode: str | None,
+    health_timeout: float | None,
+    as_json: bool,
+    **shape: Any,
+) -> None:
+    """Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
+    Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
+    from obsplan.errors import ObsplanError
+    from obsplan.rollout.journal import default_state_dir
+    from obsplan.rollout.orchestrator import RolloutOptions, rollout
+    from obsplan.rollout.report import RolloutReporter
+
+    state = state_dir or default_state_dir()
+    if show_status:
+        _status(state, rollout_id, as_json)
+        return
+    if lock is None or inventory is None:
+        raise ObsplanError(
+            "LOCK and --inventory are required", key="--inventory", hint="obsplan rollout LOCK --inventory hosts.yaml"
+        )
+    opts = RolloutOptions(
+        lock=lock,
+        inventory=inventory,
+        state_dir=state,
+        gates=list(gates),
+        limit=[x.strip() for x in (limit or "").split(",") if x.strip()],
+        apply_args=_apply_args(mode, health_timeout),
+        **shape,
+    )
+    sys.exit(rollout(opts, RolloutReporter(as_json)))
+
+
+@click.group("export")
+def export_group() -> None:
+    """Export the rollout for other tools."""
+
+
+@export_group.command("ansible", epilog="Exit codes: 0 written, 2 bad input (lock, inventory, flags).")
+@click.argument("lock", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Size the batches exactly as `obsplan rollout` would for this inventory.",
+)
+@_batch_and_gate_options
+@click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), help="Bundle tar copied to each host.")
+@json_option
+@guarded
+def export_ansible_cmd(
+    lock: Path,
+    out: Path,
+    inventory: Path | None,
+    canary: int,
+    batches: str,
+    gates: tuple[str, ...],
+    prometheus: str | None,
+    soak: float,
+    interval: float,
+    initial_delay: float,
+    bundle: Path | None,
+    as_json: bool,
+) -> None:
+    """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
+    from obsplan.lockfile import load_lock
+    from obsplan.rollout.ansible_export import export_ansible, serial_sizes
+    from obsplan.rollout.batches import plan_batches
+    from obsplan.rollout.inventory import load_inventory
+
+    loaded = load_lock(lock)
+    serial: list[int | str] = serial_sizes(canary, batches)
+    if inventory is not None:
+        inv = load_inventory(inventory)
+        serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
+        prometheus = prometheus or inv.prometheus
+    bundled = bundle.resolve() if bundle else None
+    files = export_ansible(loaded, lock, out, serial, list(gates), prometheus, soak, interval, initial_delay, bundled)
+    if as_json:
+        click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
+    else:
+        click.echo(f"wrote {len(files)} files under {out}: ansible-playbook -i INVENTORY {out / 'site.yml'}")
+
+
 def register(group: click.Group) -> None:
-    _register_rollout(group)
-    _register_export(group)
-
-
-def _register_rollout(group: click.Group) -> None:
-    @group.command("rollout", epilog=EPILOG)
-    @click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option(
-        "--inventory",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="obsplan YAML inventory, or an Ansible YAML inventory.",
-    )
-    @click.option(
-        "--bundle", type=click.Path(path_type=Path), help="Bundle tar uploaded to each host (apply --bundle)."
-    )
-    @click.option("--canary", type=int, default=1, show_default=True, help="Hosts in the first batch.")
-    @click.option("--batches", default="10%,50%,100%", show_default=True, help="Cumulative targets after the canary.")
-    @click.option("--gate", "gates", multiple=True, help="PromQL that must be non-empty and non-zero ($HOSTS).")
-    @click.option("--prometheus", help="Prometheus URL for gates (default: the inventory's).")
-    @click.option("--soak", type=float, default=0.0, show_default=True, help="Seconds of measurements per gate.")
-    @click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between measurements.")
-    @click.option(
-        "--initial-delay",
-        type=float,
-        default=0.0,
-        show_default=True,
-        help="Seconds after a batch before the first measurement.",
-    )
-    @click.option(
-        "--failure-limit",
-        type=int,
-        default=0,
-        show_default=True,
-        help="Failed hosts per batch, and failed measurements per gate, tolerated.",
-    )
-    @click.option("--on-gate-failure", type=click.Choice(["halt", "rollback"]), default="halt", show_default=True)
-    @click.option("--limit", help="Only these hosts (comma-separated names).")
-    @click.option(
-        "--state-dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Journal directory (default: $XDG_STATE_HOME/obsplan or ~/.local/state/obsplan).",
-    )
-    @click.option("--resume", is_flag=True, help="Continue the newest unfinished rollout of LOCK.")
-    @click.option("--status", "show_status", is_flag=True, help="Show the newest rollout (Markdown, or --json).")
-    @click.option("--rollout-id", help="With --status: this rollout instead of the newest.")
-    @click.option("--dry-run", is_flag=True, help="Print the batches and per-host steps; touch nothing.")
-    @click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), help="Passed to apply on each host.")
-    @click.option("--health-timeout", type=float, help="Passed to apply on each host.")
-    @json_option
-    @guarded
-    def rollout_cmd(
-        lock: Path | None,
-        inventory: Path | None,
-        bundle: Path | None,
-        canary: int,
-        batches: str,
-        gates: tuple[str, ...],
-        prometheus: str | None,
-        soak: float,
-        interval: float,
-        initial_delay: float,
-        failure_limit: int,
-        on_gate_failure: str,
-        limit: str | None,
-        state_dir: Path | None,
-        resume: bool,
-        show_status: bool,
-        rollout_id: str | None,
-        dry_run: bool,
-        mode: str | None,
-        health_timeout: float | None,
-        as_json: bool,
-    ) -> None:
-        """Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
-        Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
-        from obsplan.errors import ObsplanError
-        from obsplan.rollout.journal import default_state_dir
-        from obsplan.rollout.orchestrator import RolloutOptions, rollout
-        from obsplan.rollout.report import RolloutReporter
-
-        state = state_dir or default_state_dir()
-        if show_status:
-            _status(state, rollout_id, as_json)
-            return
-        if lock is None or inventory is None:
-            raise ObsplanError(
-                "LOCK and --inventory are required",
-                key="--inventory",
-                hint="obsplan rollout LOCK --inventory hosts.yaml",
-            )
-        apply_args = (["--mode", mode] if mode else []) + (
-            ["--health-timeout", str(health_timeout)] if health_timeout else []
-        )
-        opts = RolloutOptions(
-            lock=lock,
-            inventory=inventory,
-            state_dir=state,
-            bundle=bundle,
-            canary=canary,
-            batches=batches,
-            gates=list(gates),
-            prometheus=prometheus,
-            soak=soak,
-            interval=interval,
-            initial_delay=initial_delay,
-            failure_limit=failure_limit,
-            on_gate_failure=on_gate_failure,
-            limit=[x.strip() for x in (limit or "").split(",") if x.strip()],
-            resume=resume,
-            dry_run=dry_run,
-            apply_args=apply_args,
-        )
-        sys.exit(rollout(opts, RolloutReporter(as_json)))
-
-
-def _register_export(group: click.Group) -> None:
-    @group.group("export")
-    def export_group() -> None:
-        """Export the rollout for other tools."""
-
-    @export_group.command("ansible", epilog="Exit codes: 0 written, 2 bad input (lock, inventory, flags).")
-    @click.argument("lock", type=click.Path(dir_okay=False, path_type=Path))
-    @click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-    @click.option(
-        "--inventory",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Size the batches exactly as `obsplan rollout` would for this inventory.",
-    )
-    @click.option("--canary", type=int, default=1, show_default=True)
-    @click.option("--batches", default="10%,50%,100%", show_default=True)
-    @click.option("--gate", "gates", multiple=True, help="PromQL gate ($HOSTS: the hosts done so far).")
-    @click.option("--prometheus", help="Prometheus URL for the gates (default: the inventory's).")
-    @click.option("--soak", type=float, default=0.0, show_default=True)
-    @click.option("--interval", type=float, default=10.0, show_default=True)
-    @click.option("--initial-delay", type=float, default=0.0, show_default=True)
-    @click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), help="Bundle tar copied to each host.")
-    @json_option
-    @guarded
-    def export_ansible_cmd(
-        lock: Path,
-        out: Path,
-        inventory: Path | None,
-        canary: int,
-        batches: str,
-        gates: tuple[str, ...],
-        prometheus: str | None,
-        soak: float,
-        interval: float,
-        initial_delay: float,
-        bundle: Path | None,
-        as_json: bool,
-    ) -> None:
-        """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
-        from obsplan.lockfile import load_lock
-        from obsplan.rollout.ansible_export import export_ansible, serial_sizes
-        from obsplan.rollout.batches import plan_batches
-        from obsplan.rollout.inventory import load_inventory
-
-        loaded = load_lock(lock)
-        serial: list[int | str] = serial_sizes(canary, batches)
-        if inventory is not None:
-            inv = load_inventory(inventory)
-            serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
-            prometheus = prometheus or inv.prometheus
-        files = export_ansible(
-            loaded,
-            lock,
-            out,
-            serial,
-            list(gates),
-            prometheus,
-            soak,
-            interval,
-            initial_delay,
-            bundle.resolve() if bundle else None,
-        )
-        if as_json:
-            click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
-        else:
-            click.echo(f"wrote {len(files)} files under {out}: ansible-playbook -i INVENTORY {out / 'site.yml'}")
+    group.add_command(rollout_cmd)
+    group.add_command(export_group)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_serializer
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer
 
 from obsplan import jsonload
+from obsplan import pathpolicy as pp
 from obsplan.errors import ObsplanError
 from obsplan.lockcheck import check_lock
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
@@ -98,6 +99,58 @@ class FromRefusal(Strict):
     reason: str
 
 
+BreakingMarker = Literal[
+    "[CHANGE]", "BREAKING CHANGES section", "BREAKING", "breaking change", "!:", "flag rename", "removed", "curated"
+]
+"""The detection rule that flagged a changelog entry as breaking (compiler/changelog.py, `MARK_*`)."""
+
+EntryVersion = Annotated[str, AfterValidator(pp.check_version_text)]
+"""A normalised release version (`3.0.0`, `11.0.0-preview`, `10.4.19+security-01`); unlike `VersionText` a
+number is not read as text: in a breaking or advisory entry it is a wrong type."""
+
+AdvisoryId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9]*-[A-Za-z0-9._:+-]{1,120}$")]
+"""An OSV identifier, `<DB>-<ENTRYID>` (GO-2024-2629, GHSA-5mxf-42f5-j782, CVE-2024-1442): one word, since the
+report cuts an advisory's id at the first space."""
+
+AdvisorySeverity = Annotated[str, StringConstraints(pattern=r"^[!-{}~]{1,200}$")]
+"""The GitHub advisory level (LOW, MODERATE, HIGH, CRITICAL), else the record's first OSV severity score (a CVSS
+vector): one word of printable ASCII, without the `|` that would break the report's advisory table."""
+
+NonEmpty = Annotated[str, StringConstraints(min_length=1)]
+
+
+class BreakingChange(Strict):
+    """One breaking entry of an upstream changelog, release body or the curated list, in a step's range."""
+
+    model_config = ConfigDict(strict=True)
+
+    version: EntryVersion = Field(description="the release whose section holds the entry")
+    text: NonEmpty = Field(description="the entry's text (a parsed one on one line, links reduced to their text)")
+    source: NonEmpty = Field(
+        description="where it was read: `repo file: section heading`, `GitHub release TAG: …` or a curated document"
+    )
+    marker: BreakingMarker = Field(description="the rule that flagged it as breaking (compiler/changelog.py)")
+
+
+class AdvisoryEntry(Strict):
+    """One security advisory (merged OSV records) that affects a component's installed, target or hop version."""
+
+    model_config = ConfigDict(strict=True)
+
+    id: AdvisoryId = Field(description="the smallest id among the merged records (GHSA-… sorts before GO-…)")
+    aliases: list[AdvisoryId] = Field(description="every other id and alias of the merged records, sorted")
+    summary: str | None = Field(description="the records' summary; null: none gives one")
+    severity: AdvisorySeverity | None = Field(description="null: no record gives one")
+    affects_current: bool | None = Field(description="the installed version is affected; null: unknown")
+    affects_target: bool | None = Field(description="the target version is affected; null: unknown")
+    fixed_in: EntryVersion | None = Field(
+        description="the first fixed release on the target's line (else the nearest line); null: none known, or "
+        "no evaluated version is affected"
+    )
+    affected_hops: list[EntryVersion] = Field(description="intermediate hop versions that are affected")
+    source: list[NonEmpty] = Field(min_length=1, description="the OSV files (or API queries) the records came from")
+
+
 class Step(Strict):
     id: str = Field(min_length=1, max_length=200)
     component: Name
@@ -109,7 +162,7 @@ class Step(Strict):
     reasons: list[Reason]
     artifacts: dict[Platform, Artifact]
     rollback_floor: str | None = None
-    breaking_changes: list[dict[str, str]] = Field(default_factory=list)
+    breaking_changes: list[BreakingChange] = Field(default_factory=list)
     priority: Literal["normal", "security"] = "normal"
     approval: str | None = Field(default=None, description="why the step may run under --auto; null: pending")
     refuse_from: list[FromRefusal] | None = Field(
@@ -150,7 +203,7 @@ class ComponentLock(Strict):
     artifacts: dict[Platform, Artifact]
     runtime: Runtime
     warnings: list[str] = Field(default_factory=list)
-    advisories: list[dict[str, Any]] = Field(default_factory=list)
+    advisories: list[AdvisoryEntry] = Field(default_factory=list)
 
 
 class ArchiveLimits(Strict):

@@ -408,6 +408,15 @@ class FakeGitHub:
         """Replaces ``https://grafana.com`` (the downloads API)."""
         return f"{self.url}/grafana-com"
 
+    def plan_env(self, cache_dir: Path, now: str = "2026-11-22") -> dict[str, str]:
+        """The environment an `obsplan plan` subprocess needs to read release data from this server only."""
+        return {
+            "GITHUB_API_URL": self.api_url,
+            "GRAFANA_COM_API_URL": self.grafana_com_url,
+            "OBSPLAN_CACHE_DIR": str(cache_dir),
+            "OBSPLAN_NOW": now,
+        }
+
     def download_url(self, repo: str, tag: str, asset: str) -> str:
         return f"{self.url}/download/{repo}/{quote(tag, safe='')}/{quote(asset, safe='')}"
 

@@ -199,3 +199,30 @@ def test_osv_query_body_and_response(db):
     online = AdvisoryDB(records, db.mappings)
     assert assess(online, "prometheus", "3.11.1", "3.11.2")["GO-2026-5662"].affects_current is True
     assert parse_osv_response({}) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("id", "GO 2024 1"), ("aliases", ["CVE-2024-1", "see GHSA"]), ("severity", "HIGH | 9.8")],
+)
+def test_record_refused_where_read_when_the_lock_could_not_hold_it(tmp_path, field, value):
+    """Ids are one word and a severity holds no `|` in the lock (obsplan.lockfile.AdvisoryEntry); a record that
+    breaks that is refused when read, naming the file (exit 2), not when the lock is written (exit 3)."""
+    record = {"id": "GO-9999-0002", "aliases": [], "affected": [], "database_specific": {"severity": "LOW"}}
+    if field == "severity":
+        record["database_specific"] = {"severity": value}
+    else:
+        record[field] = value
+    path = _write(tmp_path, "GO-9999-0002.json", record)
+    with pytest.raises(ObsplanError) as exc:
+        load_advisories([path])
+    assert exc.value.exit_code == 2 and exc.value.file == path.name
+    assert f"not an OSV record ({field}" in str(exc.value)
+
+
+def test_cvss_vector_severity_is_kept():
+    """Without GitHub's level, the first OSV severity score (a CVSS vector) is the severity the lock records."""
+    record = json.loads((FIXTURES / "GHSA-4v48-4q5m-8vx4.json").read_text(encoding="utf-8"))
+    del record["database_specific"]["severity"]
+    [parsed] = parse_osv_response({"vulns": [record]})
+    assert parsed.severity == "CVSS:3.1/AV:N/AC:L/PR:H/UI:N/S:U/C:H/I:H/A:H"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import get_args
 
 import pytest
+from obsplan.compiler import changelog
 from obsplan.compiler.changelog import (
     MARK_BANG,
     MARK_CHANGE,
@@ -23,6 +25,7 @@ from obsplan.compiler.changelog import (
 )
 
 from obsplan.errors import ObsplanError
+from obsplan.lockfile import BreakingChange, BreakingMarker
 from obsplan.versions import Version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "changelogs"
@@ -224,3 +227,18 @@ def test_breaking_policy_rejects_bad_versions(tmp_path):
     with pytest.raises(ObsplanError) as exc:
         load_breaking_policy(bad)
     assert exc.value.file == str(bad)
+
+
+def test_lock_markers_are_the_detection_rules():
+    """The lock accepts exactly the markers the rules set (mypy checks the other way: every rule's marker is one
+    the lock accepts), and a breaking entry becomes a lock entry field for field."""
+    rules = {v for k, v in vars(changelog).items() if k.startswith("MARK_")}
+    assert set(get_args(BreakingMarker)) == rules
+    [entry] = parse_release_body(
+        "## Breaking Changes\n* drop the v1 API\n", V("2.0.0"), source="GitHub release v2.0.0"
+    )["2.0.0"]
+    assert entry.lock_entry() == BreakingChange(
+        version="2.0.0", text="drop the v1 API", source="GitHub release v2.0.0: v2.0.0", marker=MARK_SECTION
+    )
+    with pytest.raises(ValueError, match="no breaking marker"):
+        entry.model_copy(update={"marker": None}).lock_entry()

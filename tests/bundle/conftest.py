@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 
 from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Runtime, Step
 from tests.executor.conftest import PLATFORM, releases, root, tree_snapshot  # noqa: F401 - fixtures reused
+from tests.lockbuild import component_lock, hop_step, write_sealed_lock
 from tests.static_server import QuietHandler, StaticServer, start_static_server
 
 OTHER = "linux-arm64" if PLATFORM == "linux-amd64" else "linux-amd64"
@@ -140,41 +141,20 @@ def make_lock(
                     checksum_status="missing" if h.null_sha else "verified_upstream",
                 )
             sid = f"{name}@{h.to_version}"
-            steps.append(
-                Step(
-                    id=sid,
-                    component=name,
-                    from_version=h.from_version,
-                    to_version=h.to_version,
-                    phase=phase,
-                    requires=[prev] if prev else [],
-                    risk="low",
-                    reasons=[Reason(code="test", detail="built by the test")],
-                    artifacts=arts,
-                    approval=h.approval,
-                )
-            )
+            steps.append(hop_step(sid, name, h.from_version, h.to_version, phase, prev, arts, approval=h.approval))
             prev = sid
-        comps[name] = ComponentLock(
-            version=hops[-1].to_version,
-            current=hops[0].from_version,
-            strategy="latest",
-            github_repo=f"prometheus/{name}",
-            source=SourceInfo(kind="snapshot", as_of=None),
-            artifacts=arts,
-            runtime=runtime,
-        )
-    lock = Lock(
-        format_version=1,
-        obsplan_version="0.1.0",
-        environment=environment,
+        repo = f"prometheus/{name}"
+        comps[name] = component_lock(hops[0].from_version, hops[-1].to_version, arts, runtime, repo)
+    phases = sorted({p for _, p, _ in components.values()})
+    return write_sealed_lock(
+        path,
+        comps,
+        steps,
+        phases,
         platforms=list(platforms),
+        environment=environment,
         inputs={"versions.yaml": "0" * 64},
-        components=comps,
-        plan=Plan(phases=sorted({p for _, p, _ in components.values()}), steps=steps),
-    ).sealed()
-    write_atomic(path, lock.to_json())
-    return path
+    )
 
 
 def reseal(path: Path, edit: object) -> Path:

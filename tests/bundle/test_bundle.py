@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from obsplan.executor import bundle as bundles
+from obsplan.executor.bundle.files import TMP_MARK
 from obsplan.executor.layout import Layout
 
 from tests.executor.conftest import node_runtime
@@ -98,7 +98,7 @@ def test_rerun_fetches_only_missing_or_corrupt(upstream: Upstream, releases: dic
     data = bytearray(corrupt.read_bytes())
     data[1000] ^= 0xFF
     corrupt.write_bytes(bytes(data))
-    left = corrupt.with_name(f".{corrupt.name}{bundles.TMP_MARK}999999-dead")  # a killed build's temp file
+    left = corrupt.with_name(f".{corrupt.name}{TMP_MARK}999999-dead")  # a killed build's temp file
     left.write_bytes(b"half")
     seen = len(upstream.requests)
     result = _bundle(lock, out)

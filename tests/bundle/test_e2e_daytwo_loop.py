@@ -31,12 +31,7 @@ def test_plan_apply_repin_plan_apply(releases: dict[tuple[str, str], Path], root
     port = free_port()
     cfg, lab = tmp_path / "cfg", tmp_path / "lab.lock"
     gh = FakeGitHub().start()
-    env = {
-        "GITHUB_API_URL": gh.api_url,
-        "GRAFANA_COM_API_URL": gh.grafana_com_url,
-        "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"),
-        "OBSPLAN_NOW": "2026-11-22",
-    }
+    env = gh.plan_env(tmp_path / "cache")
     apply = ["--root", str(root), "--service-manager", "supervisord", "--mode", "fast"]
     try:
         _publish(gh, releases)

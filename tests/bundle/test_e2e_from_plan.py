@@ -52,12 +52,7 @@ def test_plan_apply_bundle_apply_offline(releases: dict[tuple[str, str], Path], 
         "  prod:\n    current: {node_exporter: '1.5.0'}\n"
     )
     gh = FakeGitHub().start()
-    env = {
-        "GITHUB_API_URL": gh.api_url,
-        "GRAFANA_COM_API_URL": gh.grafana_com_url,
-        "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"),
-        "OBSPLAN_NOW": "2026-11-22",
-    }
+    env = gh.plan_env(tmp_path / "cache")
     try:
         _publish(gh, releases)
         first = tmp_path / "first.lock"

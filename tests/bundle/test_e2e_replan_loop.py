@@ -29,12 +29,7 @@ def test_plan_apply_repin_plan_apply(releases: dict[tuple[str, str], Path], root
     cfg, lock = tmp_path / "cfg", tmp_path / "lab.lock"
     cfg.mkdir()
     gh = FakeGitHub().start()
-    env = {
-        "GITHUB_API_URL": gh.api_url,
-        "GRAFANA_COM_API_URL": gh.grafana_com_url,
-        "OBSPLAN_CACHE_DIR": str(tmp_path / "cache"),
-        "OBSPLAN_NOW": "2026-11-22",
-    }
+    env = gh.plan_env(tmp_path / "cache")
     apply = ("apply", str(lock), "--root", str(root), "--service-manager", "supervisord")
     try:
         _publish(gh, releases)

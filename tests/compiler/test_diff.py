@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from obsplan.compiler.fit import COMMENT_LIMIT
 
 from obsplan.cli import main
-from obsplan.lockfile import Lock, load_lock
+from obsplan.lockfile import AdvisoryEntry, Lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,7 +35,17 @@ def changed_lock(old: Lock) -> Lock:
     comps["mysqld_exporter"] = comps["mysqld_exporter"].model_copy(update={"version": "0.15.1"})
     node = comps["node_exporter"]
     comps["node_exporter"] = node.model_copy(update={"source": node.source.model_copy(update={"kind": "cache"})})
-    adv = {"id": "GO-TEST-1", "aliases": [], "summary": "x", "affects_current": True, "affects_target": True}
+    adv = AdvisoryEntry(
+        id="GO-TEST-1",
+        aliases=[],
+        summary="x",
+        severity=None,
+        affects_current=True,
+        affects_target=True,
+        fixed_in=None,
+        affected_hops=[],
+        source=["GO-TEST-1.json"],
+    )
     comps["loki"] = comps["loki"].model_copy(update={"advisories": [*comps["loki"].advisories, adv]})
     steps = []
     for s in old.plan.steps:

@@ -65,7 +65,7 @@ def test_intelligence_reports_the_advisory_a_step_fixes(tmp_path: Path) -> None:
     info = found.intel["node_exporter@1.5.0"]
     assert [r.code for r in info.reasons] == ["changelog_unavailable", "security_fix"]
     assert info.raise_to == "medium"  # no changelog: risk is not lowered
-    assert [e["id"] for e in found.advisories["node_exporter"]] == ["GHSA-7rg2-cxvp-9p7p"]
+    assert [e.id for e in found.advisories["node_exporter"]] == ["GHSA-7rg2-cxvp-9p7p"]
     assert found.refusals == []
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from obsplan.executor.facts import host_platform
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+from obsplan.lockfile import Artifact, ComponentLock, Runtime, Step
+from tests.lockbuild import component_lock, hop_step, write_sealed_lock
 from tests.static_server import start_static_server
 
 from . import fetch_debs
@@ -160,42 +160,13 @@ def build_lock(
             art = Artifact(url=h.url, filename=h.filename, format="tar.gz", sha256=h.sha256)
             sid = f"{name}-{h.to_version}"
             steps.append(
-                Step(
-                    id=sid,
-                    component=name,
-                    from_version=h.from_version,
-                    to_version=h.to_version,
-                    phase=phase,
-                    requires=[prev] if prev else [],
-                    risk="low",
-                    reasons=[Reason(code="test", detail="built by the test")],
-                    artifacts={PLATFORM: art},
-                    rollback_floor=h.floor,
-                )
+                hop_step(sid, name, h.from_version, h.to_version, phase, prev, {PLATFORM: art}, rollback_floor=h.floor)
             )
             prev, last_art = sid, art
         assert last_art is not None
-        comps[name] = ComponentLock(
-            version=hops[-1].to_version,
-            current=hops[0].from_version,
-            strategy="latest",
-            github_repo=None,
-            source=SourceInfo(kind="snapshot", as_of=None),
-            artifacts={PLATFORM: last_art},
-            runtime=runtime,
-        )
+        comps[name] = component_lock(hops[0].from_version, hops[-1].to_version, {PLATFORM: last_art}, runtime, None)
     all_phases = phases or sorted({p for _, p, _ in components.values()})
-    lock = Lock(
-        format_version=1,
-        obsplan_version="0.1.0",
-        environment="test",
-        platforms=[PLATFORM],
-        inputs={},
-        components=comps,
-        plan=Plan(phases=all_phases, steps=steps),
-    ).sealed()
-    write_atomic(path, lock.to_json())
-    return path
+    return write_sealed_lock(path, comps, steps, all_phases, platforms=[PLATFORM], environment="test", inputs={})
 
 
 def tree_snapshot(root: Path) -> dict[str, tuple[str, int, str]]:

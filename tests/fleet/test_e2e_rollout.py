@@ -27,6 +27,17 @@ GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
 FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "3"]
 
 
+def _release_args(rel: Release, inventory: Path) -> list[str]:
+    """`LOCK --inventory INV --bundle BUNDLE`: what every rollout here starts with."""
+    return [str(rel.lock), "--inventory", str(inventory), "--bundle", str(rel.bundle)]
+
+
+def _one_host_result(evs: list[dict]) -> dict:
+    """The single `host_result` event of a rollout halted at its one-host canary."""
+    (result,) = [e for e in evs if e["event"] == "host_result"]
+    return result
+
+
 def test_canary_and_two_batches_pass(
     fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path
 ) -> None:
@@ -35,11 +46,7 @@ def test_canary_and_two_batches_pass(
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
     proc = rollout(
-        str(rel.lock),
-        "--inventory",
-        str(inv),
-        "--bundle",
-        str(rel.bundle),
+        *_release_args(rel, inv),
         "--gate",
         GATE,
         "--prometheus",
@@ -86,21 +93,11 @@ def test_canary_failing_health_halts_with_others_untouched(
     rel = node_releases["1.9.1-crashing"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
     proc = rollout(
-        str(rel.lock),
-        "--inventory",
-        str(inv),
-        "--bundle",
-        str(rel.bundle),
-        "--mode",
-        "fast",
-        "--health-timeout",
-        "5",
-        "--json",
-        state=tmp_path / "state",
+        *_release_args(rel, inv), "--mode", "fast", "--health-timeout", "5", "--json", state=tmp_path / "state"
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
-    (result,) = [e for e in evs if e["event"] == "host_result"]
+    result = _one_host_result(evs)
     assert (result["host"], result["status"], result["steps"]) == (
         "host1",
         "failed",
@@ -127,11 +124,9 @@ def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Rele
     )
     rel = node_releases["1.5.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known)
-    proc = rollout(
-        str(rel.lock), "--inventory", str(inv), "--bundle", str(rel.bundle), "--json", state=tmp_path / "state"
-    )
+    proc = rollout(*_release_args(rel, inv), "--json", state=tmp_path / "state")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    (result,) = [e for e in events(proc) if e["event"] == "host_result"]
+    result = _one_host_result(events(proc))
     assert result["host"] == "host1" and result["status"] == "unreachable"
     assert "No host key" in result["reason"] and "known_hosts" in result["reason"], result["reason"]
     assert known.read_text().count("\n") == 3  # never auto-accepted (written back)
@@ -238,19 +233,7 @@ def test_killed_mid_batch_then_resume(
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    args = [
-        str(rel.lock),
-        "--inventory",
-        str(inv),
-        "--bundle",
-        str(rel.bundle),
-        "--mode",
-        "fast",
-        "--canary",
-        "0",
-        "--batches",
-        "50%,100%",
-    ]
+    args = [*_release_args(rel, inv), "--mode", "fast", "--canary", "0", "--batches", "50%,100%"]
     proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     deadline = time.monotonic() + 60
@@ -288,20 +271,10 @@ def test_soak_holds_the_canary_as_waiting(fleet: Fleet, node_releases: dict[str,
     write_atomic(path, held.to_json())
     rel = Release(path, _bundle(path))
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    proc = rollout(
-        str(rel.lock),
-        "--inventory",
-        str(inv),
-        "--bundle",
-        str(rel.bundle),
-        "--mode",
-        "fast",
-        "--json",
-        state=tmp_path / "state",
-    )
+    proc = rollout(*_release_args(rel, inv), "--mode", "fast", "--json", state=tmp_path / "state")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
-    (result,) = [e for e in evs if e["event"] == "host_result"]
+    result = _one_host_result(evs)
     assert (result["host"], result["status"]) == ("host1", "waiting")
     assert 3000 < result["waiting_seconds"] < 3600 and "has served since" in result["reason"]
     assert evs[-1]["event"] == "rollout_halted" and "waiting for the policy's soak: host1" in evs[-1]["reason"]

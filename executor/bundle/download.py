@@ -1,0 +1,53 @@
+"""Downloads for a bundle build: one HTTP client made only when something must be fetched, small files read
+whole, artifacts streamed into a temp file beside their place in the bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+
+from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lockfile import Artifact
+
+from .. import artifacts as art
+from .files import tmp_name
+
+
+class LazyClient:
+    """The injected client, or one made at the first download (a re-run with everything present opens none)."""
+
+    def __init__(self, client: httpx.Client | None) -> None:
+        self.client, self.own = client, client is None
+
+    def get(self) -> httpx.Client:
+        if self.client is None:
+            self.client = httpx.Client(timeout=60.0)
+        return self.client
+
+    def close(self) -> None:
+        if self.own and self.client is not None:
+            self.client.close()
+
+
+def get_bytes(client: httpx.Client, url: str) -> bytes:
+    """A small file (a checksum file) in full; ObsplanError (exit 1) when it cannot be had."""
+    try:
+        resp = client.get(url, follow_redirects=True, timeout=60)
+    except httpx.HTTPError as exc:
+        raise ObsplanError(f"could not fetch {url}: {exc}", exit_code=EXIT_FAILED) from None
+    if resp.status_code != 200:
+        raise ObsplanError(f"could not fetch {url}: HTTP {resp.status_code}", exit_code=EXIT_FAILED)
+    return resp.content
+
+
+def download(source: art.ArtifactSource, artifact: Artifact, dest: Path) -> tuple[Path, str]:
+    """Fetch into a temp file next to `dest` (renamed by the caller once accepted); returns it and its sha256."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = tmp_name(dest)
+    try:
+        source.fetch(artifact, tmp, lambda n: None, lambda total: None)
+        return tmp, art.sha256_file(tmp)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,73 @@
+"""Sealed locks for tests, shared by the executor and bundle fixtures: one plan step per hop of a component,
+chained in order, and the lock written as `obsplan plan` would (sealed, atomically)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from obsplan.fsio import write_atomic
+from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+
+
+def hop_step(
+    sid: str,
+    component: str,
+    from_version: str | None,
+    to_version: str,
+    phase: str,
+    after: str | None,
+    artifacts: dict[str, Artifact],
+    **extra: Any,
+) -> Step:
+    """A low-risk step `sid` upgrading `component`, required to run after step `after` (None: first)."""
+    return Step(
+        id=sid,
+        component=component,
+        from_version=from_version,
+        to_version=to_version,
+        phase=phase,
+        requires=[after] if after else [],
+        risk="low",
+        reasons=[Reason(code="test", detail="built by the test")],
+        artifacts=artifacts,
+        **extra,
+    )
+
+
+def component_lock(
+    current: str | None, version: str, artifacts: dict[str, Artifact], runtime: Runtime, github_repo: str | None
+) -> ComponentLock:
+    """A component locked at `version` (from `current`), as resolved from the snapshot."""
+    return ComponentLock(
+        version=version,
+        current=current,
+        strategy="latest",
+        github_repo=github_repo,
+        source=SourceInfo(kind="snapshot", as_of=None),
+        artifacts=artifacts,
+        runtime=runtime,
+    )
+
+
+def write_sealed_lock(
+    path: Path,
+    components: dict[str, ComponentLock],
+    steps: list[Step],
+    phases: list[str],
+    *,
+    platforms: list[str],
+    environment: str,
+    inputs: dict[str, str],
+) -> Path:
+    lock = Lock(
+        format_version=1,
+        obsplan_version="0.1.0",
+        environment=environment,
+        platforms=platforms,
+        inputs=inputs,
+        components=components,
+        plan=Plan(phases=phases, steps=steps),
+    ).sealed()
+    write_atomic(path, lock.to_json())
+    return path
