@@ -58,6 +58,7 @@ class CompileResult:
 
 
 async def compile_lock(inputs: Inputs, opts: Options, previous: Lock | None, svc: Services) -> CompileResult:
+    """The stages in order; the refusals that block the plan come back beside the lock (the caller decides)."""
     specs = load_specs(inputs, opts.environment)
     releases = await fetch_releases(specs.repos(), svc.sources)
     states = from_states(specs, inputs, previous, opts.facts)
