@@ -42,7 +42,7 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import BreakingChange, BreakingMarker
 from obsplan.versions import Version
 
-from .inputs import read_policy_yaml
+from .config import read_policy_yaml
 
 # The lock's `BreakingMarker` (obsplan/lockfile.py) is exactly these (tests/test_changelog.py).
 MARK_CHANGE: Final = "[CHANGE]"
@@ -288,114 +288,117 @@ def _classify(text: str, p: _Pending) -> BreakingMarker | None:
     return None
 
 
-def _parse(text: str, parser: _Parser) -> Changelog:
-    fences: list[tuple[str, int, bool]] = []  # (fence char, length, parsed as markdown)
-    blank = False
-    for raw in text.splitlines():
+class _Lines:
+    """Feeds a changelog to the parser line by line: code fences (skipped unless Markdown), HTML comment
+    markers, headings, labels, bullets and paragraphs."""
+
+    def __init__(self, parser: _Parser):
+        self.parser = parser
+        self.fences: list[tuple[str, int, bool]] = []  # (fence char, length, parsed as markdown)
+        self.blank = False
+
+    def feed(self, raw: str) -> None:
         line = raw.rstrip()
-        kind = _fence_line(line, fences, parser)
-        if kind == "inside":
-            continue
-        if kind == "fence":
-            blank = False
-            continue
+        fence = _FENCE.match(line)
+        if self.fences and not self.fences[-1][2]:
+            self._inside_code(fence)
+            return
+        if fence:
+            self._fence(fence)
+            return
         stripped = line.strip()
-        if _comment_line(stripped, parser):
-            continue
+        if self._comment(stripped) or stripped.startswith("<!--"):
+            return
         heading = _HEADING.match(line)
         if heading:
-            _heading_line(heading, len(fences), stripped, parser)
-            blank = False
-        elif parser.version is not None:
-            blank = _body_line(line, stripped, blank, parser)
+            self._heading(heading, stripped)
+        elif self.parser.version is None:
+            return
+        elif not stripped:
+            self.blank = True
+            return
+        elif _LABEL.match(stripped):
+            self.parser.subheading(_LABEL_LEVEL, stripped)
+        elif not self._text(line, stripped):
+            return  # an indented code block: the blank line before it still counts
+        self.blank = False
+
+    def _inside_code(self, fence: re.Match[str] | None) -> None:
+        if fence and fence.group(1)[0] == self.fences[-1][0] and len(fence.group(1)) >= self.fences[-1][1]:
+            self.fences.pop()
+
+    def _fence(self, fence: re.Match[str]) -> None:
+        char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
+        if self.fences and char == self.fences[-1][0] and n >= self.fences[-1][1] and not info:
+            self.fences.pop()
+        else:
+            self.fences.append((char, n, info in ("markdown", "md")))
+        self.parser.flush()
+        self.blank = False
+
+    def _comment(self, stripped: str) -> bool:
+        """`<!-- vX.Y.Z START -->` / `END` markers open and close a version; True when the line was one."""
+        comment = _COMMENT_MARK.match(stripped)
+        if not comment:
+            return False
+        if comment.group(2) == "END":
+            self.parser.close()
+            return True
+        try:
+            self.parser.open(Version.parse(comment.group(1)), 0, stripped)
+        except ValueError:
+            self.parser.close()
+        return True
+
+    def _heading(self, heading: re.Match[str], stripped: str) -> None:
+        level = len(heading.group(1)) + _FENCE_DEPTH * len(self.fences)
+        title = heading.group(2)
+        vm = _VERSION_HEADING.match(title)
+        version = None
+        if vm:
+            try:
+                version = Version.parse(vm.group("v"))
+            except ValueError:
+                version = None
+        if version is not None:
+            self.parser.open(version, level, stripped)
+        elif self.parser.version is not None and level <= self.parser.level:
+            self.parser.close()
+        else:
+            self.parser.subheading(level, title)
+
+    def _text(self, line: str, stripped: str) -> bool:
+        """A bullet or a paragraph line; False for a line of an indented code block (skipped)."""
+        bullet = _BULLET.match(line)
+        pending = self.parser.pending
+        if bullet:
+            indent, body = len(bullet.group(1)), bullet.group(2)
+            if pending is not None and (
+                (indent >= 2 and not pending.is_paragraph) or (pending.is_paragraph and pending.parts[-1].endswith(":"))
+            ):
+                pending.items.append(body)
+            else:
+                self.parser.start(body, is_paragraph=False)
+            return True
+        indent = len(line) - len(line.lstrip())
+        if self.blank and indent >= 4 and (pending is None or pending.is_paragraph):
+            return False
+        if pending is not None and (not self.blank or _ISSUE_ONLY.match(stripped)):
+            if pending.items:
+                pending.items[-1] += " " + stripped
+            else:
+                pending.parts.append(stripped)
+        else:
+            self.parser.start(stripped, is_paragraph=True)
+        return True
+
+
+def _parse(text: str, parser: _Parser) -> Changelog:
+    lines = _Lines(parser)
+    for raw in text.splitlines():
+        lines.feed(raw)
     parser.flush()
     return parser.sections
-
-
-def _fence_line(line: str, fences: list[tuple[str, int, bool]], parser: _Parser) -> str | None:
-    """ "inside": a line of a fence that is not markdown (skipped); "fence": a fence opens or closes (`fences`
-    updated); None: neither."""
-    fence = _FENCE.match(line)
-    if fences and not fences[-1][2]:
-        if fence and fence.group(1)[0] == fences[-1][0] and len(fence.group(1)) >= fences[-1][1]:
-            fences.pop()
-        return "inside"
-    if not fence:
-        return None
-    char, n, info = fence.group(1)[0], len(fence.group(1)), fence.group(2).lower()
-    if fences and char == fences[-1][0] and n >= fences[-1][1] and not info:
-        fences.pop()
-    else:
-        fences.append((char, n, info in ("markdown", "md")))
-    parser.flush()
-    return "fence"
-
-
-def _comment_line(stripped: str, parser: _Parser) -> bool:
-    """An HTML comment: a version mark opens (or END closes) a section; any other is skipped."""
-    comment = _COMMENT_MARK.match(stripped)
-    if comment:
-        if comment.group(2) == "END":
-            parser.close()
-        else:
-            try:
-                parser.open(Version.parse(comment.group(1)), 0, stripped)
-            except ValueError:
-                parser.close()
-        return True
-    return stripped.startswith("<!--")
-
-
-def _heading_line(heading: re.Match[str], depth: int, stripped: str, parser: _Parser) -> None:
-    """A version heading opens a section; a heading at or above the open section's level closes it; any other
-    heading is a subheading (headings inside `depth` markdown fences count as deeper)."""
-    level = len(heading.group(1)) + _FENCE_DEPTH * depth
-    title = heading.group(2)
-    vm = _VERSION_HEADING.match(title)
-    version = None
-    if vm:
-        try:
-            version = Version.parse(vm.group("v"))
-        except ValueError:
-            version = None
-    if version is not None:
-        parser.open(version, level, stripped)
-    elif parser.version is not None and level <= parser.level:
-        parser.close()
-    else:
-        parser.subheading(level, title)
-
-
-def _body_line(line: str, stripped: str, blank: bool, parser: _Parser) -> bool:
-    """A line inside a version's section: label, bullet (or its sub-item), paragraph, continuation. Returns
-    whether the last line counts as blank (an indented code line keeps what it was)."""
-    if not stripped:
-        return True
-    if _LABEL.match(stripped):
-        parser.subheading(_LABEL_LEVEL, stripped)
-        return False
-    bullet = _BULLET.match(line)
-    pending = parser.pending
-    if bullet:
-        indent, body = len(bullet.group(1)), bullet.group(2)
-        if pending is not None and (
-            (indent >= 2 and not pending.is_paragraph) or (pending.is_paragraph and pending.parts[-1].endswith(":"))
-        ):
-            pending.items.append(body)
-        else:
-            parser.start(body, is_paragraph=False)
-        return False
-    indent = len(line) - len(line.lstrip())
-    if blank and indent >= 4 and (pending is None or pending.is_paragraph):
-        return blank  # an indented code block
-    if pending is not None and (not blank or _ISSUE_ONLY.match(stripped)):
-        if pending.items:
-            pending.items[-1] += " " + stripped
-        else:
-            pending.parts.append(stripped)
-    else:
-        parser.start(stripped, is_paragraph=True)
-    return False
 
 
 def parse_changelog(text: str, source: str = "CHANGELOG.md") -> Changelog:

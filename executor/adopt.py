@@ -25,8 +25,9 @@ from .hostfacts_collect import find_binary
 from .report import now_iso
 
 if TYPE_CHECKING:
+    from .context import Context
     from .state import RollbackPoint
-    from .steps import Context, StepRunner
+    from .stepfacts import StepFacts
 
 ADOPTED = "adopted"
 ORIGIN_MARK = ".obsplan-adopted-from"
@@ -40,7 +41,7 @@ def unit_names(component: str) -> list[str]:
     return sorted({component, dashed, f"prometheus-{dashed}"})
 
 
-def foreign_files(ctx: Context, runner: StepRunner) -> list[Path]:
+def foreign_files(ctx: Context, runner: StepFacts) -> list[Path]:
     """Unit files, program sections and configuration of the component found under the root."""
     layout = ctx.layout
     found = [ctx.services.definition_path(runner.c)]
@@ -59,7 +60,7 @@ def _owned_by_obsplan(path: Path, ctx: Context, component: str) -> bool:
         return False
 
 
-def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
+def adopt(ctx: Context, runner: StepFacts) -> RollbackPoint | None:
     """Save an install obsplan did not make as rollback point `adopted`; None when there is none to adopt."""
     assert ctx.db is not None
     c, layout = runner.c, ctx.layout
@@ -115,7 +116,7 @@ def adopt(ctx: Context, runner: StepRunner) -> RollbackPoint | None:
     return ctx.db.point(point_id)
 
 
-def serving_binary(ctx: Context, runner: StepRunner) -> Path | None:
+def serving_binary(ctx: Context, runner: StepFacts) -> Path | None:
     """The executable of a process started outside obsplan that serves the component on its port."""
     for pid in port_holders(runner.runtime.port):
         with contextlib.suppress(OSError):
@@ -125,7 +126,7 @@ def serving_binary(ctx: Context, runner: StepRunner) -> Path | None:
     return None
 
 
-def _keep_binaries(ctx: Context, runner: StepRunner, binary: Path, version: str) -> Path:
+def _keep_binaries(ctx: Context, runner: StepFacts, binary: Path, version: str) -> Path:
     """Copy the adopted binaries into `/opt/obsplan/<c>/<version>/` where the catalog glob finds them."""
     vdir = ctx.layout.version_dir(runner.c, version)
     if vdir.is_dir():
@@ -143,7 +144,7 @@ def _keep_binaries(ctx: Context, runner: StepRunner, binary: Path, version: str)
     return vdir
 
 
-def take_over(ctx: Context, runner: StepRunner, point: RollbackPoint) -> list[int]:
+def take_over(ctx: Context, runner: StepFacts, point: RollbackPoint) -> list[int]:
     """Stop what serves the adopted component outside obsplan (after its backup is safe); returns the pids."""
     origin = Path(point.version_dir or "") / ORIGIN_MARK
     binary = Path(origin.read_text().strip()) if origin.is_file() else None
@@ -157,7 +158,7 @@ def take_over(ctx: Context, runner: StepRunner, point: RollbackPoint) -> list[in
     return pids
 
 
-def _disable_foreign_units(ctx: Context, runner: StepRunner) -> list[str]:
+def _disable_foreign_units(ctx: Context, runner: StepFacts) -> list[str]:
     """On systemd, a unit of another name than obsplan's would start the old binary again: disable it."""
     if ctx.services.name != "systemd":
         return []

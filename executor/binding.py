@@ -8,24 +8,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from obsplan.lockfile import FromRefusal, Step
-from obsplan.versions import Version, VersionRange
+from obsplan.versions import VersionRange, version_or_none
 
-from .report import now_iso
+from .results import StepResult
 
 if TYPE_CHECKING:
-    from .steps import Context, StepRunner
-
-
-def _parse(text: str | None) -> Version | None:
-    try:
-        return Version.parse(text) if text else None
-    except ValueError:
-        return None
+    from .context import Context
+    from .steps import StepRunner
 
 
 def refusal(step: Step, host: str | None) -> FromRefusal | None:
     """The lock's reason this step may not start from `host`, or None (nothing installed is always a start)."""
-    v = _parse(host)
+    v = version_or_none(host)
     if v is None:
         return None
     return next((r for r in step.refuse_from or [] if VersionRange.parse(r.versions).contains(v)), None)
@@ -36,8 +30,8 @@ def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step 
     steps = [s for s in chain if s.id in selected]
     if not steps:
         return None
-    v = _parse(host)
-    above = [s for s in steps if v is None or (_parse(s.to_version) or v) > v]
+    v = version_or_none(host)
+    above = [s for s in steps if v is None or (version_or_none(s.to_version) or v) > v]
     return above[0] if above else steps[-1]
 
 
@@ -45,10 +39,8 @@ def accept_drift(
     chain: list[Step], selected: set[str], host: str | None, how: str, runners: dict[str, StepRunner], ctx: Context
 ) -> bool:
     """True when the run may go on from `host` (recorded); False: refused as off the plan's path."""
-    from .steps import StepResult
-
     start = start_step(chain, selected, host)
-    if start is None or start.refuse_from is None or (host is not None and _parse(host) is None):
+    if start is None or start.refuse_from is None or (host is not None and version_or_none(host) is None):
         return False
     c, assumed = start.component, chain[0].from_version
     why = refusal(start, host)
@@ -75,15 +67,5 @@ def accept_drift(
     ctx.emit(c, "host_drift", step=start.id, assumed=assumed, host_version=host, observed_by=how, detail=detail)
     runners[start.id].record_host(host, how)
     if ctx.db is not None and not ctx.dry_run:
-        ctx.db.add_history(
-            run_id=ctx.run_id,
-            component=c,
-            step_id=start.id,
-            kind="host_drift",
-            from_version=assumed,
-            to_version=host,
-            success=True,
-            started_at=now_iso(),
-            error=detail,
-        )
+        ctx.history(c, start.id, timed=False).record("host_drift", assumed, host, success=True, error=detail)
     return True

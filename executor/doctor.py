@@ -16,7 +16,7 @@ from typing import Any
 
 from obsplan.errors import ObsplanError
 from obsplan.lockfile import Lock, load_lock
-from obsplan.versions import Version
+from obsplan.versions import version_or_none
 
 from .integrity import install_problems
 from .layout import APPLIED_LOCK, Layout
@@ -139,15 +139,8 @@ def rebuilt_floor(lock: Lock | None, c: str, host: str | None, known: str | None
     reached = [i for i, s in enumerate(chain) if s.to_version == host]
     if reached:
         floors += [s.rollback_floor for s in chain[: reached[0] + 1] if s.rollback_floor]
-    parsed = [(v, f) for f in floors if (v := _version(f)) is not None]
+    parsed = [(v, f) for f in floors if (v := version_or_none(f)) is not None]
     return max(parsed)[1] if parsed else None
-
-
-def _version(text: str) -> Version | None:
-    try:
-        return Version.parse(text)
-    except ValueError:
-        return None
 
 
 def move_aside(db_path: Path) -> str:

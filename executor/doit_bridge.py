@@ -13,7 +13,8 @@ from doit.cmd_base import TaskLoader2
 from doit.task import dict_to_task
 
 from .facts import pid_alive
-from .steps import StepResult, StepRunner
+from .results import StepResult
+from .steps import StepRunner
 
 
 class PlanLoader(TaskLoader2):

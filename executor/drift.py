@@ -17,9 +17,11 @@ from obsplan.lockfile import Runtime, Step
 from .facts import probe_binary_version
 from .layout import Layout
 from .report import now_iso
+from .results import StepResult
 
 if TYPE_CHECKING:
-    from .steps import Context, StepResult, StepRunner
+    from .context import Context
+    from .steps import StepRunner
 
 MANUAL_CHANGE = "manual_change"
 
@@ -64,8 +66,6 @@ def apply_policy(
 
 
 def _skipped(step: Step, what: str) -> StepResult:
-    from .steps import StepResult
-
     return StepResult(step.id, step.component, "skipped", MANUAL_CHANGE, {"drift": what, "policy": "skip"})
 
 

@@ -7,7 +7,7 @@ is not exactly this lock's (`--bundle`), a missing checksum for this host's plat
 With `--auto`, steps neither approved in the lock nor on this host (`obsplan approve`) are left pending.
 
 Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
-host-facts check and whose actions are the journalled stages of `steps.StepRunner`. Phases run in the
+host-facts check and whose actions are the journalled stages of `steps.StepRunner` (`stages/`). Phases run in the
 plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
 temporary directory (it is flushed only at exit); crash safety comes from our journal + host facts.
 """
@@ -18,8 +18,7 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-import time
-import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,17 +37,19 @@ from .approvals import host_approval
 from .artifacts import ArtifactSource, HttpSource, LocalDirSource, clean_stale_parts
 from .bundle.source import BundleSource, check_for_apply
 from .bundle.tarball import opened
+from .context import HEALTH_WINDOW, Context
 from .doit_bridge import DoitBridge, PlanLoader, clean_stale_doit_dirs, task_name
 from .extract import disk_full
 from .facts import host_platform
-from .hostlock import apply_lock
+from .history import HistoryRecorder
+from .hostrun import HostRun, host_run, http_client, new_run_id
 from .layout import APPLIED_LOCK, Layout
-from .metrics import write_metrics
 from .plan_queries import component_chains, plan_path
-from .report import AuditLog, Event, Fanout, Reporter
+from .report import Event, Reporter
+from .results import StepResult
 from .services import ServiceManager, make_service_manager
 from .state import StateDB
-from .steps import HEALTH_WINDOW, Context, StepResult, StepRunner
+from .steps import StepRunner
 
 
 @dataclass
@@ -171,6 +172,39 @@ def apply(
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
     platform = host_platform()
+    steps = _selected_steps(lock, options, lock_path, platform)
+    if options.phase is not None:
+        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
+    services = services or make_service_manager(options.service_manager, layout)
+    try:
+        with http_client(client) as client, contextlib.ExitStack() as stack:
+            source: ArtifactSource | None = None
+            if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
+                directory = stack.enter_context(opened(options.bundle))
+                check_for_apply(directory, lock_path, platform)
+                source = BundleSource(directory)
+            if options.dry_run:
+                db = stack.enter_context(_reading(layout))
+                ctx = make_context(
+                    layout, options, reporter, db, client, services, new_run_id(), source, lock.host_policy
+                )
+                return _run(lock, steps, ctx, options.auto)
+            with host_run(layout, "apply", reporter, new_run_id()) as run:
+                ctx = make_context(
+                    layout, options, run.reporter, run.db, client, services, run.run_id, source, lock.host_policy
+                )
+                return _apply_run(run, ctx, lock, lock_path, steps, options.auto)
+    except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
+        full = disk_full(exc, "writing obsplan's state")
+        if full is None:
+            raise
+        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
+        raise full from None
+
+
+def _selected_steps(lock: Lock, options: ApplyOptions, lock_path: Path, platform: str) -> list[Step]:
+    """The steps `--phase`/`--component` select; refuses a lock without this platform, an unknown phase or
+    component."""
     if lock.platforms and platform not in lock.platforms:
         raise ObsplanError(
             f"the lock has no artifacts for this host's platform {platform}",
@@ -178,12 +212,6 @@ def apply(
             key="platforms",
             hint=f"re-run 'obsplan plan' with {platform} in platforms",
         )
-    steps = [
-        s
-        for s in lock.plan.steps
-        if (options.phase is None or s.phase == options.phase)
-        and (options.component is None or s.component == options.component)
-    ]
     if options.phase is not None and options.phase not in lock.plan.phases:
         raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
     if options.component is not None and options.component not in lock.components:
@@ -192,57 +220,35 @@ def apply(
             key="--component",
             hint=", ".join(sorted(lock.components)),
         )
-    if options.phase is not None:
-        _refuse_unfinished_phases(lock, options.phase, layout, lock_path)
-    services = services or make_service_manager(options.service_manager, layout)
-    own_client = client is None
-    client = client or httpx.Client(timeout=10.0, trust_env=False)
-    run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    return [
+        s
+        for s in lock.plan.steps
+        if (options.phase is None or s.phase == options.phase)
+        and (options.component is None or s.component == options.component)
+    ]
+
+
+@contextlib.contextmanager
+def _reading(layout: Layout) -> Iterator[StateDB | None]:
+    """A dry run reads the state database when there is one (it never creates it)."""
+    db = StateDB.open_for_reading(layout.db_path)
     try:
-        with contextlib.ExitStack() as stack:
-            source: ArtifactSource | None = None
-            if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
-                directory = stack.enter_context(opened(options.bundle))
-                check_for_apply(directory, lock_path, platform)
-                source = BundleSource(directory)
-            if options.dry_run:
-                db = StateDB.open_for_reading(layout.db_path)
-                try:
-                    ctx = make_context(
-                        layout, options, reporter, db, client, services, run_id, source, lock.host_policy
-                    )
-                    return _run(lock, steps, ctx, options.auto)
-                finally:
-                    if db is not None:
-                        db.close()
-            with apply_lock(layout, "apply"):
-                db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
-                audit = AuditLog(layout.audit_path)
-                fan = Fanout(reporter, audit)
-                try:
-                    write_atomic(layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
-                    db.start_run(run_id, "apply", lock.content_sha256, options.mode)
-                    ctx = make_context(layout, options, fan, db, client, services, run_id, source, lock.host_policy)
-                    _note_interrupted(ctx)
-                    stale = clean_stale_parts(layout.downloads)
-                    if stale:
-                        ctx.emit(None, "stale_downloads_removed", files=stale)
-                    report = _run(lock, steps, ctx, options.auto)
-                    db.finish_run(run_id, "ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
-                    write_metrics(db, layout.metrics_path)
-                    return report
-                finally:
-                    db.close()
-                    audit.close()
-    except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
-        full = disk_full(exc, "writing obsplan's state")
-        if full is None:
-            raise
-        full.message = f"{full.reason}: {full.message}"  # no step result carries the reason here
-        raise full from None
+        yield db
     finally:
-        if own_client:
-            client.close()
+        if db is not None:
+            db.close()
+
+
+def _apply_run(run: HostRun, ctx: Context, lock: Lock, lock_path: Path, steps: list[Step], auto: bool) -> ApplyReport:
+    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
+    run.start("apply", lock.content_sha256, ctx.mode)
+    _note_interrupted(ctx)
+    stale = clean_stale_parts(ctx.layout.downloads)
+    if stale:
+        ctx.emit(None, "stale_downloads_removed", files=stale)
+    report = _run(lock, steps, ctx, auto)
+    run.finish("ok" if report.exit_code == EXIT_OK else f"exit {report.exit_code}")
+    return report
 
 
 def _refuse_unfinished_phases(lock: Lock, phase: str, layout: Layout, lock_path: Path) -> None:
@@ -264,25 +270,14 @@ def _note_interrupted(ctx: Context) -> None:
         where = ctx.db.last_stage(row["step_id"])
         msg = f"run {row['run_id']} was interrupted at {where}; resumed by run {ctx.run_id}"
         ctx.db.journal(ctx.run_id, row["step_id"], row["component"], "step", "resumed", msg)
-        ctx.db.add_history(
-            run_id=row["run_id"],
-            component=row["component"],
-            step_id=row["step_id"],
-            kind="interrupted",
-            from_version=None,
-            to_version=row["detail"],
-            success=False,
-            started_at=row["at"],
-            error=msg,
-        )
+        history = HistoryRecorder(ctx.db, row["run_id"], row["component"], row["step_id"], row["at"], timed=False)
+        history.record("interrupted", None, row["detail"], success=False, error=msg)
         ctx.emit(row["component"], "resume", step=row["step_id"], interrupted_at=where, previous_run=row["run_id"])
 
 
 def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> ApplyReport:
-    report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
     chains = component_chains(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
-    selected = {s.id for s in steps}
     ctx.emit(
         None,
         "run_started",
@@ -299,57 +294,80 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
         soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else _gate(steps, runners, chains, ctx)
+    selected = {s.id for s in steps}
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
-        phase_steps = [s for s in steps if s.phase == phase]
-        decided = {s.id for s in phase_steps if runners[s.id].result is not None}  # pending, or done on the host
-        if len(decided) == len(phase_steps):
+        _run_phase(phase, [s for s in steps if s.phase == phase], runners, chains, selected, ctx)
+    return _report(steps, runners, pending, ctx)
+
+
+def _run_phase(
+    phase: str,
+    phase_steps: list[Step],
+    runners: dict[str, StepRunner],
+    chains: dict[str, list[Step]],
+    selected: set[str],
+    ctx: Context,
+) -> None:
+    """One doit run for the steps of `phase` not decided yet (pending, or done on the host)."""
+    decided = {s.id for s in phase_steps if runners[s.id].result is not None}
+    if len(decided) == len(phase_steps):
+        return
+    ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps if s.id not in decided])
+    in_phase = {p.id for p in phase_steps} - decided
+    tasks, bridge_map = [], {}
+    for s in phase_steps:
+        if s.id in decided:
             continue
-        ctx.emit(None, "phase_started", phase=phase, steps=[s.id for s in phase_steps if s.id not in decided])
-        tasks, bridge_map = [], {}
-        for s in phase_steps:
-            if s.id in decided:
-                continue
-            runner = runners[s.id]
-            deps = set(s.requires)
-            chain = chains[s.component]
-            idx = chain.index(s)
-            if idx > 0:
-                deps.add(chain[idx - 1].id)
-            blocked = _blocked(deps, phase_steps, runners, selected)
-            if blocked:
-                runner.result = StepResult(s.id, s.component, "skipped", "requires_not_done", {"requires": blocked})
-                runner.emit("step_skipped", reason="requires_not_done", requires=blocked)
-                continue
-            name = task_name(s.id)
-            bridge_map[name] = runner
-            in_phase = {p.id for p in phase_steps} - decided
-            tasks.append(
-                {
-                    "name": name,
-                    "actions": runner.actions(),
-                    "uptodate": [runner.uptodate],
-                    "task_dep": [task_name(d) for d in sorted(deps) if d in in_phase],
-                    "doc": f"{s.component} {s.from_version} -> {s.to_version}",
-                    "verbosity": 2,
-                }
-            )
-        if tasks:
-            bridge = DoitBridge(bridge_map)
-            clean_stale_doit_dirs()
-            with tempfile.TemporaryDirectory(prefix=f"obsplan-doit-{os.getpid()}-") as tmp:
-                args = ["run", "--continue"]
-                if ctx.mode == "fast" and len(tasks) > 1:
-                    args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
-                loader = PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
-                code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
-            if bridge.errors or code == 3:
-                raise ObsplanError(
-                    f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
-                    exit_code=EXIT_INTERNAL,
-                )
+        runner = runners[s.id]
+        deps = _deps(s, chains)
+        blocked = _blocked(deps, phase_steps, runners, selected)
+        if blocked:
+            runner.result = StepResult(s.id, s.component, "skipped", "requires_not_done", {"requires": blocked})
+            runner.emit("step_skipped", reason="requires_not_done", requires=blocked)
+            continue
+        name = task_name(s.id)
+        bridge_map[name] = runner
+        tasks.append(
+            {
+                "name": name,
+                "actions": runner.actions(),
+                "uptodate": [runner.uptodate],
+                "task_dep": [task_name(d) for d in sorted(deps) if d in in_phase],
+                "doc": f"{s.component} {s.from_version} -> {s.to_version}",
+                "verbosity": 2,
+            }
+        )
+    if tasks:
+        _run_doit(tasks, DoitBridge(bridge_map), ctx.mode)
+
+
+def _deps(step: Step, chains: dict[str, list[Step]]) -> set[str]:
+    """The steps `step` requires: its `requires` and the step before it in its component's chain."""
+    chain = chains[step.component]
+    idx = chain.index(step)
+    return set(step.requires) | ({chain[idx - 1].id} if idx > 0 else set())
+
+
+def _run_doit(tasks: list[dict[str, Any]], bridge: DoitBridge, mode: str) -> None:
+    clean_stale_doit_dirs()
+    with tempfile.TemporaryDirectory(prefix=f"obsplan-doit-{os.getpid()}-") as tmp:
+        args = ["run", "--continue"]
+        if mode == "fast" and len(tasks) > 1:
+            args += ["-n", str(min(len(tasks), 8)), "-P", "thread"]
+        loader = PlanLoader(tasks, str(Path(tmp) / "doit-deps.json"), bridge)
+        code = DoitMain(loader, config_filenames=()).run(args + [t["name"] for t in tasks])
+    if bridge.errors or code == 3:
+        raise ObsplanError(
+            f"doit could not run the plan: {'; '.join(bridge.errors) or f'exit {code}'}",
+            exit_code=EXIT_INTERNAL,
+        )
+
+
+def _report(steps: list[Step], runners: dict[str, StepRunner], pending: list[str], ctx: Context) -> ApplyReport:
+    """The run's results and exit code, and its closing events."""
+    report = ApplyReport(ctx.run_id, dry_run=ctx.dry_run)
     for s in steps:
-        r = runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run")
-        report.results.append(r)
+        report.results.append(runners[s.id].result or StepResult(s.id, s.component, "skipped", "not_run"))
     if any(r.reason == "internal_error" for r in report.results):
         report.exit_code = EXIT_INTERNAL
     elif any(r.failed or (r.status == "skipped" and r.reason != drift.MANUAL_CHANGE) for r in report.results):
@@ -375,8 +393,23 @@ def _refuse_unbound(
 ) -> bool:
     """Re-check the facts the reviewed plan is bound to before any step runs; on any mismatch refuse the whole
     run (nothing under --root changes but obsplan's own state and logs) and say which fact changed."""
+    refused = _refuse_unverifiable(steps, runners, ctx)
+    if not ctx.force:
+        refused = _refuse_off_path(steps, runners, chains, ctx) or refused
+    if refused:
+        why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
+        for s in steps:
+            if runners[s.id].result is None:
+                runners[s.id].result = StepResult(s.id, s.component, "skipped", "plan_refused", {"because": why})
+                runners[s.id].emit("step_skipped", reason="plan_refused", because=why)
+        ctx.emit(None, "plan_refused", because=why)
+    return refused
+
+
+def _refuse_unverifiable(steps: list[Step], runners: dict[str, StepRunner], ctx: Context) -> bool:
+    """1. a checksum for this host's platform (fail closed, like aqua's require_checksum)."""
     refused = False
-    for s in steps:  # 1. a checksum for this host's platform (fail closed, like aqua's require_checksum)
+    for s in steps:
         a = s.artifacts.get(ctx.platform)
         runner = runners[s.id]
         if a is None:
@@ -404,40 +437,39 @@ def _refuse_unbound(
                 "upstream checksum can be fetched, or pass --allow-unverified (recorded in the history)",
             )
             refused = True
-    if not ctx.force:  # 2. the host is on the plan's path: the assumed from-state or a version the plan reaches
-        for c in sorted({s.component for s in steps}):
-            chain = chains[c]
-            path = plan_path(chain)
-            ids = {s.id for s in steps}
-            first = next(s for s in chain if s.id in ids)
-            runner = runners[first.id]
-            if runner.result is not None:
-                continue
-            host, how = runner.host_version()
-            if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
-                continue
-            runner.record_host(host, how)
-            assumed = chain[0].from_version
-            steps_text = " → ".join(v or "nothing" for v in path)
-            runner.fail(
-                "off_plan_path",
-                f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
-                f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
-                f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
-                f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
-                "step anyway",
-                host_version=host,
-                expected=assumed,
-                plan_path=path,
-            )
-            refused = True
-    if refused:
-        why = sorted(r.result.step_id for r in runners.values() if r.result is not None and r.result.failed)
-        for s in steps:
-            if runners[s.id].result is None:
-                runners[s.id].result = StepResult(s.id, s.component, "skipped", "plan_refused", {"because": why})
-                runners[s.id].emit("step_skipped", reason="plan_refused", because=why)
-        ctx.emit(None, "plan_refused", because=why)
+    return refused
+
+
+def _refuse_off_path(
+    steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, list[Step]], ctx: Context
+) -> bool:
+    """2. the host is on the plan's path: the assumed from-state or a version the plan reaches."""
+    refused = False
+    ids = {s.id for s in steps}
+    for c in sorted({s.component for s in steps}):
+        chain = chains[c]
+        path = plan_path(chain)
+        runner = runners[next(s for s in chain if s.id in ids).id]
+        if runner.result is not None:
+            continue
+        host, how = runner.host_version()
+        if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
+            continue
+        runner.record_host(host, how)
+        assumed = chain[0].from_version
+        steps_text = " → ".join(v or "nothing" for v in path)
+        runner.fail(
+            "off_plan_path",
+            f"host runs {c} {host or 'nothing'} ({how}), but the plan assumed {assumed or 'nothing installed'} "
+            f"(plan: {c} {steps_text}); nothing was changed. Re-run 'obsplan plan' against the host "
+            f"(obsplan facts -o host.json && obsplan plan --facts host.json, or in versions.yaml: "
+            f"{from_state_hint(c, host)}) and review the new lock, or pass --force to apply this "
+            "step anyway",
+            host_version=host,
+            expected=assumed,
+            plan_path=path,
+        )
+        refused = True
     return refused
 
 
@@ -459,10 +491,7 @@ def _gate(steps: list[Step], runners: dict[str, StepRunner], chains: dict[str, l
         for s in steps:
             if s.id in waiting or runners[s.id].result is not None:
                 continue
-            chain = chains[s.component]
-            idx = chain.index(s)
-            deps = set(s.requires) | ({chain[idx - 1].id} if idx > 0 else set())
-            blocked = sorted(d for d in deps if d in waiting)
+            blocked = sorted(d for d in _deps(s, chains) if d in waiting)
             if blocked and not runners[s.id].uptodate():
                 waiting[s.id] = blocked
                 changed = True

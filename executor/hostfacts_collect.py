@@ -16,7 +16,7 @@ import yaml
 from obsplan import __version__
 from obsplan.hostfacts import ComponentFacts, HostFacts, Observed
 from obsplan.lockfile import Lock, Runtime
-from obsplan.versions import Version
+from obsplan.versions import version_or_none
 
 from .facts import healthy, host_platform, probe_binary_version, served_build_info
 from .layout import Layout
@@ -46,13 +46,7 @@ def find_binary(runtime: Runtime, layout: Layout) -> Path | None:
 
 
 def _valid(version: str | None) -> str | None:
-    if version is None:
-        return None
-    try:
-        Version.parse(version)
-    except ValueError:
-        return None
-    return version
+    return version if version_or_none(version) is not None else None
 
 
 def served(runtime: Runtime, layout: Layout, client: httpx.Client) -> tuple[str | None, str]:

@@ -10,8 +10,8 @@ from obsplan.errors import ObsplanError
 
 from .layout import Layout
 from .report import Reporter
+from .results import StepResult
 from .state import StateDB
-from .steps import StepResult
 
 
 def last_run_changes(db: StateDB) -> tuple[str | None, list[tuple[str, str | None, str]]]:

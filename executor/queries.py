@@ -13,13 +13,14 @@ from obsplan.lockfile import Lock, load_lock
 from . import drift
 from .approvals import pending_approvals
 from .artifacts import HttpSource
+from .context import Context
 from .facts import host_platform
 from .integrity import install_problems
 from .layout import APPLIED_LOCK, Layout
 from .report import Fanout
 from .services import make_service_manager
 from .state import StateDB
-from .steps import Context, StepRunner
+from .steps import StepRunner
 
 
 def last_applied_lock(root: Path) -> Path:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -11,17 +9,26 @@ import httpx
 
 from obsplan.errors import EXIT_USAGE, ObsplanError
 from obsplan.lockfile import Lock, Step
+from obsplan.versions import version_or_none
 
 from . import adopt
+from .activate import activate
+from .context import Context
 from .engine import ApplyOptions, make_context, with_host_policy
-from .hostlock import apply_lock
+from .hostrun import host_run, http_client, new_run_id
 from .layout import Layout
-from .metrics import write_metrics
 from .queries import applied_lock
-from .report import AuditLog, Fanout, Reporter, now_iso
+from .report import Reporter
+from .restore import restore_point
+from .results import StepResult
 from .services import make_service_manager
-from .state import StateDB
-from .steps import Context, StepResult, StepRunner, restore_point, version_below
+from .state import RollbackPoint, StateDB
+from .stepfacts import StepFacts
+
+
+def version_below(version: str, floor: str | None) -> bool:
+    v, f = version_or_none(version), version_or_none(floor)
+    return v is not None and f is not None and v < f
 
 
 def rollback_list(root: Path, component: str) -> dict[str, Any]:
@@ -71,53 +78,71 @@ def rollback(
             hint="rollback works on components installed by 'obsplan apply'",
         )
     services = make_service_manager(service_manager, layout)
-    own = client is None
-    client = client or httpx.Client(timeout=10.0, trust_env=False)
-    try:
-        with apply_lock(layout, "rollback"):
-            db = StateDB(layout.db_path)  # first: a broken database stops here, before anything is opened
-            audit = AuditLog(layout.audit_path)
-            run_id = f"{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-            try:
-                db.start_run(run_id, f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
-                opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
-                ctx = make_context(layout, opts, Fanout(reporter, audit), db, client, services, run_id)
-                result = rollback_in_context(ctx, lock, component, to)
-                db.finish_run(run_id, result.status)
-                write_metrics(db, layout.metrics_path)
-                return result
-            finally:
-                db.close()
-                audit.close()
-    finally:
-        if own:
-            client.close()
+    with http_client(client) as client, host_run(layout, "rollback", reporter, new_run_id()) as run:
+        run.start(f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
+        opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
+        ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
+        result = rollback_in_context(ctx, lock, component, to)
+        run.finish(result.status)
+        return result
 
 
 def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None) -> StepResult:
     assert ctx.db is not None
-    db, layout = ctx.db, ctx.layout
-    current = layout.current_version(component)
+    db = ctx.db
+    current = ctx.layout.current_version(component)
     row = db.installed(component)
     floor = row["floor"] if row else None
-    point = None
-    if to is None or to.isdigit() or to == adopt.ADOPTED:
-        points = db.points(component, ("available",))
-        if to == adopt.ADOPTED:
-            points = [p for p in points if p.label == adopt.ADOPTED]
-        point = db.point(int(to)) if to and to.isdigit() else (points[0] if points else None)
-        if point is None or point.component != component:
-            raise ObsplanError(
-                f"no rollback point {to or ''} for {component}".replace("  ", " "),
-                hint=f"see 'obsplan rollback {component} --list'",
-            )
-        if point.from_version is None:
-            raise ObsplanError(f"rollback point {point.id} is the first install of {component}: nothing before it")
-        target = point.from_version
-    else:
+    point, target = _choose(db, component, to)
+    _refuse(ctx, component, target, current, floor)
+    step = _rollback_step(component, current, target)
+    facts = StepFacts(ctx, step, lock.components[component].runtime)
+    history = ctx.history(component, step.id)
+    ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
+    db.journal(ctx.run_id, step.id, component, "step", "start", target)
+    try:
+        if point is not None:
+            restore_point(facts, point)
+        else:
+            activate(facts, target)
+    except Exception as exc:  # noqa: BLE001 - any failure after the switch must switch back
+        error = _switch_back(facts, current, str(exc))
+        history.record("rollback", current, target, success=False, error=error)
+        db.journal(ctx.run_id, step.id, component, "step", "failed", error[:2000])
+        return StepResult(step.id, component, "failed", getattr(exc, "reason", "rollback_failed"), {"error": error})
+    with db.transaction():
+        history.record("rollback", current, target, success=True)
+        if point is not None:
+            db.set_point_status(point.id, "used")
+        db.set_installed(component, target, previous=current, floor=floor, last_result="rolled_back", last_step=step.id)
+        db.journal(ctx.run_id, step.id, component, "step", "done", target)
+    ctx.emit(component, "rollback_done", from_version=current, to_version=target)
+    return StepResult(step.id, component, "ok", "rolled_back", {"from": current, "to": target})
+
+
+def _choose(db: StateDB, component: str, to: str | None) -> tuple[RollbackPoint | None, str]:
+    """(the rollback point to restore, if any; the version to roll back to) for `to`: a point id, `adopted`,
+    None (the newest point) or a version."""
+    if to is not None and not to.isdigit() and to != adopt.ADOPTED:
         target = to.lstrip("v")
         points = [p for p in db.points(component, ("available",)) if p.from_version == target]
-        point = points[0] if points else None
+        return (points[0] if points else None), target
+    points = db.points(component, ("available",))
+    if to == adopt.ADOPTED:
+        points = [p for p in points if p.label == adopt.ADOPTED]
+    point = db.point(int(to)) if to and to.isdigit() else (points[0] if points else None)
+    if point is None or point.component != component:
+        raise ObsplanError(
+            f"no rollback point {to or ''} for {component}".replace("  ", " "),
+            hint=f"see 'obsplan rollback {component} --list'",
+        )
+    if point.from_version is None:
+        raise ObsplanError(f"rollback point {point.id} is the first install of {component}: nothing before it")
+    return point, point.from_version
+
+
+def _refuse(ctx: Context, component: str, target: str, current: str | None, floor: str | None) -> None:
+    """Refuse the current version, a version below the floor and one that is not installed."""
     if target == current:
         raise ObsplanError(f"{component} already runs {target}", exit_code=EXIT_USAGE)
     if version_below(target, floor):
@@ -126,13 +151,16 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
             "(its data was written by a newer version that older ones cannot read)",
             hint=f"choose a version >= {floor} from 'obsplan rollback {component} --list'",
         )
-    if not layout.version_dir(component, target).is_dir():
+    if not ctx.layout.version_dir(component, target).is_dir():
         raise ObsplanError(
-            f"{component} {target} is not installed under {layout.component_dir(component)}",
+            f"{component} {target} is not installed under {ctx.layout.component_dir(component)}",
             hint=f"see 'obsplan rollback {component} --list'",
         )
-    comp = lock.components[component]
-    fake = Step(
+
+
+def _rollback_step(component: str, current: str | None, target: str) -> Step:
+    """The step a rollback is journalled and recorded as (it is in no plan)."""
+    return Step(
         id=f"rollback:{component}:{current}->{target}",
         component=component,
         from_version=current,
@@ -143,58 +171,14 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
         reasons=[],
         artifacts={},
     )
-    runner = StepRunner(ctx, fake, comp, [fake])
-    started, t0 = now_iso(), time.monotonic()
-    ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
-    db.journal(ctx.run_id, fake.id, component, "step", "start", target)
+
+
+def _switch_back(facts: StepFacts, current: str | None, error: str) -> str:
+    """After a failed rollback, back to the version that ran before it; returns the error, with this one's."""
+    facts.ctx.emit(facts.c, "rollback_failed", error=error, switching_back_to=current)
     try:
-        if point is not None:
-            restore_point(ctx, runner, point)
-        else:
-            old = ctx.services.status(component)
-            runner.switch_to(target, runner.rendered(target))
-            ctx.services.restart(component)
-            runner.verify(target, old.pid if old.running else None)
-    except Exception as exc:  # noqa: BLE001 - any failure after the switch must switch back
-        error = str(exc)
-        ctx.emit(component, "rollback_failed", error=error, switching_back_to=current)
-        try:
-            if current is not None:
-                old = ctx.services.status(component)
-                runner.switch_to(current, runner.rendered(current))
-                ctx.services.restart(component)
-                runner.verify(current, old.pid if old.running else None)
-        except Exception as exc2:  # noqa: BLE001
-            error += f"; switching back to {current} failed too: {exc2}"
-        db.add_history(
-            run_id=ctx.run_id,
-            component=component,
-            step_id=fake.id,
-            kind="rollback",
-            from_version=current,
-            to_version=target,
-            success=False,
-            started_at=started,
-            error=error,
-            duration=time.monotonic() - t0,
-        )
-        db.journal(ctx.run_id, fake.id, component, "step", "failed", error[:2000])
-        return StepResult(fake.id, component, "failed", getattr(exc, "reason", "rollback_failed"), {"error": error})
-    with db.transaction():
-        db.add_history(
-            run_id=ctx.run_id,
-            component=component,
-            step_id=fake.id,
-            kind="rollback",
-            from_version=current,
-            to_version=target,
-            success=True,
-            started_at=started,
-            duration=time.monotonic() - t0,
-        )
-        if point is not None:
-            db.set_point_status(point.id, "used")
-        db.set_installed(component, target, previous=current, floor=floor, last_result="rolled_back", last_step=fake.id)
-        db.journal(ctx.run_id, fake.id, component, "step", "done", target)
-    ctx.emit(component, "rollback_done", from_version=current, to_version=target)
-    return StepResult(fake.id, component, "ok", "rolled_back", {"from": current, "to": target})
+        if current is not None:
+            activate(facts, current)
+    except Exception as exc:  # noqa: BLE001
+        error += f"; switching back to {current} failed too: {exc}"
+    return error

@@ -12,8 +12,9 @@ from datetime import UTC, datetime
 
 from obsplan.lockfile import Step
 
+from .context import Context
 from .state import StateDB
-from .steps import Context, StepRunner
+from .steps import StepRunner
 
 
 def human(seconds: float) -> str:

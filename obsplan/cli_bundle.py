@@ -42,87 +42,99 @@ def _render_verify(result: VerifyResult, as_json: bool) -> None:
         sys.exit(EXIT_FAILED)
 
 
-def register(group: click.Group) -> None:
-    @group.command("bundle", epilog=EPILOG)
-    @click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
-    @click.option(
-        "-o",
-        "--output",
-        type=click.Path(path_type=Path),
-        help="Bundle directory, or FILE.tar for one plain tar to carry (with --extract: the directory).",
-    )
-    @click.option(
-        "--platform",
-        "platforms",
-        multiple=True,
-        metavar="OS-ARCH",
-        help="Only these platforms (repeatable; default: every platform in the lock).",
-    )
-    @allow_unverified_option("Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).")
-    @click.option(
-        "--verify",
-        "verify_dir",
-        type=click.Path(file_okay=False, path_type=Path),
-        help="Re-check every file of this bundle directory against the lock inside it.",
-    )
-    @click.option(
-        "--extract",
-        "extract_tar",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Extract a bundle tar safely into -o DIR, then verify it.",
-    )
-    @allowed_signers_option
-    @json_option
-    @guarded
-    def bundle_cmd(
-        lock: Path | None,
-        output: Path | None,
-        platforms: tuple[str, ...],
-        allow_unverified: bool,
-        verify_dir: Path | None,
-        extract_tar: Path | None,
-        allowed_signers: Path | None,
-        as_json: bool,
-    ) -> None:
-        """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
-        lock, into a self-contained directory or tar to carry into an air-gapped network.
+@click.command("bundle", epilog=EPILOG)
+@click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Bundle directory, or FILE.tar for one plain tar to carry (with --extract: the directory).",
+)
+@click.option(
+    "--platform",
+    "platforms",
+    multiple=True,
+    metavar="OS-ARCH",
+    help="Only these platforms (repeatable; default: every platform in the lock).",
+)
+@allow_unverified_option("Bundle artifacts the lock has no sha256 for (flagged in the manifest, loud warning).")
+@click.option(
+    "--verify",
+    "verify_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Re-check every file of this bundle directory against the lock inside it.",
+)
+@click.option(
+    "--extract",
+    "extract_tar",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Extract a bundle tar safely into -o DIR, then verify it.",
+)
+@allowed_signers_option
+@json_option
+@guarded
+def bundle_cmd(
+    lock: Path | None,
+    output: Path | None,
+    platforms: tuple[str, ...],
+    allow_unverified: bool,
+    verify_dir: Path | None,
+    extract_tar: Path | None,
+    allowed_signers: Path | None,
+    as_json: bool,
+) -> None:
+    """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
+    lock, into a self-contained directory or tar to carry into an air-gapped network.
 
-        Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
-        modes = [m for m, v in (("LOCK", lock), ("--verify", verify_dir), ("--extract", extract_tar)) if v]
-        if len(modes) != 1:
-            raise ObsplanError(
-                f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
-                hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR",
-            )
-        if allowed_signers is not None and lock is None:
-            raise ObsplanError(
-                "--allowed-signers checks LOCK's signature; give LOCK",
-                key="--allowed-signers",
-                hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE",
-            )
-        if verify_dir is not None:
-            _render_verify(verify_bundle(verify_dir), as_json)
-            return
-        if output is None:
-            raise ObsplanError("-o is required", key="-o", hint="a directory, or FILE.tar for a single file")
-        if extract_tar is not None:
-            tarball.extract_tar(extract_tar, output)
-            _render_verify(verify_bundle(output), as_json)
-            return
-        assert lock is not None
-        check_signature(lock, allowed_signers)
-        reporter = None if as_json else ConsoleReporter(sys.stdout)
-        result = build_bundle(
-            lock, output, list(platforms) or None, allow_unverified=allow_unverified, reporter=reporter
+    Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
+    _check_modes(lock, verify_dir, extract_tar, allowed_signers)
+    if verify_dir is not None:
+        _render_verify(verify_bundle(verify_dir), as_json)
+        return
+    if output is None:
+        raise ObsplanError("-o is required", key="-o", hint="a directory, or FILE.tar for a single file")
+    if extract_tar is not None:
+        tarball.extract_tar(extract_tar, output)
+        _render_verify(verify_bundle(output), as_json)
+        return
+    assert lock is not None
+    check_signature(lock, allowed_signers)
+    _build(lock, output, list(platforms), allow_unverified, as_json)
+
+
+def _check_modes(
+    lock: Path | None, verify_dir: Path | None, extract_tar: Path | None, allowed_signers: Path | None
+) -> None:
+    """Exactly one of build (LOCK), --verify and --extract; --allowed-signers only with a LOCK to check."""
+    modes = [m for m, v in (("LOCK", lock), ("--verify", verify_dir), ("--extract", extract_tar)) if v]
+    if len(modes) != 1:
+        raise ObsplanError(
+            f"give exactly one of LOCK, --verify DIR, --extract FILE.tar (got {', '.join(modes) or 'none'})",
+            hint="obsplan bundle LOCK -o DIR | --verify DIR | --extract FILE.tar -o DIR",
         )
-        for warning in result.warnings:
-            click.echo(f"WARNING: {warning}", err=True)
-        if as_json:
-            emit_json(result.to_dict())
-            return
-        d = result.to_dict()
-        click.echo(
-            f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "
-            f"{d['present']} already present), platforms {', '.join(result.platforms)}; "
-            f"apply with: obsplan apply {lock} --bundle {result.output}"
+    if allowed_signers is not None and lock is None:
+        raise ObsplanError(
+            "--allowed-signers checks LOCK's signature; give LOCK",
+            key="--allowed-signers",
+            hint="verify the lock before carrying it: obsplan bundle LOCK -o DIR --allowed-signers FILE",
         )
+
+
+def _build(lock: Path, output: Path, platforms: list[str], allow_unverified: bool, as_json: bool) -> None:
+    reporter = None if as_json else ConsoleReporter(sys.stdout)
+    result = build_bundle(lock, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter)
+    for warning in result.warnings:
+        click.echo(f"WARNING: {warning}", err=True)
+    if as_json:
+        emit_json(result.to_dict())
+        return
+    d = result.to_dict()
+    click.echo(
+        f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "
+        f"{d['present']} already present), platforms {', '.join(result.platforms)}; "
+        f"apply with: obsplan apply {lock} --bundle {result.output}"
+    )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(bundle_cmd)

@@ -93,6 +93,16 @@ class Version:
         return f"Version({str(self)!r})"
 
 
+def version_or_none(text: str | None) -> Version | None:
+    """`Version.parse(text)`, or None when `text` is None, empty or not a release version."""
+    if not text:
+        return None
+    try:
+        return Version.parse(text)
+    except ValueError:
+        return None
+
+
 def _normalise_pre(pre: str) -> str:
     """`rc0` → `rc.0`, `beta2` → `beta.2`, `rc-1` → `rc.1`, `preview` stays."""
     m = re.match(r"^(rc|alpha|beta|preview|pre)[.\-]?(\d*)(.*)$", pre)

@@ -57,17 +57,20 @@ def write_sealed_lock(
     phases: list[str],
     *,
     platforms: list[str],
-    environment: str,
-    inputs: dict[str, str],
+    environment: str = "test",
+    inputs: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Path:
+    """Seal a lock of these components and steps (`extra`: further Lock fields, e.g. host_policy) into `path`."""
     lock = Lock(
         format_version=1,
         obsplan_version="0.1.0",
         environment=environment,
         platforms=platforms,
-        inputs=inputs,
+        inputs=inputs or {},
         components=components,
         plan=Plan(phases=phases, steps=steps),
+        **extra,
     ).sealed()
     write_atomic(path, lock.to_json())
     return path

@@ -18,7 +18,8 @@ from obsplan.executor.report import RecordingReporter
 
 from obsplan.errors import EXIT_USAGE, ObsplanError
 from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, SourceInfo, Step
+from obsplan.lockfile import Artifact, Lock, Reason, Step
+from tests.lockbuild import component_lock, write_sealed_lock
 
 from .conftest import PLATFORM, Server, build_lock, free_port, hop, node_runtime
 from .test_e2e_node_exporter import _cli
@@ -63,26 +64,8 @@ def _gated_lock(path: Path, sha: str = "ab" * 32) -> Path:
     comps = {}
     for name, version in (("node_exporter", "1.9.0"), ("alertmanager", "0.27.0"), ("prometheus", "2.53.3")):
         rt = node_runtime(free_port()).model_copy(update={"binaries": {name: f"*/{name}"}, "service_binary": name})
-        comps[name] = ComponentLock(
-            version=version,
-            current=None,
-            strategy="latest",
-            github_repo=None,
-            source=SourceInfo(kind="snapshot", as_of=None),
-            artifacts=art(name, version),
-            runtime=rt,
-        )
-    lock = Lock(
-        format_version=1,
-        obsplan_version="0.1.0",
-        environment="test",
-        platforms=[PLATFORM],
-        inputs={},
-        components=comps,
-        plan=Plan(phases=["all"], steps=steps),
-    ).sealed()
-    write_atomic(path, lock.to_json())
-    return path
+        comps[name] = component_lock(None, version, art(name, version), rt, github_repo=None)
+    return write_sealed_lock(path, comps, steps, ["all"], platforms=[PLATFORM])
 
 
 def _dry(lock: Path, root: Path, auto: bool = True) -> tuple[engine.ApplyReport, RecordingReporter]:

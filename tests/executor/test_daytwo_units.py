@@ -37,6 +37,7 @@ from obsplan.lockfile import (
     load_lock,
 )
 from obsplan.versions import Version
+from tests.historyrows import Row, add_rows
 from tests.static_server import start_static_server
 
 from .conftest import PLATFORM, free_port, node_runtime, prometheus_runtime
@@ -61,48 +62,13 @@ def _query(db: Path, sql: str) -> str:
 
 def _history(db: StateDB) -> None:
     db.set_installed("node_exporter", "1.9.0", previous="1.5.0")
-    db.add_history(
-        run_id="r1",
-        component="node_exporter",
-        step_id="a",
-        kind="upgrade",
-        from_version="1.5.0",
-        to_version="1.9.0",
-        success=True,
-        started_at="2026-01-01T00:00:00+00:00",
-        duration=1.5,
-    )
-    db.add_history(
-        run_id="r1",
-        component="prometheus",
-        step_id="b",
-        kind="upgrade",
-        from_version="2.55.1",
-        to_version="3.5.0",
-        success=False,
-        started_at="2026-01-01T00:01:00+00:00",
-        error="x",
-    )
-    db.add_history(
-        run_id="r1",
-        component="prometheus",
-        step_id="b",
-        kind="auto_rollback",
-        from_version="3.5.0",
-        to_version="2.55.1",
-        success=True,
-        started_at="2026-01-01T00:01:30+00:00",
-    )
-    db.add_history(
-        run_id="r1",
-        component="loki",
-        step_id="c",
-        kind="interrupted",
-        from_version=None,
-        to_version="3.0.0",
-        success=False,
-        started_at="2026-01-01T00:02:00+00:00",
-    )
+    rows: list[Row] = [
+        ("node_exporter", "a", "upgrade", "1.5.0", "1.9.0", True, "2026-01-01T00:00:00+00:00"),
+        ("prometheus", "b", "upgrade", "2.55.1", "3.5.0", False, "2026-01-01T00:01:00+00:00"),
+        ("prometheus", "b", "auto_rollback", "3.5.0", "2.55.1", True, "2026-01-01T00:01:30+00:00"),
+        ("loki", "c", "interrupted", None, "3.0.0", False, "2026-01-01T00:02:00+00:00"),
+    ]
+    add_rows(db, "r1", rows, row0={"duration": 1.5}, row1={"error": "x"})
 
 
 def test_seed_000_queries_work_verbatim(tmp_path: Path) -> None:
@@ -397,9 +363,10 @@ def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_pa
 
     import httpx
     from obsplan.executor.artifacts import HttpSource
+    from obsplan.executor.context import Context
     from obsplan.executor.layout import Layout
+    from obsplan.executor.retention import prune_used_backups
     from obsplan.executor.services import SupervisordManager
-    from obsplan.executor.steps import Context, prune_used_backups
 
     layout = Layout(tmp_path)
     with StateDB(layout.db_path) as db, httpx.Client() as client:

@@ -25,6 +25,7 @@ from obsplan.executor.state import StateDB
 from obsplan.errors import EXIT_USAGE, ObsplanError
 from obsplan.fsio import write_atomic
 from obsplan.lockfile import Artifact, Lock
+from tests.historyrows import Row, add_rows
 
 from .conftest import Hop, build_lock, node_runtime, prometheus_runtime
 
@@ -214,27 +215,11 @@ def test_alert_rules_pass_promtool_and_metrics_parse(tmp_path: Path) -> None:
     rules = REPO / "policies" / "alert-rules.yml"
     assert "obsplan_github_rate_limit_remaining" not in rules.read_text()  # nothing writes it: no rule reads it
     with StateDB(tmp_path / "state.db") as db:
-        db.add_history(
-            run_id="r",
-            component="node_exporter",
-            step_id="s",
-            kind="upgrade",
-            from_version="1.5.0",
-            to_version="1.9.0",
-            success=True,
-            started_at="2026-01-01T00:00:00+00:00",
-            duration=1.5,
-        )
-        db.add_history(
-            run_id="r",
-            component="node_exporter",
-            step_id="s",
-            kind="auto_rollback",
-            from_version="1.9.0",
-            to_version="1.5.0",
-            success=True,
-            started_at="2026-01-01T00:00:01+00:00",
-        )
+        rows: list[Row] = [
+            ("node_exporter", "s", "upgrade", "1.5.0", "1.9.0", True, "2026-01-01T00:00:00+00:00"),
+            ("node_exporter", "s", "auto_rollback", "1.9.0", "1.5.0", True, "2026-01-01T00:00:01+00:00"),
+        ]
+        add_rows(db, "r", rows, row0={"duration": 1.5})
         write_metrics(db, tmp_path / "obsplan.prom")
     text = (tmp_path / "obsplan.prom").read_text()
     assert 'obsplan_rollbacks_total{component="node_exporter",kind="automatic",result="success"} 1.0' in text
@@ -256,7 +241,8 @@ def test_json_lines_event_shape() -> None:
 
 
 def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
-    from obsplan.executor.steps import Context, retention
+    from obsplan.executor.context import Context
+    from obsplan.executor.retention import retention
 
     layout = Layout(tmp_path)
     for i, v in enumerate(["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
@@ -311,3 +297,27 @@ def test_console_reporter_plain_and_tty() -> None:
     done()
     rep.emit(Event("node_exporter", "step_failed", {"reason": "health_timeout"}))
     assert "health_timeout" in rich_out.getvalue()
+
+
+def test_version_or_none_parses_or_says_none() -> None:
+    from obsplan.versions import Version, version_or_none
+
+    assert version_or_none("v2.55.1") == Version.parse("2.55.1")
+    assert version_or_none("11.6.14+security-01") == Version.parse("11.6.14+security-01")
+    assert [version_or_none(t) for t in (None, "", "dev", "1.2")] == [None, None, None, None]
+
+
+def test_history_recorder_fills_the_bound_fields(tmp_path: Path) -> None:
+    from obsplan.executor.history import HistoryRecorder
+
+    with StateDB(tmp_path / "state.db") as db:
+        step = HistoryRecorder(db, "r1", "node_exporter", "s1", started_at="2026-01-01T00:00:00+00:00")
+        step.record("upgrade", "1.5.0", "1.9.0", success=False, error="boom", unverified="x.tar.gz unverified")
+        HistoryRecorder(db, "r0", "loki", None, timed=False).record("host_drift", None, "3.0.0", success=True)
+        rows = {r["component"]: dict(r) for r in db.history()}
+    upgrade, drift = rows["node_exporter"], rows["loki"]
+    assert (upgrade["run_id"], upgrade["step_id"], upgrade["kind"], upgrade["success"]) == ("r1", "s1", "upgrade", 0)
+    assert (upgrade["from_version"], upgrade["to_version"], upgrade["error"]) == ("1.5.0", "1.9.0", "boom")
+    assert upgrade["started_at"] == "2026-01-01T00:00:00+00:00" and upgrade["unverified"] == "x.tar.gz unverified"
+    assert upgrade["duration_seconds"] is not None and upgrade["duration_seconds"] >= 0
+    assert (drift["run_id"], drift["step_id"], drift["success"], drift["duration_seconds"]) == ("r0", None, 1, None)

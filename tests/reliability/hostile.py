@@ -27,19 +27,15 @@ from click.testing import CliRunner
 from obsplan.executor.facts import host_platform
 
 from obsplan.cli import main
-from obsplan.fsio import write_atomic
 from obsplan.lockfile import (
     ArchiveLimits,
     Artifact,
-    ComponentLock,
     HostPolicy,
-    Lock,
-    Plan,
     Reason,
     Runtime,
-    SourceInfo,
     Step,
 )
+from tests.lockbuild import component_lock, write_sealed_lock
 
 PLATFORM = host_platform()
 NAME = "tool"
@@ -255,28 +251,9 @@ def write_lock(
         artifacts={PLATFORM: art},
         rollback_floor=floor,
     )
-    comp = ComponentLock(
-        version=NEW,
-        current=OLD,
-        strategy="latest",
-        github_repo=None,
-        source=SourceInfo(kind="snapshot", as_of=None),
-        artifacts={PLATFORM: art},
-        runtime=runtime(),
-    )
+    comp = component_lock(OLD, NEW, {PLATFORM: art}, runtime(), github_repo=None)
     policy = HostPolicy(archive_limits=limits or ArchiveLimits(), download_deadline_seconds=deadline)
-    lock = Lock(
-        format_version=1,
-        obsplan_version="0.1.0",
-        environment="test",
-        platforms=[PLATFORM],
-        inputs={},
-        components={NAME: comp},
-        plan=Plan(phases=["p"], steps=[step]),
-        host_policy=policy,
-    ).sealed()
-    write_atomic(path, lock.to_json())
-    return path
+    return write_sealed_lock(path, {NAME: comp}, [step], ["p"], platforms=[PLATFORM], host_policy=policy)
 
 
 @dataclass

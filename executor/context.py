@@ -1,0 +1,57 @@
+"""`Context`: everything a step needs from the run (layout, state, reporter, services, options), injected by
+the engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from obsplan.lockfile import HostPolicy
+
+from .history import HistoryRecorder
+from .layout import Layout
+from .report import Event, Reporter
+from .services import ServiceManager
+from .state import StateDB
+
+if TYPE_CHECKING:
+    from .artifacts import ArtifactSource
+
+HEALTH_WINDOW = {"safe": 120.0, "standard": 60.0, "fast": 20.0}
+
+
+@dataclass
+class Context:
+    """Everything a step needs, injected by the engine."""
+
+    layout: Layout
+    db: StateDB | None  # None only in a dry run on a root never applied to
+    reporter: Reporter
+    services: ServiceManager
+    client: httpx.Client
+    source: ArtifactSource
+    run_id: str
+    platform: str
+    mode: str = "standard"
+    dry_run: bool = False
+    force: bool = False
+    health_timeout: float | None = None
+    keep_versions: int = 3
+    keep_days: float = 30.0
+    allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
+    accepted_from: dict[str, str | None] = field(default_factory=dict)  # component → host version binding accepted
+    policy: HostPolicy = field(default_factory=HostPolicy)  # the lock's host_policy (archive limits, deadline)
+
+    @property
+    def window(self) -> float:
+        return self.health_timeout if self.health_timeout is not None else HEALTH_WINDOW[self.mode]
+
+    def emit(self, component: str | None, event: str, **metadata: Any) -> None:
+        self.reporter.emit(Event(component, event, metadata))
+
+    def history(self, component: str, step_id: str | None, timed: bool = True) -> HistoryRecorder:
+        """A recorder of this run's history rows for `component`'s step, its clock started now."""
+        assert self.db is not None
+        return HistoryRecorder(self.db, self.run_id, component, step_id, timed=timed)
