@@ -1,163 +1,114 @@
-"""GitHub Releases API source with an ETag cache.
+"""GitHub Releases API source, through the one HTTP cache (`http_cache.py`).
 
 `GET {api}/repos/{owner}/{repo}/releases?per_page=100`, following `Link: rel="next"`; a repository that
-publishes no releases is read from `/tags`. Responses are cached per page with their ETag in
-`OBSPLAN_CACHE_DIR`; within the TTL no request is made, after it each page is revalidated with
-`If-None-Match` (a 304 costs no rate limit). The token is sent as `Authorization: Bearer` and never stored.
+publishes no releases is read from `/tags`. Each page is one cache entry: within the TTL no request is made,
+after it each page is revalidated with `If-None-Match` (a 304 costs no rate limit); a failed request falls back
+to the stale page. The token is sent as `Authorization: Bearer` and never stored.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import Any
 
-from obsplan.fsio import write_atomic
-
+from .http_cache import Answer, Failure, HttpCache
 from .releases import Release, ReleaseData, SourceUnavailable
 
-if TYPE_CHECKING:
-    import httpx
-
 DEFAULT_API = "https://api.github.com"
-_LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
+NOT_FOUND = "repository not found on GitHub (HTTP 404): check github_repo"
 
 
 @dataclass
-class CachedRepo:
+class Listing:
+    """The items of every page of one listing (`releases` or `tags`), the oldest page's date, and the failure
+    that made a stale page stand in (None when every page is fresh or was fetched now)."""
+
+    kind: str
+    items: list[dict[str, Any]]
     fetched_at: datetime
-    pages: list[dict[str, Any]]  # {"url", "etag", "body", "next"}
-    kind: str  # "releases" | "tags"
+    failure: Failure | None
 
     def releases(self) -> list[Release]:
-        items = [item for page in self.pages for item in page["body"]]
-        return [_release_from_api(i) if self.kind == "releases" else _release_from_tag(i) for i in items]
-
-
-class ReleaseCache:
-    """One JSON file per repository under `<dir>/<namespace>/` (`github/`, `grafana_com/`); written atomically,
-    no secrets inside."""
-
-    def __init__(self, directory: Path, namespace: str = "github"):
-        self.dir = directory / namespace
-
-    def _path(self, repo: str) -> Path:
-        return self.dir / (repo.replace("/", "__") + ".json")
-
-    def load(self, repo: str) -> CachedRepo | None:
-        try:
-            raw = json.loads(self._path(repo).read_text())
-            return CachedRepo(datetime.fromisoformat(raw["fetched_at"]), raw["pages"], raw["kind"])
-        except (OSError, ValueError, KeyError):
-            return None
-
-    def store(self, repo: str, entry: CachedRepo) -> None:
-        data = {"fetched_at": entry.fetched_at.isoformat(), "kind": entry.kind, "pages": entry.pages}
-        write_atomic(self._path(repo), json.dumps(data, sort_keys=True))
+        return [_release_from_api(i) if self.kind == "releases" else _release_from_tag(i) for i in self.items]
 
 
 class GitHubSource:
-    def __init__(
-        self,
-        client: httpx.AsyncClient | None,
-        *,
-        api_url: str = DEFAULT_API,
-        token: str | None = None,
-        cache: ReleaseCache | None = None,
-        ttl: timedelta = timedelta(minutes=15),
-        now: datetime,
-        offline: bool = False,
-    ):
-        self.client = client
+    def __init__(self, http: HttpCache, *, api_url: str = DEFAULT_API, token: str | None = None):
+        self.http = http
         self.api = api_url.rstrip("/")
         self.token = token
-        self.cache = cache
-        self.ttl = ttl
-        self.now = now
-        self.offline = offline
 
     async def fetch(self, repo: str) -> ReleaseData:
-        cached = self.cache.load(repo) if self.cache else None
-        if cached and not self.offline and self.now - cached.fetched_at < self.ttl:
-            return self._data(repo, cached, "github", f"GitHub {cached.kind} API")
-        if cached and self.offline:
-            return self._data(repo, cached, "cache", "cached GitHub response (offline)")
-        if self.offline:
-            raise SourceUnavailable("offline and no cached release data")
-        try:
-            entry = await self._fetch_pages(repo, "releases", cached)
-            if not entry.pages or not entry.pages[0]["body"]:
-                entry = await self._fetch_pages(repo, "tags", cached if cached and cached.kind == "tags" else None)
-        except SourceUnavailable as exc:
-            if cached:
-                return self._data(repo, cached, "cache", f"stale cache used: {exc}")
-            raise
-        if self.cache:
-            self.cache.store(repo, entry)
-        return self._data(repo, entry, "github", f"GitHub {entry.kind} API")
+        listing = await self._listing(repo, "releases")
+        if not listing.items:
+            listing = await self._listing(repo, "tags")
+        if self.http.offline:
+            return self._data(repo, listing, "cache", "cached GitHub response (offline)")
+        if listing.failure is not None:
+            return self._data(repo, listing, "cache", f"stale cache used: {_why(listing.failure)}")
+        return self._data(repo, listing, "github", f"GitHub {listing.kind} API")
 
-    def _data(self, repo: str, entry: CachedRepo, kind: str, detail: str) -> ReleaseData:
+    def _data(self, repo: str, listing: Listing, kind: str, detail: str) -> ReleaseData:
         return ReleaseData(
             repo=repo,
-            releases=entry.releases(),
+            releases=listing.releases(),
             source=kind,  # type: ignore[arg-type]
-            as_of=entry.fetched_at.date().isoformat(),
+            as_of=listing.fetched_at.date().isoformat(),
             detail=detail,
         )
 
-    async def _fetch_pages(self, repo: str, kind: str, cached: CachedRepo | None) -> CachedRepo:
-        old = {p["url"]: p for p in cached.pages} if cached and cached.kind == kind else {}
+    async def _listing(self, repo: str, kind: str) -> Listing:
         url: str | None = f"{self.api}/repos/{repo}/{kind}?per_page=100"
-        pages: list[dict[str, Any]] = []
+        listing = Listing(kind, [], self.http.now, None)
         seen: set[str] = set()
         while url and url not in seen:
             seen.add(url)
-            prev = old.get(url)
-            resp = await self._get(url, prev["etag"] if prev else None)
-            if resp.status_code == 304 and prev:
-                pages.append(prev)
-                url = prev.get("next")
-                continue
-            body = resp.json()
-            if not isinstance(body, list):
-                raise SourceUnavailable(f"unexpected response from {url}")
-            m = _LINK_NEXT.search(resp.headers.get("link", ""))
-            nxt = m.group(1) if m else None
-            pages.append({"url": url, "etag": resp.headers.get("etag"), "body": body, "next": nxt})
-            url = nxt
-        return CachedRepo(self.now, pages, kind)
+            answer = await self.http.get(url, headers=self._headers())
+            listing.items.extend(_page_items(answer, url))
+            assert answer.entry is not None  # _page_items raised otherwise
+            listing.fetched_at = min(listing.fetched_at, answer.entry.fetched_at)
+            listing.failure = listing.failure or answer.failure
+            url = answer.entry.next_url
+        return listing
 
-    async def _get(self, url: str, etag: str | None) -> httpx.Response:
+    def _headers(self) -> dict[str, str]:
         headers = {"Accept": "application/vnd.github+json", "X-GitHub-Api-Version": "2022-11-28"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        if etag:
-            headers["If-None-Match"] = etag
-        import httpx  # only when a request is made: offline runs never load it
+        return headers
 
-        try:
-            if self.client is None:
-                raise SourceUnavailable("offline: no HTTP client")
-            resp = await self.client.get(url, headers=headers)
-        except httpx.TimeoutException:
-            raise SourceUnavailable("GitHub API timed out") from None
-        except httpx.TransportError as exc:
-            raise SourceUnavailable(f"GitHub API unreachable ({type(exc).__name__})") from None
-        remaining = resp.headers.get("x-ratelimit-remaining")
-        if resp.status_code in (403, 429) and (remaining == "0" or resp.status_code == 429):
-            raise SourceUnavailable(f"GitHub API rate limit exceeded (HTTP {resp.status_code})")
-        if resp.status_code >= 500:
-            raise SourceUnavailable(f"GitHub API error HTTP {resp.status_code}")
-        if resp.status_code == 404:
-            raise SourceUnavailable("repository not found on GitHub (HTTP 404): check github_repo")
-        if resp.status_code == 401:
-            raise SourceUnavailable("GitHub rejected the token (HTTP 401): check GITHUB_TOKEN")
-        if resp.status_code not in (200, 304):
-            raise SourceUnavailable(f"GitHub API answered HTTP {resp.status_code}")
-        return resp
+
+def _page_items(answer: Answer, url: str) -> list[dict[str, Any]]:
+    """The page's items, or SourceUnavailable saying why there are none to be had."""
+    if answer.entry is None:
+        assert answer.failure is not None
+        raise SourceUnavailable(
+            "offline and no cached release data" if answer.failure.offline else _why(answer.failure)
+        )
+    if answer.entry.status == 404:
+        raise SourceUnavailable(NOT_FOUND)
+    try:
+        body = answer.entry.json_body()
+    except ValueError:
+        body = None
+    if not isinstance(body, list) or not all(isinstance(i, dict) for i in body):
+        raise SourceUnavailable(f"unexpected response from {url}")
+    return body
+
+
+def _why(failure: Failure) -> str:
+    if failure.rate_limited:
+        return f"GitHub API rate limit exceeded (HTTP {failure.status})"
+    if failure.timeout:
+        return "GitHub API timed out"
+    if failure.status is None:
+        return f"GitHub API unreachable ({failure.exception})"
+    if failure.status >= 500:
+        return f"GitHub API error HTTP {failure.status}"
+    if failure.status == 401:
+        return "GitHub rejected the token (HTTP 401): check GITHUB_TOKEN"
+    return f"GitHub API answered HTTP {failure.status}"
 
 
 def _release_from_api(item: dict[str, Any]) -> Release:

@@ -7,24 +7,20 @@
 (what public install scripts read: `jq -r .url`, `.sha256`). It sits behind the same release-source seam as
 GitHub: a source in the chain that answers for the repositories whose component names a `downloads_api`
 product, and passes the others on. From Grafana 12.3 the tarball name carries a CI build id that no template
-can derive; here it comes with its checksum. Responses use the GitHub source's cache format (`ReleaseCache`,
-under `grafana_com/`): the version list is revalidated after the TTL, packages are kept for good (a published
-package does not change). Offline: the cache only; without it the chain falls back to GitHub's data and the
-snapshot (and then `artifact_urls`).
+can derive; here it comes with its checksum. Responses go through the one HTTP cache (`http_cache.py`): the
+version list is revalidated after the TTL, packages are immutable entries kept for good (a published package
+does not change). Offline: the cache only; without it the chain falls back to GitHub's data and the snapshot
+(and then `artifact_urls`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from obsplan.versions import Version
 
-from .github import CachedRepo, ReleaseCache
+from .http_cache import Answer, Failure, HttpCache
 from .releases import Release, ReleaseData, SourceUnavailable
-
-if TYPE_CHECKING:
-    import httpx
 
 DEFAULT_GRAFANA_API = "https://grafana.com"
 
@@ -34,24 +30,10 @@ class NotThisSource(SourceUnavailable):
 
 
 class GrafanaComSource:
-    def __init__(
-        self,
-        client: httpx.AsyncClient | None,
-        *,
-        products: dict[str, str],
-        api_url: str = DEFAULT_GRAFANA_API,
-        cache: ReleaseCache | None = None,
-        ttl: timedelta = timedelta(minutes=15),
-        now: datetime,
-        offline: bool = False,
-    ):
-        self.client = client
+    def __init__(self, http: HttpCache, *, products: dict[str, str], api_url: str = DEFAULT_GRAFANA_API):
+        self.http = http
         self.products = products  # GitHub repository → grafana.com product
         self.api = api_url.rstrip("/")
-        self.cache = cache
-        self.ttl = ttl
-        self.now = now
-        self.offline = offline or client is None
 
     @property
     def origin(self) -> str:
@@ -61,77 +43,62 @@ class GrafanaComSource:
         product = self.products.get(repo)
         if product is None:
             raise NotThisSource(f"{repo} is not served by grafana.com")
-        key = f"{product}/versions"
-        cached = self.cache.load(key) if self.cache else None
-        if cached and (self.offline or self.now - cached.fetched_at < self.ttl):
-            return self._data(repo, product, cached, "cache" if self.offline else "grafana_com")
-        if self.offline:
-            raise SourceUnavailable("offline and no cached grafana.com version list")
         url = f"{self.api}/api/downloads/{product}/versions"
-        try:
-            entry = await self._get_cached(url, cached)
-        except SourceUnavailable as exc:
-            if cached:
-                return self._data(repo, product, cached, "cache", f"stale cache used: {exc}")
-            raise
-        if self.cache:
-            self.cache.store(key, entry)
-        return self._data(repo, product, entry, "grafana_com")
+        answer = await self.http.get(url, headers=_ACCEPT)
+        if answer.entry is None or answer.entry.status != 200:
+            if answer.failure is not None and answer.failure.offline:
+                raise SourceUnavailable("offline and no cached grafana.com version list")
+            raise SourceUnavailable(_why(answer, url))
+        body = _json(answer)
+        if body is None:
+            raise SourceUnavailable(f"grafana.com sent no JSON for {url}")
+        if self.http.offline:
+            return self._data(repo, product, body, answer, "cache", "cached grafana.com response (offline)")
+        if answer.failure is not None:
+            return self._data(repo, product, body, answer, "cache", f"stale cache used: {_why(answer, url)}")
+        return self._data(repo, product, body, answer, "grafana_com", self.origin)
 
     async def package(self, product: str, version: Version, platform: str) -> tuple[str, str] | None:
         """(url, sha256) of the Linux package of `version` for `platform`, or None when it cannot be had."""
         os_, arch = platform.split("-", 1)
-        key = f"{product}/{version}/{os_}_{arch}"
-        cached = self.cache.load(key) if self.cache else None
-        if cached is None and not self.offline:
-            url = f"{self.api}/api/downloads/{product}/versions/{version}/packages/{arch}/{os_}"
-            try:
-                cached = await self._get_cached(url, None)
-            except SourceUnavailable:
-                return None
-            if self.cache:
-                self.cache.store(key, cached)
-        body = cached.pages[0]["body"] if cached else None
+        url = f"{self.api}/api/downloads/{product}/versions/{version}/packages/{arch}/{os_}"
+        body = _json(await self.http.get(url, headers=_ACCEPT, immutable=True))
         if isinstance(body, dict) and isinstance(body.get("url"), str) and isinstance(body.get("sha256"), str):
             return body["url"], body["sha256"].lower()
         return None
 
-    def _data(self, repo: str, product: str, entry: CachedRepo, kind: str, note: str = "") -> ReleaseData:
-        items = entry.pages[0]["body"].get("items", []) if isinstance(entry.pages[0]["body"], dict) else []
+    def _data(self, repo: str, product: str, body: Any, answer: Answer, kind: str, detail: str) -> ReleaseData:
+        items = body.get("items", []) if isinstance(body, dict) else []
+        assert answer.entry is not None
         return ReleaseData(
             repo=repo,
             releases=[_release(i, product) for i in items if isinstance(i, dict) and i.get("version")],
             source=kind,  # type: ignore[arg-type]
-            as_of=entry.fetched_at.date().isoformat(),
-            detail=note or ("cached grafana.com response (offline)" if kind == "cache" else self.origin),
+            as_of=answer.entry.fetched_at.date().isoformat(),
+            detail=detail,
         )
 
-    async def _get_cached(self, url: str, cached: CachedRepo | None) -> CachedRepo:
-        prev = cached.pages[0] if cached else None
-        headers = {"Accept": "application/json"}
-        if prev and prev.get("etag"):
-            headers["If-None-Match"] = prev["etag"]
-        import httpx  # only when a request is made: offline runs never load it
 
-        assert self.client is not None
+_ACCEPT = {"Accept": "application/json"}
 
-        try:
-            resp = await self.client.get(url, headers=headers)
-        except httpx.TimeoutException:
-            raise SourceUnavailable("grafana.com timed out") from None
-        except httpx.TransportError as exc:
-            raise SourceUnavailable(f"grafana.com unreachable ({type(exc).__name__})") from None
-        if resp.status_code == 304 and prev:
-            return CachedRepo(self.now, [prev], "grafana_com")
-        if resp.status_code != 200:
-            raise SourceUnavailable(f"grafana.com answered HTTP {resp.status_code} for {url}")
-        try:
-            body: Any = resp.json()
-        except ValueError:
-            raise SourceUnavailable(f"grafana.com sent no JSON for {url}") from None
-        return CachedRepo(
-            self.now, [{"url": url, "etag": resp.headers.get("etag"), "body": body, "next": None}], "grafana_com"
-        )
+
+def _json(answer: Answer) -> Any:
+    """The answer's JSON body, None when there is no 200 answer or it is not JSON."""
+    if answer.entry is None or answer.entry.status != 200:
+        return None
+    try:
+        return answer.entry.json_body()
+    except ValueError:
+        return None
+
+
+def _why(answer: Answer, url: str) -> str:
+    failure = answer.failure or Failure(status=answer.entry.status if answer.entry else None)
+    if failure.timeout:
+        return "grafana.com timed out"
+    if failure.status is None:
+        return f"grafana.com unreachable ({failure.exception})"
+    return f"grafana.com answered HTTP {failure.status} for {url}"
 
 
 def _release(item: dict[str, Any], product: str) -> Release:

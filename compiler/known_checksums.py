@@ -2,8 +2,8 @@
 wherever it is known, so an offline plan is as verified as the online plan that learned it.
 
 Sources, in order: the promoted environment's lock (`promote_from`), the other locks of the plans folder
-(the `-o` directory and `plans/`), the embedded snapshot's `checksums`. The upstream checksum-file cache
-(`OBSPLAN_CACHE_DIR/checksums`) is consulted before any of them by the checksum fetcher itself. Only
+(the `-o` directory and `plans/`), the embedded snapshot's `checksums`. Upstream checksum files in the HTTP
+cache (`http_cache.py`, immutable entries) are consulted before any of them by the checksum fetcher itself. Only
 checksums a lock recorded as `verified_upstream` are learned, and only from locks whose content hash holds.
 """
 

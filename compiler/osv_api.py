@@ -1,37 +1,26 @@
 """The OSV query API (`POST {url}/v1/query`), used when online and `osv_api.enabled` is set in the policy.
 
-Answers are cached like release data (same directory and TTL); any failure leaves the plan with the local
-records only and says so, it never blocks planning.
+Answers go through the one HTTP cache (keyed by URL and the query body's sha256; same directory and TTL as
+release data); any failure leaves the plan with the local records only and says so, it never blocks planning.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from obsplan.errors import ObsplanError
-from obsplan.fsio import write_atomic
 from obsplan.versions import Version
 
 from .advisories import AdvisoryMappings, OsvRecord, osv_queries, parse_osv_response
-
-if TYPE_CHECKING:
-    import httpx
+from .http_cache import HttpCache
 
 
 @dataclass
 class OsvClient:
-    client: httpx.AsyncClient
+    http: HttpCache
     url: str
     mappings: AdvisoryMappings
-    cache_dir: Path | None
-    ttl: timedelta
-    now: datetime
     failures: dict[str, list[str]] = field(default_factory=dict)
 
     async def records(self, wanted: dict[str, set[Version]]) -> list[OsvRecord]:
@@ -51,24 +40,15 @@ class OsvClient:
         return [seen[k] for k in sorted(seen)]
 
     async def _query(self, component: str, body: dict[str, object]) -> list[OsvRecord]:
-        key = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        path = self.cache_dir / "osv" / f"{key}.json" if self.cache_dir else None
-        if path and path.exists():
-            cached = json.loads(path.read_text())
-            if self.now - datetime.fromisoformat(cached["fetched_at"]) < self.ttl:
-                return parse_osv_response(cached["response"], source=f"{self.url}/v1/query")
-        import httpx  # only when a request is made: offline runs never load it
-
-        try:
-            resp = await self.client.post(f"{self.url.rstrip('/')}/v1/query", json=body)
-            resp.raise_for_status()
-            payload = resp.json()
-            records = parse_osv_response(payload, source=f"{self.url}/v1/query")
-        except (httpx.HTTPError, ValueError, ObsplanError) as exc:
-            self.failures.setdefault(component, []).append(
-                f"OSV API query for {body['version']} failed ({type(exc).__name__}); local advisories only"
-            )
-            return []
-        if path:
-            write_atomic(path, json.dumps({"fetched_at": self.now.isoformat(), "response": payload}, sort_keys=True))
-        return records
+        endpoint = f"{self.url.rstrip('/')}/v1/query"
+        answer = await self.http.post_json(endpoint, body)
+        why = answer.failure.describe() if answer.failure else f"HTTP {answer.entry.status}" if answer.entry else ""
+        if answer.ok and answer.entry is not None:
+            try:
+                return parse_osv_response(answer.entry.json_body(), source=endpoint)
+            except (ValueError, ObsplanError) as exc:
+                why = type(exc).__name__
+        self.failures.setdefault(component, []).append(
+            f"OSV API query for {body['version']} failed ({why}); local advisories only"
+        )
+        return []

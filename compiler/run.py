@@ -22,9 +22,10 @@ from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compile import CompileResult, Services, compile_lock
 from .fetch import fetch_first
-from .github import DEFAULT_API, GitHubSource, ReleaseCache
+from .github import DEFAULT_API, GitHubSource
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .http import client_for
+from .http_cache import HttpCache
 from .inputs import Inputs, load_inputs
 from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
 from .options import Options
@@ -78,31 +79,20 @@ def _env_now() -> datetime | None:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def http_cache(client: httpx.AsyncClient | None, settings: Settings, offline: bool) -> HttpCache:
+    """The one HTTP cache every fetcher goes through (cache only when offline)."""
+    return HttpCache(settings.cache_dir, client, ttl=settings.ttl, now=settings.now, offline=offline)
+
+
 def source_chain(
     client: httpx.AsyncClient | None, settings: Settings, offline: bool, snapshot: SnapshotSource
 ) -> list[ReleaseSource]:
-    """grafana.com (for the components it releases), GitHub (each with its cache; cache only when offline), then
-    the embedded snapshot."""
-    cache = ReleaseCache(settings.cache_dir) if settings.cache_dir else None
-    github = GitHubSource(
-        client,
-        api_url=settings.api_url,
-        token=settings.token,
-        cache=cache,
-        ttl=settings.ttl,
-        now=settings.now,
-        offline=offline,
-    )
-    grafana = GrafanaComSource(
-        client,
-        products=downloads_products(),
-        api_url=settings.grafana_api,
-        cache=ReleaseCache(settings.cache_dir, "grafana_com") if settings.cache_dir else None,
-        ttl=settings.ttl,
-        now=settings.now,
-        offline=offline,
-    )
-    return [grafana, github, snapshot] if not offline or cache is not None else [snapshot]
+    """grafana.com (for the components it releases), GitHub (through the HTTP cache; cache only when offline),
+    then the embedded snapshot."""
+    http = http_cache(client, settings, offline)
+    github = GitHubSource(http, api_url=settings.api_url, token=settings.token)
+    grafana = GrafanaComSource(http, products=downloads_products(), api_url=settings.grafana_api)
+    return [grafana, github, snapshot] if not offline or settings.cache_dir is not None else [snapshot]
 
 
 def compile_environment(
@@ -164,7 +154,8 @@ async def _compile(
     async with client_for(settings.api_url, opts.offline) as client:
         snapshot = SnapshotSource.embedded()
         sources = source_chain(client, settings, opts.offline, snapshot)
-        checksums = ChecksumFetcher(client, settings.cache_dir, offline=opts.offline)
+        http = http_cache(client, settings, opts.offline)
+        checksums = ChecksumFetcher(http)
         paths = _advisory_paths(inputs, advisory_dirs)
         for p in paths:
             if not p.exists():
@@ -177,24 +168,10 @@ async def _compile(
         db = load_advisories(paths) if paths else None
         osv = None
         if inputs.policy.osv_api.enabled and inputs.policy.safety.security_advisory_check and client is not None:
-            osv = OsvClient(
-                client,
-                os.environ.get("OSV_API_URL", inputs.policy.osv_api.url),
-                load_mappings(),
-                settings.cache_dir,
-                settings.ttl,
-                settings.now,
-            )
+            osv = OsvClient(http, os.environ.get("OSV_API_URL", inputs.policy.osv_api.url), load_mappings())
         fetcher = None
         if client is not None:
-            fetcher = ChangelogFetcher(
-                client,
-                api_url=settings.api_url,
-                token=settings.token,
-                cache_dir=settings.cache_dir,
-                ttl=settings.ttl,
-                now=settings.now,
-            )
+            fetcher = ChangelogFetcher(http, api_url=settings.api_url, token=settings.token)
         book = checksum_book(locks, promoted, snapshot)
         svc = Services(sources, checksums, snapshot.changelogs, db, osv, fetcher, book, promoted)
         return await compile_lock(inputs, opts, previous, svc)
@@ -238,7 +215,8 @@ def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) 
 
     async def go() -> str:
         async with client_for(settings.api_url, offline=False) as client:
-            src = GitHubSource(client, api_url=settings.api_url, token=settings.token, now=settings.now)
+            uncached = HttpCache(None, client, ttl=settings.ttl, now=settings.now)
+            src = GitHubSource(uncached, api_url=settings.api_url, token=settings.token)
             try:
                 data = await asyncio.gather(*(src.fetch(r) for r in repos))
             except Exception as exc:  # SourceUnavailable: a refresh must not silently fall back

@@ -27,3 +27,10 @@ def component_chains(lock: Lock) -> dict[str, list[Step]]:
 def plan_path(chain: list[Step]) -> list[str | None]:
     """The versions a component goes through in the plan: the assumed from-state, then every step's target."""
     return [chain[0].from_version] + [s.to_version for s in chain] if chain else []
+
+
+def step_deps(step: Step, chains: dict[str, list[Step]]) -> set[str]:
+    """The steps `step` requires: its `requires` and the step before it in its component's chain."""
+    chain = chains[step.component]
+    idx = chain.index(step)
+    return set(step.requires) | ({chain[idx - 1].id} if idx > 0 else set())

@@ -13,8 +13,8 @@ from obsplan.versions import version_or_none
 
 from . import adopt
 from .activate import activate
+from .apply_options import ApplyOptions, make_context, with_host_policy
 from .context import Context
-from .engine import ApplyOptions, make_context, with_host_policy
 from .hostrun import host_run, http_client, new_run_id
 from .layout import Layout
 from .queries import applied_lock

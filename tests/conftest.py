@@ -61,3 +61,10 @@ def write_config(dest: Path, scenario: str, gh: FakeGitHub | None) -> Path:
 @pytest.fixture
 def copy_tree() -> object:
     return shutil.copytree
+
+
+def forget_releases(cache: Path, gh: FakeGitHub, repo: str) -> None:
+    """Drop the cached first releases page of `repo`, so the next plan asks the local server again."""
+    from obsplan.compiler.http_cache import RequestKey, entry_path
+
+    entry_path(cache, RequestKey("GET", f"{gh.api_url}/repos/{repo}/releases?per_page=100")).unlink()

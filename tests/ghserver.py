@@ -315,6 +315,8 @@ class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up mid-response (a cancelled request, a closed client) is normal here: no traceback on
     stderr, where it would mix with the output of the command under test."""
 
+    request_queue_size = 128  # a plan sends its requests at once; the default backlog (5) would refuse some
+
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], ConnectionError):
             super().handle_error(request, client_address)

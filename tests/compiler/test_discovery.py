@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.compiler.github import GitHubSource, ReleaseCache
+from obsplan.compiler.github import GitHubSource
+from obsplan.compiler.http_cache import HttpCache, RequestKey, entry_path
 from obsplan.compiler.releases import SourceUnavailable, candidates
 
 from obsplan.versions import Version
@@ -31,14 +32,8 @@ def fetch(
 ):  # type: ignore[no-untyped-def]
     async def go():  # type: ignore[no-untyped-def]
         async with httpx.AsyncClient(timeout=timeout) as client:
-            src = GitHubSource(
-                client,
-                api_url=gh.api_url,
-                token=token,
-                cache=ReleaseCache(cache) if cache else None,
-                now=now,
-                offline=offline,
-            )
+            http = HttpCache(cache, client, ttl=timedelta(minutes=15), now=now, offline=offline)
+            src = GitHubSource(http, api_url=gh.api_url, token=token)
             return await src.fetch(repo)
 
     return asyncio.run(go())
@@ -68,7 +63,8 @@ def test_ttl_then_conditional_request(gh: FakeGitHub, tmp_path: Path) -> None:
     revalidations = [r for r in gh.requests[first:] if r.path.startswith("/repos/")]
     assert revalidations and all("if-none-match" in r.headers and r.status == 304 for r in revalidations)
     assert data.source == "github" and data.as_of == later.date().isoformat()
-    cached = json.loads((tmp_path / "github" / "prometheus__node_exporter.json").read_text())
+    page = RequestKey("GET", f"{gh.api_url}/repos/prometheus/node_exporter/releases?per_page=100")
+    cached = json.loads(entry_path(tmp_path, page).read_text())
     assert cached["fetched_at"].startswith(later.date().isoformat())
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from tests.compiler.test_scenarios import run
+from tests.conftest import forget_releases
 from tests.ghserver import FakeGitHub
 
 # The tests' clock is 2026-11-22 (tests/conftest.py NOW).
@@ -94,7 +95,7 @@ def test_risk_levels_and_auto_approval(gh: FakeGitHub, obsplan_env: Path, tmp_pa
     step = _lock(tmp_path)["plan"]["steps"][0]
     assert step["risk"] == "low" and step["approval"] == "auto_upgrade allows low risk"
     gh.set_releases("prometheus/alertmanager", [_am("0.33.1", "2026-07-04"), _am("0.34.0", "2026-08-16")])
-    (obsplan_env / "github" / "prometheus__alertmanager.json").unlink()  # else the fresh cache answers
+    forget_releases(obsplan_env, gh, "prometheus/alertmanager")  # else the fresh cache answers
     (cfg / "upgrade-policy.yaml").write_text(
         "auto_upgrade:\n  enabled: true\n  allowed_risk_levels: [low]\napprovals: [alertmanager@0.34.0]\n"
     )
@@ -137,7 +138,10 @@ def test_osv_api_online(gh: FakeGitHub, obsplan_env: Path, tmp_path: Path, monke
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    class Server(ThreadingHTTPServer):
+        request_queue_size = 128  # a plan sends its OSV queries at once; the default backlog (5) refuses some
+
+    server = Server(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

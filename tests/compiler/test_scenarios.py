@@ -12,7 +12,7 @@ import yaml
 from click.testing import CliRunner
 
 from obsplan.cli import main
-from tests.conftest import SCENARIOS, write_config
+from tests.conftest import SCENARIOS, forget_releases, write_config
 from tests.ghserver import FakeGitHub
 
 CASES = sorted(p.name for p in SCENARIOS.iterdir() if (p / "scenario.yaml").exists())
@@ -135,7 +135,7 @@ def test_lock_keeps_versions_until_upgrade(gh: FakeGitHub, obsplan_env: Path, tm
             _node_release("1.9.0", "2025-02-17"),
         ],
     )
-    obsplan_env.joinpath("github", "prometheus__node_exporter.json").unlink()
+    forget_releases(obsplan_env, gh, "prometheus/node_exporter")
     assert run("plan", "--config-dir", str(cfg), "--env", "staging")[0] == 0
     node = json.loads(lock_path.read_text())["components"]["node_exporter"]
     assert node["version"] == "1.8.0"

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 from obsplan.compiler.advisories import load_advisories
@@ -13,12 +13,13 @@ from obsplan.compiler.artifacts import ArtifactSources, collect_artifacts
 from obsplan.compiler.checksums import MISSING_CHECKSUM, ChecksumFetcher
 from obsplan.compiler.compile import Services, compile_lock
 from obsplan.compiler.findings import IntelSources, find_intel
+from obsplan.compiler.http_cache import CacheEntry, HttpCache, RequestKey
 from obsplan.compiler.lock_build import approval, build_steps, component_locks, seal_lock
 from obsplan.compiler.plan_graph import no_downgrade
 
 from obsplan.lockfile import Plan
 from obsplan.versions import Version
-from tests.compiler.stage_parts import config, run_to_resolve, snapshot
+from tests.compiler.stage_parts import NOW, config, run_to_resolve, snapshot
 
 V = Version.parse
 ADVISORIES = Path(__file__).parents[1] / "fixtures" / "advisories"
@@ -27,14 +28,16 @@ SHA = "ab" * 32
 
 
 def _checksums(tmp_path: Path, *tags: str) -> ChecksumFetcher:
-    """An offline checksum fetcher whose cache holds node_exporter's sha256sums.txt for `tags`."""
-    cache = tmp_path / "cache"
-    (cache / "checksums").mkdir(parents=True)
+    """An offline checksum fetcher whose HTTP cache holds node_exporter's sha256sums.txt for `tags`."""
+    http = HttpCache(tmp_path / "cache", None, ttl=timedelta(minutes=15), now=NOW, offline=True)
     for tag in tags:
         url = f"https://github.com/prometheus/node_exporter/releases/download/{tag}/sha256sums.txt"
-        line = f"{SHA}  node_exporter-{tag[1:]}.linux-amd64.tar.gz\n"
-        (cache / "checksums" / hashlib.sha256(url.encode()).hexdigest()).write_text(line)
-    return ChecksumFetcher(None, cache, offline=True)
+        body = f"{SHA}  node_exporter-{tag[1:]}.linux-amd64.tar.gz\n"
+        entry = CacheEntry(
+            method="GET", url=url, request_sha256=None, status=200, immutable=True, fetched_at=NOW, body=body
+        )
+        http.store(RequestKey("GET", url), entry)
+    return ChecksumFetcher(http)
 
 
 def test_plan_orders_hops_by_phase_with_the_matrix_reasons(tmp_path: Path) -> None:
