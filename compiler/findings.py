@@ -49,8 +49,8 @@ async def find_intel(
             changelogs_for(name, src.snapshot_changelogs, r.data, r.defn.tag_prefix, live.get(name)) if detect else []
         )
         known = sorted(candidates(r.data, tag_prefix=r.defn.tag_prefix)) if r.data else []
-        for hop in path.hops:
-            intel[hop.id] = step_intel(hop, logs, known)
+        for hop in path.hops:  # detection off: no changelog read, so no breaking entries and no risk raised
+            intel[hop.id] = step_intel(hop, logs, known) if detect else StepIntel()
     findings = Findings(intel)
     if src.advisories is not None:
         for name, path in paths.items():

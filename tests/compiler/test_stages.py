@@ -82,6 +82,7 @@ def test_resolve_without_release_data_uses_fallback_version(tmp_path: Path) -> N
     assert r.data is None and r.target.version == V("1.5.0")
     assert r.source.kind == "fallback_version" and r.target.reasons[0].code == "fallback_version"
     assert sorted(r.cands.usable) == [V("1.5.0")]
+    assert "release data unavailable, using fallback_version 1.5.0" in r.warnings  # reaches the lock's warnings
 
 
 def test_resolve_without_release_data_or_fallback_fails(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from obsplan.compiler.advisories import load_advisories
 from obsplan.compiler.artifacts import ArtifactSources, collect_artifacts
 from obsplan.compiler.checksums import MISSING_CHECKSUM, ChecksumFetcher
@@ -82,15 +83,18 @@ def test_intelligence_refuses_an_affected_target_unless_allowed(tmp_path: Path) 
     assert allowed.refusals == []
 
 
-def test_intelligence_without_breaking_change_detection_reads_no_changelog(tmp_path: Path) -> None:
-    policy = "safety: {breaking_change_detection: false}\n"
+@pytest.mark.parametrize("detect", [True, False])
+def test_breaking_change_detection_off_reads_no_changelog_and_raises_no_risk(tmp_path: Path, detect: bool) -> None:
+    """As upgrade-policy.yaml documents it: false means no changelog parsing, no breaking_changes, no risk raise.
+    On, a hop whose CHANGELOG cannot be read is raised to medium (`changelog_unavailable`)."""
+    policy = f"safety: {{breaking_change_detection: {str(detect).lower()}}}\n"
     up = run_to_resolve(config(tmp_path, NODE % "1.4.0", policy), snapshot({"prometheus/node_exporter": ["1.5.0"]}))
     planned = up.planned()
     found = asyncio.run(find_intel(planned.paths, up.resolved, up.inputs.policy, IntelSources(), set()))
     info = found.intel["node_exporter@1.5.0"]
     assert info.breaking == [] and found.advisories == {}
-    # Today no changelog also means "changelog_unavailable" (risk not lowered), as with detection on.
-    assert [r.code for r in info.reasons] == ["changelog_unavailable"]
+    assert [r.code for r in info.reasons] == (["changelog_unavailable"] if detect else [])
+    assert info.raise_to == ("medium" if detect else None)
 
 
 def test_artifacts_for_every_hop_and_every_target(tmp_path: Path) -> None:
