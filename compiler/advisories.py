@@ -32,7 +32,7 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import AdvisoryId, AdvisorySeverity
 from obsplan.versions import Version, VersionRange
 
-from .config import read_policy_yaml
+from .inputs import read_policy_yaml
 
 _PSEUDO = re.compile(r"\d{14}-[0-9a-f]{12}$")
 _EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")

@@ -13,7 +13,8 @@ from obsplan.lockfile import Artifact, ComponentLock, Runtime, Step
 from obsplan.service_def import SETTINGS, ServiceDef
 from obsplan.versions import Version
 
-from .config import ComponentSpec, parse_yaml, validate
+from .config_errors import parse_yaml, validate
+from .config_versions import ComponentSpec
 
 
 class ComponentDef(BaseModel):

@@ -42,7 +42,7 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import BreakingChange, BreakingMarker
 from obsplan.versions import Version
 
-from .config import read_policy_yaml
+from .inputs import read_policy_yaml
 
 # The lock's `BreakingMarker` (obsplan/lockfile.py) is exactly these (tests/test_changelog.py).
 MARK_CHANGE: Final = "[CHANGE]"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from obsplan.lockfile import Lock, load_lock
 
-from .config import Inputs
+from .inputs import Inputs
 from .run import Settings, compile_environment
 
 

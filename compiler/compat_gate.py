@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-from .config import MatrixFile
+from .config_matrix import MatrixFile
 from .planner import Refusal
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from obsplan.lockfile import FromRefusal
 from obsplan.versions import Version
 
-from .config import MatrixFile
+from .config_matrix import MatrixFile
 
 
 def refuse_from(component: str, to_version: Version, pinned: bool, matrix: MatrixFile) -> list[FromRefusal]:

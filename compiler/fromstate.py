@@ -12,10 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from obsplan.errors import ObsplanError
+from obsplan.hostfacts import FactsInput
 from obsplan.lockfile import ComponentLock, Lock
 from obsplan.versions import Version
 
-from .config import EnvironmentSpec, Inputs
+from .config_versions import EnvironmentSpec
+from .inputs import Inputs
+from .specs import Specs
 
 Origin = Literal["facts", "current", "lock", "lock_target", "module", "none"]
 
@@ -24,6 +28,21 @@ Origin = Literal["facts", "current", "lock", "lock_target", "module", "none"]
 class FromState:
     version: Version | None
     origin: Origin
+
+
+def from_states(specs: Specs, inputs: Inputs, previous: Lock | None, facts: FactsInput | None) -> dict[str, FromState]:
+    """The from-state stage: each component's from-state before its target is known. Host facts must be of a
+    platform the plan is for."""
+    for fname, platform in sorted(facts.platforms.items()) if facts else []:
+        if platform not in specs.platforms:
+            raise ObsplanError(
+                f"host facts {fname} are of a {platform} host, but the plan is for {', '.join(specs.platforms)}",
+                file=specs.file,
+                key="global.platforms",
+                hint=f"add {platform} to platforms (or the environment's platforms)",
+            )
+    versions = facts.versions if facts else None
+    return {name: initial_from_state(name, inputs, specs.env, previous, versions) for name in specs.entries}
 
 
 def initial_from_state(

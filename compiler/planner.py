@@ -13,9 +13,9 @@ import networkx as nx
 
 from obsplan.errors import ObsplanError
 from obsplan.lockfile import Reason
-from obsplan.versions import Version, VersionRange
+from obsplan.versions import Version
 
-from .config import MatrixFile, Rule
+from .config_matrix import MatrixFile, Rule
 
 
 @dataclass
@@ -53,18 +53,29 @@ class ComponentPath:
 
 
 def plan_hops(
-    component: str,
-    current: Version | None,
-    target: Version,
-    usable: list[Version],
-    matrix: MatrixFile,
-    refusals: list[Refusal],
-) -> list[Hop]:
-    """The chain of moves from current to target, inserting every hop the matrix requires."""
+    component: str, current: Version | None, target: Version, usable: list[Version], matrix: MatrixFile
+) -> tuple[list[Hop], list[Refusal]]:
+    """The chain of moves from current to target, inserting every hop the matrix requires; and the refusals of
+    required hops no usable release can serve."""
     if current is not None and current == target:
-        return []
+        return [], []
     rules = [r for r in matrix.rules if r.component == component]
+    points, refusals = _hop_points(component, current, target, usable, rules)
+    hops: list[Hop] = []
+    prev = current
+    for point in points:
+        hops.append(_hop(component, prev, point, target, rules))
+        prev = point
+    return hops, refusals
+
+
+def _hop_points(
+    component: str, current: Version | None, target: Version, usable: list[Version], rules: list[Rule]
+) -> tuple[list[Version], list[Refusal]]:
+    """The versions the chain stops at (the target last): each required hop's newest usable release is inserted
+    before the first point it lies below, until no rule asks for another."""
     points: list[Version] = [target]
+    refusals: list[Refusal] = []
     changed = True
     while changed:
         changed = False
@@ -92,145 +103,35 @@ def plan_hops(
             if changed:
                 break
             prev = point
-    hops: list[Hop] = []
-    prev = current
-    for point in points:
-        hop = Hop(component, prev, point)
-        if point != target:
-            why = next(r for r in rules if r.kind == "required_hop" and r.via_line == point.line())
-            hop.reasons.append(Reason(code="required_hop", detail=f"{why.id}: {why.reason}"))
-        for rule in rules:
-            if rule.kind == "rollback_floor" and rule.matches_to(point) and rule.floor:
-                hop.rollback_floor = Version.parse(rule.floor)
-                if prev is None or not rule.matches_to(prev):
-                    hop.reasons.append(
-                        Reason(
-                            code="data_format_change",
-                            detail=f"{rule.id}: after this step rollback is possible only to "
-                            f">= {rule.floor} ({rule.reason})",
-                        )
-                    )
-            if rule.kind == "breaking" and prev is not None and rule.matches_from(prev) and rule.matches_to(point):
-                hop.breaking_rules.append(rule)
+    return points, refusals
+
+
+def _hop(component: str, prev: Version | None, point: Version, target: Version, rules: list[Rule]) -> Hop:
+    """One move, with the matrix's reasons: required hop, rollback floor (data format change), curated breaking."""
+    hop = Hop(component, prev, point)
+    if point != target:
+        why = next(r for r in rules if r.kind == "required_hop" and r.via_line == point.line())
+        hop.reasons.append(Reason(code="required_hop", detail=f"{why.id}: {why.reason}"))
+    for rule in rules:
+        if rule.kind == "rollback_floor" and rule.matches_to(point) and rule.floor:
+            hop.rollback_floor = Version.parse(rule.floor)
+            if prev is None or not rule.matches_to(prev):
                 hop.reasons.append(
                     Reason(
-                        code="curated_breaking",
-                        detail=f"{rule.id}: {rule.reason}" + (f"; {rule.hint}" if rule.hint else ""),
+                        code="data_format_change",
+                        detail=f"{rule.id}: after this step rollback is possible only to "
+                        f">= {rule.floor} ({rule.reason})",
                     )
                 )
-        hops.append(hop)
-        prev = point
-    return hops
-
-
-def check_rules(
-    paths: dict[str, ComponentPath],
-    targets: dict[str, Version],
-    matrix: MatrixFile,
-    allow: set[str],
-    refusals: list[Refusal],
-    warnings: dict[str, list[str]],
-    pinned_floor_check: dict[str, Version | None],
-) -> list[tuple[str, str]]:
-    """Check cross-component and gated rules; return extra DAG edges (before_step_id, after_step_id)."""
-    edges: list[tuple[str, str]] = []
-    for rule in matrix.rules:
-        if rule.kind == "requires" and rule.component in targets and rule.requires:
-            path = paths[rule.component]
-            crossing = next(
-                (
-                    h
-                    for h in path.hops
-                    if rule.matches_to(h.to_version) and (h.from_version is None or not rule.matches_to(h.from_version))
-                ),
-                None,
+        if rule.kind == "breaking" and prev is not None and rule.matches_from(prev) and rule.matches_to(point):
+            hop.breaking_rules.append(rule)
+            hop.reasons.append(
+                Reason(
+                    code="curated_breaking",
+                    detail=f"{rule.id}: {rule.reason}" + (f"; {rule.hint}" if rule.hint else ""),
+                )
             )
-            if crossing is None:
-                continue
-            other = rule.requires.component
-            need = VersionRange.parse(rule.requires.version)
-            if other not in targets:
-                warnings.setdefault(rule.component, []).append(
-                    f"{rule.id}: {other} is not managed here; make sure it is {need} ({rule.reason})"
-                )
-                continue
-            if not need.contains(targets[other]):
-                refusals.append(
-                    Refusal(
-                        rule.id,
-                        rule.severity,
-                        f"{rule.component} {crossing.to_version} needs {other} {need}, "
-                        f"but {other} is planned at {targets[other]}",
-                        f"let {other} move to a version {need}",
-                    )
-                )
-                continue
-            other_hops = paths[other].hops
-            if other_hops:
-                edges.append((other_hops[-1].id, crossing.id))
-                crossing.reasons.append(
-                    Reason(code="requires", detail=f"{rule.id}: {other} {need} first ({rule.reason})")
-                )
-        elif rule.kind == "move_together":
-            present = [c for c in rule.components if c in targets]
-            for a, b in zip(present, present[1:], strict=False):
-                la, lb = targets[a].line(), targets[b].line()
-                if la != lb and not _capped(b, targets[a], matrix):
-                    refusals.append(
-                        Refusal(
-                            rule.id,
-                            rule.severity,
-                            f"{a} ({targets[a]}) and {b} ({targets[b]}) must stay on one release line",
-                            f"give {a} and {b} the same strategy or range",
-                        )
-                    )
-                elif la != lb:
-                    warnings.setdefault(b, []).append(
-                        f"{rule.id}: {b} stays at {targets[b]} while {a} moves to {targets[a]}: "
-                        + _cap_reason(b, matrix)
-                    )
-                if paths[a].hops and paths[b].hops:
-                    edges.append((paths[a].hops[-1].id, paths[b].hops[0].id))
-        elif rule.kind == "rollback_floor" and rule.component in targets and rule.floor:
-            cur = pinned_floor_check.get(rule.component)
-            tgt = targets[rule.component]
-            floor = Version.parse(rule.floor)
-            if cur is not None and rule.matches_to(cur) and tgt < floor:
-                refusals.append(
-                    Refusal(
-                        rule.id,
-                        rule.severity,
-                        f"{rule.component} {cur} cannot go back to {tgt}: below the floor {floor} ({rule.reason})",
-                        f"pin {floor} or newer",
-                    )
-                )
-        elif rule.kind == "breaking" and rule.gate and rule.component in paths and rule.id not in allow:
-            for hop in paths[rule.component].hops:
-                if rule in hop.breaking_rules:
-                    refusals.append(
-                        Refusal(
-                            rule.id,
-                            rule.severity,
-                            f"{hop.component} {hop.from_version} → {hop.to_version}: {rule.reason}",
-                            rule.hint,
-                        )
-                    )
-    return edges
-
-
-def _capped(component: str, leader: Version, matrix: MatrixFile) -> bool:
-    return any(
-        r.kind == "max_version"
-        and r.component == component
-        and r.versions
-        and VersionRange.parse(r.versions).contains(leader)
-        for r in matrix.rules
-    )
-
-
-def _cap_reason(component: str, matrix: MatrixFile) -> str:
-    rule = next(r for r in matrix.rules if r.kind == "max_version" and r.component == component)
-    return f"{rule.reason}" + (f"; {rule.hint}" if rule.hint else "")
+    return hop
 
 
 def risk_of(hop: Hop) -> tuple[str, list[Reason]]:

@@ -11,7 +11,8 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import Lock, Reason
 from obsplan.versions import Version, VersionRange
 
-from .config import ComponentSpec, EnvironmentSpec, MatrixFile, Strategy
+from .config_matrix import MatrixFile
+from .config_versions import ComponentSpec, EnvironmentSpec, Strategy
 from .known_checksums import FolderLock
 from .planner import Refusal
 from .resolve import Target

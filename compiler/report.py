@@ -12,8 +12,8 @@ from obsplan.templating import shipped_templates
 
 from .fit import COMMENT_LIMIT, fit
 from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
+from .risk import riskier
 
-_RISK_ORDER = {"low": 0, "medium": 1, "high": 2}
 # The report always fits a GitHub PR comment, with room left for a line or two around it.
 REPORT_LIMIT = COMMENT_LIMIT - 536
 # Changelog breaking entries shown per step (the rest are counted; the upstream changelog has them all).
@@ -23,7 +23,7 @@ BREAKING_PER_STEP = 3
 def component_risks(lock: Lock) -> dict[str, str]:
     out = {name: "none" for name in lock.components}
     for s in lock.plan.steps:
-        if out[s.component] == "none" or _RISK_ORDER[s.risk] > _RISK_ORDER[out[s.component]]:
+        if out[s.component] == "none" or riskier(s.risk, out[s.component]):
             out[s.component] = s.risk
     return out
 

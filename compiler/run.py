@@ -20,17 +20,20 @@ from .advisories import load_advisories, load_mappings
 from .catalog import downloads_products
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
-from .compile import CompileResult, Options, compile_lock, effective_specs, fetch_first
-from .config import Inputs, load_inputs
+from .compile import CompileResult, Services, compile_lock
+from .fetch import fetch_first
 from .github import DEFAULT_API, GitHubSource
 from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
 from .http import client_for
 from .http_cache import HttpCache
+from .inputs import Inputs, load_inputs
 from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
+from .options import Options
 from .osv_api import OsvClient
 from .promote import find_promoted
 from .releases import ReleaseSource
 from .snapshot import SnapshotSource
+from .specs import effective_specs
 
 if TYPE_CHECKING:
     import httpx
@@ -172,9 +175,8 @@ async def _compile(
         if client is not None:
             fetcher = ChangelogFetcher(http, api_url=settings.api_url, token=settings.token)
         book = checksum_book(locks, promoted, snapshot)
-        return await compile_lock(
-            inputs, opts, sources, checksums, previous, snapshot.changelogs, db, osv, fetcher, book, promoted
-        )
+        svc = Services(sources, checksums, snapshot.changelogs, db, osv, fetcher, book, promoted)
+        return await compile_lock(inputs, opts, previous, svc)
 
 
 def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Path]:

@@ -20,7 +20,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .config import PolicyFile, SeedSafetySpec
+    from .config_policy import PolicyFile
+    from .config_versions import SeedSafetySpec
 
 
 def with_seed_safety(policy: PolicyFile, seed: SeedSafetySpec | None) -> PolicyFile:

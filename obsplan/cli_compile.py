@@ -11,7 +11,7 @@ import click
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
 from obsplan.cli_options import output_file_option
 from obsplan.cli_sign import sign_key_option, sign_lock
-from obsplan.compiler.config import load_inputs
+from obsplan.compiler.inputs import load_inputs
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.errors import EXIT_FAILED, ObsplanError
@@ -217,8 +217,8 @@ def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> 
 def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
     """List the known release versions of a component, newest first."""
     from obsplan.compiler.catalog import builtin_definitions, resolve_definition
-    from obsplan.compiler.compile import effective_specs
-    from obsplan.compiler.config import ComponentSpec
+    from obsplan.compiler.config_versions import ComponentSpec
+    from obsplan.compiler.specs import effective_specs
     from obsplan.versions import go_module_twin, parse_tag
 
     builtins = builtin_definitions()

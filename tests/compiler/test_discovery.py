@@ -143,6 +143,7 @@ def test_no_release_data_falls_back_to_fallback_version_then_module(
         "0.25.0",
         "fallback_version",
     )
+    assert "release data unavailable, using fallback_version 0.25.0" in comps["blackbox_exporter"]["warnings"]
     assert (comps["statsd_exporter"]["version"], comps["statsd_exporter"]["source"]["kind"]) == (
         "0.26.0",
         "module_manifest",

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.config import MatrixFile
+from obsplan.compiler.config_matrix import MatrixFile
 from obsplan.compiler.fromrules import refuse_from
 from obsplan.executor import binding, engine, plan_queries, queries
 from obsplan.executor.hostfacts_collect import collect
@@ -206,7 +206,7 @@ def test_phase_before_its_requirements_is_refused_naming_them(tmp_path: Path) ->
 
 
 def test_refuse_from_follows_the_shipped_matrix() -> None:
-    from obsplan.compiler.config import parse_yaml
+    from obsplan.compiler.config_errors import parse_yaml
 
     matrix = MatrixFile.model_validate(parse_yaml((REPO / "policies/matrix.yaml").read_text(), "matrix.yaml"))
     rules = {r.rule: r.versions for r in refuse_from("prometheus", Version.parse("3.5.0"), False, matrix)}

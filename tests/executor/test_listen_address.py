@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.config import RuntimeSpec
+from obsplan.compiler.config_versions import RuntimeSpec
 from obsplan.executor.layout import Layout
 from obsplan.executor.services import service_command
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 from obsplan.compiler.catalog import ServicesFile, builtin_definitions, resolve_definition, service_for
-from obsplan.compiler.config import ComponentSpec, parse_yaml, validate
+from obsplan.compiler.config_errors import parse_yaml, validate
+from obsplan.compiler.config_versions import ComponentSpec
 from obsplan.executor.facts import normalise_version, parse_version_output
 from obsplan.executor.layout import Layout
 from obsplan.executor.service_render import SecretUnreadable, files_current, render_service, write_files
