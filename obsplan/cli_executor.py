@@ -6,16 +6,19 @@ from __future__ import annotations
 import functools
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_sign import allowed_signers_option, check_signature
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.executor import approvals, engine, queries
-from obsplan.executor import rollback as rollbacks
-from obsplan.executor.report import ConsoleReporter, JsonLinesReporter, Reporter
+
+if TYPE_CHECKING:
+    from obsplan.executor.report import Reporter
+
+# Each command imports the executor modules it needs when it runs (`status` on an empty root loads no doit,
+# httpx or lock models): tests/test_cli_shape.py holds this.
 
 _root = click.option(
     "--root",
@@ -34,6 +37,8 @@ _sm = click.option(
 
 
 def _reporter(as_json: bool) -> Reporter:
+    from obsplan.executor.report import ConsoleReporter, JsonLinesReporter
+
     return JsonLinesReporter(sys.stdout) if as_json else ConsoleReporter(sys.stdout)
 
 
@@ -115,6 +120,8 @@ def _do_apply(
     allowed_signers: Path | None,
     as_json: bool,
 ) -> None:
+    from obsplan.executor import engine
+
     check_signature(lock, allowed_signers)
     opts = engine.ApplyOptions(
         root=root,
@@ -165,6 +172,8 @@ def register(group: click.Group) -> None:
         """Resume an interrupted apply: the same as running apply again (both converge).
 
         Without LOCK, the lock of the last apply under --root is used."""
+        from obsplan.executor import queries
+
         _do_apply(lock=lock or queries.last_applied_lock(root), root=root, **kwargs)
 
     @group.command("approve", epilog="Exit codes: 0 approved, 2 unknown step id or no lock.")
@@ -181,6 +190,8 @@ def register(group: click.Group) -> None:
     @guarded
     def approve_cmd(step_id: str, root: Path, lock_path: Path | None, by: str | None, as_json: bool) -> None:
         """Approve STEP_ID on this host so that 'apply --auto' runs it (recorded with who and when)."""
+        from obsplan.executor import approvals
+
         info = approvals.approve(root, step_id, lock_path, by)
         if as_json:
             emit_json(info)
@@ -205,6 +216,8 @@ def register(group: click.Group) -> None:
     @guarded
     def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
         """Per component: installed version, target in the lock, health, last result."""
+        from obsplan.executor import queries
+
         rows = queries.status(root, lock_path, service_manager)
         if as_json:
             emit_json(rows)
@@ -235,6 +248,8 @@ def register(group: click.Group) -> None:
     @guarded
     def history_cmd(component: str | None, root: Path, limit: int, as_json: bool) -> None:
         """Upgrade and rollback history, newest first."""
+        from obsplan.executor import queries
+
         rows = queries.history(root, component, limit)
         if as_json:
             emit_json(rows)
@@ -275,6 +290,8 @@ def register(group: click.Group) -> None:
     ) -> None:
         """Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
         --last-run every component the last apply changed."""
+        from obsplan.executor import rollback as rollbacks
+
         if last_run:
             _rollback_last_run(component, to, list_only, root, service_manager, mode, health_timeout, as_json)
             return
@@ -297,7 +314,10 @@ def register(group: click.Group) -> None:
             return
         result = rollbacks.rollback(root, component, to, _reporter(as_json), service_manager, mode, health_timeout)
         if as_json:
-            engine.emit_result_event(JsonLinesReporter(sys.stdout), result)
+            from obsplan.executor.engine import emit_result_event
+            from obsplan.executor.report import JsonLinesReporter
+
+            emit_result_event(JsonLinesReporter(sys.stdout), result)
         sys.exit(EXIT_OK if result.status == "ok" else EXIT_FAILED)
 
 
@@ -323,7 +343,7 @@ def _rollback_last_run(
         root, _reporter(as_json), service_manager=service_manager, mode=mode, health_timeout=health_timeout
     )
     if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
-        from obsplan.executor.report import Event
+        from obsplan.executor.report import Event, JsonLinesReporter
 
         JsonLinesReporter(sys.stdout).emit(
             Event(None, "last_run_rollback", {"run_id": run_id, "results": [r.to_dict() for r in results]})
