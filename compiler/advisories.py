@@ -1,82 +1,36 @@
-"""OSV advisories (osv.dev schema) evaluated against component *release* versions.
+"""The advisory database: OSV records merged into vulnerabilities, assessed against component *release* versions.
 
-OSV names Go modules and module versions; obsplan plans releases. `policies/advisory-mappings.yaml` bridges the
-two (module paths per component, the Prometheus `v0.3XX.Y` module scheme, exporter-toolkit pins embedded in
-exporters). Pitfalls handled here, with examples from the vendored records (shared/advisories/README.md):
+The record shape and its parsing live in osv_records.py; how a release meets an OSV range written in Go module
+versions (policies/advisory-mappings.yaml) in advisory_versions.py.
 
-* SEMVER ranges are module versions and are compared in module space: release 3.14.0 is module v0.314.0, which
-  is outside GO-2026-5264's re-opened `introduced: 1.0.0-rc.0` interval (that one holds the old v1/v2 tags).
-* Go vulndb `custom_ranges` hold release numbers and replace the entry's SEMVER range (all Grafana GO records).
-* A bound that is a Go pseudo-version (`0.0.0-2025...`, `1.9.2-0.2025...`) names a commit, not a release: the
-  interval cannot be evaluated, so a version outside every evaluable interval is `None` (unknown), not False.
-* `last_affected` is an inclusive upper bound; `versions` lists count as affected too; `withdrawn` records are
-  skipped and counted; `database_specific` fields are ignored for logic.
-* Grafana `+security-NN` re-releases order after their base (obsplan.versions), so 11.0.6 is affected by
-  GO-2024-3215 and 11.0.6+security-01 is not.
 * Records describing one vulnerability (linked by `id`/`aliases`) are merged; the primary id is the
   lexicographically smallest id among the merged *records* (GHSA-… sorts before GO-…).
+* `withdrawn` records are skipped and counted.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-import semver
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from obsplan import jsonload
 from obsplan.errors import ObsplanError
-from obsplan.lockfile import AdvisoryId, AdvisorySeverity
 from obsplan.versions import Version, VersionRange
 
-from .inputs import read_policy_yaml
-
-_PSEUDO = re.compile(r"\d{14}-[0-9a-f]{12}$")
-_EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
-
-
-class OsvEvent(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    kind: Literal["introduced", "fixed", "last_affected", "limit"]
-    version: str
-
-
-class OsvRange(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: str
-    events: list[OsvEvent]
-
-
-class OsvAffected(BaseModel):
-    """One `affected[]` entry, reduced to what the evaluation uses."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    package: str
-    ecosystem: str
-    ranges: list[OsvRange] = []
-    versions: list[str] = []
-    custom_ranges: list[OsvRange] = []
-
-
-class OsvRecord(BaseModel):
-    """The fields the evaluation uses; ids and severity in the shape the lock records (refused here, naming the
-    file, rather than when the lock is written)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    id: AdvisoryId
-    aliases: list[AdvisoryId] = []
-    summary: str | None = None
-    severity: AdvisorySeverity | None = None
-    withdrawn: str | None = None
-    affected: list[OsvAffected] = []
-    source: str
+from .advisory_versions import (
+    AdvisoryMappings,
+    EmbeddedPin,
+    ModuleMapping,
+    combine,
+    entry_affects,
+    entry_fixes,
+    load_mappings,
+    release_to_module,
+)
+from .osv_records import OsvAffected, OsvRecord, record_from_json
 
 
 class Vulnerability(BaseModel):
@@ -106,238 +60,6 @@ class Assessment(BaseModel):
     fixed_in: str | None
     affected_hops: list[str]
     source: list[str]
-
-
-class ModuleMapping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    path: str
-    scheme: Literal["identity", "prometheus"] = "identity"
-    releases: str | None = None
-    ecosystem_ranges: Literal["module", "release"] = "module"
-
-
-class ComponentMapping(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    modules: list[ModuleMapping] = []
-    embeds: list[str] = []
-
-
-class EmbeddedPin(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    releases: str
-    module_version: str | None
-
-
-class EmbeddedTable(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    module: str
-    component: str
-    source: str
-    pins: list[EmbeddedPin]
-
-
-class AdvisoryMappings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    components: dict[str, ComponentMapping]
-    embedded: list[EmbeddedTable] = []
-
-
-def load_mappings(path: str | Path | None = None) -> AdvisoryMappings:
-    """Read `policies/advisory-mappings.yaml` (the packaged copy when `path` is None)."""
-    return read_policy_yaml(AdvisoryMappings, "advisory-mappings.yaml", path)
-
-
-# --- version spaces -------------------------------------------------------------------------------------------
-
-
-def _module_version(text: str) -> semver.Version | None:
-    """A Go module version (`v` optional, `+incompatible` ignored by precedence); None if not semver."""
-    try:
-        return semver.Version.parse(text.removeprefix("v"))
-    except ValueError:
-        return None
-
-
-def release_to_module(release: Version, mapping: ModuleMapping) -> semver.Version:
-    """The module version a release is tagged as (3.11.2 → 0.311.2 under the Prometheus scheme)."""
-    sem = release.sem.replace(build=None)
-    if mapping.scheme == "prometheus":
-        if sem.major == 3:
-            return sem.replace(major=0, minor=300 + sem.minor)
-        if sem.major == 2 and sem.minor >= 35:
-            return sem.replace(major=0)
-    return sem
-
-
-def module_to_release(module_version: str, mapping: ModuleMapping) -> Version | None:
-    """The release a module version denotes (0.311.3 → 3.11.3); None for pseudo-versions and unknown forms."""
-    if _PSEUDO.search(module_version):
-        return None
-    sem = _module_version(module_version)
-    if sem is None:
-        return None
-    if mapping.scheme == "prometheus" and sem.major == 0:
-        sem = sem.replace(major=3, minor=sem.minor - 300) if sem.minor >= 300 else sem.replace(major=2)
-    try:
-        return Version.parse(str(sem.replace(build=None)))
-    except ValueError:
-        return None
-
-
-def _release(text: str) -> Version | None:
-    if _PSEUDO.search(text):
-        return None
-    try:
-        return Version.parse(text)
-    except ValueError:
-        return None
-
-
-class _Space:
-    """Compares a release against range bounds written either as releases or as module versions."""
-
-    def __init__(self, mapping: ModuleMapping, module_space: bool) -> None:
-        self.mapping, self.module_space = mapping, module_space
-
-    def bound(self, text: str) -> Version | semver.Version | None:
-        if _PSEUDO.search(text):
-            return None
-        return _module_version(text) if self.module_space else _release(text)
-
-    def point(self, release: Version) -> Version | semver.Version:
-        return release_to_module(release, self.mapping) if self.module_space else release
-
-    def fix_release(self, text: str) -> Version | None:
-        return module_to_release(text, self.mapping) if self.module_space else _release(text)
-
-
-def _intervals(rng: OsvRange) -> list[tuple[str | None, str | None, bool]]:
-    """Walk the events in order: (introduced, end, end_inclusive); "0" and a missing end are unbounded."""
-    out: list[tuple[str | None, str | None, bool]] = []
-    start: str | None = None
-    open_ = False
-    for ev in rng.events:
-        if ev.kind == "introduced":
-            start, open_ = (None if ev.version == "0" else ev.version), True
-        elif ev.kind in ("fixed", "last_affected") and open_:
-            out.append((start, ev.version, ev.kind == "last_affected"))
-            open_ = False
-    if open_:
-        out.append((start, None, False))
-    return out
-
-
-def _in_range(release: Version, rng: OsvRange, space: _Space) -> bool | None:
-    result: bool | None = False
-    point = space.point(release)
-    for lo_text, hi_text, inclusive in _intervals(rng):
-        lo = space.bound(lo_text) if lo_text is not None else None
-        hi = space.bound(hi_text) if hi_text is not None else None
-        if (lo_text is not None and lo is None) or (hi_text is not None and hi is None):
-            result = None  # a pseudo-version bound names a commit, not a release
-            continue
-        above = lo is None or point >= lo  # type: ignore[operator]
-        below = hi is None or (point <= hi if inclusive else point < hi)  # type: ignore[operator]
-        if above and below:
-            return True
-    return result
-
-
-def _range_checks(entry: OsvAffected, mapping: ModuleMapping) -> list[tuple[OsvRange, _Space]]:
-    """Each range with the version space its bounds are written in: Go vulndb's custom ranges (release
-    numbers) win over the module ranges when present."""
-    if entry.custom_ranges:
-        return [(r, _Space(mapping, module_space=False)) for r in entry.custom_ranges]
-    return [
-        (r, _Space(mapping, module_space=r.type == "SEMVER" or mapping.ecosystem_ranges == "module"))
-        for r in entry.ranges
-    ]
-
-
-def _entry_affects(release: Version, entry: OsvAffected, mapping: ModuleMapping) -> bool | None:
-    if mapping.releases and not VersionRange.parse(mapping.releases).contains(release):
-        return False
-    checks = _range_checks(entry, mapping)
-    listed = _Space(mapping, module_space=mapping.ecosystem_ranges == "module")
-    result: bool | None = any(listed.bound(v) == listed.point(release) for v in entry.versions) or False
-    for rng, space in checks:
-        hit = _in_range(release, rng, space)
-        if hit:
-            return True
-        if hit is None:
-            result = None
-    return result
-
-
-def _entry_fixes(entry: OsvAffected, mapping: ModuleMapping) -> list[Version]:
-    """The release numbers that end an affected interval of this entry (pseudo-version fixes are dropped)."""
-    pairs = _range_checks(entry, mapping)
-    fixes = []
-    for rng, space in pairs:
-        for _, hi, inclusive in _intervals(rng):
-            fix = space.fix_release(hi) if hi is not None and not inclusive else None
-            if fix is not None:
-                fixes.append(fix)
-    return [f for f in fixes if mapping.releases is None or VersionRange.parse(mapping.releases).contains(f)]
-
-
-def _combine(results: Iterable[bool | None]) -> bool | None:
-    """Any True wins; otherwise any unknown makes the answer unknown."""
-    out: bool | None = False
-    for r in results:
-        if r:
-            return True
-        if r is None:
-            out = None
-    return out
-
-
-# --- loading --------------------------------------------------------------------------------------------------
-
-
-def _record_from_json(data: Any, source: str) -> OsvRecord:
-    """Keep the OSV fields the evaluation uses; the schema has many more and keeps growing."""
-    try:
-        affected = []
-        for a in data.get("affected", []):
-            custom = (a.get("ecosystem_specific") or {}).get("custom_ranges", [])
-            affected.append(
-                OsvAffected(
-                    package=a["package"]["name"],
-                    ecosystem=a["package"].get("ecosystem", ""),
-                    ranges=[_range(r) for r in a.get("ranges", []) if r.get("type") in ("SEMVER", "ECOSYSTEM")],
-                    versions=a.get("versions", []),
-                    custom_ranges=[_range(r) for r in custom],
-                )
-            )
-        severity = (data.get("database_specific") or {}).get("severity")
-        if severity is None and data.get("severity"):
-            severity = data["severity"][0].get("score")
-        return OsvRecord(
-            id=data["id"],
-            aliases=data.get("aliases") or [],
-            summary=data.get("summary"),
-            severity=severity,
-            withdrawn=data.get("withdrawn"),
-            affected=affected,
-            source=source,
-        )
-    except ValidationError as exc:
-        err = exc.errors()[0]  # the field as this module reads it, so no JSON key is claimed
-        field = ".".join(str(p) for p in err["loc"])
-        raise ObsplanError(f"not an OSV record ({field}: {err['msg']})", file=source) from None
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ObsplanError(f"not an OSV record ({type(exc).__name__}: {exc})", file=source) from None
-
-
-def _range(raw: dict[str, Any]) -> OsvRange:
-    events = [OsvEvent(kind=k, version=str(v)) for ev in raw["events"] for k, v in ev.items() if k in _EVENT_KINDS]
-    return OsvRange(type=raw["type"], events=events)
 
 
 class AdvisoryDB:
@@ -370,10 +92,10 @@ class AdvisoryDB:
         for entry in vuln.affected:
             for mapping in cm.modules:
                 if entry.package == mapping.path:
-                    results.append(_entry_affects(release, entry, mapping))
+                    results.append(entry_affects(release, entry, mapping))
             if entry.package in cm.embeds:
                 results.append(self._embedded_affects(component, entry, release))
-        return _combine(results)
+        return combine(results)
 
     def _embedded_affects(self, component: str, entry: OsvAffected, release: Version) -> bool | None:
         pin = self._pin(component, entry.package, release)
@@ -382,7 +104,7 @@ class AdvisoryDB:
         if pin.module_version is None:
             return False
         lib = ModuleMapping(path=entry.package)
-        return _entry_affects(Version.parse(pin.module_version), entry, lib)
+        return entry_affects(Version.parse(pin.module_version), entry, lib)
 
     def _pin(self, component: str, module: str, release: Version) -> EmbeddedPin | None:
         for table in self.mappings.embedded:
@@ -398,7 +120,7 @@ class AdvisoryDB:
         for entry in vuln.affected:
             for mapping in cm.modules:
                 if entry.package == mapping.path:
-                    fixes.update(_entry_fixes(entry, mapping))
+                    fixes.update(entry_fixes(entry, mapping))
             if entry.package in cm.embeds:
                 # An exporter release fixes a library flaw when it embeds a fixed library version.
                 for table in self.mappings.embedded:
@@ -501,7 +223,7 @@ def load_advisories(paths: Iterable[str | Path], mappings: AdvisoryMappings | No
                 data = jsonload.read(f, "advisory file", hint="advisory files must be OSV JSON records")
             except OSError as exc:
                 raise ObsplanError(f"cannot read advisory file: {exc.strerror}", file=str(f)) from None
-            records.append(_record_from_json(data, f.name))
+            records.append(record_from_json(data, f.name))
     return AdvisoryDB(records, mappings or load_mappings())
 
 
@@ -516,10 +238,3 @@ def osv_queries(mappings: AdvisoryMappings, component: str, release: Version) ->
             version = f"v{release_to_module(release, m)}"
             bodies.append({"package": {"name": m.path, "ecosystem": "Go"}, "version": version})
     return bodies
-
-
-def parse_osv_response(payload: Any, source: str = "api.osv.dev") -> list[OsvRecord]:
-    """Records of a `/v1/query` response (`{"vulns": [...]}`; an empty result is `{}`)."""
-    if not isinstance(payload, dict):
-        raise ObsplanError("unexpected OSV response (not a JSON object)", file=source)
-    return [_record_from_json(v, f"{source}:{v.get('id', '?')}") for v in payload.get("vulns", [])]

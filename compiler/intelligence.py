@@ -22,9 +22,8 @@ from .changelog import (
     breaking_between,
     load_breaking_policy,
     merge_changelogs,
-    parse_changelog,
-    parse_release_body,
 )
+from .changelog_parse import parse_changelog, parse_release_body
 from .changelog_source import ChangelogFetcher
 from .planner import Hop, Refusal
 from .releases import ReleaseData, candidates

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from obsplan.errors import ObsplanError
 from obsplan.versions import Version
 
-from .advisories import AdvisoryMappings, OsvRecord, osv_queries, parse_osv_response
+from .advisories import osv_queries
+from .advisory_versions import AdvisoryMappings
 from .http_cache import HttpCache
+from .osv_records import OsvRecord, parse_osv_response
 
 
 @dataclass

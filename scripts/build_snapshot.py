@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 from obsplan.compiler.catalog import builtin_definitions, resolve_definition
-from obsplan.compiler.changelog import load_breaking_policy, merge_changelogs, parse_changelog
+from obsplan.compiler.changelog import load_breaking_policy, merge_changelogs
+from obsplan.compiler.changelog_parse import parse_changelog
 from obsplan.compiler.config_versions import ComponentSpec
 from obsplan.compiler.releases import Release, ReleaseData
 from obsplan.compiler.snapshot import snapshot_document

@@ -6,16 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.advisories import (
-    AdvisoryDB,
-    Assessment,
-    load_advisories,
-    load_mappings,
-    module_to_release,
-    osv_queries,
-    parse_osv_response,
-    release_to_module,
-)
+from obsplan.compiler.advisories import AdvisoryDB, Assessment, load_advisories, osv_queries
+from obsplan.compiler.advisory_versions import load_mappings, module_to_release, release_to_module
+from obsplan.compiler.osv_records import parse_osv_response
 
 from obsplan.errors import ObsplanError
 from obsplan.versions import Version

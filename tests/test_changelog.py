@@ -19,10 +19,9 @@ from obsplan.compiler.changelog import (
     breaking_between,
     load_breaking_policy,
     merge_changelogs,
-    parse_changelog,
-    parse_release_body,
     summarise,
 )
+from obsplan.compiler.changelog_parse import parse_changelog, parse_release_body
 
 from obsplan.errors import ObsplanError
 from obsplan.lockfile import BreakingChange, BreakingMarker
