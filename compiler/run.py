@@ -16,7 +16,8 @@ from obsplan.errors import ObsplanError
 from obsplan.hostfacts import FactsInput
 from obsplan.lockfile import Lock, load_lock
 
-from .advisories import load_advisories, load_mappings
+from .advisories import load_advisories
+from .advisory_versions import load_mappings
 from .catalog import downloads_products
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
