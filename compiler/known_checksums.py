@@ -68,8 +68,9 @@ class FolderLock:
         return f"{self.path.name} (environment {self.lock.environment})"
 
 
-def folder_locks(dirs: list[Path], skip: Path | None = None) -> list[FolderLock]:
-    """Every readable, untampered lock in these folders (each folder once, sorted by name); `skip` excluded."""
+def folder_locks(dirs: list[Path], skip: Path | None = None, read: dict[Path, Lock] | None = None) -> list[FolderLock]:
+    """Every readable, untampered lock in these folders (each folder once, sorted by name); `skip` excluded.
+    `read`: locks already read (unverified) by resolved path, checked here instead of read again."""
     seen: set[Path] = set()
     out: list[FolderLock] = []
     for d in dirs:
@@ -79,6 +80,11 @@ def folder_locks(dirs: list[Path], skip: Path | None = None) -> list[FolderLock]
         seen.add(rd)
         for p in sorted(rd.glob("*.lock")):
             if skip is not None and p.resolve() == skip.resolve():
+                continue
+            known = (read or {}).get(p.resolve())
+            if known is not None:
+                if known.content_sha256 == known.body_digest():
+                    out.append(FolderLock(p, known))
                 continue
             try:
                 out.append(FolderLock(p, load_lock(p, verify=True)))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
 import jinja2
 
 from obsplan.lockfile import Lock, Step
@@ -25,8 +28,30 @@ def component_risks(lock: Lock) -> dict[str, str]:
     return out
 
 
-def template_env() -> jinja2.Environment:
+class _TemplateCache(jinja2.FileSystemBytecodeCache):
+    """Compiled templates kept between runs (keyed by the template's source): compiling the report template
+    costs more than rendering it. A cache that cannot be written only makes the next run slower."""
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _template_cache(cache_dir: Path | None) -> jinja2.BytecodeCache | None:
+    if cache_dir is None:
+        return None
+    directory = cache_dir / "templates"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return _TemplateCache(str(directory))
+
+
+def template_env(cache_dir: Path | None = None) -> jinja2.Environment:
+    """The reports' jinja environment; with `cache_dir`, compiled templates are kept in `cache_dir/templates`."""
     env = shipped_templates()
+    env.bytecode_cache = _template_cache(cache_dir)
     env.filters["code"] = lambda text: f"`{text}`"
     env.filters["advisory_id"] = lambda text: text.split(" ")[0]
     return env
@@ -37,11 +62,13 @@ def render_markdown(
     refused: list[str] | None = None,
     accepted: list[str] | None = None,
     limit: int | None = REPORT_LIMIT,
+    cache_dir: Path | None = None,
 ) -> str:
     """The report: summary of decisions, tables, details; at most `limit` characters (details are cut first,
-    the summary never). `refused`/`accepted`: rules that refused the plan / were overridden by `allow`."""
+    the summary never). `refused`/`accepted`: rules that refused the plan / were overridden by `allow`;
+    `cache_dir`: where compiled templates are kept between runs (none: compiled every time)."""
     node_ids = {s.id: f"s{i}" for i, s in enumerate(lock.plan.steps)}
-    env = template_env()
+    env = template_env(cache_dir)
     env.filters["step_number"] = lambda step_id: int(node_ids[step_id][1:]) + 1
 
     def breaking(step: Step) -> tuple[str, list[tuple[str, list[str]]], int]:

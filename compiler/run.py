@@ -113,8 +113,10 @@ def compile_environment(
     _, _, env_offline = effective_specs(inputs, env)
     offline = offline or env_offline
     previous: Lock | None = None
+    read: dict[Path, Lock] = {}  # the previous lock is also one of the folder's locks: read it once
     if previous_lock is not None and previous_lock.exists():
         previous = load_lock(previous_lock, verify=False)
+        read[previous_lock.resolve()] = previous
         if previous.environment != env:
             previous = None
     opts = Options(
@@ -127,7 +129,7 @@ def compile_environment(
         facts=facts,
     )
     dirs = [previous_lock.parent if previous_lock is not None else Path("plans"), Path("plans")]
-    locks = folder_locks(dirs)
+    locks = folder_locks(dirs, read=read)
     espec = inputs.versions.environments.get(env)
     promoted = find_promoted(env, espec, locks, dirs, str(inputs.config_dir / "versions.yaml"))
     return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs, locks, promoted))

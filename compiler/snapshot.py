@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .releases import Release, ReleaseData, SourceUnavailable
+from .releases import ReleaseData, SourceUnavailable
 
 SNAPSHOT_FILE = "snapshot.json"
 
@@ -36,20 +36,22 @@ class SnapshotSource:
         if entry is None:
             raise SourceUnavailable(f"{repo} is not in the embedded snapshot")
         releases = [
-            Release(
-                tag=r["tag"],
-                published_at=r.get("published_at"),
-                prerelease=r.get("prerelease", False),
-                assets={name: "" for name in r["assets"]} if r.get("assets") is not None else None,
-            )
+            {
+                "tag": r["tag"],
+                "published_at": r.get("published_at"),
+                "prerelease": r.get("prerelease", False),
+                "assets": {name: "" for name in r["assets"]} if r.get("assets") is not None else None,
+            }
             for r in entry["releases"]
         ]
-        return ReleaseData(
-            repo=repo,
-            releases=releases,
-            source="snapshot",
-            as_of=entry.get("as_of", self.as_of),
-            detail=f"embedded snapshot of {self.as_of}",
+        return ReleaseData.model_validate(  # one validation call for the whole list (not one per release)
+            {
+                "repo": repo,
+                "releases": releases,
+                "source": "snapshot",
+                "as_of": entry.get("as_of", self.as_of),
+                "detail": f"embedded snapshot of {self.as_of}",
+            }
         )
 
     @property

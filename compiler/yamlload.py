@@ -44,14 +44,24 @@ def load(text: str, name: str) -> Any:
         raise ObsplanError(f"document is longer than {MAX_BYTES} characters", file=name, hint=_HINT_SIZE)
     try:
         _check_events(text, name)
-        node = yaml.compose(text, Loader=_LOADER)  # noqa: S506 - composing only; construction below is safe
-        if node is not None:
-            _check_expansion(node, name)
-        return yaml.load(text, Loader=_LOADER)  # noqa: S506 - a safe loader (libyaml's when available)
+        return _construct(text, name)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, name) from None
     except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a scalar a constructor cannot build
         raise ObsplanError(f"malformed YAML value: {exc}", file=name, hint="quote the value") from None
+
+
+def _construct(text: str, name: str) -> Any:
+    """Compose the node tree once, check its alias expansion, then build the values from that same tree."""
+    loader = _LOADER(text)  # a safe loader (libyaml's when available)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_expansion(node, name)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def _check_events(text: str, name: str) -> None:

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import httpx
+from typing import TYPE_CHECKING, Any
 
 from obsplan.errors import ObsplanError
-from obsplan.lockfile import Lock, load_lock
 
-from . import drift
-from .approvals import pending_approvals
-from .artifacts import HttpSource
-from .context import Context
-from .facts import host_platform
-from .integrity import install_problems
 from .layout import APPLIED_LOCK, Layout
-from .report import Fanout
-from .services import make_service_manager
 from .state import StateDB
-from .steps import StepRunner
+
+if TYPE_CHECKING:
+    import httpx
+
+    from obsplan.lockfile import ComponentLock, Lock, Step
+
+# `status` on an empty root reads the layout and the state database only: the lock models, httpx and the step
+# machinery are imported when there is a lock to read or a component to probe (tests/test_cli_shape.py).
 
 
 def last_applied_lock(root: Path) -> Path:
@@ -39,6 +35,8 @@ def applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
     path = lock_path or layout.state_dir / APPLIED_LOCK
     if lock_path is None and not path.exists():
         return None
+    from obsplan.lockfile import load_lock
+
     return load_lock(path)
 
 
@@ -48,67 +46,125 @@ def status(
     layout = Layout(root.resolve())
     lock = applied_lock(layout, lock_path)
     db = StateDB.open_for_reading(layout.db_path)
-    own = client is None
-    client = client or httpx.Client(timeout=3.0, trust_env=False)
     try:
         rows = {r["component"]: r for r in db.all_installed()} if db else {}
         names = sorted(set(rows) | set(lock.components if lock else ()))
-        pending = pending_approvals(lock, db, layout) if lock else {}
-        services = make_service_manager(services_kind, layout)
-        out = []
-        for c in names:
-            row = rows.get(c)
-            entry: dict[str, Any] = {
-                "component": c,
-                "installed_version": row["version"] if row else None,
-                "host_version": layout.current_version(c),
-                "target_version": None,
-                "floor": row["floor"] if row else None,
-                "last_result": row["last_result"] if row else None,
-                "last_step": row["last_step"] if row else None,
-                "health": "unknown",
-                "served_version": None,
-                "pending_approval": pending.get(c, []),
-            }
-            if lock and c in lock.components:
-                comp = lock.components[c]
-                entry["target_version"] = comp.version
-                chain = [s for s in lock.plan.steps if s.component == c]
-                step = chain[-1] if chain else None
-                if step is not None:
-                    ctx = Context(
-                        layout=layout,
-                        db=None,
-                        reporter=Fanout(),
-                        services=services,
-                        client=client,
-                        source=HttpSource(client),
-                        run_id="status",
-                        platform=host_platform(),
-                        dry_run=True,
-                    )
-                    runner = StepRunner(ctx, step, comp, chain)
-                    served = runner.served_version()
-                    entry["served_version"] = served
-                    entry["health"] = "serving" if served else "down"
-                entry["problems"] = install_problems(layout, c, comp.runtime, entry["host_version"])
-                if entry["problems"]:
-                    entry["health"] = "broken"
-                entry["drift"] = drift.detect(c, comp.runtime, layout, entry["served_version"])
-                if entry["drift"] and not entry["problems"]:
-                    entry["health"] = "drift"  # changed by hand after obsplan installed it
-                entry["up_to_date"] = (
-                    entry["host_version"] == comp.version
-                    and entry["served_version"] == comp.version
-                    and not entry["problems"]
-                )
-            out.append(entry)
-        return out
+        if not names:
+            return []
+        return _rows(layout, lock, db, rows, names, services_kind, client)
     finally:
         if db:
             db.close()
-        if own:
-            client.close()
+
+
+def _rows(
+    layout: Layout,
+    lock: Lock | None,
+    db: StateDB | None,
+    rows: dict[str, Any],
+    names: list[str],
+    services_kind: str,
+    client: httpx.Client | None,
+) -> list[dict[str, Any]]:
+    pending: dict[str, list[dict[str, Any]]] = {}
+    if lock:
+        from .approvals import pending_approvals
+
+        pending = pending_approvals(lock, db, layout)
+    probe = _Probe(layout, services_kind, client)
+    try:
+        out = []
+        for c in names:
+            entry = _entry(layout, c, rows.get(c), pending.get(c, []))
+            if lock and c in lock.components:
+                _compare(entry, lock, layout, probe)
+            out.append(entry)
+        return out
+    finally:
+        probe.close()
+
+
+def _entry(layout: Layout, c: str, row: Any, pending: list[dict[str, Any]]) -> dict[str, Any]:
+    """What the host and the state database say about component `c`, before comparing with a lock."""
+    return {
+        "component": c,
+        "installed_version": row["version"] if row else None,
+        "host_version": layout.current_version(c),
+        "target_version": None,
+        "floor": row["floor"] if row else None,
+        "last_result": row["last_result"] if row else None,
+        "last_step": row["last_step"] if row else None,
+        "health": "unknown",
+        "served_version": None,
+        "pending_approval": pending,
+    }
+
+
+def _compare(entry: dict[str, Any], lock: Lock, layout: Layout, probe: _Probe) -> None:
+    """Fill `entry` with the lock's target, the served version, install problems and drift."""
+    from . import drift
+    from .integrity import install_problems
+
+    c = entry["component"]
+    comp = lock.components[c]
+    entry["target_version"] = comp.version
+    chain = [s for s in lock.plan.steps if s.component == c]
+    if chain:
+        served = probe.served_version(chain, comp)
+        entry["served_version"] = served
+        entry["health"] = "serving" if served else "down"
+    entry["problems"] = install_problems(layout, c, comp.runtime, entry["host_version"])
+    if entry["problems"]:
+        entry["health"] = "broken"
+    entry["drift"] = drift.detect(c, comp.runtime, layout, entry["served_version"])
+    if entry["drift"] and not entry["problems"]:
+        entry["health"] = "drift"  # changed by hand after obsplan installed it
+    entry["up_to_date"] = (
+        entry["host_version"] == comp.version and entry["served_version"] == comp.version and not entry["problems"]
+    )
+
+
+class _Probe:
+    """Asks a component which version it serves; the HTTP client and service manager are made on first use."""
+
+    def __init__(self, layout: Layout, services_kind: str, client: httpx.Client | None) -> None:
+        self.layout = layout
+        self.services_kind = services_kind
+        self.client = client
+        self.own = client is None
+        self.services: Any = None
+
+    def served_version(self, chain: list[Step], comp: ComponentLock) -> str | None:
+        from .artifacts import HttpSource
+        from .context import Context
+        from .facts import host_platform
+        from .report import Fanout
+        from .services import make_service_manager
+        from .steps import StepRunner
+
+        if self.client is None:
+            import httpx
+
+            self.client = httpx.Client(timeout=3.0, trust_env=False)
+        if self.services is None:
+            self.services = make_service_manager(self.services_kind, self.layout)
+        ctx = Context(
+            layout=self.layout,
+            db=None,
+            reporter=Fanout(),
+            services=self.services,
+            client=self.client,
+            source=HttpSource(self.client),
+            run_id="status",
+            platform=host_platform(),
+            dry_run=True,
+        )
+        served: str | None = StepRunner(ctx, chain[-1], comp, chain).served_version()
+        return served
+
+    def close(self) -> None:
+        if self.own and self.client is not None:
+            self.client.close()
 
 
 def history(root: Path, component: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

@@ -11,8 +11,6 @@ import click
 from obsplan.cli_edge import emit_json, fail, guarded, json_option
 from obsplan.cli_options import output_file_option
 from obsplan.cli_sign import sign_key_option, sign_lock
-from obsplan.compiler.check import check_lock
-from obsplan.compiler.diff import diff_locks, render_diff
 from obsplan.compiler.inputs import load_inputs
 from obsplan.compiler.report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
@@ -89,6 +87,8 @@ def plan(
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
     if check:
+        from obsplan.compiler.check import check_lock
+
         _check_only(check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow)), lock_path, as_json)
     _known_components(upgrade_packages, sorted(inputs.versions.components))
     result = compile_environment(
@@ -111,7 +111,7 @@ def plan(
         message = f"plan for {env!r} refused by {len(result.refusals)} rule(s); no file written"
         fail(message, EXIT_FAILED, as_json, refusals=[str(r) for r in result.refusals])
     lock = result.lock
-    report_path = _write_outputs(lock, lock_path, sign_key, no_report)
+    report_path = _write_outputs(lock, lock_path, sign_key, no_report, settings.cache_dir)
     if as_json:
         emit_json(
             {
@@ -144,15 +144,18 @@ def _known_components(names: tuple[str, ...], known: list[str]) -> None:
             )
 
 
-def _write_outputs(lock: Lock, lock_path: Path, sign_key: Path | None, no_report: bool) -> Path | None:
-    """Write the lock (signed when asked) and its Markdown report; the report's path, or None without one."""
+def _write_outputs(
+    lock: Lock, lock_path: Path, sign_key: Path | None, no_report: bool, cache_dir: Path | None
+) -> Path | None:
+    """Write the lock (signed when asked) and its Markdown report (its compiled template kept in `cache_dir`);
+    the report's path, or None without one."""
     write_atomic(lock_path, lock.to_json())
     if sign_key is not None:
         sign_lock(lock_path, sign_key)
     if no_report:
         return None
     report_path = lock_path.with_suffix(".md")
-    write_atomic(report_path, render_markdown(lock))
+    write_atomic(report_path, render_markdown(lock, cache_dir=cache_dir))
     return report_path
 
 
@@ -277,7 +280,7 @@ def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as
 
     OLD and NEW are lock files or REV:PATH read through git, e.g.
     obsplan diff main:plans/prod.lock plans/prod.lock --format markdown"""
-    from obsplan.compiler.diff import summary_counts
+    from obsplan.compiler.diff import diff_locks, render_diff, summary_counts
     from obsplan.compiler.diff_markdown import render_diff_markdown
     from obsplan.lock_ref import read_lock_ref
 

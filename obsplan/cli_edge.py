@@ -12,11 +12,14 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from obsplan.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
+
+if TYPE_CHECKING:
+    from obsplan.executor.report import Reporter
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +28,13 @@ EXIT_CODES_HELP = "Exit codes: 0 ok, 1 check/step failed, 2 bad input, 3 interna
 
 def json_option(f: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
+
+
+def reporter(as_json: bool) -> Reporter:
+    """Where an executor command reports its events: one JSON object a line (--json), or the console."""
+    from obsplan.executor.report import ConsoleReporter, JsonLinesReporter
+
+    return JsonLinesReporter(sys.stdout) if as_json else ConsoleReporter(sys.stdout)
 
 
 def emit_json(data: Any) -> None:

@@ -45,3 +45,21 @@ def output_file_option(help: str, required: bool = False) -> Decorator:
 def allow_unverified_option(help: str) -> Decorator:
     """`--allow-unverified`: accept artifacts the lock has no sha256 for (each command says what it then does)."""
     return click.option("--allow-unverified", is_flag=True, help=help)
+
+
+def service_manager_option(f: Any) -> Any:
+    """`--service-manager auto|systemd|supervisord`."""
+    return click.option(
+        "--service-manager",
+        type=click.Choice(["auto", "systemd", "supervisord"]),
+        default="auto",
+        show_default=True,
+        help="auto: systemd when it runs and --root is /, else a supervisord obsplan manages under --root.",
+    )(f)
+
+
+def mode_option(help: str | None = None) -> Decorator:
+    """`--mode safe|standard|fast` (default standard): the health window and parallelism of a step."""
+    return click.option(
+        "--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True, help=help
+    )

@@ -23,7 +23,8 @@ FORMAT = 1
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # built on first use: only `plan --facts` and `obsplan facts` read host facts
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _version(v: str | None) -> str | None:

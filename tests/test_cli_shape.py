@@ -70,3 +70,26 @@ def test_offline_plan_imports_no_network_library(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, env=env
     )
     assert out.stdout.strip().splitlines()[-1] == "[]" and lock.is_file()
+
+
+def test_status_on_an_empty_root_imports_no_heavy_library(tmp_path: Path) -> None:
+    """`status` on an empty root (no state.db, no applied lock) reads the layout only: no doit, httpx, networkx,
+    jinja2, nor the lock models."""
+    code = (
+        "import sys\nfrom obsplan.cli import main\n"
+        f"try:\n    main(['status', '--root', {str(tmp_path / 'root')!r}])\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "heavy = ('doit', 'httpx', 'httpcore', 'networkx', 'jinja2', 'pydantic', 'rich')\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in heavy or m == 'obsplan.lockfile'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    lines = out.strip().splitlines()
+    assert lines[0].split() == [
+        "component",
+        "installed_version",
+        "target_version",
+        "served_version",
+        "health",
+        "last_result",
+    ]
+    assert lines[-1] == "[]"

@@ -48,7 +48,10 @@ def test_every_fetcher_writes_the_one_entry_format(
     (cfg / "upgrade-policy.yaml").write_text("osv_api: {enabled: true}\n")
     gh.fail(r"/repos/grafana/loki/contents/", status=404, times=None)
     plan(cfg, tmp_path / "a.lock")
-    files = sorted(p for p in obsplan_env.rglob("*") if not p.is_dir())
+    # every file but the report's compiled template (`templates/`, jinja2's bytecode cache: not an upstream answer)
+    files = sorted(
+        p for p in obsplan_env.rglob("*") if not p.is_dir() and p.relative_to(obsplan_env).parts[0] != "templates"
+    )
     entries = []
     for path in files:
         assert path.relative_to(obsplan_env).parts[0] == "http" and path.suffix == ".json", path

@@ -177,3 +177,21 @@ def test_snapshot_refresh_carries_the_folders_checksums(gh: FakeGitHub, obsplan_
     book = checksum_book([], None, SnapshotSource.from_file(tmp_path / "snap.json"))
     known = book.lookup("node_exporter", "1.12.1", "linux-amd64", node["filename"])
     assert known is not None and known.sha256 == node["sha256"] and known.origin == "embedded snapshot of 2026-11-22"
+
+
+def test_a_lock_already_read_is_checked_not_read_again(tmp_path: Path) -> None:
+    """`folder_locks(read=...)`: the previous lock `plan` read is verified from memory; a tampered one teaches
+    nothing, as a tampered file does."""
+    from obsplan.lockfile import load_lock
+
+    root = Path(__file__).resolve().parents[2]
+    good = load_lock(root / "plans" / "staging.lock")
+    folder = tmp_path / "plans"
+    folder.mkdir()
+    path = folder / "staging.lock"
+    path.write_text("not JSON: the file is not read again")
+    (found,) = folder_locks([folder], read={path.resolve(): good})
+    assert found.lock is good and found.path == path
+    tampered = good.model_copy(update={"environment": "elsewhere"})
+    assert folder_locks([folder], read={path.resolve(): tampered}) == []
+    assert folder_locks([folder]) == []  # read from disk: not a lock

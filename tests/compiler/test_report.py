@@ -135,3 +135,18 @@ def test_fit_cuts_tables_at_a_line_and_never_leaves_a_fence_open() -> None:
     out = fit(head + body, 600, "see X")
     assert len(out) <= 600 and out.startswith("# t\n\nsummary\n") and "```" not in out
     assert "the end of the tables" in out and out.count("| row |") > 10
+
+
+def test_compiled_template_cache_renders_the_same_report(staging: Lock, tmp_path: Path) -> None:
+    """With a cache directory the compiled template is kept and reused; a damaged cache file is recompiled, and a
+    cache directory that cannot be made is no cache."""
+    plain = render_markdown(staging)
+    assert render_markdown(staging, cache_dir=tmp_path) == plain
+    (cached,) = (tmp_path / "templates").iterdir()
+    assert render_markdown(staging, cache_dir=tmp_path) == plain
+    cached.write_bytes(b"not a cache file")
+    assert render_markdown(staging, cache_dir=tmp_path) == plain
+    assert cached.read_bytes() != b"not a cache file"  # rewritten
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    assert render_markdown(staging, cache_dir=blocked) == plain

@@ -1,0 +1,78 @@
+"""Read-only host commands (status, history): what is installed, served and pending, and what obsplan did."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from obsplan.cli_edge import emit_json, guarded, json_option
+from obsplan.cli_options import lock_file_option, root_option, service_manager_option
+
+# `status` on an empty root loads no doit, httpx or lock models: tests/test_cli_shape.py holds this.
+
+
+@click.command("status")
+@root_option()
+@lock_file_option("Compare with this lock (default: the last applied one).")
+@service_manager_option
+@json_option
+@guarded
+def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
+    """Per component: installed version, target in the lock, health, last result."""
+    from obsplan.executor import queries
+
+    rows = queries.status(root, lock_path, service_manager)
+    if as_json:
+        emit_json(rows)
+        return
+    _render_status(rows)
+
+
+def _render_status(rows: list[dict[str, Any]]) -> None:
+    cols = ("component", "installed_version", "target_version", "served_version", "health", "last_result")
+    click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
+    for r in rows:
+        click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
+    for r in rows:
+        if r.get("drift"):
+            click.echo(f"drift: {r['component']}: {r['drift']}")
+    pending = [(r["component"], p) for r in rows for p in r.get("pending_approval", [])]
+    if pending:
+        click.echo(f"pending approval ({len(pending)}; 'apply --auto' skips these until 'obsplan approve STEP_ID'):")
+        for c, p in pending:
+            click.echo(
+                f"  {p['step']:<32} {c} {p['from_version'] or '-'} -> {p['to_version']}  risk {p['risk']}"
+                f"{'  SECURITY' if p['priority'] == 'security' else ''}"
+            )
+
+
+@click.command("history")
+@click.argument("component", required=False)
+@root_option()
+@click.option("--limit", type=int, default=50, show_default=True)
+@json_option
+@guarded
+def history_cmd(component: str | None, root: Path, limit: int, as_json: bool) -> None:
+    """Upgrade and rollback history, newest first."""
+    from obsplan.executor import queries
+
+    rows = queries.history(root, component, limit)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        ok = "ok" if r["success"] else "FAILED"
+        err = f"  {r['error']}" if r["error"] else ""
+        if r.get("unverified"):
+            err += f"  UNVERIFIED: {r['unverified']}"
+        click.echo(
+            f"{r['started_at'][:19]}  {r['component']:<16} {r['kind']:<14} "
+            f"{r['from_version'] or '-'} -> {r['to_version'] or '-'}  {ok}{err}"
+        )
+
+
+def register(group: click.Group) -> None:
+    group.add_command(status_cmd)
+    group.add_command(history_cmd)
