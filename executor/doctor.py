@@ -21,7 +21,8 @@ from obsplan.versions import version_or_none
 from .integrity import install_problems
 from .layout import APPLIED_LOCK, Layout
 from .services import ServiceManager
-from .state import MIGRATIONS, SCHEMA, SCHEMA_VERSION, StateDB
+from .state import StateDB
+from .state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from .statecheck import problem
 
 

@@ -366,7 +366,7 @@ def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_pa
     from obsplan.executor.context import Context
     from obsplan.executor.layout import Layout
     from obsplan.executor.retention import prune_used_backups
-    from obsplan.executor.services import SupervisordManager
+    from obsplan.executor.supervisord import SupervisordManager
 
     layout = Layout(tmp_path)
     with StateDB(layout.db_path) as db, httpx.Client() as client:

@@ -25,7 +25,7 @@ from obsplan.executor.facts import served_build_info
 from obsplan.executor.hostfacts_collect import collect
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
-from obsplan.executor.services import SupervisordManager
+from obsplan.executor.supervisord import SupervisordManager
 
 from obsplan.fsio import write_atomic
 from obsplan.lockfile import FromRefusal, HostPolicy, load_lock

@@ -18,7 +18,7 @@ from obsplan.executor import engine, queries
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
-from obsplan.executor.services import SupervisordManager
+from obsplan.executor.supervisord import SupervisordManager
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime, tree_snapshot
 

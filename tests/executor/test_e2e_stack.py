@@ -24,7 +24,9 @@ from obsplan.executor import engine
 from obsplan.executor.facts import served_build_info
 from obsplan.executor.layout import Layout
 from obsplan.executor.report import RecordingReporter
-from obsplan.executor.services import SupervisordManager, SystemdManager, render_context
+from obsplan.executor.services import render_context
+from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor.systemd import SystemdManager
 
 from . import fetch_debs
 from .conftest import Server, build_lock, catalog_runtime, free_port, hop

@@ -16,7 +16,9 @@ from obsplan.compiler.config_versions import ComponentSpec
 from obsplan.executor.facts import normalise_version, parse_version_output
 from obsplan.executor.layout import Layout
 from obsplan.executor.service_render import SecretUnreadable, files_current, render_service, write_files
-from obsplan.executor.services import SupervisordManager, SystemdManager, render_context
+from obsplan.executor.services import render_context
+from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor.systemd import SystemdManager
 
 from obsplan.lockfile import Runtime
 

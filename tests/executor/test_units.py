@@ -19,8 +19,10 @@ from obsplan.executor.facts import normalise_version, parse_version_output
 from obsplan.executor.layout import Layout
 from obsplan.executor.metrics import write_metrics
 from obsplan.executor.report import Event, JsonLinesReporter, RecordingReporter
-from obsplan.executor.services import SupervisordManager, SystemdManager, render_context, service_command
+from obsplan.executor.services import render_context, service_command
 from obsplan.executor.state import StateDB
+from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor.systemd import SystemdManager
 
 from obsplan.errors import EXIT_USAGE, ObsplanError
 from obsplan.fsio import write_atomic
