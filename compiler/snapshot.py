@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 from .releases import ReleaseData, SourceUnavailable
@@ -22,10 +21,6 @@ class SnapshotSource:
     @classmethod
     def embedded(cls) -> SnapshotSource:
         return cls(json.loads(resources.files("obsplan.compiler").joinpath(SNAPSHOT_FILE).read_text()))
-
-    @classmethod
-    def from_file(cls, path: Path) -> SnapshotSource:
-        return cls(json.loads(path.read_text()))
 
     @property
     def as_of(self) -> str:

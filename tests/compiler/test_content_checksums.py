@@ -174,7 +174,7 @@ def test_snapshot_refresh_carries_the_folders_checksums(gh: FakeGitHub, obsplan_
     doc = json.loads((tmp_path / "snap.json").read_text())
     node = _arts(staging, "node_exporter")["linux-amd64"]
     assert doc["checksums"]["node_exporter"]["1.12.1"]["linux-amd64"]["sha256"] == node["sha256"]
-    book = checksum_book([], None, SnapshotSource.from_file(tmp_path / "snap.json"))
+    book = checksum_book([], None, SnapshotSource(doc))
     known = book.lookup("node_exporter", "1.12.1", "linux-amd64", node["filename"])
     assert known is not None and known.sha256 == node["sha256"] and known.origin == "embedded snapshot of 2026-11-22"
 
