@@ -115,19 +115,7 @@ def advisories_for(
     for a in found:
         if not (a.affects_current or a.affects_target or a.affected_hops):
             continue
-        entries.append(
-            AdvisoryEntry(
-                id=a.id,
-                aliases=a.aliases,
-                summary=a.summary,
-                severity=a.severity,
-                affects_current=a.affects_current,
-                affects_target=a.affects_target,
-                fixed_in=a.fixed_in,
-                affected_hops=a.affected_hops,
-                source=a.source,
-            )
-        )
+        entries.append(AdvisoryEntry.model_validate(a.model_dump()))  # the same fields, checked as the lock's
         if hops and a.affects_current and a.affects_target is False:
             reasons.setdefault(hops[-1].id, []).append(
                 Reason(code="security_fix", detail=f"fixes {a.id} ({', '.join(a.aliases[:2])})")

@@ -43,7 +43,13 @@ def rollback_cmd(
     from obsplan.executor import rollback as rollbacks
 
     if last_run:
-        _rollback_last_run(component, to, list_only, root, service_manager, mode, health_timeout, as_json)
+        if component is not None or to is not None or list_only:
+            raise ObsplanError(
+                "--last-run takes no COMPONENT, --to or --list",
+                key="--last-run",
+                hint="obsplan rollback --last-run [--root R] [--json]",
+            )
+        _rollback_last_run(root, as_json, service_manager=service_manager, mode=mode, health_timeout=health_timeout)
         return
     if component is None:
         raise ObsplanError("missing COMPONENT", key="COMPONENT", hint="obsplan rollback COMPONENT, or --last-run")
@@ -75,27 +81,12 @@ def _render_points(info: dict[str, Any], component: str, as_json: bool) -> None:
         click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
 
 
-def _rollback_last_run(
-    component: str | None,
-    to: str | None,
-    list_only: bool,
-    root: Path,
-    service_manager: str,
-    mode: str,
-    health_timeout: float | None,
-    as_json: bool,
-) -> None:
+def _rollback_last_run(root: Path, as_json: bool, **how: Any) -> None:
+    """`rollback --last-run`: every component the last apply run changed; `how`: service manager, mode,
+    health timeout."""
     from obsplan.executor.lastrun import rollback_last_run
 
-    if component is not None or to is not None or list_only:
-        raise ObsplanError(
-            "--last-run takes no COMPONENT, --to or --list",
-            key="--last-run",
-            hint="obsplan rollback --last-run [--root R] [--json]",
-        )
-    run_id, results = rollback_last_run(
-        root, reporter(as_json), service_manager=service_manager, mode=mode, health_timeout=health_timeout
-    )
+    run_id, results = rollback_last_run(root, reporter(as_json), **how)
     if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
         from obsplan.executor.report import Event, JsonLinesReporter
 
