@@ -45,5 +45,11 @@ def test_plan_apply_repin_plan_apply(releases: dict[tuple[str, str], Path], root
         done = cli(*apply, env=env)  # the same lock again: nothing to do
         assert done.returncode == 0, done.stdout + done.stderr
         assert _served(port) == "1.9.0"
+        host = ("--root", str(root), "--service-manager", "supervisord")
+        done = cli("rollback", "node_exporter", *host, "--mode", "fast", env=env)  # the operator goes back
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert _served(port) == "1.5.0"
+        [row] = json.loads(cli("status", *host, "--json", env=env).stdout)
+        assert (row["installed_version"], row["target_version"]) == ("1.5.0", "1.9.0")
     finally:
         gh.stop()
