@@ -19,7 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.executor import fetch_debs  # noqa: E402
 from tests.executor.conftest import Server, build_lock, hop, node_runtime  # noqa: E402
-from tests.fleet.conftest import NODE_PORT, OBSPLAN  # noqa: E402
+from tests.fleet.conftest import NODE_PORT, OBSPLAN, ONE_BATCH, release_args  # noqa: E402
 from tests.fleet.harness import start_fleet  # noqa: E402
 from tests.static_server import start_static_server  # noqa: E402
 
@@ -30,17 +30,8 @@ def _rollout(lock: Path, bundle: Path, inv: Path, state: Path, limit: list[str])
         [
             OBSPLAN,
             "rollout",
-            str(lock),
-            "--inventory",
-            str(inv),
-            "--bundle",
-            str(bundle),
-            "--canary",
-            "0",
-            "--batches",
-            "100%",
-            "--mode",
-            "fast",
+            *release_args(lock, inv, bundle),
+            *ONE_BATCH,
             "--limit",
             ",".join(limit),
             "--state-dir",

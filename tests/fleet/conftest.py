@@ -138,6 +138,14 @@ def prometheus(fleet: Fleet, releases: dict, tmp_path: Path) -> Iterator[Prometh
             proc.wait()
 
 
+ONE_BATCH = ["--canary", "0", "--batches", "100%", "--mode", "fast"]  # every host at once, fast health window
+
+
+def release_args(lock: Path, inventory: Path, bundle: Path) -> list[str]:
+    """`LOCK --inventory INV --bundle BUNDLE`: what every rollout here starts with."""
+    return [str(lock), "--inventory", str(inventory), "--bundle", str(bundle)]
+
+
 def rollout(*args: str, state: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [OBSPLAN, "rollout", *args, "--state-dir", str(state)],
@@ -165,20 +173,6 @@ def served(address: str) -> str | None:
 def install_base(fleet: Fleet, rel: Release, tmp_path: Path) -> None:
     """Every host at node_exporter 1.5.0, installed by a one-batch rollout."""
     inv = fleet.inventory(tmp_path / "base-inventory.yaml", OBSPLAN)
-    proc = rollout(
-        str(rel.lock),
-        "--inventory",
-        str(inv),
-        "--bundle",
-        str(rel.bundle),
-        "--canary",
-        "0",
-        "--batches",
-        "100%",
-        "--mode",
-        "fast",
-        "--json",
-        state=tmp_path / "base-state",
-    )
+    proc = rollout(*release_args(rel.lock, inv, rel.bundle), *ONE_BATCH, "--json", state=tmp_path / "base-state")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(served(h.address) == "1.5.0" for h in fleet.hosts)

@@ -17,7 +17,7 @@ import pytest
 from obsplan.fsio import write_atomic
 from obsplan.lockfile import load_lock
 
-from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, rollout, served
+from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, release_args, rollout, served
 from .harness import Fleet
 
 pytestmark = pytest.mark.e2e
@@ -25,11 +25,6 @@ pytestmark = pytest.mark.e2e
 Watch = Callable[[list[str], Path], subprocess.Popen[str]]
 GATE = 'min_over_time(up{instance=~"($HOSTS):9100"}[2s])'
 FAST = ["--mode", "fast", "--soak", "2", "--interval", "1", "--initial-delay", "3"]
-
-
-def _release_args(rel: Release, inventory: Path) -> list[str]:
-    """`LOCK --inventory INV --bundle BUNDLE`: what every rollout here starts with."""
-    return [str(rel.lock), "--inventory", str(inventory), "--bundle", str(rel.bundle)]
 
 
 def _one_host_result(evs: list[dict]) -> dict:
@@ -46,7 +41,7 @@ def test_canary_and_two_batches_pass(
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
     proc = rollout(
-        *_release_args(rel, inv),
+        *release_args(rel.lock, inv, rel.bundle),
         "--gate",
         GATE,
         "--prometheus",
@@ -93,7 +88,13 @@ def test_canary_failing_health_halts_with_others_untouched(
     rel = node_releases["1.9.1-crashing"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
     proc = rollout(
-        *_release_args(rel, inv), "--mode", "fast", "--health-timeout", "5", "--json", state=tmp_path / "state"
+        *release_args(rel.lock, inv, rel.bundle),
+        "--mode",
+        "fast",
+        "--health-timeout",
+        "5",
+        "--json",
+        state=tmp_path / "state",
     )
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
@@ -124,7 +125,7 @@ def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Rele
     )
     rel = node_releases["1.5.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known)
-    proc = rollout(*_release_args(rel, inv), "--json", state=tmp_path / "state")
+    proc = rollout(*release_args(rel.lock, inv, rel.bundle), "--json", state=tmp_path / "state")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = _one_host_result(events(proc))
     assert result["host"] == "host1" and result["status"] == "unreachable"
@@ -233,7 +234,7 @@ def test_killed_mid_batch_then_resume(
     install_base(fleet, node_releases["1.5.0"], tmp_path)
     rel = node_releases["1.9.0"]
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    args = [*_release_args(rel, inv), "--mode", "fast", "--canary", "0", "--batches", "50%,100%"]
+    args = [*release_args(rel.lock, inv, rel.bundle), "--mode", "fast", "--canary", "0", "--batches", "50%,100%"]
     proc, seen = watch(args, tmp_path / "state"), []
     _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
     deadline = time.monotonic() + 60
@@ -271,7 +272,7 @@ def test_soak_holds_the_canary_as_waiting(fleet: Fleet, node_releases: dict[str,
     write_atomic(path, held.to_json())
     rel = Release(path, _bundle(path))
     inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN)
-    proc = rollout(*_release_args(rel, inv), "--mode", "fast", "--json", state=tmp_path / "state")
+    proc = rollout(*release_args(rel.lock, inv, rel.bundle), "--mode", "fast", "--json", state=tmp_path / "state")
     assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr
     evs = events(proc)
     result = _one_host_result(evs)
