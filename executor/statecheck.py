@@ -28,10 +28,10 @@ def root_of(db_path: Path) -> Path:
 
 def refuse(db_path: Path, problem: str) -> StateError:
     repair = (
-        f"'obsplan doctor --root {root_of(db_path)} --repair' moves the database aside (kept, never deleted) "
-        "and rebuilds the installed versions from the host"
+        f"run 'obsplan doctor --root {root_of(db_path)} --repair': it moves the database aside (kept, never "
+        "deleted) and rebuilds the installed versions from the host"
     )
-    hint = f"use the newer obsplan that wrote it, or {repair}" if NEWER in problem else f"run {repair}"
+    hint = f"use the newer obsplan that wrote it, or {repair}" if NEWER in problem else repair
     return StateError(f"state database {db_path} {problem}", hint=hint, exit_code=EXIT_FAILED)
 
 
