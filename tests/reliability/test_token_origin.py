@@ -89,7 +89,8 @@ def servers() -> Iterator[tuple[Server, Server]]:
 @pytest.fixture
 def fresh(servers: tuple[Server, Server]) -> tuple[Server, Server]:
     api, evil = servers
-    api.routes.clear(), api.seen.clear(), evil.routes.clear(), evil.seen.clear()
+    for box in (api.routes, api.seen, evil.routes, evil.seen):
+        box.clear()
     return api, evil
 
 
@@ -183,7 +184,8 @@ def test_fuzz_next_links(
 ) -> None:
     """Whatever the link, the token reaches only the API's own origin, and B is asked nothing."""
     api, evil = servers
-    api.routes.clear(), api.seen.clear(), evil.seen.clear()
+    for box in (api.routes, api.seen, evil.seen):
+        box.clear()
     number = {"api": str(api.port), "evil": str(evil.port)}.get(port, port)
     target = f"{scheme}{'://' if scheme else '//'}{host}{':' + number if number else ''}/{path}"
     api.routes[FIRST] = (200, json.dumps([RELEASE]), link(target))
