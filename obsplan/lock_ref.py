@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from obsplan import jsonload
@@ -24,6 +25,8 @@ _HINT = "check the revision (git fetch it first in CI) and the path from the rep
 def read_lock_ref(ref: str) -> Lock:
     """A lock file path, or REV:PATH (PATH relative to the repository root, or `./`-relative to the current
     directory, as `git show` takes it). An existing file always wins over the REV:PATH reading."""
+    if "\0" in ref:
+        raise ObsplanError("a lock name may not hold a NUL character", file=ref.replace("\0", "\\0")[:80])
     if _is_file(ref) or ":" not in ref:
         return load_lock(Path(ref))
     rev, _, path = ref.partition(":")
@@ -34,26 +37,40 @@ def read_lock_ref(ref: str) -> Lock:
     if git is None:
         raise ObsplanError("git is not installed", file=shown, hint="install git, or pass a lock file")
     commit = _commit_of(git, rev, path, shown)
-    done = subprocess.run(
-        [git, "show", "--end-of-options", f"{commit}:{path}"],
-        capture_output=True,
-        check=False,
-        stdin=subprocess.DEVNULL,
-    )
-    if done.returncode != 0:
-        why = (done.stderr.decode(errors="replace").strip().splitlines() or ["git show failed"])[-1]
+    return parse_lock(_show(git, commit, rev, path, shown), shown)
+
+
+def _show(git: str, commit: str, rev: str, path: str, shown: str) -> bytes:
+    """The blob at `commit:path`, read at most `jsonload.MAX_BYTES` + 1 bytes (larger: exit 2)."""
+    with (
+        tempfile.TemporaryFile() as errors,  # a file, not a pipe: git never blocks on it while stdout is read
+        subprocess.Popen(
+            [git, "show", "--end-of-options", f"{commit}:{path}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+        ) as proc,
+    ):
+        assert proc.stdout is not None
+        data = proc.stdout.read(jsonload.MAX_BYTES + 1)
+        if len(data) > jsonload.MAX_BYTES:
+            proc.kill()
+            raise ObsplanError(f"lock is larger than {jsonload.MAX_BYTES} bytes", file=shown, hint=_HINT)
+        code = proc.wait()
+        errors.seek(0)
+        err = errors.read(65536)
+    if code != 0:
+        why = (err.decode(errors="replace").strip().splitlines() or ["git show failed"])[-1]
         raise ObsplanError(
             f"cannot read {path} at revision {rev}: {why.removeprefix('fatal: ')}", file=shown, hint=_HINT
         )
-    if len(done.stdout) > jsonload.MAX_BYTES:
-        raise ObsplanError(f"lock is larger than {jsonload.MAX_BYTES} bytes", file=shown, hint=_HINT)
-    return parse_lock(done.stdout, shown)
+    return data
 
 
 def _is_file(ref: str) -> bool:
     """Whether `ref` names an existing path (a name too long or holding NUL names nothing)."""
     try:
-        return "\0" not in ref and Path(ref).exists()
+        return Path(ref).exists()
     except (OSError, ValueError):
         return False
 

@@ -64,8 +64,11 @@ def test_real_revisions_still_work(repo: Path) -> None:
         ("main:missing.lock", "cannot read missing.lock"),
         ("HEAD^{tree}:a.lock", "not a commit"),
         ("main\x01:a.lock", "control characters"),
-        ("main\x00:a.lock", "control characters"),
-        ("main:a.lock\x00", "control characters"),
+        ("main\x00:a.lock", "NUL"),
+        ("main:a.lock\x00", "NUL"),
+        ("x" * 5000, "cannot read lock"),
+        ("x" * 5000 + "\x00", "NUL"),
+        ("main:a.lock\n", "control characters"),
     ],
     ids=lambda v: v[:12].encode("unicode_escape").decode() if isinstance(v, str) else str(v),
 )
