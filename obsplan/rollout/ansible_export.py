@@ -48,7 +48,15 @@ class _Dumper(yaml.SafeDumper):
     pass
 
 
-_Dumper.add_representer(Unsafe, lambda dumper, value: dumper.represent_scalar("!unsafe", str(value), style="'"))
+def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
+    """`!unsafe '...'`; a string YAML would read back as another type (`''`, `1`, `null`, `true`, a date) is
+    written quoted instead: Ansible re-resolves an `!unsafe` scalar's type, and such a string holds no Jinja."""
+    if dumper.resolve(yaml.ScalarNode, str(value), (True, False)) != "tag:yaml.org,2002:str":
+        return dumper.represent_str(str(value))
+    return dumper.represent_scalar("!unsafe", str(value), style="'")
+
+
+_Dumper.add_representer(Unsafe, _represent_unsafe)
 
 
 def as_data(value: Any) -> Any:

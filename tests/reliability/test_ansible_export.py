@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -69,8 +70,24 @@ def rendered(out: Path) -> dict[str, Any]:
     }
 
 
+ODD = [
+    "",
+    "1",
+    "true",
+    "null",
+    "~",
+    "2026-01-01",
+    "<<",
+    "=",
+    "0x1f",
+    "1.5e3",
+    "a\nb {{ 1 }}",
+    "\t{{x}}\x85\u2028",
+    "'\"",
+]
 JINJA = st.one_of(
     st.sampled_from(["{{", "}}", "{%", "%}", "{#", "#}", "{{ 7*7 }}", "{% if true %}x{% endif %}", "$HOSTS", "'", '"']),
+    st.sampled_from(ODD),
     st.text(alphabet="{}%#'\"|() abc$:/._-", max_size=12),
 )
 VALUES = st.lists(JINJA, min_size=1, max_size=6).map("".join)
@@ -94,6 +111,22 @@ def test_fuzz_values_stay_literal(outcomes: Record, lock_file: Path, gate: str, 
         )
     outcomes("export ansible: generated Jinja values", 0 if ok else 1, ok)
     assert ok, (gate_v, prom_v, bundle_v, seen)
+
+
+def test_values_keep_their_text_whatever_yaml_would_make_of_them(lock_file: Path, tmp_path: Path) -> None:
+    """Ansible re-resolves an `!unsafe` scalar's type: a value that reads as a number, a boolean, null or a date
+    is written quoted (it can hold no Jinja), every value holding a Jinja delimiter is tagged `!unsafe`, and each
+    comes back from Ansible as the same string."""
+    export(lock_file, tmp_path / "out", ODD, "http://127.0.0.1:9/{{ 7*7 }}", tmp_path / "{% raw %}x")
+    node = yaml.compose((tmp_path / "out/roles/obsplan_apply/defaults/main.yml").read_text())
+    assert isinstance(node, yaml.MappingNode)
+    scalars = [v for _, v in node.value if isinstance(v, yaml.ScalarNode)]
+    scalars += [item for _, v in node.value if isinstance(v, yaml.SequenceNode) for item in v.value]
+    assert all(n.tag == "!unsafe" for n in scalars if "{" in n.value or "%" in n.value)
+    assert sum(n.tag == "!unsafe" for n in scalars) >= 8
+    seen = rendered(tmp_path / "out")
+    assert seen["defaults"]["obsplan_gates"] == ODD
+    assert seen["url"] == "http://127.0.0.1:9/{{ 7*7 }}/api/v1/query" and seen["bundle"] == str(tmp_path / "{% raw %}x")
 
 
 class PromHandler(BaseHTTPRequestHandler):
