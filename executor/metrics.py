@@ -7,6 +7,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.openmetrics.exposition import ALLOWUTF8
 from prometheus_client.registry import Collector
 
 from obsplan.fsio import write_atomic
@@ -61,4 +62,5 @@ def write_metrics(db: StateDB, path: Path) -> None:
     registry = CollectorRegistry()
     registry.register(_StateCollector(db))
     refuse_link(path, "metrics file")
-    write_atomic(path, generate_latest(registry))  # a fresh temp file (O_EXCL) renamed over the old one
+    # a fresh temp file (O_EXCL) renamed over the old one, readable by node_exporter's textfile collector
+    write_atomic(path, generate_latest(registry, ALLOWUTF8), mode=0o644)

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from obsplan.executor.state import StateDB
 
+from obsplan.errors import ObsplanError
 from tests.reliability.corpus import run
 from tests.reliability.hostile import NAME, OLD, Host, Outcome, apply, cli, host, tar_member, write_lock, write_tar
 
@@ -156,3 +157,19 @@ def test_a_fifo_as_the_apply_lock_is_refused_without_waiting(tmp_path: Path) -> 
         out = apply(h, lock, "--artifacts", str(arts))
         assert out.exit_code == 2, out.output
         assert _refusal(out)["file"] == str(fifo) and "not a regular file" in _refusal(out)["error"]
+
+
+def test_metrics_file_stays_readable_by_the_textfile_collector(tmp_path: Path) -> None:
+    """Written atomically without following a link, and still mode 0644 as node_exporter's collector needs."""
+    from obsplan.executor.metrics import write_metrics
+
+    prom = tmp_path / "metrics" / "obsplan.prom"
+    with StateDB(tmp_path / "state.db") as db:
+        db.set_installed(NAME, OLD, last_result="ok")
+        write_metrics(db, prom)
+        assert prom.stat().st_mode & 0o777 == 0o644 and "obsplan_" in prom.read_text()
+        prom.unlink()
+        prom.symlink_to(tmp_path / "elsewhere")
+        with pytest.raises(ObsplanError, match="symbolic link"):
+            write_metrics(db, prom)
+    assert not (tmp_path / "elsewhere").exists()
