@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obsplan.errors import ObsplanError
 from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
 
 from .report import now_iso
@@ -69,7 +70,11 @@ class StateDB:
             path.parent.mkdir(parents=True, exist_ok=True)
             ident = create_sqlite(path, "state database")
             self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
-            same_file(path, ident, "state database")
+            try:
+                same_file(path, ident, "state database")
+            except ObsplanError:
+                self.conn.close()
+                raise
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
