@@ -75,7 +75,7 @@ def _keep_manual_binary(ctx: Context, runner: StepRunner) -> None:
     if ctx.dry_run or not exposed.is_file() or exposed.is_symlink():
         return
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    dest = ctx.layout.backups / runner.c / f"{stamp}-{MANUAL_CHANGE}"
+    dest = ctx.layout.backup_dir(runner.c, f"{stamp}-{MANUAL_CHANGE}")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(exposed, dest / runner.runtime.service_binary)
     ctx.emit(runner.c, "manual_binary_kept", backup=str(dest / runner.runtime.service_binary))

@@ -10,18 +10,24 @@ Written files: DIR/site.yml and the role DIR/roles/obsplan_apply/{tasks/main.yml
 files/obsplan.lock}. The defaults hold the rollout settings (gates, Prometheus, delays, obsplan_bin,
 obsplan_root, obsplan_service_manager, obsplan_mode, obsplan_bundle), the lowest precedence, so inventory and
 group variables override them. Deterministic bytes.
+
+Every value obsplan writes is data: each string in the defaults is tagged `!unsafe` (Ansible's own mechanism),
+so a gate, a Prometheus URL or a bundle path holding `{{ ... }}` reaches the host or Prometheus as those
+characters and is never templated. Only the role's own expressions (site.yml, tasks/main.yml, written by obsplan
+from constants) are templates. The tree is written by `safe_tree.write_tree`: never through a link planted in
+DIR, never outside it.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from obsplan.lockfile import Lock
+from obsplan.safe_tree import write_tree
 
 GATE_OK = (
     "gate.json.status == 'success' and (gate.json.data.result | length) > 0 and "
@@ -32,6 +38,40 @@ HOSTS_REGEX = (
     f"{{{{ ({_DONE} + ({_DONE} | map('extract', hostvars) | map(attribute='ansible_host', default='') "
     "| select | list)) | unique | map('replace', '.', '[.]') | join('|') }}"
 )
+
+
+class Unsafe(str):
+    """A string Ansible must never template: dumped as `!unsafe '...'`."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
+    """`!unsafe '...'`; a string YAML would read back as another type (`''`, `1`, `null`, `true`, a date) is
+    written quoted instead: Ansible re-resolves an `!unsafe` scalar's type, and such a string holds no Jinja."""
+    if dumper.resolve(yaml.ScalarNode, str(value), (True, False)) != "tag:yaml.org,2002:str":
+        return dumper.represent_str(str(value))
+    return dumper.represent_scalar("!unsafe", str(value), style="'")
+
+
+_Dumper.add_representer(Unsafe, _represent_unsafe)
+
+
+def as_data(value: Any) -> Any:
+    """`value` with every string in it (list items included) tagged `!unsafe`."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, list):
+        return [as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_data(v) for k, v in value.items()}
+    return value
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=False)
 
 
 def serial_sizes(canary: int, batches: str) -> list[int | str]:
@@ -149,10 +189,6 @@ def export_ansible(
     initial_delay: float,
     bundle: Path | None,
 ) -> list[Path]:
-    role = out / "roles" / "obsplan_apply"
-    for d in (role / "tasks", role / "defaults", role / "files"):
-        d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(lock_path, role / "files" / "obsplan.lock")
     settings = {
         "obsplan_bin": "obsplan",
         "obsplan_root": "/",
@@ -166,11 +202,11 @@ def export_ansible(
         "obsplan_bundle": str(bundle) if bundle else None,
     }
     header = f"# obsplan lock {lock.environment} {lock.content_sha256[:12]}: written by `obsplan export ansible`\n"
+    role = "roles/obsplan_apply"
     files = {
-        out / "site.yml": _play(serial),
-        role / "tasks" / "main.yml": _role_tasks(bundle is not None),
-        role / "defaults" / "main.yml": settings,
+        "site.yml": (header + dump(_play(serial))).encode(),
+        f"{role}/tasks/main.yml": (header + dump(_role_tasks(bundle is not None))).encode(),
+        f"{role}/defaults/main.yml": (header + dump(as_data(settings))).encode(),
+        f"{role}/files/obsplan.lock": lock_path.read_bytes(),
     }
-    for path, data in files.items():
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=200))
-    return sorted([*files, role / "files" / "obsplan.lock"])
+    return write_tree(out, files)

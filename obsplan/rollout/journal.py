@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.executor.report import now_iso
+from obsplan.ownfiles import create_sqlite, same_file
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT,
@@ -34,7 +35,9 @@ class Journal:
     def __init__(self, state_dir: Path) -> None:
         state_dir.mkdir(parents=True, exist_ok=True)
         self.path = state_dir / "rollouts.db"
+        ident = create_sqlite(self.path, "rollout journal")  # never through a link (exit 2 naming it)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        same_file(self.path, ident, "rollout journal")
         self.conn.executescript(SCHEMA)
 
     def close(self) -> None:
