@@ -5,7 +5,9 @@ by apply when the version it reports is one the lock's path allows (the target o
 `obsplan adopt COMPONENT` for any version — as follows: its binaries are kept in
 `/opt/obsplan/<component>/<version>/`, the service definition and files are saved as a rollback point to the
 version obsplan had linked (so `obsplan rollback C` goes back to it), `current` and the /usr/local/bin links
-point at the kept version, and the state records it as installed (source `manual`). Nothing is restarted.
+point at the kept version, the service definition is rendered for it, and the state records it as installed
+(source `manual`). Nothing is restarted (a definition that differs in more than its header comment is
+applied by the service manager as it applies any changed unit: supervisord restarts such a program).
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ def accept(facts: StepFacts, binary: Path, version: str, floor: str | None, labe
         label=label,
     )
     unlinked = link_version(facts, version)
+    ctx.services.install_unit(c, facts.rendered(version))  # the same program: its manager does not restart it
     with ctx.db.transaction():
         ctx.history(c, f"{label}:{c}:{version}").record(label, previous, version, success=True)
         ctx.db.set_installed(c, version, previous=previous, floor=floor, source="manual", last_result=label)

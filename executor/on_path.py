@@ -26,11 +26,11 @@ def accept_on_path(runner: StepRunner, mine: list[Step], runners: dict[str, Step
     binary, version = found
     assert version is not None
     ctx, c, idx = runner.ctx, runner.c, path.index(version)
-    serving = runner.served_version(version) == version
     if ctx.dry_run:
         ctx.emit(c, "would_accept_manual_change", version=version, binary=str(binary))
     else:
         accept.accept(runner, binary, version, _floor(runner, runner.chain[: idx + 1]))
+    serving = runner.served_version(version) == version
     for s in mine:
         if runner.chain.index(s) < idx or (runner.chain.index(s) == idx and serving):
             runners[s.id].result = StepResult(s.id, c, "up_to_date", accept.MANUAL, {"version": version})
