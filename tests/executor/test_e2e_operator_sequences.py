@@ -105,9 +105,7 @@ def test_promtool_gone_in_new_build_converges_and_status_sees_every_component(
     assert (entry["installed_version"], entry["host_version"], entry["served_version"]) == ("2.42.0",) * 3
     assert (entry["health"], entry["up_to_date"], entry["drift"]) == ("serving", True, None)
     node = hop(server, releases[("node_exporter", "1.9.0")], None, "1.9.0")
-    other = build_lock(
-        tmp_path / "other.lock", {"node_exporter": (node_runtime(free_port()), "exporters", [node])}
-    )
+    other = build_lock(tmp_path / "other.lock", {"node_exporter": (node_runtime(free_port()), "exporters", [node])})
     rows = _status(root, "--lock", str(other))
     assert (rows["prometheus"]["served_version"], rows["prometheus"]["target_version"]) == ("2.42.0", None)
     assert (rows["node_exporter"]["host_version"], rows["node_exporter"]["health"]) == (None, "down")
