@@ -6,7 +6,10 @@
 * seed 003's two-stage Prometheus run (2.48.1 → 2.55.1 → 3.8.1, floor 2.55.1) rolled back with
   `--last-run` to the version before its last step;
 * seed 003's "prometheus already at 3.8.1 (manually upgraded), skipping": a hand change on the lock's path is
-  accepted by apply, one off it stays drift (status and doctor agree) until `obsplan adopt`.
+  accepted by apply, one off it stays drift (status and doctor agree) until `obsplan adopt`;
+* seed 003's Phase 1 without `runtime.mysql`: mysqld_exporter's credentials come from the running
+  installation (its unit's DATA_SOURCE_NAME, then obsplan's own --config.my-cnf, or ~/.my.cnf); with none
+  anywhere only that component's step is refused.
 
 Prometheus 2.48.1/2.55.1/3.8.1 are stand-ins (a small Python program serving health and build_info) since
 Debian ships only 2.42.0 and 2.53.3."""
@@ -29,7 +32,7 @@ from obsplan.fsio import write_atomic
 from obsplan.lockfile import load_lock
 
 from . import fetch_debs
-from .conftest import Server, build_lock, free_port, hop, node_runtime, prometheus_runtime
+from .conftest import Server, build_lock, catalog_runtime, free_port, hop, node_runtime, prometheus_runtime
 from .test_e2e_fake_services import FAKE
 from .test_e2e_node_exporter import _cli
 
@@ -188,3 +191,88 @@ def test_hand_change_on_the_path_is_accepted_off_it_adopted(server: Server, root
     _run("rollback", "prometheus", root=root)  # the adoption kept 3.8.1 as its rollback point
     assert _served(port) == "3.8.1"
     assert "nothing_to_do" in _run("apply", str(two_stage), root=root)
+
+
+def _needs_host_credentials(path: Path) -> Path:
+    """The lock as `obsplan plan` writes it when versions.yaml has no runtime.mysql (seed 003's Phase 1)."""
+    lock = load_lock(path)
+    steps = [
+        s.model_copy(update={"settings_from_host": ["mysql"]}) if s.component == "mysqld_exporter" else s
+        for s in lock.plan.steps
+    ]
+    write_atomic(
+        path, lock.model_copy(update={"plan": lock.plan.model_copy(update={"steps": steps})}).sealed().to_json()
+    )
+    return path
+
+
+def test_exporter_credentials_come_from_the_running_installation(
+    server: Server, releases: dict, root: Path, tmp_path: Path
+) -> None:
+    from .test_e2e_daytwo import _hand_started
+
+    port = free_port()
+    runtime = catalog_runtime("mysqld_exporter", port)  # no runtime.mysql: versions.yaml gave none
+    assert runtime.mysql is None
+    old = root / "usr/local/bin/mysqld_exporter"
+    with tarfile.open(releases[("mysqld_exporter", "0.14.0")]) as tar:
+        member = next(m for m in tar.getmembers() if m.name.endswith("/mysqld_exporter"))
+        data = tar.extractfile(member)
+        assert data is not None
+        old.parent.mkdir(parents=True)
+        old.write_bytes(data.read())
+    old.chmod(0o755)
+    dsn = "exporter:s3cret@tcp(127.0.0.1:3306)/"
+    unit = root / "etc/systemd/system/mysqld_exporter.service"
+    unit.parent.mkdir(parents=True)
+    unit.write_text(f'[Service]\nEnvironment="DATA_SOURCE_NAME={dsn}"\nExecStart={old} --web.listen-address=:{port}\n')
+    h = hop(server, releases[("mysqld_exporter", "0.17.2")], "0.14.0", "0.17.2")
+    lock = _needs_host_credentials(build_lock(tmp_path / "m.lock", {"mysqld_exporter": (runtime, "exporters", [h])}))
+    os.environ["DATA_SOURCE_NAME"] = dsn
+    try:
+        with _hand_started(old, port):
+            out = _run("apply", str(lock), "--json", root=root)
+    finally:
+        del os.environ["DATA_SOURCE_NAME"]
+    [taken] = [e for e in _events(out) if e["event"] == "settings_from_host"]
+    assert "DATA_SOURCE_NAME of" in taken["metadata"]["settings"]["mysql"]
+    my_cnf = (root / "etc/mysqld_exporter/my.cnf").read_text()
+    assert "user=exporter" in my_cnf and "password=s3cret" in my_cnf and "port=3306" in my_cnf
+    secret = root / "etc/obsplan/credentials/mysqld_exporter-mysql.password"
+    assert secret.read_text() == "s3cret" and secret.stat().st_mode & 0o777 == 0o600
+    entry = _status(root)["mysqld_exporter"]
+    assert (entry["served_version"], entry["health"]) == ("0.17.2", "serving")
+    again = _events(_run("apply", str(lock), "--json", root=root))  # now from obsplan's own --config.my-cnf
+    assert [e["event"] for e in again if e["event"] in ("nothing_to_do", "step_done")] == ["nothing_to_do"]
+
+
+def test_no_credentials_anywhere_refuses_only_that_component(
+    server: Server, releases: dict, root: Path, tmp_path: Path
+) -> None:
+    ports = {"mysqld_exporter": free_port(), "node_exporter": free_port()}
+    comps = {
+        "mysqld_exporter": (
+            catalog_runtime("mysqld_exporter", ports["mysqld_exporter"]),
+            "exporters",
+            [hop(server, releases[("mysqld_exporter", "0.17.2")], None, "0.17.2")],
+        ),
+        "node_exporter": (
+            node_runtime(ports["node_exporter"]),
+            "exporters",
+            [hop(server, releases[("node_exporter", "1.9.0")], None, "1.9.0")],
+        ),
+    }
+    lock = _needs_host_credentials(build_lock(tmp_path / "two.lock", comps))
+    out = _run("apply", str(lock), "--json", root=root, code=1)
+    failed = [e["metadata"] for e in _events(out) if e["event"] == "step_failed"]
+    assert [f["reason"] for f in failed] == ["settings_missing"] and "runtime.mysql" in failed[0]["error"]
+    assert not (root / "opt/obsplan/mysqld_exporter").exists()  # nothing of it touched
+    rows = _status(root)
+    assert rows["node_exporter"]["served_version"] == "1.9.0"  # the other component went ahead
+
+    (root / "root").mkdir()
+    (root / "root/.my.cnf").write_text("[client]\nuser=exporter\npassword=from-home\nhost=127.0.0.1\n")
+    out = _run("apply", str(lock), "--json", root=root)
+    [taken] = [e for e in _events(out) if e["event"] == "settings_from_host"]
+    assert "/root/.my.cnf (the exporter's default)" in taken["metadata"]["settings"]["mysql"]
+    assert _status(root)["mysqld_exporter"]["served_version"] == "0.17.2"
