@@ -113,7 +113,8 @@ def test_promtool_gone_in_new_build_converges_and_status_sees_every_component(
     assert (rows["prometheus"]["served_version"], rows["prometheus"]["target_version"]) == ("2.42.0", None)
     assert (rows["node_exporter"]["host_version"], rows["node_exporter"]["health"]) == (None, "down")
     table = _run("status", "--lock", str(other), root=root)
-    assert "2.42.0" in next(line for line in table.splitlines() if line.startswith("prometheus"))
+    row = next(line for line in table.splitlines() if line.startswith("prometheus")).split()
+    assert row[:6] == ["prometheus", "2.42.0", "2.42.0", "-", "2.42.0", "serving"]  # installed, linked, -, served
 
 
 def _fake(tmp_path: Path, version: str) -> Path:
