@@ -83,8 +83,9 @@ def _keep(facts: StepFacts, binary: Path, version: str) -> Path:
     tmp = vdir.with_name(f".tmp-{MANUAL}-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     for name, pattern in facts.runtime.binaries.items():
-        src = binary if name == facts.runtime.service_binary else layout.bin_dir / name
-        if src.is_file() and not src.is_symlink():
+        own = name == facts.runtime.service_binary  # (a link made by hand: the file it points at)
+        src = binary.resolve() if own else layout.bin_dir / name
+        if src.is_file() and (own or not src.is_symlink()):
             dest = tmp / pattern.replace("*", MANUAL)
             dest.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest)
