@@ -50,6 +50,7 @@ def accept(facts: StepFacts, binary: Path, version: str, floor: str | None, labe
     ctx, c = facts.ctx, facts.c
     assert ctx.db is not None
     previous = ctx.layout.current_version(c)
+    rendered = facts.rendered(version)  # before anything changes: a definition that cannot render refuses here
     _keep(facts, binary, version)
     backup, files = _backup(facts, label)
     point = ctx.db.add_point(
@@ -66,7 +67,7 @@ def accept(facts: StepFacts, binary: Path, version: str, floor: str | None, labe
         label=label,
     )
     unlinked = link_version(facts, version)
-    ctx.services.install_unit(c, facts.rendered(version))  # the same program: its manager does not restart it
+    ctx.services.install_unit(c, rendered)  # the same program: its manager does not restart it
     with ctx.db.transaction():
         ctx.history(c, f"{label}:{c}:{version}").record(label, previous, version, success=True)
         ctx.db.set_installed(c, version, previous=previous, floor=floor, source="manual", last_result=label)
