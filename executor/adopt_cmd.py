@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lockfile import Runtime, Step
+from obsplan.lockfile import Step
 
 from . import accept
 from .apply_options import ApplyOptions, make_context, with_host_policy
-from .host_settings import READERS
+from .host_settings import with_host_settings
 from .hostrun import host_run, http_client, new_run_id
 from .layout import Layout
 from .queries import applied_lock
@@ -38,7 +38,7 @@ def adopt_component(root: Path, component: str, reporter: Reporter, service_mana
         ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
         step = _adopt_step(component, layout.current_version(component))
         facts = StepFacts(ctx, step, lock.components[component].runtime)
-        facts.runtime = _with_host_settings(facts)
+        facts.runtime = with_host_settings(facts)
         found = accept.hand_placed(facts)
         if found is None or found[1] is None:
             run.finish("refused")
@@ -55,18 +55,6 @@ def adopt_component(root: Path, component: str, reporter: Reporter, service_mana
         point = accept.accept(facts, binary, version, row["floor"] if row is not None else None)
         run.finish("ok")
     return {"component": component, "version": version, "previous": previous, "point": point, "binary": str(binary)}
-
-
-def _with_host_settings(facts: StepFacts) -> Runtime:
-    """The runtime with the settings its definition requires and the lock lacks, read from the host
-    (`host_settings`); unchanged when the host has none (rendering then names what is missing)."""
-    found = {}
-    for key in facts.runtime.service.requires:
-        reader = READERS.get(key)
-        got = reader(facts) if getattr(facts.runtime, key) is None and reader is not None else None
-        if got is not None:
-            found[key] = got[0]
-    return facts.runtime.model_copy(update=found) if found else facts.runtime
 
 
 def _adopt_step(component: str, current: str | None) -> Step:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from obsplan.errors import ObsplanError
-from obsplan.lockfile import Step
+from obsplan.lockfile import Runtime, Step
 
 from .mysql_from_host import mysql_from_host
 from .results import StepResult
@@ -68,3 +68,16 @@ def _refuse(mine: list[Step], runners: dict[str, StepRunner], missing: list[str]
     for s in mine:
         runners[s.id].result = StepResult(s.id, c, "failed", SETTINGS_MISSING, {"error": message, "hint": hint})
         runners[s.id].emit("step_failed", reason=SETTINGS_MISSING, error=message, hint=hint)
+
+
+def with_host_settings(facts: StepFacts) -> Runtime:
+    """`facts.runtime` with the settings its definition requires and the lock lacks, read from the host (for
+    `rollback` and `adopt`, which render a definition outside a plan step); unchanged when the host has none
+    (rendering then names what is missing)."""
+    found = {}
+    for key in facts.runtime.service.requires:
+        reader = READERS.get(key)
+        got = reader(facts) if getattr(facts.runtime, key) is None and reader is not None else None
+        if got is not None:
+            found[key] = got[0]
+    return facts.runtime.model_copy(update=found) if found else facts.runtime
