@@ -124,23 +124,16 @@ def _check_settings(name: str, runtime: dict[str, object], service: ServiceDef, 
             )
 
 
-def require_settings(components: dict[str, ComponentLock], steps: list[Step], file: str) -> None:
-    """Refuse a plan that would install a component without the settings it cannot start without."""
-    for name in sorted({s.component for s in steps}):
-        runtime = components[name].runtime
-        for key in runtime.service.requires:
-            if getattr(runtime, key) is None:
-                raise ObsplanError(
-                    f"{name} cannot start without runtime.{key} and this plan installs it",
-                    file=file,
-                    key=f"components.{name}.runtime.{key}",
-                    hint=_REQUIRED_HINTS.get(key, f"add runtime: {{{key}: ...}}"),
-                )
-
-
-_REQUIRED_HINTS = {
-    "mysql": 'add runtime: {mysql: {address: "127.0.0.1:3306", user: exporter, password_file: /etc/obsplan/mysql.pw}}'
-}
+def host_settings(components: dict[str, ComponentLock], steps: list[Step]) -> list[Step]:
+    """Steps of a component whose definition needs a setting versions.yaml does not give (`requires`, e.g.
+    mysqld_exporter's runtime.mysql) are planned, not refused: the lock says so (`settings_from_host`) and apply
+    takes the setting from the running installation, refusing only that step when there is none."""
+    out = []
+    for s in steps:
+        runtime = components[s.component].runtime
+        missing = [key for key in runtime.service.requires if getattr(runtime, key) is None]
+        out.append(s.model_copy(update={"settings_from_host": missing}) if missing else s)
+    return out
 
 
 def resolve_definition(

@@ -16,7 +16,7 @@ from obsplan.lockfile import Lock, Plan
 
 from .advisories import AdvisoryDB
 from .artifacts import ArtifactSources, collect_artifacts
-from .catalog import require_settings
+from .catalog import host_settings
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compat_gate import blocking_refusals
@@ -81,6 +81,6 @@ async def compile_lock(inputs: Inputs, opts: Options, previous: Lock | None, svc
     blocking, compat = blocking_refusals(refusals, allow, inputs.matrix, safety.compatibility_check, sorted(resolved))
     warnings = {n: planned.warnings.get(n, []) + compat.get(n, []) for n in resolved}
     components = component_locks(resolved, artifacts, findings, warnings, specs.env)
-    require_settings(components, steps, specs.file)
+    steps = host_settings(components, steps)
     lock = seal_lock(opts, inputs, specs.platforms, components, Plan(phases=planned.phases, steps=steps), svc.promoted)
     return CompileResult(lock, blocking)

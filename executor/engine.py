@@ -32,7 +32,7 @@ from obsplan.fsio import write_atomic
 from obsplan.lock_review import load_reviewed_lock
 from obsplan.lockfile import Lock, Step
 
-from . import drift, phases, soak
+from . import drift, host_settings, phases, soak
 from .apply_options import ApplyOptions, ApplyReport, check_options, make_context, with_host_policy
 from .approval_gate import approval_gate
 from .artifacts import ArtifactSource, clean_stale_parts
@@ -188,6 +188,7 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     )
     refused = refuse_unbound(steps, runners, chains, ctx)
     if not refused:
+        host_settings.bind(steps, runners, ctx)
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
         soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else approval_gate(steps, runners, chains, ctx)

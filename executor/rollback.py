@@ -15,6 +15,7 @@ from . import adopt
 from .activate import activate
 from .apply_options import ApplyOptions, make_context, with_host_policy
 from .context import Context
+from .host_settings import with_host_settings
 from .hostrun import host_run, http_client, new_run_id
 from .layout import Layout
 from .queries import applied_lock
@@ -97,6 +98,7 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     _refuse(ctx, component, target, current, floor)
     step = _rollback_step(component, current, target)
     facts = StepFacts(ctx, step, lock.components[component].runtime)
+    facts.runtime = with_host_settings(facts)  # e.g. credentials the lock left to the host
     history = ctx.history(component, step.id)
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
     db.journal(ctx.run_id, step.id, component, "step", "start", target)

@@ -20,7 +20,8 @@ from obsplan.cli_options import lock_file_option, root_option, service_manager_o
 @json_option
 @guarded
 def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
-    """Per component: installed version, target in the lock, health, last result."""
+    """Per component of the lock and every component obsplan manages: installed (state), linked (`current`),
+    target and served version, health, last result."""
     from obsplan.executor import queries
 
     rows = queries.status(root, lock_path, service_manager)
@@ -31,8 +32,17 @@ def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json
 
 
 def _render_status(rows: list[dict[str, Any]]) -> None:
-    cols = ("component", "installed_version", "target_version", "served_version", "health", "last_result")
-    click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
+    cols = (
+        "component",
+        "installed_version",
+        "host_version",
+        "target_version",
+        "served_version",
+        "health",
+        "last_result",
+    )
+    heads = {"host_version": "linked_version"}  # the `current` link under /opt/obsplan
+    click.echo("  ".join(f"{heads.get(c, c):<18}" for c in cols).rstrip())
     for r in rows:
         click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
     for r in rows:

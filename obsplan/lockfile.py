@@ -174,13 +174,22 @@ class Step(Strict):
     soak_seconds: int | None = Field(
         default=None, description="from_version must have served (verified) this long first; absent: no soak"
     )
+    settings_from_host: list[Literal["mysql", "scrape_uri", "cluster", "storage"]] = Field(
+        default_factory=list,
+        description="runtime settings the component's definition requires that versions.yaml does not give: apply "
+        "takes them from the running installation (docs/credentials.md) and refuses this step when there is none; "
+        "absent: none",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_no_soak(self, handler: Any) -> Any:
-        """Without a soak the field is left out, so locks written before soak existed keep their bytes and hash."""
+        """Without a soak (or settings from the host) the field is left out, so locks written before it existed
+        keep their bytes and hash."""
         data = handler(self)
         if isinstance(data, dict) and data.get("soak_seconds") is None:
             data.pop("soak_seconds", None)
+        if isinstance(data, dict) and not data.get("settings_from_host"):
+            data.pop("settings_from_host", None)
         return data
 
 
