@@ -133,3 +133,7 @@ class Journal:
 
     def passed_gates(self, rid: str) -> set[int]:
         return {e["batch"] for e in self.events(rid) if e.get("event") == "gate_passed"}
+
+    def update_options(self, rid: str, options: dict[str, Any]) -> None:
+        """The options a resume changed (with --override-gates, which is itself recorded in them)."""
+        self.conn.execute("UPDATE rollouts SET options=? WHERE id=?", (json.dumps(options, sort_keys=True), rid))

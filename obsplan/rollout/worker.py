@@ -175,8 +175,27 @@ def _classify(rc: int, err: list[str], r: Remote, spec: dict[str, Any], req: dic
     return "failed", text or f"apply exited {rc}"
 
 
+def _present(facts: dict[str, Any]) -> list[str]:
+    found = facts.get("components")
+    comps: dict[str, Any] = found if isinstance(found, dict) else {}
+    return [
+        c
+        for c, f in comps.items()
+        if isinstance(f, dict) and (f.get("installed") or f.get("linked") or f.get("served"))
+    ]
+
+
+def facts_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """`obsplan facts` alone (the rollout's first pass over the hosts whose components the inventory leaves open)."""
+    facts = _facts(Remote(host), spec)
+    if facts is None:
+        return {"status": "failed", "reason": f"`{spec['obsplan']} facts` gave no facts"}
+    return {"status": "ok", "facts": facts}
+
+
 def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
-    """Facts (collected while the lock and bundle upload), then `obsplan apply --json` per the host's components.
+    """Facts (collected while the lock and bundle upload), then `obsplan apply --json` per the host's components
+    (decided by the rollout; when it could not, the lock's components the facts show the host has).
     A lock of a format the host's obsplan cannot read is refused by apply itself before it touches anything."""
     r = Remote(host)
     _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
@@ -184,7 +203,18 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
     lock, bundle = _upload(r, spec, req)
     facts = facts_job.get()
     wanted = spec.get("components")
-    runs = [c for c in req["lock_components"] if c in wanted] if wanted is not None else [None]
+    if wanted is None and facts is None:
+        return {
+            "status": "refused",
+            "reason": "the host's components are unknown: `obsplan facts` failed there "
+            "(name them in the inventory: components:)",
+            "facts": None,
+        }
+    if wanted is None:
+        wanted = _present(facts or {})
+    runs: list[str | None] = [c for c in req["lock_components"] if c in wanted]
+    if runs and len(runs) == len(req["lock_components"]):
+        runs = [None]  # the whole lock: one apply
     events: list[dict[str, Any]] = []
     status, reason = "ok", ""
     _emit({"host": spec["name"], "progress": "applying"})
@@ -243,7 +273,7 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     }
 
 
-ACTIONS = {"apply": apply_host, "rollback": rollback_host}
+ACTIONS = {"apply": apply_host, "rollback": rollback_host, "facts": facts_host}
 
 
 def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
