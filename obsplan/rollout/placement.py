@@ -122,7 +122,7 @@ def place(
     why = {}
     for b in batches:
         for n in b.hosts:
-            where = _where(b, batches, n in named, tier[n], comps.get(n), bool(canaries) and canary > 0)
+            where = _where(b, n in named, tier[n], comps.get(n))
             why[n] = f"{where}; {_why_components(next(h for h in hosts if h.name == n), comps.get(n))}"
     return Placement(batches, why)
 
@@ -138,14 +138,13 @@ def _monitoring_last(batches: list[Batch], monitoring: set[str]) -> list[Batch]:
     return [Batch(i, b.name, b.hosts) for i, b in enumerate(shaped)]
 
 
-def _where(
-    b: Batch, batches: list[Batch], named: bool, tier: tuple[int, str], comps: list[str] | None, canaried: bool
-) -> str:
+def _where(b: Batch, named: bool, tier: tuple[int, str], comps: list[str] | None) -> str:
     if named:
         return "canary: named by --canary-hosts"
     if b.name == "canary":
-        known = f"{len(comps)} component(s)" if comps is not None else "components unknown until run time"
-        return f"canary: fewest components ({known}) among hosts not running monitoring"
+        known = str(len(comps)) if comps is not None else "unknown until run time"
+        among = "among hosts not running monitoring" if not tier[0] else f"({tier[1]}: no host without monitoring)"
+        return f"canary: fewest components ({known}) {among}"
     if tier[0]:
         return f"{b.name} (last): {tier[1]}"
     return f"{b.name}: inventory order"

@@ -35,6 +35,8 @@ def _line(r: dict[str, Any]) -> str:
     if e == "rollout_planned":
         batches = "; ".join(f"{b['name']}: {', '.join(b['hosts'])}" for b in r["batches"])
         return f"rollout {r['rollout_id']}: {len(r['hosts'])} host(s), {batches}"
+    if e == "batch_planned":
+        return f"== {r['batch']}: {', '.join(r['hosts'])}"
     if e == "batch_started":
         return f"== {r['batch']} ({', '.join(r['hosts'])})"
     if e == "host_result":
@@ -50,7 +52,8 @@ def _line(r: dict[str, Any]) -> str:
     if e == "rollout_done":
         return f"rollout done: {r['hosts']} host(s)"
     if e == "dry_run_host":
-        return f"  {r['host']} ({r['address']}): {', '.join(r['steps']) or 'nothing to do'}"
+        steps = r.get("steps_note") or ", ".join(r["steps"]) or "nothing to do"
+        return f"  {r['host']} ({r['address']}): {steps}\n      why: {r.get('why', '')}"
     return f"{e}: {json.dumps({k: v for k, v in r.items() if k not in ('event', 'timestamp')}, sort_keys=True)}"
 
 
