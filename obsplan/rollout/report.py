@@ -57,6 +57,15 @@ def _line(r: dict[str, Any]) -> str:
     return f"{e}: {json.dumps({k: v for k, v in r.items() if k not in ('event', 'timestamp')}, sort_keys=True)}"
 
 
+def _overrides(opts: dict[str, Any]) -> list[str]:
+    """`--override-gates` on a resume: what changed, from what, when."""
+    out = []
+    for o in opts.get("overrides", []):
+        changed = "; ".join(f"`{flag}` {old!r} → {new!r}" for flag, (old, new) in sorted(o["changed"].items()))
+        out.append(f"- overridden on resume at {o['at']} (--override-gates): {changed}")
+    return out
+
+
 def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
     """The change-record summary of one rollout."""
     opts = rollout["options"]
@@ -69,6 +78,7 @@ def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurement
         f"- gates: {', '.join(f'`{g}`' for g in opts.get('gates', [])) or 'none'}"
         f" (soak {opts.get('soak')} s, interval {opts.get('interval')} s, initial delay "
         f"{opts.get('initial_delay')} s, failure limit {opts.get('failure_limit')})",
+        *_overrides(opts),
         "",
         "| batch | host | action | result | detail |",
         "|---|---|---|---|---|",
