@@ -70,6 +70,20 @@ def test_canary_and_two_batches_pass(
     journal = json.loads(rollout("--status", "--json", state=tmp_path / "state").stdout)
     for r in journal["host_results"]:  # `obsplan facts` collected before the apply, recorded in the journal
         assert r["detail"]["facts"]["components"]["node_exporter"]["served"] == "1.5.0", r
+    assert journal["options"]["host_components"] == {h.name: ["node_exporter"] for h in fleet.hosts}  # from facts
+
+    facts = tmp_path / "facts"  # "what runs where?": the fleet's facts over the same SSH path, as one table
+    collected = subprocess.run(
+        [OBSPLAN, "facts", "--inventory", str(inv), "-o", str(facts)], capture_output=True, text=True, check=False
+    )
+    assert collected.returncode == 0, collected.stderr
+    assert sorted(p.name for p in facts.iterdir()) == [f"{h.name}.json" for h in fleet.hosts]
+    table = subprocess.run(
+        [OBSPLAN, "status", "--facts", str(facts), "--lock", str(rel.lock)], capture_output=True, text=True, check=True
+    ).stdout
+    assert [line.split() for line in table.splitlines()[1:]] == [
+        [h.name, "node_exporter", "1.9.0", "1.9.0", "1.9.0", "in", "sync"] for h in fleet.hosts
+    ], table
 
 
 def _history_rows(fleet: Fleet, host: str) -> int:

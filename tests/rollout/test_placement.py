@@ -138,3 +138,24 @@ def test_components_from_inventory_then_facts_then_run_time(tmp_path: Path) -> N
     assert evs[0]["batches"][0]["hosts"] == ["web1"]  # 2 known components before new1's unknown ones
     code, _evs, err = _dry_run(inv, "--facts", str(tmp_path / "missing"))
     assert code == 2 and "--facts" in err
+
+
+def test_status_of_the_fleet_from_facts(tmp_path: Path) -> None:
+    """`obsplan status --facts DIR [--lock L]`: what runs where, host × component, against the lock's targets."""
+    facts = tmp_path / "facts"
+    _facts(facts, "mon1", {"prometheus": "3.13.2", "grafana": "10.4.19+security-01"})
+    _facts(facts, "web1", {"nginx_exporter": "1.5.3"})
+    cmd = [sys.executable, "-m", "obsplan", "status", "--facts", str(facts)]
+    plain = subprocess.run([*cmd, "--lock", str(LOCK)], capture_output=True, text=True, check=False)
+    assert plain.returncode == 0, plain.stderr
+    lines = [line.split() for line in plain.stdout.splitlines()]
+    assert lines[0] == ["host", "component", "installed", "served", "target", "drift"]
+    assert ["mon1", "prometheus", "-", "3.13.2", "3.13.2", "in", "sync"] in lines
+    assert ["mon1", "grafana", "-", "10.4.19+security-01", "12.4.2", "behind", "the", "lock"] in lines
+    assert ["web1", "prometheus", "-", "-", "3.13.2", "not", "installed"] in lines
+    rows = json.loads(subprocess.run([*cmd, "--json"], capture_output=True, text=True, check=True).stdout)
+    assert [(r["host"], r["component"], r["served"], r["target"]) for r in rows] == [
+        ("mon1", "grafana", "10.4.19+security-01", None),
+        ("mon1", "prometheus", "3.13.2", None),
+        ("web1", "nginx_exporter", "1.5.3", None),
+    ]  # without --lock: only what each host has
