@@ -227,7 +227,7 @@ def _gate(ctx: Context, batch: Batch, prometheus: str | None) -> bool:
         ctx.emit("gate_measurement", batch=batch.name, n=n, count=spec.count, ok=m.ok, results=m.results)
 
     ok = run_gate(spec, done_hosts, on_measurement)
-    ctx.emit("gate_passed" if ok else "gate_failed", batch=batch.name, prometheus=prometheus)
+    ctx.emit("gate_passed" if ok else "gate_failed", batch=batch.name, index=batch.index, prometheus=prometheus)
     return ok
 
 

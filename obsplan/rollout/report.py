@@ -35,6 +35,12 @@ def _line(r: dict[str, Any]) -> str:
     if e == "rollout_planned":
         batches = "; ".join(f"{b['name']}: {', '.join(b['hosts'])}" for b in r["batches"])
         return f"rollout {r['rollout_id']}: {len(r['hosts'])} host(s), {batches}"
+    if e == "rollout_resumed":
+        left = f"; failed, left as they are: {', '.join(r['left_failed'])}" if r.get("left_failed") else ""
+        return f"resuming rollout {r['rollout_id']}; done: {', '.join(r['done']) or 'none'}{left}"
+    if e == "gates_overridden":
+        changed = "; ".join(f"{flag} {old} -> {new}" for flag, (old, new) in sorted(r["changed"].items()))
+        return f"--override-gates: {changed} (journalled)"
     if e == "batch_planned":
         return f"== {r['batch']}: {', '.join(r['hosts'])}"
     if e == "batch_started":

@@ -305,6 +305,7 @@ def test_resume_never_runs_past_a_failed_gate(
     assert [served(h.address) for h in fleet.hosts] == ["1.5.0", None, None, None]  # only the canary was touched
     overridden = run("--resume", "--gate", "vector(1)", "--override-gates")
     assert overridden.returncode == 0, overridden.stdout + overridden.stderr
+    assert overridden.stdout.count("gate passed after canary") == 1  # measured first, then not again
     assert [served(h.address) for h in fleet.hosts] == ["1.5.0"] * 4
     status = rollout("--status", state=state).stdout
     assert "overridden on resume" in status and "vector(1)" in status, status
