@@ -17,7 +17,7 @@ from obsplan.rollout.gates import GateSpec, run_gate
 from obsplan.rollout.inventory import Host, load_inventory, select
 from obsplan.rollout.journal import Journal
 from obsplan.rollout.prepare import Prepared, collect_facts, facts_from_dir, lock_order, prepare, resumed
-from obsplan.rollout.runner import BatchRequest, run_batch
+from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch
 
 
 @dataclass
@@ -64,6 +64,7 @@ class Context:
     last_status: dict[str, str] = field(default_factory=dict)
     leave: set[str] = field(default_factory=set)  # failed hosts a resume leaves alone (no --retry-failed)
     remeasure: int | None = None  # a resumed gate halt: this batch's gate is measured first
+    session: WorkerSession | None = None  # the SSH worker, hosts connected once for the whole rollout
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -180,7 +181,7 @@ def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:
     todo = [h for h in todo if h.components != []]
     if not todo:
         return failed
-    for name, result in run_batch(_request(ctx, "apply"), todo, on_progress=ctx.out.progress):
+    for name, result in run_batch(_request(ctx, "apply"), todo, on_progress=ctx.out.progress, session=ctx.session):
         _record(ctx, batch, name, "apply", result)
         if result["status"] != "ok":
             failed.append(name)
@@ -207,7 +208,8 @@ def _roll_back(ctx: Context, batch: Batch) -> None:
     hosts = [ctx.hosts[n] for n in batch.hosts if n in targets]
     if not hosts:
         return
-    for name, result in run_batch(_request(ctx, "rollback"), hosts, extra=targets, on_progress=ctx.out.progress):
+    progress = ctx.out.progress
+    for name, result in run_batch(_request(ctx, "rollback"), hosts, targets, progress, session=ctx.session):
         _record(ctx, batch, name, "rollback", result)
 
 
@@ -298,10 +300,13 @@ def _continue(ctx: Context, prev: dict[str, Any], overrides: dict[str, Any]) -> 
     ctx.emit("rollout_resumed", done=sorted(journal.applied_ok(ctx.rid)), left_failed=sorted(ctx.leave))
 
 
-def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, journal: Journal | None) -> Prepared:
+def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, session: WorkerSession | None) -> Prepared:
+    assert session is not None or opts.dry_run
     inv = load_inventory(opts.inventory)
     hosts = select(inv, opts.limit, str(opts.inventory))
     _check(opts, lock, hosts)
+    if session is not None:
+        session.hosts = hosts
     if prev is not None:
         missing = [n for b in prev["batches"] for n in b["hosts"] if n not in {h.name for h in hosts}]
         if missing:
@@ -321,7 +326,9 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, jou
         req = BatchRequest(
             "facts", "facts", opts.lock, None, lock_order(lock), lock.format_version, lock.obsplan_version, []
         )
-        facts, _errors = collect_facts(req, unnamed)  # a host without facts decides at its apply, or fails there
+        facts, _errors = collect_facts(
+            req, unnamed, session=session
+        )  # a host without facts decides at its apply, or fails there
     return prepare(lock, inv, hosts, facts, opts.prometheus, (opts.canary, opts.batches, opts.canary_hosts))
 
 
@@ -329,12 +336,13 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     lock = load_lock(opts.lock)
     _check(opts, lock, [])
     journal = None if opts.dry_run else Journal(opts.state_dir)
+    session = None if opts.dry_run else WorkerSession([])
     try:
         prev: dict[str, Any] | None = None
         overrides: dict[str, Any] = {}
         if opts.resume and journal is not None:
             opts, prev, overrides = _resume(opts, lock, journal)
-        prep = _prepared(opts, lock, prev, journal)
+        prep = _prepared(opts, lock, prev, session)
         if opts.gates and prep.prometheus is None:
             raise ObsplanError(
                 "a gate needs a Prometheus",
@@ -342,7 +350,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
                 hint="give --prometheus URL, `prometheus: URL` in the inventory, or name the host's components",
             )
         opts = dataclasses.replace(opts, prometheus=prep.prometheus)
-        ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out)
+        ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out, session=session)
         if journal is None:
             return _dry_run(ctx, prep.prometheus, prep.why)
         ctx.journal = journal
@@ -368,6 +376,8 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
             out.stream.write("\n" + summary)
         return code
     finally:
+        if session is not None:
+            session.close()
         if journal is not None:
             journal.close()
 

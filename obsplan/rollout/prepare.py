@@ -14,7 +14,7 @@ from obsplan.lockfile import Lock
 from obsplan.rollout.batches import Batch
 from obsplan.rollout.inventory import Host, Inventory
 from obsplan.rollout.placement import decide_components, default_prometheus, place
-from obsplan.rollout.runner import BatchRequest, run_batch
+from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch
 
 FactsMap = dict[str, HostFacts | None]
 
@@ -44,14 +44,17 @@ def facts_from_dir(directory: Path, hosts: list[Host]) -> FactsMap:
 
 
 def collect_facts(
-    req: BatchRequest, hosts: list[Host], on_progress: Callable[[str, str], None] | None = None
+    req: BatchRequest,
+    hosts: list[Host],
+    on_progress: Callable[[str, str], None] | None = None,
+    session: WorkerSession | None = None,
 ) -> tuple[FactsMap, dict[str, str]]:
     """`obsplan facts` on every host over SSH (one connection each, in parallel): (facts, errors by host)."""
     facts: FactsMap = {h.name: None for h in hosts}
     errors: dict[str, str] = {}
     if not hosts:
         return facts, errors
-    for name, result in run_batch(req, hosts, on_progress=on_progress):
+    for name, result in run_batch(req, hosts, on_progress=on_progress, session=session):
         if result.get("status") == "ok" and isinstance(result.get("facts"), dict):
             try:
                 facts[name] = HostFacts.model_validate(result["facts"])
