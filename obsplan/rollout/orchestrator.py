@@ -65,6 +65,7 @@ class Context:
     leave: set[str] = field(default_factory=set)  # failed hosts a resume leaves alone (no --retry-failed)
     remeasure: int | None = None  # a resumed gate halt: this batch's gate is measured first
     session: WorkerSession | None = None  # the SSH worker, hosts connected once for the whole rollout
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # from the facts pass (not collected again)
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -151,6 +152,8 @@ def _request(ctx: Context, action: str) -> BatchRequest:
 
 def _record(ctx: Context, batch: Batch, host: str, action: str, result: dict[str, Any]) -> None:
     assert ctx.journal is not None
+    if action == "apply" and result.get("facts") is None and host in ctx.facts:
+        result = {**result, "facts": ctx.facts[host]}
     ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
     ctx.last_status[host] = result["status"]
     ctx.emit(
@@ -181,7 +184,8 @@ def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:
     todo = [h for h in todo if h.components != []]
     if not todo:
         return failed
-    for name, result in run_batch(_request(ctx, "apply"), todo, on_progress=ctx.out.progress, session=ctx.session):
+    known = {n: {"facts_known": True} for n in ctx.facts}
+    for name, result in run_batch(_request(ctx, "apply"), todo, known, ctx.out.progress, session=ctx.session):
         _record(ctx, batch, name, "apply", result)
         if result["status"] != "ok":
             failed.append(name)
@@ -350,7 +354,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
                 hint="give --prometheus URL, `prometheus: URL` in the inventory, or name the host's components",
             )
         opts = dataclasses.replace(opts, prometheus=prep.prometheus)
-        ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out, session=session)
+        ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out, session=session, facts=prep.facts)
         if journal is None:
             return _dry_run(ctx, prep.prometheus, prep.why)
         ctx.journal = journal

@@ -5,8 +5,9 @@ Prometheus, and the batches with the reason for each host's place (obsplan.rollo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from obsplan.errors import ObsplanError
 from obsplan.hostfacts import HostFacts, load_facts
@@ -25,6 +26,7 @@ class Prepared:
     batches: list[Batch]
     why: dict[str, str]
     prometheus: str | None
+    facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # the facts pass's facts (JSON), by host
 
 
 def lock_order(lock: Lock) -> list[str]:
@@ -80,7 +82,8 @@ def prepare(
     prom = prometheus or inv.prometheus or default_prometheus(hosts, comps, port)
     placement = place(hosts, comps, prom, *shape)
     decided = [h.model_copy(update={"components": comps[h.name]}) for h in hosts]
-    return Prepared(decided, placement.batches, placement.why, prom)
+    seen = {n: f.model_dump(mode="json") for n, f in facts.items() if f is not None}
+    return Prepared(decided, placement.batches, placement.why, prom, seen)
 
 
 def resumed(hosts: list[Host], journalled: dict[str, list[str] | None], batches: list[dict]) -> Prepared:

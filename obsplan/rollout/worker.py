@@ -233,9 +233,10 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
     A lock of a format the host's obsplan cannot read is refused by apply itself before it touches anything."""
     r = Remote(host)
     _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
-    facts_job = gevent.spawn(_facts, r, spec)
+    known = bool(spec.get("facts_known"))  # collected by the rollout's facts pass on this connection
+    facts_job = None if known else gevent.spawn(_facts, r, spec)
     lock, bundle = _upload(r, spec, req)
-    facts = facts_job.get()
+    facts = facts_job.get() if facts_job is not None else None
     wanted = spec.get("components")
     if wanted is None and facts is None:
         return {
