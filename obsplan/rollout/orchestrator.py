@@ -98,6 +98,12 @@ def _check(opts: RolloutOptions, lock: Lock, hosts: list[Host]) -> None:
             key="--bundle",
             hint="build it with -o FILE.tar",
         )
+    if (opts.override_gates or opts.retry_failed) and not opts.resume:
+        raise ObsplanError(
+            "--override-gates and --retry-failed change how a rollout is resumed",
+            key="--override-gates" if opts.override_gates else "--retry-failed",
+            hint="use them with --resume",
+        )
     if opts.facts_dir is not None and not opts.dry_run:
         raise ObsplanError(
             "--facts is for --dry-run (a rollout collects each host's facts itself)",

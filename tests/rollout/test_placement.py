@@ -159,3 +159,21 @@ def test_status_of_the_fleet_from_facts(tmp_path: Path) -> None:
         ("mon1", "prometheus", "3.13.2", None),
         ("web1", "nginx_exporter", "1.5.3", None),
     ]  # without --lock: only what each host has
+
+
+def test_flags_that_only_mean_something_elsewhere_are_refused(tmp_path: Path) -> None:
+    """`--facts` reads facts for a dry run only (a rollout collects them live); the resume flags need --resume."""
+    from click.testing import CliRunner
+
+    from obsplan.cli import main
+
+    inv = _inventory(tmp_path, {"web1": {"address": "127.0.0.1", "port": 1, "components": ["loki"]}})
+    base = ["rollout", str(LOCK), "--inventory", str(inv), "--state-dir", str(tmp_path / "state")]
+    for extra, key in (
+        (["--facts", str(tmp_path)], "--facts"),
+        (["--override-gates"], "--override-gates"),
+        (["--retry-failed", "--dry-run"], "--retry-failed"),
+    ):
+        result = CliRunner().invoke(main, base + extra)
+        assert result.exit_code == 2 and key in result.output, result.output
+    assert not (tmp_path / "state").exists()
