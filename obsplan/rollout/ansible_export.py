@@ -119,15 +119,37 @@ def _role_tasks(with_bundle: bool) -> list[dict[str, Any]]:
                 "ansible.builtin.copy": {"src": "{{ obsplan_bundle }}", "dest": f"{remote}/bundle.tar", "mode": "0600"},
             }
         )
-    tasks.append(
+    tasks += _component_tasks(remote, apply_cmd)
+    return tasks
+
+
+HAS = (
+    "(obsplan_facts.stdout | from_json).components[item] | default({}) | dict2items "
+    "| selectattr('key', 'in', ['installed', 'linked', 'served']) | selectattr('value') | list | length > 0"
+)
+
+
+def _component_tasks(remote: str, apply_cmd: list[str]) -> list[dict[str, Any]]:
+    """Per host only the lock's components it runs: `obsplan_components` when the inventory names them (new
+    components only this way), else those `obsplan facts` finds installed, linked or served there."""
+    facts = ["{{ obsplan_bin }}", "facts", "--root", "{{ obsplan_root }}", "--lock", f"{remote}/obsplan.lock"]
+    return [
         {
-            "name": "obsplan: apply (a failed host has rolled itself back)",
-            "ansible.builtin.command": {"argv": apply_cmd},
+            "name": "obsplan: what this host runs (when the inventory does not name its components)",
+            "ansible.builtin.command": {"argv": facts},
+            "register": "obsplan_facts",
+            "changed_when": False,
+            "when": "obsplan_components is not defined",
+        },
+        {
+            "name": "obsplan: apply, per component (a failed host has rolled itself back)",
+            "ansible.builtin.command": {"argv": [*apply_cmd, "--component", "{{ item }}"]},
+            "loop": "{{ obsplan_lock_components }}",
+            "when": f"(item in obsplan_components) if obsplan_components is defined else ({HAS})",
             "register": "obsplan_apply",
             "changed_when": "'\"step_done\"' in obsplan_apply.stdout",
-        }
-    )
-    return tasks
+        },
+    ]
 
 
 def _play(serial: list[int | str]) -> list[dict[str, Any]]:
@@ -200,6 +222,9 @@ def export_ansible(
         "obsplan_gate_count": 1 + int(soak // interval) if gates else 0,
         "obsplan_initial_delay": initial_delay,
         "obsplan_bundle": str(bundle) if bundle else None,
+        "obsplan_lock_components": list(
+            dict.fromkeys([s.component for s in lock.plan.steps] + sorted(lock.components))
+        ),
     }
     header = f"# obsplan lock {lock.environment} {lock.content_sha256[:12]}: written by `obsplan export ansible`\n"
     role = "roles/obsplan_apply"

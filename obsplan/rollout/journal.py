@@ -135,4 +135,11 @@ class Journal:
         return {h for h, (action, status) in last.items() if action == "apply" and status == "ok"}
 
     def passed_gates(self, rid: str) -> set[int]:
-        return {e["batch"] for e in self.events(rid) if e.get("event") == "gate_passed"}
+        """Indexes of the batches whose gate passed (events written before the index was recorded: none)."""
+        return {
+            e["index"] for e in self.events(rid) if e.get("event") == "gate_passed" and isinstance(e.get("index"), int)
+        }
+
+    def update_options(self, rid: str, options: dict[str, Any]) -> None:
+        """The options a resume changed (with --override-gates, which is itself recorded in them)."""
+        self.conn.execute("UPDATE rollouts SET options=? WHERE id=?", (json.dumps(options, sort_keys=True), rid))
