@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
 from obsplan.versions import Version
 
-from . import yamlload
 from .config_errors import M, parse_yaml, validate
 from .config_matrix import MatrixFile
 from .config_policy import PolicyFile
