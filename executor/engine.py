@@ -65,6 +65,8 @@ def apply(
     check_options(options)
     lock = load_reviewed_lock(lock_path)
     options = with_host_policy(options, lock)
+    if options.phase is not None:  # an alias (`--phase core`) names its phase (`prometheus`)
+        options = replace(options, phase=lock.plan.phase_named(options.phase) or options.phase)
     if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
@@ -110,7 +112,8 @@ def _selected_steps(lock: Lock, options: ApplyOptions, lock_path: Path, platform
             hint=f"re-run 'obsplan plan' with {platform} in platforms",
         )
     if options.phase is not None and options.phase not in lock.plan.phases:
-        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
+        names = lock.plan.phases + [f"{a} (= {p})" for a, p in sorted(lock.plan.phase_aliases.items())]
+        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(names))
     if options.component is not None and options.component not in lock.components:
         raise ObsplanError(
             f"no component {options.component!r} in the lock",

@@ -37,7 +37,10 @@ def _config_options(f):  # type: ignore[no-untyped-def]
 @click.command()
 @_config_options
 @output_file_option("Lock file to write [default: plans/<env>.lock].")
-@click.option("--check", is_flag=True, help="Exit 1 and list differences if the lock no longer matches its inputs.")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 and list how the lock differs from what its inputs decide (no network)."
+)
+@click.option("--require-checksums", is_flag=True, help="With --check: an artifact without a sha256 is a failure too.")
 @click.option("--upgrade", is_flag=True, help="Re-resolve every component instead of keeping locked versions.")
 @click.option(
     "--upgrade-package",
@@ -71,6 +74,7 @@ def plan(
     offline: bool,
     output: Path | None,
     check: bool,
+    require_checksums: bool,
     upgrade: bool,
     upgrade_packages: tuple[str, ...],
     allow: tuple[str, ...],
@@ -87,9 +91,16 @@ def plan(
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
     if check:
-        from obsplan.compiler.check import check_lock
+        from obsplan.compiler.check import check_lock, missing_checksums
 
-        _check_only(check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow)), lock_path, as_json)
+        problems = check_lock(
+            lock_path, config_dir, env, inputs, settings, frozenset(allow), require_checksums=require_checksums
+        )
+        _check_only(problems, lock_path, as_json, None if require_checksums else missing_checksums(lock_path))
+    if require_checksums:
+        raise ObsplanError(
+            "--require-checksums is a question of --check", key="--require-checksums", hint="add --check"
+        )
     _known_components(upgrade_packages, sorted(inputs.versions.components))
     result = compile_environment(
         config_dir,
@@ -125,13 +136,22 @@ def plan(
     _print_plan(lock, settings, lock_path, report_path)
 
 
-def _check_only(problems: list[str], lock_path: Path, as_json: bool) -> None:
-    """`plan --check`: say whether the lock still matches its inputs, and exit (1 when it does not)."""
+def _check_only(problems: list[str], lock_path: Path, as_json: bool, missing: list[str] | None) -> None:
+    """`plan --check`: say whether the lock says what its inputs decide, and exit (1 when it does not). Missing
+    checksums (`missing`, when not asked to fail on them) are a note: apply refuses those artifacts anyway."""
     if as_json:
-        emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
+        emit_json(
+            {"lock": str(lock_path), "ok": not problems, "problems": problems, "missing_checksums": missing or []}
+        )
     else:
         for p in problems:
             click.echo(p)
+        if missing:
+            click.echo(
+                f"note: {len(missing)} artifact(s) have no sha256 (apply refuses them; see the report's summary; "
+                "--require-checksums makes this fail)",
+                err=True,
+            )
         click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
     sys.exit(EXIT_FAILED if problems else 0)
 
