@@ -252,7 +252,10 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
         raise ObsplanError(f"unknown component {component!r}", hint=f"built-in: {', '.join(sorted(builtins))}")
     defn = resolve_definition(component, spec, builtins, "versions.yaml")
     rows = []
-    for tag, published, pre in release_data(defn.github_repo, Settings.from_env(), offline):
+    found, note = release_data(defn.github_repo, Settings.from_env(), offline)
+    if note and not as_json:
+        click.echo(f"note: {note}", err=True)
+    for tag, published, pre in found:
         v = parse_tag(tag, defn.tag_prefix)
         if v is None or (defn.ignore_go_module_twins and go_module_twin(v)):
             if show_all:
