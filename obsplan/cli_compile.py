@@ -18,6 +18,7 @@ from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import write_atomic
 
 if TYPE_CHECKING:
+    from obsplan.compiler.inputs import Inputs
     from obsplan.lockfile import Lock
 
 
@@ -90,17 +91,8 @@ def plan(
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
-    if check:
-        from obsplan.compiler.check import check_lock, missing_checksums
-
-        problems = check_lock(
-            lock_path, config_dir, env, inputs, settings, frozenset(allow), require_checksums=require_checksums
-        )
-        _check_only(problems, lock_path, as_json, None if require_checksums else missing_checksums(lock_path))
-    if require_checksums:
-        raise ObsplanError(
-            "--require-checksums is a question of --check", key="--require-checksums", hint="add --check"
-        )
+    if check or require_checksums:
+        _run_check(lock_path, config_dir, env, inputs, settings, frozenset(allow), check, require_checksums, as_json)
     _known_components(upgrade_packages, sorted(inputs.versions.components))
     result = compile_environment(
         config_dir,
@@ -134,6 +126,28 @@ def plan(
         )
         return
     _print_plan(lock, settings, lock_path, report_path)
+
+
+def _run_check(
+    lock_path: Path,
+    config_dir: Path,
+    env: str,
+    inputs: Inputs,
+    settings: Settings,
+    allow: frozenset[str],
+    check: bool,
+    require_checksums: bool,
+    as_json: bool,
+) -> None:
+    """`plan --check [--require-checksums]`: compare, report and exit."""
+    from obsplan.compiler.check import check_lock, missing_checksums
+
+    if not check:
+        raise ObsplanError(
+            "--require-checksums is a question of --check", key="--require-checksums", hint="add --check"
+        )
+    problems = check_lock(lock_path, config_dir, env, inputs, settings, allow, require_checksums=require_checksums)
+    _check_only(problems, lock_path, as_json, None if require_checksums else missing_checksums(lock_path))
 
 
 def _check_only(problems: list[str], lock_path: Path, as_json: bool, missing: list[str] | None) -> None:
