@@ -59,10 +59,18 @@ class ComponentDef(BaseModel):
         return url, asset
 
     def checksum_name(self, version: Version) -> str | None:
-        if self.checksums is None or self.checksum_style == "sidecar":
+        """The checksum list's file name in the release (None: no list, or a side-car beside each artifact)."""
+        if self.checksums is None or self.sidecar_url("", version) is not None:
             return None
         project = self.artifact.split("_{version}")[0] if "_{version}" in self.artifact else self.name
         return self.checksums.format(project=project, version=str(version), name=self.name)
+
+    def sidecar_url(self, url: str, version: Version) -> str | None:
+        """The checksum file beside the artifact at `url` (`checksums: "{url}.sha256"`), else None."""
+        if self.checksums is None or "{url}" not in self.checksums:
+            return f"{url}.sha256" if self.checksum_style == "sidecar" else None
+        project = self.artifact.split("_{version}")[0] if "_{version}" in self.artifact else self.name
+        return self.checksums.format(url=url, project=project, version=str(version), name=self.name)
 
     def archive_format(self, filename: str) -> Literal["tar.gz", "zip", "binary"]:
         if filename.endswith((".tar.gz", ".tgz")):

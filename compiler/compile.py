@@ -15,6 +15,7 @@ from typing import Any
 from obsplan.lockfile import Lock, Plan
 
 from .advisories import AdvisoryDB
+from .advisory_scan import advisory_scan
 from .artifacts import ArtifactSources, collect_artifacts
 from .catalog import host_settings
 from .changelog_source import ChangelogFetcher
@@ -26,7 +27,7 @@ from .fromstate import from_states
 from .grafana_com import GrafanaComSource
 from .inputs import Inputs
 from .known_checksums import ChecksumBook, FolderLock
-from .lock_build import build_steps, component_locks, seal_lock
+from .lock_build import build_steps, component_locks, phase_aliases, seal_lock
 from .options import Options
 from .osv_api import OsvClient
 from .osv_scope import with_osv_records
@@ -82,5 +83,13 @@ async def compile_lock(inputs: Inputs, opts: Options, previous: Lock | None, svc
     warnings = {n: planned.warnings.get(n, []) + compat.get(n, []) for n in resolved}
     components = component_locks(resolved, artifacts, findings, warnings, specs.env)
     steps = host_settings(components, steps)
-    lock = seal_lock(opts, inputs, specs.platforms, components, Plan(phases=planned.phases, steps=steps), svc.promoted)
+    lock = seal_lock(
+        opts,
+        inputs,
+        specs.platforms,
+        components,
+        Plan(phases=planned.phases, steps=steps, phase_aliases=phase_aliases(inputs.policy, planned.phases)),
+        svc.promoted,
+        advisory_scan(inputs.policy, svc.advisories, svc.osv is not None, opts.offline),
+    )
     return CompileResult(lock, blocking)

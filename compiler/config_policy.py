@@ -45,6 +45,9 @@ class OsvApiSpec(Strict):
 class PhaseSpec(Strict):
     name: str = Field(max_length=64)
     components: list[Name]
+    aliases: list[str] = Field(
+        default_factory=list, description="other names `apply --phase` accepts for this phase (e.g. older names)"
+    )
 
 
 class PolicyFile(Strict):

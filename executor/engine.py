@@ -42,6 +42,7 @@ from .context import Context
 from .doit_bridge import DoitBridge, PlanLoader, clean_stale_doit_dirs, task_name
 from .extract import disk_full
 from .facts import host_platform
+from .heldback import held_back, name_requirements
 from .history import HistoryRecorder
 from .hostrun import HostRun, host_run, http_client, new_run_id
 from .layout import APPLIED_LOCK, Layout
@@ -65,6 +66,8 @@ def apply(
     check_options(options)
     lock = load_reviewed_lock(lock_path)
     options = with_host_policy(options, lock)
+    if options.phase is not None:  # an alias (`--phase core`) names its phase (`prometheus`)
+        options = replace(options, phase=lock.plan.phase_named(options.phase) or options.phase)
     if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
@@ -110,7 +113,8 @@ def _selected_steps(lock: Lock, options: ApplyOptions, lock_path: Path, platform
             hint=f"re-run 'obsplan plan' with {platform} in platforms",
         )
     if options.phase is not None and options.phase not in lock.plan.phases:
-        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
+        names = lock.plan.phases + [f"{a} (= {p})" for a, p in sorted(lock.plan.phase_aliases.items())]
+        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(names))
     if options.component is not None and options.component not in lock.components:
         raise ObsplanError(
             f"no component {options.component!r} in the lock",
@@ -195,6 +199,7 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     selected = {s.id for s in steps}
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         _run_phase(phase, [s for s in steps if s.phase == phase], runners, chains, selected, ctx)
+    name_requirements({k: r.result for k, r in runners.items()}, {s.id: step_deps(s, chains) for s in steps})
     return _report(steps, runners, pending, ctx)
 
 
@@ -266,6 +271,9 @@ def _report(steps: list[Step], runners: dict[str, StepRunner], pending: list[str
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
+    held = held_back(report.results)
+    if held:
+        ctx.emit(None, "held_back", steps=held)
     if report.results and all(r.status == "up_to_date" for r in report.results):
         ctx.emit(None, "nothing_to_do", steps=len(report.results))
     if pending:

@@ -85,6 +85,11 @@ def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: boo
 
     check_signature(lock, allowed_signers)
     report = engine.apply(lock, engine.ApplyOptions(root=root, **options), reporter(as_json))
+    if not as_json:
+        from obsplan.executor.heldback import summary_lines
+
+        for line in summary_lines(report.results):
+            click.echo(line)
     pending = [r.step_id for r in report.results if r.status == "pending"]
     if pending and not as_json:
         click.echo(

@@ -196,6 +196,25 @@ class Step(Strict):
 class Plan(Strict):
     phases: list[str]
     steps: list[Step]
+    phase_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="another name of a phase → the phase (`apply --phase core` runs phase `prometheus`); absent: none",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_aliases(self, handler: Any) -> Any:
+        """Without aliases the field is left out, so locks written before aliases existed keep their bytes."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("phase_aliases"):
+            data.pop("phase_aliases", None)
+        return data
+
+    def phase_named(self, name: str) -> str | None:
+        """The phase `name` names (itself or through an alias), None when the plan has no such phase."""
+        if name in self.phases:
+            return name
+        target = self.phase_aliases.get(name)
+        return target if target in self.phases else None
 
 
 class ComponentLock(Strict):
@@ -238,6 +257,13 @@ class HostPolicy(Strict):
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
 
 
+class AdvisoryScan(Strict):
+    """Whether the plan was checked against security advisories, and with what (or why not)."""
+
+    checked: bool
+    detail: str = Field(description="the records read (checked), or why advisories were not checked")
+
+
 class Lock(Strict):
     format_version: int
     obsplan_version: str
@@ -247,7 +273,18 @@ class Lock(Strict):
     components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
+    advisory_scan: AdvisoryScan | None = Field(
+        default=None, description="whether advisories were checked; absent: a lock that does not say"
+    )
     content_sha256: str = ""
+
+    @model_serializer(mode="wrap")
+    def _omit_unrecorded(self, handler: Any) -> Any:
+        """Without a recorded scan the field is left out, so older locks keep their bytes and hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("advisory_scan") is None:
+            data.pop("advisory_scan", None)
+        return data
 
     def body_digest(self) -> str:
         """sha256 of the canonical JSON of everything but `content_sha256`."""

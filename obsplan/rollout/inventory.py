@@ -11,9 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
 
 
@@ -77,12 +77,9 @@ class Inventory(BaseModel):
 
 
 def load_inventory(path: Path) -> Inventory:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ObsplanError(f"cannot read the inventory: {exc.strerror}", file=str(path), key="--inventory") from None
-    except yaml.YAMLError as exc:
-        raise ObsplanError(f"not YAML: {exc}", file=str(path), hint="fix the YAML syntax") from None
+    if path.is_dir():
+        raise ObsplanError("cannot read the inventory: is a directory", file=str(path), key="--inventory")
+    raw = yamlload.load_file(path)  # the one strict loader: a host or key written twice is refused
     if not isinstance(raw, dict):
         raise ObsplanError("an inventory is a mapping", file=str(path), hint="see `obsplan rollout --help`")
     inv = _from_ansible(raw, path) if _looks_ansible(raw) else _from_obsplan(raw, path)
