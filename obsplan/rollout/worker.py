@@ -36,12 +36,18 @@ def _emit(data: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+def pyinfra_name(index: int) -> str:
+    """The name pyinfra knows host number `index` by. Inventory names never reach pyinfra: a name such as
+    `@local` or `@docker/x` would choose pyinfra's local or docker connector instead of SSH."""
+    return f"obsplan-host-{index}"
+
+
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
     from pyinfra.api import Config, Inventory, State
 
     names = [
         (
-            h["name"],
+            pyinfra_name(i),
             {
                 "ssh_hostname": h["address"],
                 "ssh_port": h["port"],
@@ -54,7 +60,7 @@ def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
                 "ssh_config_file": os.devnull,
             },
         )
-        for h in hosts
+        for i, h in enumerate(hosts)
     ]
     config = Config(CONNECT_TIMEOUT=connect_timeout, PARALLEL=max(1, len(hosts)))
     return State(Inventory((names, {})), config)
@@ -246,8 +252,11 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
 ACTIONS = {"apply": apply_host, "rollback": rollback_host}
 
 
-def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
-    host = state.inventory.get_host(spec["name"])
+def _one(state: Any, index: int, spec: dict[str, Any], req: dict[str, Any]) -> None:
+    host = state.inventory.get_host(pyinfra_name(index))
+    if host.connector_cls.__name__ != "SSHConnector":  # the rule above, checked where it matters
+        _emit({"host": spec["name"], "result": {"status": "failed", "reason": "not an SSH connection"}})
+        return
     why = _connect(host)
     if why is not None:
         _emit({"host": spec["name"], "result": {"status": "unreachable", "reason": why}})
@@ -264,7 +273,7 @@ def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
 def main() -> None:
     req = json.loads(sys.stdin.read())
     state = _state(req["hosts"], int(req.get("connect_timeout", 10)))
-    greenlets = [gevent.spawn(_one, state, spec, req) for spec in req["hosts"]]
+    greenlets = [gevent.spawn(_one, state, i, spec, req) for i, spec in enumerate(req["hosts"])]
     gevent.joinall(greenlets)
 
 
