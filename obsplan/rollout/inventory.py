@@ -27,6 +27,7 @@ class Defaults(BaseModel):
     root: str = "/"
     service_manager: Literal["auto", "systemd", "supervisord"] = "auto"
     obsplan: str = "obsplan"
+    python: str = "python3"
 
 
 class HostEntry(BaseModel):
@@ -40,6 +41,7 @@ class HostEntry(BaseModel):
     root: str | None = None
     service_manager: Literal["auto", "systemd", "supervisord"] | None = None
     obsplan: str | None = None
+    python: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     components: list[str] | None = None
 
@@ -68,6 +70,7 @@ class Host(BaseModel):
     obsplan: str
     labels: dict[str, str]
     components: list[str] | None
+    python: str = "python3"  # the host's Python, for --bootstrap
 
 
 class Inventory(BaseModel):
@@ -128,6 +131,7 @@ def _from_obsplan(raw: dict[str, Any], path: Path) -> Inventory:
             obsplan=h.obsplan or d.obsplan,
             labels=h.labels,
             components=h.components,
+            python=h.python or d.python,
         )
         for name, h in data.hosts.items()
     ]
@@ -151,6 +155,7 @@ def _from_ansible(found: ansible.Found, all_group: Any, file: str) -> Inventory:
                 obsplan=ansible.text(v, name, "obsplan_bin", d.obsplan, file),
                 labels={g: "true" for g in groups},
                 components=ansible.components(v, name, file),
+                python=ansible.python(v, name, d.python, file),
             )
         )
     prom = None

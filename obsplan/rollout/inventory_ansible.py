@@ -57,9 +57,7 @@ def _walk(
         out[str(host)] = ({**prev_vars, **variables, **hv}, sorted(set(prev_groups + labels)))
     for child, sub in _mapping(group.get("children"), file, f"{key}.children").items():
         if str(child) in here:
-            raise _bad(
-                file, f"{key}.children.{child}", f"group {child} contains itself", "remove the recursive group"
-            )
+            raise _bad(file, f"{key}.children.{child}", f"group {child} contains itself", "remove the recursive group")
         _walk(str(child), sub, variables, here, out, file, f"{key}.children.{child}")
 
 
@@ -125,6 +123,12 @@ def service_manager(v: dict[str, Any], name: str, file: str) -> str:
     if value not in SERVICE_MANAGERS:
         raise _bad(file, f"{name}.obsplan_service_manager", f"is {value!r}", f"one of {', '.join(SERVICE_MANAGERS)}")
     return value
+
+
+def python(v: dict[str, Any], name: str, default: str, file: str) -> str:
+    """`ansible_python_interpreter`; Ansible's discovery values (`auto`, `auto_silent`, ...) mean the default."""
+    value = text(v, name, "ansible_python_interpreter", default, file)
+    return default if value.startswith("auto") else value
 
 
 def prometheus(value: Any, file: str) -> str | None:

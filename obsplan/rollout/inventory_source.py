@@ -30,7 +30,9 @@ def read_regular(path: Path, key: str, limit: int) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
-        raise ObsplanError(f"cannot read: {exc.strerror or exc}", file=str(path), key=key, hint="check the path") from None
+        raise ObsplanError(
+            f"cannot read: {exc.strerror or exc}", file=str(path), key=key, hint="check the path"
+        ) from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -44,7 +46,9 @@ def read_regular(path: Path, key: str, limit: int) -> bytes:
                 break
             data += more
     except OSError as exc:
-        raise ObsplanError(f"cannot read: {exc.strerror or exc}", file=str(path), key=key, hint="check the path") from None
+        raise ObsplanError(
+            f"cannot read: {exc.strerror or exc}", file=str(path), key=key, hint="check the path"
+        ) from None
     finally:
         os.close(fd)
     if len(data) > limit:

@@ -10,7 +10,7 @@ from typing import Any
 
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.lockfile import Lock, load_lock
-from obsplan.rollout import report
+from obsplan.rollout import bootstrap, report
 from obsplan.rollout.batches import Batch, plan_batches
 from obsplan.rollout.gates import GateSpec, run_gate
 from obsplan.rollout.inventory import Host, Inventory, load_inventory, select
@@ -37,6 +37,7 @@ class RolloutOptions:
     resume: bool = False
     dry_run: bool = False
     apply_args: list[str] = field(default_factory=list)
+    bootstrap: bool = False
 
     def journalled(self) -> dict[str, Any]:
         data = asdict(self)
@@ -53,6 +54,7 @@ class Context:
     journal: Journal | None = None
     rid: str = "dry-run"
     last_status: dict[str, str] = field(default_factory=dict)
+    wheelhouse: dict[str, Any] | None = None
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -131,6 +133,7 @@ def _request(ctx: Context, action: str) -> BatchRequest:
         lock_format=ctx.lock.format_version,
         lock_obsplan_version=ctx.lock.obsplan_version,
         apply_args=ctx.opts.apply_args,
+        wheelhouse=ctx.wheelhouse,
     )
 
 
@@ -291,6 +294,8 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
         )
     batches = plan_batches([h.name for h in hosts], opts.canary, opts.batches)
     ctx = Context(opts, lock, {h.name: h for h in hosts}, batches, out)
+    if opts.bootstrap:
+        ctx.wheelhouse = bootstrap.prepare(opts.bundle, None if opts.dry_run else opts.state_dir)
     if opts.dry_run:
         return _dry_run(ctx, prometheus)
     journal = Journal(opts.state_dir)

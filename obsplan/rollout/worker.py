@@ -24,6 +24,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
+from obsplan.rollout import bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
 
 _OUT = Semaphore()
@@ -186,9 +187,15 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
     A lock of a format the host's obsplan cannot read is refused by apply itself before it touches anything."""
     r = Remote(host)
     _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
-    facts_job = gevent.spawn(_facts, r, spec)
+    facts_job = None if req.get("wheelhouse") else gevent.spawn(_facts, r, spec)
     lock, bundle = _upload(r, spec, req)
-    facts = facts_job.get()
+    if req.get("wheelhouse"):
+        obs, how = bootstrap_host.ensure(r, spec, req["wheelhouse"], lock)
+        if obs is None:
+            return {**judge("failed", how, []), "facts": None}
+        spec = {**spec, "obsplan": obs}
+        _emit({"host": spec["name"], "progress": f"obsplan: {how}"})
+    facts = facts_job.get() if facts_job is not None else _facts(r, spec)
     wanted = spec.get("components")
     runs = [c for c in req["lock_components"] if c in wanted] if wanted is not None else [None]
     events: list[dict[str, Any]] = []
@@ -222,6 +229,9 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     """`obsplan rollback --last-run` when the host's obsplan has it, else one rollback per changed component;
     then the old versions must be served."""
     r = Remote(host)
+    venv = bootstrap_host.venv_obsplan(spec["root"])
+    if req.get("wheelhouse") and r.run(f"{shlex.quote(spec['obsplan'])} --version")[0] != 0:
+        spec = {**spec, "obsplan": venv}  # a host --bootstrap gave obsplan to
     obs, root = shlex.quote(spec["obsplan"]), shlex.quote(spec["root"])
     expect: dict[str, str | None] = spec["rollback"]
     common = f"--root {root} --json"

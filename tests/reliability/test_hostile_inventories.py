@@ -151,7 +151,9 @@ _SCALARS = st.one_of(
     st.floats(allow_nan=True),
     st.text(max_size=8),
 )
-_VALUES = st.recursive(_SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3))
+_VALUES = st.recursive(
+    _SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3)
+)
 _VARS = st.dictionaries(
     st.sampled_from(
         [
@@ -170,14 +172,20 @@ _VARS = st.dictionaries(
     max_size=4,
 )
 _GROUP = st.fixed_dictionaries(
-    {}, optional={"hosts": st.one_of(_VALUES, st.dictionaries(st.text(min_size=1, max_size=6), _VARS | _VALUES)),
-                  "vars": _VARS | _VALUES, "children": _VALUES}
+    {},
+    optional={
+        "hosts": st.one_of(_VALUES, st.dictionaries(st.text(min_size=1, max_size=6), _VARS | _VALUES)),
+        "vars": _VARS | _VALUES,
+        "children": _VALUES,
+    },
 )
 
 
 @settings(max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck))
 @given(doc=st.dictionaries(st.sampled_from(["all", "web", "db"]), _GROUP | _VALUES, min_size=1, max_size=3))
-def test_fuzzed_ansible_inventories_load_or_refuse(doc: dict[str, Any], outcomes: Record, tmp_path_factory: Any) -> None:
+def test_fuzzed_ansible_inventories_load_or_refuse(
+    doc: dict[str, Any], outcomes: Record, tmp_path_factory: Any
+) -> None:
     path = tmp_path_factory.mktemp("inv") / "a.yml"
     path.write_text(yaml.safe_dump(doc))
     try:

@@ -62,7 +62,12 @@ def test_ini_inventory_through_ansible_core(tmp_path: Path) -> None:
     loaded = load_inventory(inv)
     assert [h.name for h in loaded.hosts] == ["zulu", "web2", "web1", "mon1"]  # the inventory's order
     h = {x.name: x for x in loaded.hosts}
-    assert (h["web2"].address, h["web2"].port, h["web2"].ssh_user, h["web2"].root) == ("10.9.0.12", 2202, "deploy", "/srv")
+    assert (h["web2"].address, h["web2"].port, h["web2"].ssh_user, h["web2"].root) == (
+        "10.9.0.12",
+        2202,
+        "deploy",
+        "/srv",
+    )
     assert h["web1"].components == ["node_exporter", "nginx_exporter"] and h["web1"].labels == {"web": "true"}
     assert h["mon1"].components == ["prometheus", "grafana"] and h["zulu"].components is None
     assert (h["zulu"].address, h["zulu"].ssh_user, h["zulu"].labels) == ("10.9.0.30", "root", {})
@@ -72,7 +77,9 @@ def test_ini_inventory_through_ansible_core(tmp_path: Path) -> None:
     evs = [json.loads(line) for line in proc.stdout.splitlines()]
     assert evs[0]["prometheus"] == "http://10.9.0.5:9090" and evs[0]["hosts"] == ["zulu", "web2", "web1", "mon1"]
     steps = {e["host"]: e["steps"] for e in evs if e["event"] == "dry_run_host"}
-    assert steps["web1"] == ["nginx_exporter@1.5.3"] or all(s.split("@")[0] in ("node_exporter", "nginx_exporter") for s in steps["web1"])
+    assert steps["web1"] == ["nginx_exporter@1.5.3"] or all(
+        s.split("@")[0] in ("node_exporter", "nginx_exporter") for s in steps["web1"]
+    )
     headed = tmp_path / "inventory"  # no suffix, a [group] header first: INI as well
     headed.write_text("[web]\nweb1 ansible_host=10.9.0.11\n")
     assert [x.address for x in load_inventory(headed).hosts] == ["10.9.0.11"]
