@@ -166,3 +166,23 @@ def test_bootstrap_installs_obsplan_offline_and_names_never_choose_the_connector
         assert "Python 3.10" in bad["reason"] and "cannot take the wheels" in bad["reason"], bad
     assert not (fleet.hosts[1].root / "opt" / "obsplan-venv" / "bin" / "obsplan").exists()
     assert list(fleet.root.iterdir()) == []
+
+
+def test_the_wheelhouse_is_verified_like_the_rest_of_the_bundle(boot_bundle: Path, tmp_path: Path) -> None:
+    out = tmp_path / "x"
+    proc = subprocess.run(
+        [OBSPLAN, "bundle", "--extract", str(boot_bundle), "-o", str(out)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    index = yaml.safe_load((out / "wheelhouse" / "wheelhouse.json").read_text())
+    assert index["python_version"] == f"{sys.version_info.major}.{sys.version_info.minor}"
+    assert any(n.startswith("obsplan-") for n in index["wheels"]) and any(n.startswith("pip-") for n in index["wheels"])
+    wheel = next((out / "wheelhouse").glob("pydantic_core-*.whl"))
+    wheel.write_bytes(wheel.read_bytes() + b"\0")
+    (out / "wheelhouse" / "planted.whl").write_bytes(b"x")
+    proc = subprocess.run([OBSPLAN, "bundle", "--verify", str(out)], capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert (
+        f"altered          wheelhouse/{wheel.name}" in proc.stdout
+        and "extra            wheelhouse/planted.whl" in proc.stdout
+    )

@@ -103,3 +103,18 @@ def test_ansible_yaml_keeps_inventory_order(tmp_path: Path) -> None:
     loaded = load_inventory(inv)
     assert [h.name for h in loaded.hosts] == ["zz", "aa", "mm"]
     assert loaded.hosts[0].labels == {"db": "true", "web": "true"}
+
+
+def test_pyinfra_never_sees_an_inventory_name() -> None:
+    """Names such as `@local` or `@docker/x` would choose pyinfra's local or docker connector: the worker gives
+    pyinfra its own names and the address, so every host is an SSH host (checked in a fresh interpreter:
+    the worker monkeypatches with gevent)."""
+    code = (
+        "from obsplan.rollout.worker import _state\n"
+        "names = ['@local', '@docker/alpine', '@chroot/x', '@ssh/evil', 'web1']\n"
+        "hosts = [dict(name=n, address='10.0.0.1', port=22, ssh_user='root', ssh_key='k', known_hosts='kh') for n in names]\n"
+        "state = _state(hosts, 5)\n"
+        "print(sorted({h.connector_cls.__name__ for h in state.inventory}), sorted(h.name for h in state.inventory))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("]")[0] == "['SSHConnector'" and "@" not in out, out
