@@ -118,3 +118,16 @@ def test_pyinfra_never_sees_an_inventory_name() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split("]")[0] == "['SSHConnector'" and "@" not in out, out
+
+
+def test_python_for_bootstrap_in_both_forms(tmp_path: Path) -> None:
+    inv = tmp_path / "hosts.yaml"
+    inv.write_text(
+        "defaults: {python: /usr/bin/python3.11}\nhosts:\n  a: {address: 10.0.0.1}\n  b: {address: 10.0.0.2, python: /opt/py}\n"
+    )
+    assert [h.python for h in load_inventory(inv).hosts] == ["/usr/bin/python3.11", "/opt/py"]
+    inv.write_text(
+        "all:\n  hosts:\n    a: {ansible_python_interpreter: auto_silent}\n    b: {ansible_python_interpreter: /opt/py}\n"
+        "    c: {}\n"
+    )
+    assert [h.python for h in load_inventory(inv).hosts] == ["python3", "/opt/py", "python3"]
