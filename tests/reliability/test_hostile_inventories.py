@@ -154,6 +154,11 @@ _SCALARS = st.one_of(
 _VALUES = st.recursive(
     _SCALARS, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=4), c, max_size=3)
 )
+_PLAUSIBLE = st.one_of(  # values that fit some variable, so that some documents load
+    st.sampled_from(["10.0.0.1", "22", "root", "/srv", "auto", "supervisord", "http://mon:9090", "@local"]),
+    st.integers(min_value=1, max_value=65535),
+    st.lists(st.sampled_from(["node_exporter", "grafana"]), max_size=2),
+)
 _VARS = st.dictionaries(
     st.sampled_from(
         [
@@ -168,7 +173,7 @@ _VARS = st.dictionaries(
             "obsplan_prometheus",
         ]
     ),
-    _VALUES,
+    _PLAUSIBLE | _VALUES,
     max_size=4,
 )
 _GROUP = st.fixed_dictionaries(
