@@ -129,9 +129,14 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
 @click.option(
     "--inventory",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="obsplan YAML inventory, or an Ansible YAML inventory.",
+    help="obsplan YAML inventory, or an Ansible inventory (YAML, or INI through ansible-core).",
 )
 @click.option("--bundle", type=click.Path(path_type=Path), help="Bundle tar uploaded to each host (apply --bundle).")
+@click.option(
+    "--bootstrap",
+    is_flag=True,
+    help="Install obsplan from the bundle's wheelhouse (bundle --with-obsplan) on hosts without a working one.",
+)
 @_batch_and_gate_options
 @click.option(
     "--canary-hosts",

@@ -42,8 +42,10 @@ def build_bundle(
     allow_unverified: bool = False,
     client: httpx.Client | None = None,
     reporter: Reporter | None = None,
+    then: Callable[[Path], None] | None = None,
 ) -> BundleResult:
-    """Download exactly what `lock_path` names into `output` (a directory, or a plain tar when it ends in .tar).
+    """Download exactly what `lock_path` names into `output` (a directory, or a plain tar when it ends in .tar);
+    `then(directory)` adds to the bundle directory before it is tarred (the wheelhouse of --with-obsplan).
 
     Idempotent: files already present with the right sha256 are kept (re-hashed, never trusted by name).
     Refuses (fail closed) artifacts without a sha256 in the lock unless `allow_unverified`.
@@ -57,7 +59,10 @@ def build_bundle(
     clients = LazyClient(client)
 
     def build_into(directory: Path) -> BundleResult:
-        return _DirBuild(lock, lock_bytes, chosen, wanted, clients, reporter, directory).run()
+        result = _DirBuild(lock, lock_bytes, chosen, wanted, clients, reporter, directory).run()
+        if then is not None:
+            then(directory)
+        return result
 
     try:
         return _build_tar(build_into, output) if output.suffix == ".tar" else build_into(output)

@@ -14,6 +14,7 @@ from obsplan.lock_review import load_reviewed_lock
 from obsplan.lockfile import Lock
 
 from .. import artifacts as art
+from . import wheelhouse
 from .evidence import checksum_problems
 from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, walk_files
 from .manifest import render_manifest
@@ -80,7 +81,10 @@ def verify_bundle(directory: Path) -> VerifyResult:
     for path, text in check.texts.items():
         for msg in checksum_problems(text, wanted, wanted[path], check.actual):
             result.problems.append(Problem(path, "disagrees", msg))
-    result.problems += _extra_files(present, wanted)
+    result.problems += [Problem(*p) for p in wheelhouse.problems(present)]
+    result.problems += _extra_files(
+        {r: p for r, p in present.items() if not r.startswith(wheelhouse.DIR + "/")}, wanted
+    )
     # everything else checks out: the manifest must then be exactly what these files give
     if manifest and not result.problems:
         rendered = render_manifest(lock, lock_bytes, result.platforms, wanted, check.records)

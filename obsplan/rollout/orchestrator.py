@@ -11,11 +11,12 @@ from typing import Any
 
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 from obsplan.lockfile import Lock, load_lock
-from obsplan.rollout import numbers, report, resume
+from obsplan.rollout import bootstrap, report, resume
 from obsplan.rollout.batches import Batch
 from obsplan.rollout.gates import GateSpec, run_gate
 from obsplan.rollout.inventory import Host, load_inventory, select
 from obsplan.rollout.journal import Journal
+from obsplan.rollout.option_checks import check_options
 from obsplan.rollout.prepare import Prepared, collect_facts, facts_from_dir, lock_order, prepare, resumed
 from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch
 
@@ -44,6 +45,7 @@ class RolloutOptions:
     override_gates: bool = False
     retry_failed: bool = False
     explicit: set[str] = field(default_factory=set)  # options given on the command line (compared on resume)
+    bootstrap: bool = False
 
     def journalled(self) -> dict[str, Any]:
         data = asdict(self)
@@ -66,50 +68,12 @@ class Context:
     remeasure: int | None = None  # a resumed gate halt: this batch's gate is measured first
     session: WorkerSession | None = None  # the SSH worker, hosts connected once for the whole rollout
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # from the facts pass (not collected again)
+    wheelhouse: dict[str, Any] | None = None  # --bootstrap: bootstrap.prepare()'s description
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
         if self.journal is not None:
             self.journal.event(self.rid, record)
-
-
-def _check(opts: RolloutOptions, lock: Lock, hosts: list[Host]) -> None:
-    for h in hosts:
-        unknown = [c for c in h.components or [] if c not in lock.components]
-        if unknown:
-            raise ObsplanError(
-                f"host {h.name} lists component(s) {', '.join(unknown)} that the lock does not have",
-                file=str(opts.inventory),
-                key=f"hosts.{h.name}.components",
-                hint=f"the lock has: {', '.join(sorted(lock.components))}",
-            )
-    if opts.on_gate_failure not in ("halt", "rollback"):
-        raise ObsplanError(f"unknown action {opts.on_gate_failure!r}", key="--on-gate-failure", hint="halt or rollback")
-    for flag, value in (("--soak", opts.soak), ("--interval", opts.interval), ("--initial-delay", opts.initial_delay)):
-        numbers.seconds(flag, value)
-    numbers.batch_spec(opts.batches)
-    numbers.prometheus_url(opts.prometheus)
-    if opts.failure_limit < 0 or opts.canary < 0:
-        raise ObsplanError("--failure-limit and --canary are 0 or more", key="--failure-limit", hint="e.g. 1")
-    if opts.bundle is not None and not opts.bundle.is_file():
-        raise ObsplanError(
-            "the bundle for a rollout is one tar file (obsplan bundle LOCK -o FILE.tar)",
-            file=str(opts.bundle),
-            key="--bundle",
-            hint="build it with -o FILE.tar",
-        )
-    if (opts.override_gates or opts.retry_failed) and not opts.resume:
-        raise ObsplanError(
-            "--override-gates and --retry-failed change how a rollout is resumed",
-            key="--override-gates" if opts.override_gates else "--retry-failed",
-            hint="use them with --resume",
-        )
-    if opts.facts_dir is not None and not opts.dry_run:
-        raise ObsplanError(
-            "--facts is for --dry-run (a rollout collects each host's facts itself)",
-            key="--facts",
-            hint="add --dry-run, or drop --facts",
-        )
 
 
 def host_steps(lock: Lock, components: list[str] | None) -> list[str]:
@@ -153,6 +117,7 @@ def _request(ctx: Context, action: str) -> BatchRequest:
         lock_format=ctx.lock.format_version,
         lock_obsplan_version=ctx.lock.obsplan_version,
         apply_args=ctx.opts.apply_args,
+        wheelhouse=ctx.wheelhouse,
     )
 
 
@@ -314,7 +279,7 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, ses
     assert session is not None or opts.dry_run
     inv = load_inventory(opts.inventory)
     hosts = select(inv, opts.limit, str(opts.inventory))
-    _check(opts, lock, hosts)
+    check_options(opts, lock, hosts)
     if session is not None:
         session.hosts = hosts
     if prev is not None:
@@ -344,7 +309,7 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, ses
 
 def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     lock = load_lock(opts.lock)
-    _check(opts, lock, [])
+    check_options(opts, lock, [])
     journal = None if opts.dry_run else Journal(opts.state_dir)
     session = None if opts.dry_run else WorkerSession([])
     try:
@@ -361,6 +326,8 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
             )
         opts = dataclasses.replace(opts, prometheus=prep.prometheus)
         ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out, session=session, facts=prep.facts)
+        if opts.bootstrap:
+            ctx.wheelhouse = bootstrap.prepare(opts.bundle, None if journal is None else opts.state_dir)
         if journal is None:
             return _dry_run(ctx, prep.prometheus, prep.why)
         ctx.journal = journal

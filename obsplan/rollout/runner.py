@@ -28,6 +28,7 @@ class BatchRequest:
     lock_obsplan_version: str
     apply_args: list[str]
     connect_timeout: int = 10
+    wheelhouse: dict[str, Any] | None = None  # --bootstrap: bootstrap.prepare()'s description
 
     def payload(self, hosts: list[Host], extra: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
         return {
@@ -40,6 +41,7 @@ class BatchRequest:
             "lock_obsplan_version": self.lock_obsplan_version,
             "apply_args": self.apply_args,
             "connect_timeout": self.connect_timeout,
+            "wheelhouse": self.wheelhouse,
             "hosts": [{**h.model_dump(), **(extra or {}).get(h.name, {})} for h in hosts],
         }
 

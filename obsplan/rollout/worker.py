@@ -31,6 +31,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
+from obsplan.rollout import bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
 
 _OUT = Semaphore()
@@ -42,12 +43,18 @@ def _emit(data: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+def pyinfra_name(index: int) -> str:
+    """The name pyinfra knows host number `index` by. Inventory names never reach pyinfra: a name such as
+    `@local` or `@docker/x` would choose pyinfra's local or docker connector instead of SSH."""
+    return f"obsplan-host-{index}"
+
+
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
     from pyinfra.api import Config, Inventory, State
 
     names = [
         (
-            h["name"],
+            pyinfra_name(i),
             {
                 "ssh_hostname": h["address"],
                 "ssh_port": h["port"],
@@ -60,7 +67,7 @@ def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
                 "ssh_config_file": os.devnull,
             },
         )
-        for h in hosts
+        for i, h in enumerate(hosts)
     ]
     config = Config(CONNECT_TIMEOUT=connect_timeout, PARALLEL=max(1, len(hosts)))
     return State(Inventory((names, {})), config)
@@ -234,9 +241,16 @@ def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str
     r = Remote(host)
     _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
     known = bool(spec.get("facts_known"))  # collected by the rollout's facts pass on this connection
-    facts_job = None if known else gevent.spawn(_facts, r, spec)
+    boot = req.get("wheelhouse")
+    facts_job = None if known or boot else gevent.spawn(_facts, r, spec)
     lock, bundle = _upload(r, spec, req)
-    facts = facts_job.get() if facts_job is not None else None
+    if boot:
+        obs, how = bootstrap_host.ensure(r, spec, boot, lock)
+        if obs is None:
+            return {**judge("failed", how, []), "facts": None}
+        spec = {**spec, "obsplan": obs}
+        _emit({"host": spec["name"], "progress": f"obsplan: {how}"})
+    facts = facts_job.get() if facts_job is not None else (None if known else _facts(r, spec))
     wanted = spec.get("components")
     if wanted is None and facts is None:
         return {
@@ -281,6 +295,9 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     """`obsplan rollback --last-run` when the host's obsplan has it, else one rollback per changed component;
     then the old versions must be served."""
     r = Remote(host)
+    venv = bootstrap_host.venv_obsplan(spec["root"])
+    if req.get("wheelhouse") and r.run(f"{shlex.quote(spec['obsplan'])} --version")[0] != 0:
+        spec = {**spec, "obsplan": venv}  # a host --bootstrap gave obsplan to
     obs, root = shlex.quote(spec["obsplan"]), shlex.quote(spec["root"])
     expect: dict[str, str | None] = spec["rollback"]
     common = f"--root {root} --json"
@@ -322,8 +339,11 @@ def _connected(host: Any) -> str | None:
     return _connect(host)
 
 
-def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
-    host = state.inventory.get_host(spec["name"])
+def _one(state: Any, index: int, spec: dict[str, Any], req: dict[str, Any]) -> None:
+    host = state.inventory.get_host(pyinfra_name(index))
+    if host.connector_cls.__name__ != "SSHConnector":  # the rule above, checked where it matters
+        _emit({"host": spec["name"], "result": {"status": "failed", "reason": "not an SSH connection"}})
+        return
     why = _connected(host)
     if why is not None:
         _emit({"host": spec["name"], "result": {"status": "unreachable", "reason": why}})
@@ -340,11 +360,11 @@ def main() -> None:
     until stdin closes; the hosts are disconnected at the end."""
     init = json.loads(sys.stdin.readline())
     state = _state(init["hosts"], int(init.get("connect_timeout", 10)))
+    index = {h["name"]: i for i, h in enumerate(init["hosts"])}  # pyinfra knows hosts by number only
     try:
         for line in sys.stdin:
             req = json.loads(line)
-            greenlets = [gevent.spawn(_one, state, spec, req) for spec in req["hosts"]]
-            gevent.joinall(greenlets)
+            gevent.joinall([gevent.spawn(_one, state, index[spec["name"]], spec, req) for spec in req["hosts"]])
             _emit({"done": True})
     finally:
         for host in state.inventory:

@@ -353,3 +353,16 @@ def test_verify_cli_usage_errors(tmp_path: Path) -> None:
     proc = cli("bundle", "--verify", str(empty), "--json")
     assert proc.returncode == 1 and json.loads(proc.stdout)["problems"][0]["path"] == "obsplan.lock"
     shutil.rmtree(empty)
+
+
+def test_wheelhouse_options_need_with_obsplan(tmp_path: Path) -> None:
+    lock = Path(__file__).resolve().parents[2] / "plans" / "production.lock"
+    for args, key in (
+        (["--python-version", "3.11"], "--python-version"),
+        (["--python-platform", "manylinux2014_x86_64"], "--python-platform"),
+        (["--with-obsplan", "--python-version", "3"], "--python-version"),
+        (["--with-obsplan", "--no-index"], "--no-index"),
+    ):
+        proc = cli("bundle", str(lock), "-o", str(tmp_path / "b.tar"), *args)
+        assert proc.returncode == 2 and key in proc.stderr, (args, proc.stderr)
+        assert not (tmp_path / "b.tar").exists()
