@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
+if TYPE_CHECKING:
+    from obsplan.lock_read import LockFile
+
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_options import allow_unverified_option
-from obsplan.cli_sign import allowed_signers_option, check_signature
+from obsplan.cli_sign import allowed_signers_option, open_signed
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor.bundle import tarball
 from obsplan.executor.bundle.build import build_bundle
@@ -98,8 +102,7 @@ def bundle_cmd(
         _render_verify(verify_bundle(output), as_json)
         return
     assert lock is not None
-    check_signature(lock, allowed_signers)
-    _build(lock, output, list(platforms), allow_unverified, as_json)
+    _build(open_signed(lock, allowed_signers), output, list(platforms), allow_unverified, as_json)
 
 
 def _check_modes(
@@ -120,9 +123,10 @@ def _check_modes(
         )
 
 
-def _build(lock: Path, output: Path, platforms: list[str], allow_unverified: bool, as_json: bool) -> None:
+def _build(opened: LockFile, output: Path, platforms: list[str], allow_unverified: bool, as_json: bool) -> None:
     reporter = None if as_json else ConsoleReporter(sys.stdout)
-    result = build_bundle(lock, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter)
+    lock = opened.path
+    result = build_bundle(opened, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter)
     for warning in result.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     if as_json:

@@ -7,27 +7,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from obsplan.errors import ObsplanError
 from obsplan.lockfile import Lock, load_lock
 
 
 def load_reviewed_lock(path: Path) -> Lock:
-    """`load_lock` (content hash and format version checked), naming the obsplan that wrote an unsupported lock."""
-    try:
-        return load_lock(path)
-    except ObsplanError as exc:
-        if exc.key == "format_version":
-            writer = _writer(path)
-            if writer:
-                exc.message += f"; it was written by obsplan {writer}"
-        raise
-
-
-def _writer(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()).get("obsplan_version")
-    except (OSError, ValueError, AttributeError):
-        return None
+    """`load_lock`: the content hash checked against the document as written, and a format this obsplan does not
+    read refused naming the obsplan that wrote it (`obsplan/lock_read.py`)."""
+    return load_lock(path)
 
 
 def lock_difference(bundled: bytes, given: bytes) -> str:

@@ -3,13 +3,15 @@ batch, halt or rollback on gate failure, every fact journalled as it happens so 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.lockfile import Lock, load_lock
+from obsplan.lock_read import open_lock
+from obsplan.lockfile import Lock
 from obsplan.rollout import report
 from obsplan.rollout.batches import Batch, plan_batches
 from obsplan.rollout.gates import GateSpec, run_gate
@@ -53,6 +55,7 @@ class Context:
     journal: Journal | None = None
     rid: str = "dry-run"
     last_status: dict[str, str] = field(default_factory=dict)
+    lock_copy: Path | None = None  # the bytes read once, uploaded to every host
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -125,7 +128,7 @@ def _request(ctx: Context, action: str) -> BatchRequest:
     return BatchRequest(
         action=action,
         rollout_id=ctx.rid,
-        lock=ctx.opts.lock,
+        lock=ctx.lock_copy or ctx.opts.lock,
         bundle=ctx.opts.bundle,
         lock_components=list(dict.fromkeys(order)),
         lock_format=ctx.lock.format_version,
@@ -278,7 +281,10 @@ def _start(ctx: Context, opts: RolloutOptions, journal: Journal) -> None:
 
 
 def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
-    lock = load_lock(opts.lock)
+    """Roll the lock out. Its bytes are read once: the hosts receive a private copy of exactly those bytes."""
+    opened = open_lock(opts.lock)
+    lock = opened.lock
+    lock.require("apply", str(opts.lock))
     inv = load_inventory(opts.inventory)
     hosts = select(inv, opts.limit, str(opts.inventory))
     _check(opts, lock, hosts)
@@ -294,7 +300,10 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     if opts.dry_run:
         return _dry_run(ctx, prometheus)
     journal = Journal(opts.state_dir)
+    private = tempfile.TemporaryDirectory(prefix="obsplan-rollout-")
     try:
+        ctx.lock_copy = Path(private.name) / "lock.json"
+        ctx.lock_copy.write_bytes(opened.data)
         _start(ctx, opts, journal)
         ctx.emit(
             "rollout_planned",
@@ -311,6 +320,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
         return code
     finally:
         journal.close()
+        private.cleanup()
 
 
 def summary_markdown(journal: Journal, rid: str | None = None) -> str:
