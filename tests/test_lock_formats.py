@@ -160,3 +160,12 @@ def test_lock_models_match_the_recorded_schema_of_their_format() -> None:
         "scripts/lock-format-refresh while the format is unreleased, else add format "
         f"{FORMAT_VERSION + 1} (obsplan/lock_formats.py) with its golden locks"
     )
+
+
+def test_the_documented_format_table_holds_every_format_and_default() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "lock-format.md").read_text()
+    for version, fmt in FORMATS.items():
+        assert f"| {version} | {fmt.written_by}" in doc
+    for path in FORMAT_1_ABSENT:
+        head, _, last = path.rpartition(".")
+        assert f"`{path}`" in doc or f"`{head}.{last}`" in doc or f".{last}`" in doc, path
