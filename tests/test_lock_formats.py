@@ -169,3 +169,46 @@ def test_the_documented_format_table_holds_every_format_and_default() -> None:
     for path in FORMAT_1_ABSENT:
         head, _, last = path.rpartition(".")
         assert f"`{path}`" in doc or f"`{head}.{last}`" in doc or f".{last}`" in doc, path
+
+
+@pytest.mark.parametrize("name", ["74e17e8-staging.lock", "main-22f1fa2-staging.lock"])
+def test_a_host_that_applied_a_format_1_lock_keeps_status_and_rollback_names_the_format(
+    name: str, tmp_path: Path
+) -> None:
+    """After upgrading obsplan on a host, the lock the previous obsplan applied is still read."""
+    golden = FIXTURES / "format-1" / name
+    state = tmp_path / "root" / "var" / "lib" / "obsplan"
+    state.mkdir(parents=True)
+    (state / "applied-lock.json").write_bytes(golden.read_bytes())
+    status = _cli("status", "--root", str(tmp_path / "root"), "--json")
+    assert status.exit_code == 0, status.output
+    targets = {row["component"]: row["target_version"] for row in json.loads(status.output)}
+    assert targets == {c: v["version"] for c, v in _doc(golden)["components"].items()}
+    rollback = _cli("rollback", "prometheus", "--root", str(tmp_path / "root"))
+    assert "edited" not in rollback.output and rollback.exit_code in (1, 2), rollback.output
+    if _lacks_services(golden):
+        assert "lock format 1 (written by obsplan 0.1.0) has no service definitions, which rollback needs" in (
+            rollback.output
+        )
+
+
+def test_plan_check_reads_a_format_1_lock(tmp_path: Path) -> None:
+    """`plan --check` of a committed format-1 lock reports what no longer matches, never an edit or a format."""
+    import shutil
+
+    shutil.copytree(Path(__file__).parents[1] / "examples", tmp_path / "examples")
+    for name in ("74e17e8-staging.lock", "main-22f1fa2-staging.lock"):
+        lock = tmp_path / name
+        lock.write_bytes((FIXTURES / "format-1" / name).read_bytes())
+        args = ["plan", "--config-dir", str(tmp_path / "examples"), "--env", "staging", "--offline", "--check"]
+        result = CliRunner().invoke(
+            main,
+            [*args, "-o", str(lock)],
+            env={"OBSPLAN_NOW": "2026-11-22T00:00:00+00:00", "OBSPLAN_CACHE_DIR": str(tmp_path / "cache")},
+        )
+        assert result.exit_code == 1 and "problem(s)" in result.output, result.output
+        assert (
+            "edited" not in result.output
+            and "format_version" not in result.output
+            and "lock format" not in result.output
+        )
