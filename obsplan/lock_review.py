@@ -16,6 +16,20 @@ def load_reviewed_lock(path: Path) -> Lock:
     return load_lock(path)
 
 
+def format_note(a: Lock, b: Lock, old: str, new: str) -> str | None:
+    """One line when two locks differ in format or writer (what `diff` would not show otherwise), else None."""
+    if (a.format_version, a.obsplan_version) == (b.format_version, b.obsplan_version):
+        return None
+    text = (
+        f"lock format {a.format_version} (obsplan {a.obsplan_version}) → {b.format_version} "
+        f"(obsplan {b.obsplan_version})"
+    )
+    for lock, name in ((a, old), (b, new)):
+        if lock.format_gaps():
+            text += f"; {name} has no {' and no '.join(lock.format_gaps())}: apply refuses it, 'obsplan plan' again"
+    return text
+
+
 def lock_difference(bundled: bytes, given: bytes) -> str:
     """A short account of how two lock files differ: content hashes, component versions, else the first line."""
     try:

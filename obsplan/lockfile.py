@@ -285,6 +285,10 @@ class Lock(Strict):
     def to_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
+    def format_gaps(self) -> list[str]:
+        """What this lock's (older) format lacks, e.g. `service definitions` (empty for a lock of today's format)."""
+        return sorted(g.what for g in self._read.gaps) if self._read else []
+
     def require(self, command: str, where: str) -> None:
         """Refuse (exit 2) when the lock's format lacks something `command` needs, naming the format, the obsplan
         that wrote it and the fix; never "edited"."""

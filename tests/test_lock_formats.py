@@ -56,6 +56,12 @@ def test_diff_report_and_bundle_verify_read_every_golden_lock(path: Path, tmp_pa
         result = _cli(*args)
         assert result.exit_code == 0, (args, result.output)
     assert f"(lock format {_doc(path)['format_version']})" in _cli("report", str(path)).output
+    first = _cli("diff", str(path), str(TODAY)).output.splitlines()[0]
+    if _doc(path)["format_version"] != FORMAT_VERSION:  # the formats are named above the table
+        assert first.startswith(f"lock format {_doc(path)['format_version']} (obsplan 0.1.0) → {FORMAT_VERSION} ")
+        assert ("has no service definitions: apply refuses it" in first) == _lacks_services(path)
+    else:
+        assert first.startswith("component ")
     bundle = tmp_path / "bundle"
     bundle.mkdir()
     (bundle / "obsplan.lock").write_bytes(path.read_bytes())
