@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from obsplan import __version__
 from obsplan.cli import main
+from obsplan.errors import ObsplanError
 from obsplan.lock_formats import FORMAT_1_ABSENT, FORMAT_VERSION, FORMATS
-from obsplan.lockfile import content_digest, load_lock
+from obsplan.lockfile import content_digest, load_lock, parse_lock
 from tests.lock_schema import lock_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "locks"
@@ -218,3 +221,42 @@ def test_plan_check_reads_a_format_1_lock(tmp_path: Path) -> None:
             and "format_version" not in result.output
             and "lock format" not in result.output
         )
+
+
+def _leaves(node: object, path: tuple = ()) -> list[tuple]:
+    if isinstance(node, dict):
+        return [leaf for k, v in node.items() if k != "content_sha256" for leaf in _leaves(v, (*path, k))]
+    if isinstance(node, list):
+        return [leaf for i, v in enumerate(node) for leaf in _leaves(v, (*path, i))]
+    return [path]
+
+
+_GOLDEN_DOCS = {p.name: (p, _doc(p)) for p in GOLDEN}
+_GOLDEN_LEAVES = {name: _leaves(doc) for name, (_, doc) in _GOLDEN_DOCS.items()}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(sorted(_GOLDEN_DOCS)),
+    pick=st.integers(min_value=0),
+    value=st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=20)),
+    indent=st.sampled_from([None, 0, 1, 4]),
+)
+def test_any_changed_value_of_any_format_is_edited_and_layout_is_not(
+    name: str, pick: int, value: object, indent: int | None
+) -> None:
+    path, doc = _GOLDEN_DOCS[name]
+    leaves = _GOLDEN_LEAVES[name]
+    where = leaves[pick % len(leaves)]
+    edited = json.loads(path.read_bytes())
+    node = edited
+    for part in where[:-1]:
+        node = node[part]
+    changed = node[where[-1]] != value or type(node[where[-1]]) is not type(value)
+    node[where[-1]] = value
+    relaid = json.dumps(doc, indent=indent, sort_keys=indent is None).encode()
+    assert parse_lock(relaid, "relaid").content_sha256 == doc["content_sha256"]
+    if changed and where != ("format_version",):
+        with pytest.raises(ObsplanError) as caught:
+            parse_lock(json.dumps(edited).encode(), "edited")
+        assert caught.value.key == "content_sha256", (where, caught.value)
