@@ -79,7 +79,8 @@ def _format_of(raw: dict[str, Any], where: str) -> int:
     """The lock's format, refused when this obsplan has no reader for it (a newer one: naming both versions)."""
     fmt = raw.get("format_version")
     writer = raw.get("obsplan_version")
-    by = f"written by obsplan {writer}" if isinstance(writer, str) and len(writer) <= 40 else "obsplan_version missing"
+    named = isinstance(writer, str) and 0 < len(writer) <= 40
+    by = f"written by obsplan {writer}" if named else "obsplan_version missing"
     if type(fmt) is int and fmt in FORMATS:
         return fmt
     if type(fmt) is int and fmt > FORMAT_VERSION:
@@ -87,11 +88,11 @@ def _format_of(raw: dict[str, Any], where: str) -> int:
             f"lock format {fmt} ({by}) is newer than this obsplan {__version__} reads (formats 1 to {FORMAT_VERSION})",
             file=where,
             key="format_version",
-            hint=f"upgrade obsplan on this machine to {writer if by[-1] != '?' else 'the version that wrote it'} "
+            hint=f"upgrade obsplan on this machine to {writer if named else 'the version that wrote it'} "
             "or later, or write the lock with this obsplan ('obsplan plan')",
         )
     raise ObsplanError(
-        f"lock format_version {fmt!r} is not one obsplan ever wrote ({by}; this obsplan {__version__} reads formats "
+        f"lock format_version {repr(fmt)[:40]} is not one obsplan ever wrote ({by}; this obsplan {__version__} reads formats "
         f"1 to {FORMAT_VERSION})",
         file=where,
         key="format_version",
