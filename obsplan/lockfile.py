@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -273,13 +274,19 @@ class Lock(Strict):
             return self._read.digest
         return content_digest(self.model_dump(mode="json"))
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Lock:
+        """A copy; with `update` it is no longer the document as written: its digest is today's serialisation."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._read = None
+        return copy
+
     def is_intact(self) -> bool:
         """`content_sha256` matches the content (as written, for a lock read from a file)."""
         return self.content_sha256 == self.body_digest()
 
     def sealed(self) -> Lock:
         fresh = self.model_copy(update={"content_sha256": ""})
-        fresh._read = None
         return fresh.model_copy(update={"content_sha256": fresh.body_digest()})
 
     def to_json(self) -> str:
