@@ -29,7 +29,7 @@ from doit.doit_cmd import DoitMain
 
 from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, ObsplanError
 from obsplan.fsio import write_atomic
-from obsplan.lock_review import load_reviewed_lock
+from obsplan.lock_read import LockFile, open_lock
 from obsplan.lockfile import Lock, Step
 
 from . import drift, host_settings, phases, soak
@@ -56,15 +56,19 @@ from .steps import StepRunner
 
 
 def apply(
-    lock_path: Path,
+    lock_file: Path | LockFile,
     options: ApplyOptions,
     reporter: Reporter,
     client: httpx.Client | None = None,
     services: ServiceManager | None = None,
 ) -> ApplyReport:
-    """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
+    """Apply a lock (a path, or a lock already read once with its signature checked); failures are values in
+    the report. Raises ObsplanError for bad input (exit 2). The lock's bytes are read once: what is checked,
+    applied, compared with a bundle and kept as the applied lock are those bytes."""
     check_options(options)
-    lock = load_reviewed_lock(lock_path)
+    given = lock_file if isinstance(lock_file, LockFile) else open_lock(lock_file)
+    lock, lock_path = given.lock, given.path
+    lock.require("apply", str(lock_path))
     options = with_host_policy(options, lock)
     if options.phase is not None:  # an alias (`--phase core`) names its phase (`prometheus`)
         options = replace(options, phase=lock.plan.phase_named(options.phase) or options.phase)
@@ -81,7 +85,7 @@ def apply(
             source: ArtifactSource | None = None
             if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
                 directory = stack.enter_context(opened(options.bundle))
-                check_for_apply(directory, lock_path, platform)
+                check_for_apply(directory, given, platform)
                 source = BundleSource(directory)
             if options.dry_run:
                 db = stack.enter_context(_reading(layout))
@@ -93,7 +97,7 @@ def apply(
                 ctx = make_context(
                     layout, options, run.reporter, run.db, client, services, run.run_id, source, lock.host_policy
                 )
-                return _apply_run(run, ctx, lock, lock_path, steps, options.auto)
+                return _apply_run(run, ctx, given, steps, options.auto)
     except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
         full = disk_full(exc, "writing obsplan's state")
         if full is None:
@@ -140,8 +144,9 @@ def _reading(layout: Layout) -> Iterator[StateDB | None]:
             db.close()
 
 
-def _apply_run(run: HostRun, ctx: Context, lock: Lock, lock_path: Path, steps: list[Step], auto: bool) -> ApplyReport:
-    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
+def _apply_run(run: HostRun, ctx: Context, given: LockFile, steps: list[Step], auto: bool) -> ApplyReport:
+    lock = given.lock
+    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, given.data)  # exact copy of the bytes read and checked
     run.start("apply", lock.content_sha256, ctx.mode)
     _note_interrupted(ctx)
     stale = clean_stale_parts(ctx.layout.downloads)

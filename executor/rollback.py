@@ -17,7 +17,7 @@ from .apply_options import ApplyOptions, make_context, with_host_policy
 from .context import Context
 from .host_settings import with_host_settings
 from .hostrun import host_run, http_client, new_run_id
-from .layout import Layout
+from .layout import APPLIED_LOCK, Layout
 from .queries import applied_lock
 from .report import Reporter
 from .restore import restore_point
@@ -73,6 +73,8 @@ def rollback(
     version; refuses targets below the component's floor. A failed rollback switches back again."""
     layout = Layout(root.resolve())
     lock = applied_lock(layout, None)
+    if lock is not None:
+        lock.require("rollback", str(layout.state_dir / APPLIED_LOCK))
     if lock is None or component not in lock.components:
         raise ObsplanError(
             f"no applied lock knows {component!r} under {layout.root}",

@@ -43,6 +43,6 @@ class MainGroup(JsonErrorsMixin, LazyGroup):
 
 
 @click.group(cls=MainGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP)
-@click.version_option(__version__, prog_name="obsplan", package_name="obsplan")
+@click.version_option(__version__, prog_name="obsplan")
 def main() -> None:
     """Compile reviewed upgrade plans for an observability stack, and apply them safely."""

@@ -6,13 +6,16 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from obsplan.lock_read import LockFile
+
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_options import allow_unverified_option
-from obsplan.cli_sign import allowed_signers_option, check_signature
+from obsplan.cli_sign import allowed_signers_option, open_signed
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor.bundle import tarball
 from obsplan.executor.bundle.build import build_bundle
@@ -123,8 +126,7 @@ def bundle_cmd(
         _render_verify(verify_bundle(output), as_json)
         return
     assert lock is not None
-    check_signature(lock, allowed_signers)
-    _build(lock, output, list(platforms), allow_unverified, as_json, wheel_opts)
+    _build(open_signed(lock, allowed_signers), output, list(platforms), allow_unverified, as_json, wheel_opts)
 
 
 def _wheel_options(
@@ -174,13 +176,19 @@ def _check_modes(
 
 
 def _build(
-    lock: Path, output: Path, platforms: list[str], allow_unverified: bool, as_json: bool, wheels: WheelOptions | None
+    opened: LockFile,
+    output: Path,
+    platforms: list[str],
+    allow_unverified: bool,
+    as_json: bool,
+    wheels: WheelOptions | None,
 ) -> None:
     reporter = None if as_json else ConsoleReporter(sys.stdout)
+    lock = opened.path
     built: list[WheelhouseIndex] = []
     then = None if wheels is None else (lambda d: built.append(build_wheelhouse(d, wheels)))
     result = build_bundle(
-        lock, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter, then=then
+        opened, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter, then=then
     )
     for warning in result.warnings:
         click.echo(f"WARNING: {warning}", err=True)

@@ -320,14 +320,18 @@ def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as
     from obsplan.compiler.diff import diff_locks, render_diff, summary_counts
     from obsplan.compiler.diff_markdown import render_diff_markdown
     from obsplan.lock_ref import read_lock_ref
+    from obsplan.lock_review import format_note
 
-    rows = diff_locks(read_lock_ref(old), read_lock_ref(new), show_all=show_all)
+    a, b = read_lock_ref(old), read_lock_ref(new)
+    rows, note = diff_locks(a, b, show_all=show_all), format_note(a, b, old, new)
     if as_json or fmt == "json":
-        emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary_counts(rows)})
+        summary = summary_counts(rows)
+        emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary, "format": note})
     elif fmt == "markdown":
-        click.echo(render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
+        head = f"{note}\n\n" if note else ""
+        click.echo(head + render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
     else:
-        click.echo(render_diff(rows, old, new), nl=False)
+        click.echo((f"{note}\n" if note else "") + render_diff(rows, old, new), nl=False)
 
 
 @click.group()

@@ -17,7 +17,7 @@ from obsplan.cli_options import (
     root_option,
     service_manager_option,
 )
-from obsplan.cli_sign import allowed_signers_option, check_signature
+from obsplan.cli_sign import allowed_signers_option, open_signed
 
 # Each command imports the executor modules it needs when it runs: tests/test_cli_shape.py holds this.
 
@@ -83,8 +83,8 @@ def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: boo
     """Check LOCK's signature when asked, apply it under `root` with `options` (ApplyOptions' fields), exit."""
     from obsplan.executor import engine
 
-    check_signature(lock, allowed_signers)
-    report = engine.apply(lock, engine.ApplyOptions(root=root, **options), reporter(as_json))
+    opened = open_signed(lock, allowed_signers)  # read once: the signed bytes are the ones applied
+    report = engine.apply(opened, engine.ApplyOptions(root=root, **options), reporter(as_json))
     if not as_json:
         from obsplan.executor.heldback import summary_lines
 

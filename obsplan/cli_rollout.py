@@ -266,19 +266,25 @@ def export_ansible_cmd(
     as_json: bool,
 ) -> None:
     """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
-    from obsplan.lockfile import load_lock
+    import tempfile
+
+    from obsplan.lock_read import open_lock
     from obsplan.rollout.ansible_export import export_ansible, serial_sizes
     from obsplan.rollout.batches import plan_batches
     from obsplan.rollout.inventory import load_inventory
 
-    loaded = load_lock(lock)
+    opened = open_lock(lock)  # read once: the role ships exactly the bytes checked here
     serial: list[int | str] = serial_sizes(canary, batches)
     if inventory is not None:
         inv = load_inventory(inventory)
         serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
         prometheus = prometheus or inv.prometheus
     bundled = bundle.resolve() if bundle else None
-    files = export_ansible(loaded, lock, out, serial, list(gates), prometheus, soak, interval, initial_delay, bundled)
+    with tempfile.TemporaryDirectory(prefix="obsplan-export-") as private:
+        copy = Path(private) / "obsplan.lock"
+        copy.write_bytes(opened.data)
+        args = (serial, list(gates), prometheus, soak, interval, initial_delay, bundled)
+        files = export_ansible(opened.lock, copy, out, *args)
     if as_json:
         click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
     else:

@@ -1,28 +1,45 @@
-"""The lock: the reviewed hand-off from the compiler to the executor.
+"""The lock: the reviewed hand-off from the compiler to the executor, and a lasting contract.
 
 A lock is JSON with sorted keys and a stable order, so compiling twice gives identical bytes and a PR diff
-shows exactly what changed. `content_sha256` covers every other byte of meaning, so a lock edited by hand
-after it was generated is detected by `obsplan plan --check` and refused by `obsplan apply`.
-The executor imports only this module from the compiler.
+shows exactly what changed. The executor imports only this module from the compiler.
+
+Canonical form (defined here once, `canonical_json`): the parsed JSON document without its `content_sha256`
+key, serialised with sorted keys, separators `,` and `:`, no whitespace, non-ASCII characters as themselves,
+encoded as UTF-8. `content_sha256` is the sha256 of that form, computed over the document *as written*
+(never over a re-serialisation by today's models), so a lock written by any earlier obsplan keeps its hash,
+whitespace and key order carry no meaning, and a changed value anywhere is refused as edited.
+
+Format versions (`obsplan/lock_formats.py`): `format_version` moves whenever a field is added, removed or
+changes meaning; every format obsplan wrote is read (older ones into today's model, absent fields as that
+version's table states); a newer format is refused naming both versions. See docs/lock-format.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    model_serializer,
+)
 
-from obsplan import jsonload
+from obsplan import __version__
 from obsplan import pathpolicy as pp
 from obsplan.errors import ObsplanError
-from obsplan.lockcheck import check_lock
+from obsplan.lock_formats import FORMAT_VERSION as FORMAT_VERSION  # the format this obsplan writes
+from obsplan.lock_formats import Gap
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 from obsplan.service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
-
-FORMAT_VERSION = 1
 
 Risk = Literal["low", "medium", "high"]
 SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
@@ -264,6 +281,15 @@ class AdvisoryScan(Strict):
     detail: str = Field(description="the records read (checked), or why advisories were not checked")
 
 
+@dataclass(frozen=True)
+class ReadInfo:
+    """How a lock was read: its written format, the hash of the document as written, what its format lacks."""
+
+    format: int
+    digest: str
+    gaps: frozenset[Gap]
+
+
 class Lock(Strict):
     format_version: int
     obsplan_version: str
@@ -277,6 +303,7 @@ class Lock(Strict):
         default=None, description="whether advisories were checked; absent: a lock that does not say"
     )
     content_sha256: str = ""
+    _read: ReadInfo | None = PrivateAttr(default=None)
 
     @model_serializer(mode="wrap")
     def _omit_unrecorded(self, handler: Any) -> Any:
@@ -287,59 +314,71 @@ class Lock(Strict):
         return data
 
     def body_digest(self) -> str:
-        """sha256 of the canonical JSON of everything but `content_sha256`."""
-        data = self.model_dump(mode="json", exclude={"content_sha256"})
-        return hashlib.sha256(_canonical(data).encode()).hexdigest()
+        """The content hash of this lock as this obsplan writes it (`to_json`): of a lock read from a file,
+        the hash of the document as written (`content_digest`), whatever today's models would write."""
+        if self._read is not None:
+            return self._read.digest
+        return content_digest(self.model_dump(mode="json"))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Lock:
+        """A copy; with `update` it is no longer the document as written: its digest is today's serialisation."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._read = None
+        return copy
+
+    def is_intact(self) -> bool:
+        """`content_sha256` matches the content (as written, for a lock read from a file)."""
+        return self.content_sha256 == self.body_digest()
 
     def sealed(self) -> Lock:
-        return self.model_copy(update={"content_sha256": self.body_digest()})
+        fresh = self.model_copy(update={"content_sha256": ""})
+        return fresh.model_copy(update={"content_sha256": fresh.body_digest()})
 
     def to_json(self) -> str:
-        return _canonical(self.model_dump(mode="json"), indent=2) + "\n"
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    def format_gaps(self) -> list[str]:
+        """What this lock's (older) format lacks, e.g. `service definitions` (empty for a lock of today's format)."""
+        return sorted(g.what for g in self._read.gaps) if self._read else []
+
+    def require(self, command: str, where: str) -> None:
+        """Refuse (exit 2) when the lock's format lacks something `command` needs, naming the format, the obsplan
+        that wrote it and the fix; never "edited"."""
+        gaps = sorted(g.what for g in (self._read.gaps if self._read else ()) if command in g.needed_by)
+        if gaps:
+            fmt = self.format_version
+            raise ObsplanError(
+                f"lock format {fmt} (written by obsplan {self.obsplan_version}) has no {' and no '.join(gaps)}, "
+                f"which {command} needs",
+                file=where,
+                key="format_version",
+                hint=f"run 'obsplan plan' again with this obsplan ({__version__}) to write a format "
+                f"{FORMAT_VERSION} lock, review it, and {command} that",
+            )
 
 
-def _canonical(data: Any, indent: int | None = None) -> str:
-    return json.dumps(
-        data, sort_keys=True, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":")
-    )
+def canonical_json(document: Any) -> bytes:
+    """The canonical form: sorted keys, separators `,` and `:`, characters as themselves, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_digest(document: dict[str, Any]) -> str:
+    """`content_sha256` of a lock document: sha256 of the canonical form of everything but `content_sha256`."""
+    return hashlib.sha256(canonical_json({k: v for k, v in document.items() if k != "content_sha256"})).hexdigest()
 
 
 def load_lock(path: Path, verify: bool = True) -> Lock:
-    """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
-    try:
-        raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
-    except FileNotFoundError:
-        raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
-    return _validated(raw, str(path), verify)
+    """Read and validate a lock of any format this obsplan reads (`obsplan/lock_read.py`); with `verify`, refuse
+    a lock whose content hash does not match the document as written."""
+    from obsplan.lock_read import read_lock
+
+    return read_lock(path, verify)
 
 
 def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
-    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
-    data = text.encode() if isinstance(text, str) else text
-    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+    """`load_lock` for lock bytes read elsewhere (from git, or read once for a signature check); `where` names
+    it in errors."""
+    from obsplan.lock_read import parse
 
-
-def _validated(raw: Any, where: str, verify: bool) -> Lock:
-    if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
-        raise ObsplanError(
-            f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=where,
-            key="format_version",
-            hint="regenerate the lock with this obsplan version",
-        )
-    try:
-        lock = Lock.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
-    check_lock(lock, where)
-    if verify and lock.content_sha256 != lock.body_digest():
-        raise ObsplanError(
-            "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=where,
-            key="content_sha256",
-            hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
-        )
-    return lock
+    return parse(text.encode() if isinstance(text, str) else text, where, verify)

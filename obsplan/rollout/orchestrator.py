@@ -4,13 +4,15 @@ batch, halt or rollback on gate failure, every fact journalled as it happens so 
 from __future__ import annotations
 
 import dataclasses
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.lockfile import Lock, load_lock
+from obsplan.lock_read import open_lock
+from obsplan.lockfile import Lock
 from obsplan.rollout import bootstrap, report, resume
 from obsplan.rollout.batches import Batch
 from obsplan.rollout.gates import GateSpec, run_gate
@@ -69,6 +71,7 @@ class Context:
     session: WorkerSession | None = None  # the SSH worker, hosts connected once for the whole rollout
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)  # from the facts pass (not collected again)
     wheelhouse: dict[str, Any] | None = None  # --bootstrap: bootstrap.prepare()'s description
+    lock_copy: Path | None = None  # the bytes read once, uploaded to every host
 
     def emit(self, event: str, **data: Any) -> None:
         record = self.out.emit(event, rollout_id=self.rid, **data)
@@ -111,7 +114,7 @@ def _request(ctx: Context, action: str) -> BatchRequest:
     return BatchRequest(
         action=action,
         rollout_id=ctx.rid,
-        lock=ctx.opts.lock,
+        lock=ctx.lock_copy or ctx.opts.lock,
         bundle=ctx.opts.bundle,
         lock_components=lock_order(ctx.lock),
         lock_format=ctx.lock.format_version,
@@ -308,10 +311,14 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, ses
 
 
 def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
-    lock = load_lock(opts.lock)
+    """Roll the lock out. Its bytes are read once: the hosts receive a private copy of exactly those bytes."""
+    opened = open_lock(opts.lock)
+    lock = opened.lock
+    lock.require("apply", str(opts.lock))
     check_options(opts, lock, [])
     journal = None if opts.dry_run else Journal(opts.state_dir)
     session = None if opts.dry_run else WorkerSession([])
+    private = None if opts.dry_run else tempfile.TemporaryDirectory(prefix="obsplan-rollout-")
     try:
         prev: dict[str, Any] | None = None
         overrides: dict[str, Any] = {}
@@ -331,6 +338,9 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
         if journal is None:
             return _dry_run(ctx, prep.prometheus, prep.why)
         ctx.journal = journal
+        if private is not None:
+            ctx.lock_copy = Path(private.name) / "lock.json"
+            ctx.lock_copy.write_bytes(opened.data)
         if prev is not None:
             _continue(ctx, prev, overrides)
         else:
@@ -357,6 +367,8 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
             session.close()
         if journal is not None:
             journal.close()
+        if private is not None:
+            private.cleanup()
 
 
 def summary_markdown(journal: Journal, rid: str | None = None) -> str:

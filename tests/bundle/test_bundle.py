@@ -213,9 +213,10 @@ def test_edited_or_foreign_format_lock_refused_with_exit_2(upstream: Upstream, r
     proc = cli("bundle", "--verify", str(out))
     assert proc.returncode == 2 and "edited after it was generated" in proc.stderr
     future = tmp_path / "future.lock"
-    future.write_text(lock.read_text().replace('"format_version": 1', '"format_version": 2'))
+    future.write_text(lock.read_text().replace('"format_version": 2', '"format_version": 3'))
     proc = cli("bundle", str(future), "-o", str(tmp_path / "d"))
-    assert proc.returncode == 2 and "format_version 2" in proc.stderr and "written by obsplan 0.1.0" in proc.stderr
+    assert proc.returncode == 2 and "lock format 3 (written by obsplan " in proc.stderr, proc.stderr
+    assert "reads (formats 1 to 2)" in proc.stderr and "edited after" not in proc.stderr
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists() and not (tmp_path / "root").exists()
 
 
