@@ -84,9 +84,6 @@ FORMAT_1_ABSENT: dict[str, Absent] = {
     "plan.steps.*.refuse_from": Absent(None, "only the plan's own path (from_version) is accepted"),
     "plan.steps.*.priority": Absent("normal", "not a security fix"),
     "plan.steps.*.approval": Absent(None, "pending approval under --auto"),
-    "plan.steps.*.settings_from_host": Absent([], "every setting the step needs is in the lock's runtime"),
-    "plan.phase_aliases": Absent({}, "no phase aliases (the lock's phase names only)"),
-    "advisory_scan": Absent(None, "the lock does not say whether advisories were checked"),
 }
 
 
