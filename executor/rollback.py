@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from obsplan.errors import EXIT_USAGE, ObsplanError
+from obsplan.errors import EXIT_FAILED, EXIT_USAGE, ObsplanError
 from obsplan.lockfile import Lock, Step
 from obsplan.versions import version_or_none
 
@@ -17,6 +17,7 @@ from .apply_options import ApplyOptions, make_context, with_host_policy
 from .context import Context
 from .hostrun import host_run, http_client, new_run_id
 from .layout import Layout
+from .precheck import check_release
 from .queries import applied_lock
 from .report import Reporter
 from .restore import restore_point
@@ -67,9 +68,11 @@ def rollback(
     mode: str = "standard",
     health_timeout: float | None = None,
     client: httpx.Client | None = None,
+    force: bool = False,
 ) -> StepResult:
     """Switch `component` back to a rollback point (`to` = point id or None for the newest) or an installed
-    version; refuses targets below the component's floor. A failed rollback switches back again."""
+    version; refuses targets below the component's floor, and (unless `force`) a version whose own checker
+    refuses the configuration the service runs with. A failed rollback switches back again."""
     layout = Layout(root.resolve())
     lock = applied_lock(layout, None)
     if lock is None or component not in lock.components:
@@ -80,7 +83,8 @@ def rollback(
     services = make_service_manager(service_manager, layout)
     with http_client(client) as client, host_run(layout, "rollback", reporter, new_run_id()) as run:
         run.start(f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
-        opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
+        opts = ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout, force=force)
+        opts = with_host_policy(opts, lock)
         ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
         result = rollback_in_context(ctx, lock, component, to)
         run.finish(result.status)
@@ -97,6 +101,7 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     _refuse(ctx, component, target, current, floor)
     step = _rollback_step(component, current, target)
     facts = StepFacts(ctx, step, lock.components[component].runtime)
+    _check_config(facts, target)
     history = ctx.history(component, step.id)
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
     db.journal(ctx.run_id, step.id, component, "step", "start", target)
@@ -156,6 +161,28 @@ def _refuse(ctx: Context, component: str, target: str, current: str | None, floo
             f"{component} {target} is not installed under {ctx.layout.component_dir(component)}",
             hint=f"see 'obsplan rollback {component} --list'",
         )
+
+
+def _check_config(facts: StepFacts, target: str) -> None:
+    """The version rolled back to judges the configuration first (a 3.x-only field refused by 2.x); --force
+    skips the refusal, not the check. An automatic rollback never comes here: it does not wait for it."""
+    ctx, c = facts.ctx, facts.c
+    verdict = check_release(c, facts.runtime, target, ctx.layout.version_dir(c, target), ctx.layout)
+    if verdict is None:
+        return
+    ctx.emit(c, "config_checked", **verdict.to_dict())
+    if not verdict.refused:
+        return
+    if ctx.force:
+        ctx.emit(c, "config_refusal_forced", tool=verdict.tool, version=target, config=verdict.config)
+        return
+    raise ObsplanError(
+        f"refusing to roll {c} back to {target}: {verdict.tool} {target} refuses the configuration: "
+        f"{verdict.complaint()}. Nothing was switched",
+        file=verdict.config,
+        hint=f"make the configuration valid for {target}, or pass --force to roll back anyway",
+        exit_code=EXIT_FAILED,
+    )
 
 
 def _rollback_step(component: str, current: str | None, target: str) -> Step:

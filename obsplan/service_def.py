@@ -13,13 +13,19 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from obsplan.pathtypes import HostPath, Url
 from obsplan.versions import Version
 
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
 _DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def _without_none(data: Any, key: str) -> Any:
+    if isinstance(data, dict) and data.get(key) is None:
+        data.pop(key, None)
+    return data
 
 
 class Strict(BaseModel):
@@ -55,6 +61,20 @@ class ServiceFile(Strict):
 ArgItem = str | Arg
 
 
+class Check(Strict):
+    """The target version's own verdict on the configuration the service runs with, asked before a step
+    switches to it (and before a manual rollback goes back to it): exit 0 accepts, anything else refuses."""
+
+    tool: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="a binary of the release being checked (runtime.binaries name, e.g. promtool, amtool)",
+    )
+    argv: list[ArgItem] = Field(
+        min_length=1, description="templates: `tool` is the tool's path in that release, config_file the host path"
+    )
+    timeout_seconds: int = Field(default=60, ge=1, le=600)
+
+
 class Variant(Strict):
     """What differs for versions in [from, until): each field given replaces the base definition's."""
 
@@ -66,7 +86,12 @@ class Variant(Strict):
     env: dict[str, str] | None = None
     files: list[ServiceFile] | None = None
     build_info_metric: str | None = None
+    check: Check | None = None
     note: str = ""
+
+    @model_serializer(mode="wrap")
+    def _omit_no_check(self, handler: Any) -> Any:
+        return _without_none(handler(self), "check")
 
     @field_validator("from_", "until")
     @classmethod
@@ -100,9 +125,17 @@ class ServiceDef(Strict):
         description="regexes (group 1: the version) for `--version` output that is not the prometheus/common format",
     )
     reload_signal: str | None = None
+    check: Check | None = Field(
+        default=None, description="the release's own configuration checker; null: nothing to check (no config)"
+    )
     settings: list[str] = Field(default_factory=list, description="the runtime settings it reads")
     requires: list[str] = Field(default_factory=list, description="settings without which it cannot start")
     versions: list[Variant] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_check(self, handler: Any) -> Any:
+        """Without a checker the field is left out, so locks written before it existed keep their hash."""
+        return _without_none(handler(self), "check")
 
     @model_validator(mode="after")
     def _requires_are_settings(self) -> ServiceDef:
@@ -168,7 +201,8 @@ class ClusterSettings(Strict):
 
 
 class StorageSettings(Strict):
-    """Alertmanager's silence and notification-log storage (the path is the component's data_dir)."""
+    """Retention of what a component stores in its data_dir: Alertmanager's silences and notification log
+    (--data.retention), Prometheus' TSDB (--storage.tsdb.retention.time; --storage.tsdb.retention before 2.7)."""
 
     retention: str | None = Field(default=None, description="--data.retention, a Go duration such as 120h")
 
