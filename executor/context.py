@@ -37,6 +37,7 @@ class Context:
     mode: str = "standard"
     dry_run: bool = False
     force: bool = False
+    rehearse: bool = False  # rehearse one-way steps (as `safe` mode does)
     health_timeout: float | None = None
     keep_versions: int = 3
     keep_days: float = 30.0

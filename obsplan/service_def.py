@@ -22,9 +22,10 @@ _MODE_RE = re.compile(r"^0[0-7]{3}$")
 _DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
 
 
-def _without_none(data: Any, key: str) -> Any:
-    if isinstance(data, dict) and data.get(key) is None:
-        data.pop(key, None)
+def _without_none(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if isinstance(data, dict) and data.get(key) is None:
+            data.pop(key, None)
     return data
 
 
@@ -73,6 +74,22 @@ class Check(Strict):
         min_length=1, description="templates: `tool` is the tool's path in that release, config_file the host path"
     )
     timeout_seconds: int = Field(default=60, ge=1, le=600)
+
+
+class Rehearsal(Strict):
+    """How a one-way step (one that sets a rollback floor) is tried before its switch, in `safe` mode or with
+    --rehearse: the target started on a free loopback port against a disposable copy of the data directory
+    and a copy of the configuration without the keys that reach out (scraping, rules, alerting, remote write);
+    it must become ready and answer a query over a series the running version holds."""
+
+    strip: list[str] = Field(description="top-level configuration keys removed from the rehearsal's copy")
+    immutable_marker: str = Field(
+        default="meta.json",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="a data_dir subdirectory holding this file is immutable (a TSDB block): hard-linked, not copied",
+    )
+    skip: list[str] = Field(default_factory=list, description="top-level data_dir entries not copied (lock files)")
+    ready_timeout_seconds: int = Field(default=120, ge=1, le=3600)
 
 
 class Variant(Strict):
@@ -128,14 +145,15 @@ class ServiceDef(Strict):
     check: Check | None = Field(
         default=None, description="the release's own configuration checker; null: nothing to check (no config)"
     )
+    rehearsal: Rehearsal | None = Field(default=None, description="null: one-way steps are not rehearsed")
     settings: list[str] = Field(default_factory=list, description="the runtime settings it reads")
     requires: list[str] = Field(default_factory=list, description="settings without which it cannot start")
     versions: list[Variant] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
     def _omit_no_check(self, handler: Any) -> Any:
-        """Without a checker the field is left out, so locks written before it existed keep their hash."""
-        return _without_none(handler(self), "check")
+        """Without a checker or rehearsal the fields are left out, so older locks keep their hash."""
+        return _without_none(handler(self), "check", "rehearsal")
 
     @model_validator(mode="after")
     def _requires_are_settings(self) -> ServiceDef:

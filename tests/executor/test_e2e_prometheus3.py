@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.server
 import json
 import shutil
+import subprocess
 import tempfile
 import threading
 import time
@@ -198,6 +199,7 @@ def _stack(releases: dict[tuple[str, str], Path], factory: pytest.TempPathFactor
     for rel, text in (("etc/alertmanager/alertmanager.yml", ALERTMANAGER_YML), ("etc/prometheus/rules.yml", RULES_YML)):
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         (root / rel).write_text(text)
+    _backfill(root / "var/lib/prometheus", base / "backfill.om")
     pw = root / "etc/obsplan/mysql.pw"
     pw.parent.mkdir(parents=True)
     pw.write_text("not-a-real-password\n")
@@ -209,6 +211,33 @@ def _stack(releases: dict[tuple[str, str], Path], factory: pytest.TempPathFactor
         gh.stop()
         shutdown_supervisord(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+BACKFILL_START = int(time.time()) // 3600 * 3600 - 4 * 3600  # an immutable block, well before the head
+
+
+def _backfill(data: Path, source: Path) -> None:
+    """A real TSDB block (immutable, `meta.json`) written by 2.42.0's own promtool before the first start."""
+    lines = ["# HELP obsplan_backfilled Written before the first start.", "# TYPE obsplan_backfilled gauge"]
+    lines += [f'obsplan_backfilled{{src="om"}} {i} {BACKFILL_START + 60 * i}' for i in range(60)]
+    source.write_text("\n".join(lines) + "\n# EOF\n")
+    promtool = fetch_debs.extracted_file("bookworm", "prometheus", "usr/bin/promtool")
+    data.mkdir(parents=True)
+    done = subprocess.run(
+        [str(promtool), "tsdb", "create-blocks-from", "openmetrics", str(source), str(data)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert [p.parent.name for p in data.glob("*/meta.json")], "no block written"
+
+
+def _backfilled(port: int) -> list[list[Any]]:
+    at = BACKFILL_START + 3600
+    data = _get(port, "/api/v1/query", query="obsplan_backfilled[2h]", time=str(at))
+    [series] = data["data"]["result"]
+    return list(series["values"])
 
 
 def _get(port: int, path: str, **params: str) -> Any:
@@ -258,6 +287,8 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
     t_end = time.time()
     before = _samples(prom, t_end, 600)
     assert len(before) >= 8
+    backfilled = _backfilled(prom)
+    assert len(backfilled) == 60
 
     # the ladder in one apply: 2.42.0 → 2.53.3 (the restated hop) → 3.5.3, refused before its switch
     stack.pin({**first, "prometheus": "3.5.3", "alertmanager": "0.28.1"})
@@ -270,7 +301,8 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
     assert prom_steps == [("2.42.0", "2.53.3", None), ("2.53.3", "3.5.3", "2.53.0")]
     rc, events, out = stack.apply()
     assert rc == 1, out
-    refusal = next(e for e in events if e.get("event") == "step_failed" and e.get("component") == "prometheus")
+    refusal = next((e for e in events if e.get("event") == "step_failed" and e.get("component") == "prometheus"), None)
+    assert refusal is not None, out
     print("\n--- 2 → 3 refusal ---\n" + json.dumps(refusal, indent=1))
     _assert_refusal(stack, refusal, events)
     am = [e["metadata"] for e in events if e.get("event") == "config_checked" and e.get("component") == "alertmanager"]
@@ -293,9 +325,10 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
 
     # fixed: 3.5.3 serves, every sample scraped under 2.42.0 still answered
     stack.write_prometheus_yml("v2")
-    rc, events, out = stack.apply()
+    rc, events, out = stack.apply("--rehearse")  # as --mode safe: the one-way step is tried on a copy first
     assert rc == 0, out
     assert _build_version(prom, "prometheus_build_info") == "3.5.3"
+    _assert_rehearsed(stack, events)
     checked = {
         (e["component"], e["metadata"]["version"], e["metadata"]["outcome"])
         for e in events
@@ -303,7 +336,7 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
     }
     assert checked == {("prometheus", "3.5.3", "accepted")}
     _wait_ready(prom)
-    assert _samples(prom, t_end, 600) == before
+    assert _samples(prom, t_end, 600) == before and _backfilled(prom) == backfilled
     conf = (stack.root / "etc/supervisor/conf.d/prometheus.conf").read_text()
     assert "--storage.tsdb.retention.time=30d" in conf and "--storage.tsdb.retention=" not in conf
 
@@ -326,6 +359,7 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
         assert _build_version(stack.ports[comp], metric) == LADDER[comp][-1], comp
 
     _rollbacks(stack, t_end, before)
+    assert _backfilled(prom) == backfilled
 
 
 def _assert_refusal(stack: Stack, refusal: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -337,6 +371,20 @@ def _assert_refusal(stack: Stack, refusal: dict[str, Any], events: list[dict[str
     after = _step_events(events, "prometheus-3.5.3")
     assert "checkpoint" not in after and "switched" not in after, after
     assert (stack.root / "opt/obsplan/prometheus/current").readlink().name == "2.53.3"
+
+
+def _assert_rehearsed(stack: Stack, events: list[dict[str, Any]]) -> None:
+    [rehearsed] = [e for e in events if e.get("event") == "rehearsed"]
+    print("\n--- rehearsal of prometheus 3.5.3 ---\n" + json.dumps(rehearsed, indent=1))
+    meta = rehearsed["metadata"]
+    assert (rehearsed["component"], meta["step"], meta["series"]) == ("prometheus", "prometheus@3.5.3", "up")
+    assert meta["answered"] >= 1 and meta["port"] != stack.ports["prometheus"] and meta["seconds"] > 0
+    assert meta["copied_files"] >= 1 and meta["linked_files"] >= 3  # WAL copied; the block's files hard-linked
+    order = [e["event"] for e in events if (e.get("metadata") or {}).get("step") == "prometheus@3.5.3"]
+    assert (
+        order.index("config_checked") < order.index("rehearsed") < order.index("checkpoint") < order.index("switched")
+    )
+    assert not (stack.root / "var/lib/obsplan/rehearsal/prometheus").exists()  # the copy is discarded
 
 
 def _wait_ready(port: int) -> None:
@@ -369,3 +417,8 @@ def _rollbacks(stack: Stack, t_end: float, before: list[list[Any]]) -> None:
     assert _build_version(prom, "prometheus_build_info") == "2.53.3"
     _wait_ready(prom)
     assert _samples(prom, t_end, 600) == before
+    # every switch stopped Prometheus gracefully (SIGTERM, waited): each version said goodbye, no WAL repair
+    log = (stack.root / "var/log/obsplan/prometheus.log").read_text(errors="replace")
+    assert log.count("See you next time!") >= 3, log[-3000:]
+    damaged = [ln for ln in log.splitlines() if "attempting repair" in ln or "corrupt" in ln.lower()]
+    assert not damaged, damaged
