@@ -214,6 +214,19 @@ class ArchiveLimits(Strict):
     max_ratio: float = Field(default=200.0, gt=1, description="uncompressed / compressed size")
 
 
+class PostVerify(Strict):
+    """PromQL expressions that must hold after a component's step (seed 003's post-upgrade validation); one
+    that does not hold within `within_seconds` rolls the step back like a failed health check."""
+
+    prometheus_url: Url | None = Field(
+        default=None, description="the Prometheus asked; null: the one this lock installs on the host"
+    )
+    within_seconds: int = Field(default=60, ge=1, le=3600, description="how long an expression may take to hold")
+    expressions: dict[Name, list[Annotated[str, StringConstraints(min_length=1, max_length=2000)]]] = Field(
+        default_factory=dict, description="component → expressions; one holds when its instant query is non-empty"
+    )
+
+
 class HostPolicy(Strict):
     """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
 
@@ -227,6 +240,15 @@ class HostPolicy(Strict):
     on_manual_change: Literal["skip", "reinstall"] = "skip"
     download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
     archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
+    verify: PostVerify | None = Field(default=None, description="null: no post-step PromQL (none by default)")
+
+    @model_serializer(mode="wrap")
+    def _omit_no_verify(self, handler: Any) -> Any:
+        """Without `verify` the field is left out, so locks written before it existed keep their hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("verify") is None:
+            data.pop("verify", None)
+        return data
 
 
 class Lock(Strict):

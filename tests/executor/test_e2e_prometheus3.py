@@ -340,8 +340,36 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
     conf = (stack.root / "etc/supervisor/conf.d/prometheus.conf").read_text()
     assert "--storage.tsdb.retention.time=30d" in conf and "--storage.tsdb.retention=" not in conf
 
-    # the rest of the stack to its newest Debian builds, alertmanager's config checked by 0.33.1's amtool
-    stack.pin({c: v[-1] for c, v in LADDER.items()})
+    _newest_with_verify(stack)
+    _rollbacks(stack, t_end, before)
+    assert _backfilled(prom) == backfilled
+
+
+VERIFY = """\
+verify:
+  within_seconds: {within}
+  expressions:
+    alertmanager:
+      - 'prometheus_notifications_alertmanagers_discovered >= 1'
+      - 'ALERTS{{alertname="ObsplanAlwaysFiring", alertstate="firing"}}'
+{extra}"""
+
+
+def _newest_with_verify(stack: Stack) -> None:
+    """The rest of the stack to its newest Debian builds, with the policy's post-step PromQL: a node_exporter
+    expression that never holds rolls its step back; without it every step verifies, alertmanager 0.33.1's
+    config is checked by its own amtool, and the always-firing alert reaches it."""
+    newest = {c: v[-1] for c, v in LADDER.items()}
+    never = "    node_exporter: ['up{job=\"node\"} == 42']\n"
+    stack.pin(newest, policy=VERIFY.format(within=5, extra=never))
+    rc, events, out = stack.apply()
+    assert rc == 1, out
+    failed = [e for e in events if e.get("component") == "node_exporter" and "reason" in e.get("metadata", {})]
+    assert [(e["event"], e["metadata"]["reason"]) for e in failed] == [("rolled_back", "verify_failed")], out
+    assert 'up{job="node"} == 42 (empty result)' in failed[0]["metadata"]["error"]
+    assert _build_version(stack.ports["node_exporter"], "node_exporter_build_info") == "1.9.0"  # rolled back
+
+    stack.pin(newest, policy=VERIFY.format(within=60, extra=""))
     rc, events, out = stack.apply()
     assert rc == 0, out
     checked = {
@@ -350,6 +378,8 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
         if e.get("event") == "config_checked"
     }
     assert ("alertmanager", "0.33.1", "amtool") in checked, checked
+    verified = [e for e in events if e.get("event") == "post_verified"]
+    assert [e["component"] for e in verified] == ["alertmanager"], verified
     for comp, metric in (
         ("alertmanager", "alertmanager_build_info"),
         ("node_exporter", "node_exporter_build_info"),
@@ -357,9 +387,18 @@ def test_ladder_2_to_3_refused_then_fixed_keeps_every_sample(stack: Stack) -> No
         ("nginx_exporter", "nginx_exporter_build_info"),
     ):
         assert _build_version(stack.ports[comp], metric) == LADDER[comp][-1], comp
+    _alert_reaches_alertmanager(stack.ports["alertmanager"])
 
-    _rollbacks(stack, t_end, before)
-    assert _backfilled(prom) == backfilled
+
+def _alert_reaches_alertmanager(port: int) -> None:
+    """Prometheus 3.5.3 delivers the always-firing alert to Alertmanager 0.33.1 (re-sent at least every minute)."""
+    deadline = time.monotonic() + 90
+    while True:
+        alerts = httpx.get(f"http://127.0.0.1:{port}/api/v2/alerts", timeout=10, trust_env=False).json()
+        if any(a["labels"].get("alertname") == "ObsplanAlwaysFiring" for a in alerts):
+            return
+        assert time.monotonic() < deadline, alerts
+        time.sleep(1)
 
 
 def _assert_refusal(stack: Stack, refusal: dict[str, Any], events: list[dict[str, Any]]) -> None:
