@@ -101,7 +101,7 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     _refuse(ctx, component, target, current, floor)
     step = _rollback_step(component, current, target)
     facts = StepFacts(ctx, step, lock.components[component].runtime)
-    _check_config(facts, target)
+    _check_config(facts, target, point)
     history = ctx.history(component, step.id)
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
     db.journal(ctx.run_id, step.id, component, "step", "start", target)
@@ -163,11 +163,13 @@ def _refuse(ctx: Context, component: str, target: str, current: str | None, floo
         )
 
 
-def _check_config(facts: StepFacts, target: str) -> None:
-    """The version rolled back to judges the configuration first (a 3.x-only field refused by 2.x); --force
-    skips the refusal, not the check. An automatic rollback never comes here: it does not wait for it."""
+def _check_config(facts: StepFacts, target: str, point: RollbackPoint | None) -> None:
+    """The version rolled back to judges the configuration it will run with first (a 3.x-only field refused by
+    2.x): the live file, or the copy a restored rollback point puts back. --force skips the refusal, not the
+    check. An automatic rollback never comes here: it does not wait for it."""
     ctx, c = facts.ctx, facts.c
-    verdict = check_release(c, facts.runtime, target, ctx.layout.version_dir(c, target), ctx.layout)
+    release = ctx.layout.version_dir(c, target)
+    verdict = check_release(c, facts.runtime, target, release, ctx.layout, _saved_config(facts, point))
     if verdict is None:
         return
     ctx.emit(c, "config_checked", **verdict.to_dict())
@@ -183,6 +185,15 @@ def _check_config(facts: StepFacts, target: str) -> None:
         hint=f"make the configuration valid for {target}, or pass --force to roll back anyway",
         exit_code=EXIT_FAILED,
     )
+
+
+def _saved_config(facts: StepFacts, point: RollbackPoint | None) -> Path | None:
+    """The rollback point's copy of the configuration file (what `restore_point` writes back), if it saved one."""
+    if point is None or facts.runtime.config_file is None or not point.backup_dir:
+        return None
+    rel = str(facts.ctx.layout.host(facts.runtime.config_file).relative_to(facts.ctx.layout.root))
+    saved = Path(point.backup_dir) / rel.replace("/", "__")
+    return saved if rel in point.files and saved.is_file() else None
 
 
 def _rollback_step(component: str, current: str | None, target: str) -> Step:

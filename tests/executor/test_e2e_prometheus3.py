@@ -439,10 +439,15 @@ def _wait_ready(port: int) -> None:
 
 
 def _rollbacks(stack: Stack, t_end: float, before: list[list[Any]]) -> None:
+    """Below the floor refused; the point restored (its saved config checked by 2.53.3's promtool) serves the
+    data; after a switch back to 3.5.3, a live config with a 3.x-only field is refused for 2.53.3 (no point
+    restores another), --force only skips the refusal, and the fixed config rolls back serving the data."""
     prom = stack.ports["prometheus"]
     below = stack.rollback("--to", "2.42.0")
     assert below.returncode == 2 and "below its rollback floor 2.53.0" in below.stderr, below.stderr
-    # a 3.x-only field: 2.53.3's own promtool refuses it, so the rollback is refused before any switch
+    _rolled_to(stack, "2.53.3", t_end, before)  # the rollback point of the 3.5.3 step
+    _rolled_to(stack, "3.5.3", t_end, before)  # an installed version: the live config, checked by 3.5.3
+
     pid = stack.pid("prometheus")
     stack.write_prometheus_yml("v2", "    fallback_scrape_protocol: PrometheusText0.0.4\n")
     refused = stack.rollback("--to", "2.53.3")
@@ -450,14 +455,25 @@ def _rollbacks(stack: Stack, t_end: float, before: list[list[Any]]) -> None:
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "promtool 2.53.3 refuses" in refused.stderr and "fallback_scrape_protocol" in refused.stderr
     assert stack.pid("prometheus") == pid and _build_version(prom, "prometheus_build_info") == "3.5.3"
+    # --force skips the refusal, not the consequence: 2.53.3 cannot start with it, so the rollback fails and
+    # switches back to 3.5.3, serving again
+    forced = stack.rollback("--to", "2.53.3", "--force", "--health-timeout", "20")
+    assert forced.returncode == 1 and "config_refusal_forced" in forced.stdout, forced.stdout + forced.stderr
+    assert _build_version(prom, "prometheus_build_info") == "3.5.3"
     stack.write_prometheus_yml("v2")
-    done = stack.rollback("--to", "2.53.3")
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert _build_version(prom, "prometheus_build_info") == "2.53.3"
-    _wait_ready(prom)
-    assert _samples(prom, t_end, 600) == before
+    _rolled_to(stack, "2.53.3", t_end, before)
     # every switch stopped Prometheus gracefully (SIGTERM, waited): each version said goodbye, no WAL repair
     log = (stack.root / "var/log/obsplan/prometheus.log").read_text(errors="replace")
-    assert log.count("See you next time!") >= 3, log[-3000:]
+    assert log.count("See you next time!") >= 5, log[-3000:]
     damaged = [ln for ln in log.splitlines() if "attempting repair" in ln or "corrupt" in ln.lower()]
     assert not damaged, damaged
+
+
+def _rolled_to(stack: Stack, version: str, t_end: float, before: list[list[Any]]) -> None:
+    done = stack.rollback("--to", version)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "outcome=accepted" in done.stdout and f"version={version}" in done.stdout, done.stdout
+    prom = stack.ports["prometheus"]
+    assert _build_version(prom, "prometheus_build_info") == version
+    _wait_ready(prom)
+    assert _samples(prom, t_end, 600) == before
