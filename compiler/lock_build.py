@@ -171,4 +171,5 @@ def host_policy(policy: PolicyFile) -> HostPolicy:
         on_manual_change=policy.on_manual_change,
         download_deadline_seconds=policy.download_deadline_seconds,
         archive_limits=ArchiveLimits(**limits),
+        verify=policy.verify,
     )

@@ -32,7 +32,7 @@ from obsplan.fsio import write_atomic
 from obsplan.lock_read import LockFile, open_lock
 from obsplan.lockfile import Lock, Step
 
-from . import drift, host_settings, phases, soak
+from . import drift, host_settings, phases, postverify, soak
 from .apply_options import ApplyOptions, ApplyReport, check_options, make_context, with_host_policy
 from .approval_gate import approval_gate
 from .artifacts import ArtifactSource, clean_stale_parts
@@ -183,6 +183,7 @@ def _note_interrupted(ctx: Context) -> None:
 
 def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> ApplyReport:
     chains = component_chains(lock)
+    ctx.verify_url = postverify.prometheus_url(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
     ctx.emit(
         None,

@@ -39,6 +39,12 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
         service_manager_option,
         click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
         click.option(
+            "--rehearse",
+            is_flag=True,
+            help="Rehearse one-way steps (those setting a rollback floor) on a copy of the data before their "
+            "switch, as --mode safe does.",
+        ),
+        click.option(
             "--artifacts",
             "artifacts_dir",
             type=click.Path(file_okay=False, path_type=Path),

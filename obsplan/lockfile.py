@@ -25,7 +25,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -38,15 +37,15 @@ from obsplan import pathpolicy as pp
 from obsplan.errors import ObsplanError
 from obsplan.lock_formats import FORMAT_VERSION as FORMAT_VERSION  # the format this obsplan writes
 from obsplan.lock_formats import Gap
+from obsplan.lock_policy import ArchiveLimits as ArchiveLimits  # re-exported: part of the lock
+from obsplan.lock_policy import HostPolicy as HostPolicy
+from obsplan.lock_policy import PostVerify as PostVerify
+from obsplan.lock_policy import Strict as Strict
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 from obsplan.service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
 Risk = Literal["low", "medium", "high"]
 SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Artifact(Strict):
@@ -249,29 +248,6 @@ class ComponentLock(Strict):
     runtime: Runtime
     warnings: list[str] = Field(default_factory=list)
     advisories: list[AdvisoryEntry] = Field(default_factory=list)
-
-
-class ArchiveLimits(Strict):
-    """Ceilings checked while extracting, before the disk fills (defaults fit every real release, with room)."""
-
-    max_total_bytes: int = Field(default=4 * 1024**3, ge=1, description="uncompressed bytes of one archive")
-    max_members: int = Field(default=20_000, ge=1)
-    max_ratio: float = Field(default=200.0, gt=1, description="uncompressed / compressed size")
-
-
-class HostPolicy(Strict):
-    """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
-
-    keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
-    retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
-    auto_rollback_on_failure: bool = True
-    require_checksum_verification: bool = Field(
-        default=True,
-        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
-    )
-    on_manual_change: Literal["skip", "reinstall"] = "skip"
-    download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
-    archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
 
 
 class AdvisoryScan(Strict):
