@@ -73,8 +73,8 @@ def test_a_bad_config_fails_the_test_naming_the_key(user_repo: pytest.Pytester) 
     result.stdout.fnmatch_lines(["*versions.yaml*components.node_exporter.strateg*unknown key*"])
 
 
-def test_the_readme_example_runs(user_repo: pytest.Pytester) -> None:
-    readme = (ROOT / "README.md").read_text()
+def test_the_documented_example_runs(user_repo: pytest.Pytester) -> None:
+    readme = (ROOT / "docs" / "review-ci.md").read_text()
     section = readme[readme.index("### Snapshot-testing plans") :]
     code = section[
         section.index("```python\n") + len("```python\n") : section.index("```\n", section.index("```python"))

@@ -1,5 +1,5 @@
 """Issue 19 item 12, each as the user meets it on the command line: a downgrade is not "(upgrade available)";
-`list-versions` says when its versions come from the embedded snapshot; the README's lock paths exist; `apply`
+`list-versions` says when its versions come from the embedded snapshot; the lock paths README.md and docs/ name exist; `apply`
 runs in seed 003's default mode, `safe`."""
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ def test_list_versions_says_when_it_falls_back_to_the_embedded_snapshot() -> Non
 
 
 def test_every_lock_the_readme_names_is_in_the_repository() -> None:
-    named = set(re.findall(r"\bplans/[\w.-]+\.lock\b", (ROOT / "README.md").read_text()))
+    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))]
+    named = set(re.findall(r"\bplans/[\w.-]+\.lock\b", "\n".join(texts)))
     assert "plans/production.lock" in named
     assert {p for p in named if not (ROOT / p).exists() and "<env>" not in p} == set()
 

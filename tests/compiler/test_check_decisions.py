@@ -55,7 +55,7 @@ def test_the_shipped_example_passes_the_shipped_hook_and_older_locks_deciding_th
     shutil.copytree(ROOT / "examples", work / "examples")
     shutil.copytree(ROOT / "plans", work / "plans")
     hook = [*_hook_entry()[1:], "--config-dir", "examples", "--env", "production", "-o", "plans/production.lock"]
-    # as shipped: the README's pre-commit example, on the shipped example and lock
+    # as shipped: the pre-commit example of docs/review-ci.md, on the shipped example and lock
     done = obsplan(work, *hook)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "plans/production.lock: up to date" in done.stdout

@@ -1,4 +1,4 @@
-"""Issue 19 item 6: the README's side-car form `checksums: "{url}.sha256"` plans (never exit 3) and locks the
+"""Issue 19 item 6: the side-car form (docs/configuration.md) `checksums: "{url}.sha256"` plans (never exit 3) and locks the
 sha256 the side-car gives; a placeholder obsplan does not know is exit 2 naming the file and key."""
 
 from __future__ import annotations

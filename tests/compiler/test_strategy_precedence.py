@@ -1,4 +1,4 @@
-"""The strategy each component gets, decided directly (not through the CLI): README's precedence, rung by rung."""
+"""The strategy each component gets, decided directly (not through the CLI): the precedence of docs/configuration.md, rung by rung."""
 
 from __future__ import annotations
 

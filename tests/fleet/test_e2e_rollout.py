@@ -277,7 +277,7 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(
 def test_resume_never_runs_past_a_failed_gate(
     fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path
 ) -> None:
-    """The issue's own sequence: a gate that can never pass halts after the canary; the README's resume line
+    """The issue's own sequence: a gate that can never pass halts after the canary; the resume line of docs/fleet.md
     (without --gate) measures that gate again and halts again; a different gate is refused unless
     --override-gates, which is journalled and shown in --status."""
     rel = node_releases["1.5.0"]
