@@ -19,7 +19,9 @@ from obsplan.cli_options import root_option, service_manager_option
 @json_option
 @guarded
 def adopt_cmd(component: str, root: Path, service_manager: str, as_json: bool) -> None:
-    """Accept COMPONENT's hand-placed binary (drift) as installed: kept under /opt/obsplan/COMPONENT/VERSION/,
+    """Accept a binary replaced by hand as installed.
+
+    Accept COMPONENT's hand-placed binary (drift) as installed: kept under /opt/obsplan/COMPONENT/VERSION/,
     a rollback point to obsplan's previous version kept, no restart. `status` then shows no drift."""
     from obsplan.executor.adopt_cmd import adopt_component
 

@@ -110,7 +110,9 @@ def bundle_cmd(
     as_json: bool,
     **wheels: Any,
 ) -> None:
-    """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
+    """Build, verify or extract an air-gapped bundle of a lock.
+
+    Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
     lock, into a self-contained directory or tar to carry into an air-gapped network.
 
     Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""

@@ -313,7 +313,9 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
 @json_option
 @guarded
 def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as_json: bool) -> None:
-    """Differences between two locks: versions, steps, artifacts, checksums, approvals, advisories.
+    """What changed between two locks (files or REV:PATH).
+
+    Differences between two locks: versions, steps, artifacts, checksums, approvals, advisories.
 
     OLD and NEW are lock files or REV:PATH read through git, e.g.
     obsplan diff main:plans/prod.lock plans/prod.lock --format markdown"""

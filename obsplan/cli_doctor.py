@@ -33,7 +33,9 @@ def register(group: click.Group) -> None:
     @json_option
     @guarded
     def doctor_cmd(root: Path, repair: bool, service_manager: str, as_json: bool) -> None:
-        """Check state.db, current links, version directories, /usr/local/bin links and units against each other.
+        """Check state, links and units against each other (--repair).
+
+        Check state.db, current links, version directories, /usr/local/bin links and units against each other.
 
         Exit 0 when everything agrees (or was repaired), 1 when a problem remains.
         """

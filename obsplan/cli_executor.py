@@ -109,7 +109,9 @@ def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: boo
 @_apply_options
 @guarded
 def apply_cmd(**kwargs: Any) -> None:
-    """Apply the steps of LOCK to this host (idempotent: applying twice does nothing the second time)."""
+    """Apply a lock on this host (idempotent, automatic rollback).
+
+    Apply the steps of LOCK to this host (idempotent: applying twice does nothing the second time)."""
     _do_apply(**kwargs)
 
 
@@ -117,7 +119,9 @@ def apply_cmd(**kwargs: Any) -> None:
 @functools.partial(_apply_options, lock_required=False)
 @guarded
 def resume_cmd(lock: Path | None, root: Path, **kwargs: Any) -> None:
-    """Resume an interrupted apply: the same as running apply again (both converge).
+    """Finish an interrupted apply.
+
+    Resume an interrupted apply: the same as running apply again (both converge).
 
     Without LOCK, the lock of the last apply under --root is used."""
     from obsplan.executor import queries
@@ -133,7 +137,9 @@ def resume_cmd(lock: Path | None, root: Path, **kwargs: Any) -> None:
 @json_option
 @guarded
 def approve_cmd(step_id: str, root: Path, lock_path: Path | None, by: str | None, as_json: bool) -> None:
-    """Approve STEP_ID on this host so that 'apply --auto' runs it (recorded with who and when)."""
+    """Approve a step on this host for 'apply --auto'.
+
+    Approve STEP_ID on this host so that 'apply --auto' runs it (recorded with who and when)."""
     from obsplan.executor import approvals
 
     info = approvals.approve(root, step_id, lock_path, by)

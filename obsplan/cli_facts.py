@@ -49,7 +49,9 @@ def register(group: click.Group) -> None:
     def facts_cmd(
         root: Path, lock_path: Path | None, output: Path | None, inventory: Path | None, as_json: bool
     ) -> None:
-        """Write the host's facts as JSON: per component the installed, linked and served version, how each
+        """This host's installed, linked and served versions, as JSON.
+
+        Write the host's facts as JSON: per component the installed, linked and served version, how each
         was observed and whether obsplan manages it, plus platform and obsplan version."""
         from obsplan.executor.hostfacts_collect import collect
         from obsplan.fsio import write_atomic

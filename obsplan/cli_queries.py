@@ -26,7 +26,9 @@ from obsplan.cli_options import lock_file_option, root_option, service_manager_o
 @json_option
 @guarded
 def status_cmd(root: Path, lock_path: Path | None, service_manager: str, facts_dir: Path | None, as_json: bool) -> None:
-    """Per component of the lock and every component obsplan manages: installed (state), linked (`current`),
+    """Installed, target and served version per component.
+
+    Per component of the lock and every component obsplan manages: installed (state), linked (`current`),
     target and served version, health, last result (with --facts DIR: per host and component of a fleet, served
     version, target and drift)."""
     from obsplan.executor import queries

@@ -24,7 +24,9 @@ from obsplan.errors import ObsplanError
 @json_option
 @guarded
 def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars: int | None, as_json: bool) -> None:
-    """Render the Markdown report of LOCK: decisions first, then tables and folded details."""
+    """Render the Markdown report of a lock (decisions first).
+
+    Render the Markdown report of LOCK: decisions first, then tables and folded details."""
     from obsplan.compiler.report import REPORT_LIMIT, render_markdown
     from obsplan.fsio import write_atomic
     from obsplan.lockfile import load_lock

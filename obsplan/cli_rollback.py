@@ -40,7 +40,9 @@ def rollback_cmd(
     force: bool,
     as_json: bool,
 ) -> None:
-    """Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
+    """Go back to a rollback point or version, or undo the last run.
+
+    Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
     --last-run every component the last apply changed."""
     from obsplan.executor import rollback as rollbacks
 

@@ -196,7 +196,9 @@ def rollout_cmd(
     as_json: bool,
     **shape: Any,
 ) -> None:
-    """Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
+    """Roll a lock out to a fleet: canary, batches, Prometheus gates.
+
+    Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
     Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
     from obsplan.errors import ObsplanError
     from obsplan.rollout.journal import default_state_dir
@@ -236,7 +238,7 @@ def _explicit() -> set[str]:
 
 @click.group("export")
 def export_group() -> None:
-    """Export the rollout for other tools."""
+    """Export the rollout for other tools (Ansible)."""
 
 
 @export_group.command("ansible", epilog="Exit codes: 0 written, 2 bad input (lock, inventory, flags).")

@@ -61,7 +61,9 @@ def sign_lock(lock: Path, key: Path, data: bytes | None = None) -> Path:
 @json_option
 @guarded
 def sign_cmd(lock: Path, key: Path | None, as_json: bool) -> None:
-    """Sign LOCK's exact bytes with an SSH key (ssh-keygen -Y sign, namespace obsplan-lock) into LOCK.sig.
+    """Sign a lock with an SSH key (ssh-keygen -Y sign).
+
+    Sign LOCK's exact bytes with an SSH key (ssh-keygen -Y sign, namespace obsplan-lock) into LOCK.sig.
 
     The lock is validated first (content hash, path policy): a lock obsplan would refuse is never signed."""
     from obsplan.lock_read import open_lock
