@@ -44,9 +44,8 @@ def test_every_relative_link_resolves(page: Path) -> None:
     for target in relative_links(page):
         path, _, anchor = target.partition("#")
         file = (page.parent / path).resolve() if path else page
-        if not file.exists():
-            broken.append(target)
-        elif anchor and file.suffix == ".md" and anchor not in anchors(file):
+        missing_anchor = bool(anchor) and file.suffix == ".md" and file.exists() and anchor not in anchors(file)
+        if not file.exists() or missing_anchor:
             broken.append(target)
     assert broken == []
 
