@@ -18,24 +18,22 @@ __all__ = ["main", "emit_json", "guarded", "json_option"]
 COMMANDS = (
     LazyCommand("plan", "obsplan.cli_compile", "Resolve versions and write the lock and its upgrade plan."),
     LazyCommand("check-upgrades", "obsplan.cli_compile", "Show available upgrades without writing files."),
-    LazyCommand(
-        "list-versions", "obsplan.cli_compile", "List the known release versions of a component, newest first."
-    ),
+    LazyCommand("list-versions", "obsplan.cli_compile", "Known release versions of a component, newest first."),
     LazyCommand("diff", "obsplan.cli_compile", "What changed between two locks (files or REV:PATH)."),
-    LazyCommand("snapshot", "obsplan.cli_compile", "The embedded release snapshot used when GitHub cannot be reached."),
+    LazyCommand("snapshot", "obsplan.cli_compile", "The release snapshot used when GitHub cannot be reached."),
     LazyCommand("apply", "obsplan.cli_executor", "Apply a lock on this host (idempotent, automatic rollback)."),
     LazyCommand("resume", "obsplan.cli_executor", "Finish an interrupted apply."),
     LazyCommand("approve", "obsplan.cli_executor", "Approve a step on this host for 'apply --auto'."),
     LazyCommand("status", "obsplan.cli_queries", "Installed, target and served version per component."),
     LazyCommand("history", "obsplan.cli_queries", "Upgrade and rollback history, newest first."),
-    LazyCommand("rollback", "obsplan.cli_rollback", "Go back to a rollback point or version, or undo the last run."),
+    LazyCommand("rollback", "obsplan.cli_rollback", "Go back to a rollback point, or undo the last run."),
     LazyCommand("adopt", "obsplan.cli_adopt", "Accept a binary replaced by hand as installed."),
     LazyCommand("bundle", "obsplan.cli_bundle", "Build, verify or extract an air-gapped bundle of a lock."),
     LazyCommand("facts", "obsplan.cli_facts", "This host's installed, linked and served versions, as JSON."),
     LazyCommand("sign", "obsplan.cli_sign", "Sign a lock with an SSH key (ssh-keygen -Y sign)."),
     LazyCommand("doctor", "obsplan.cli_doctor", "Check state, links and units against each other (--repair)."),
     LazyCommand("report", "obsplan.cli_review", "Render the Markdown report of a lock (decisions first)."),
-    LazyCommand("rollout", "obsplan.cli_rollout", "Roll a lock out to a fleet: canary, batches, Prometheus gates."),
+    LazyCommand("rollout", "obsplan.cli_rollout", "Roll a lock out to a fleet: canary, batches, gates."),
     LazyCommand("export", "obsplan.cli_rollout", "Export the rollout for other tools (Ansible)."),
 )
 

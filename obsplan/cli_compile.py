@@ -249,7 +249,7 @@ def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> 
 @json_option
 @guarded
 def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
-    """List the known release versions of a component, newest first."""
+    """Known release versions of a component, newest first."""
     from obsplan.compiler.catalog import builtin_definitions, resolve_definition
     from obsplan.compiler.config_versions import ComponentSpec
     from obsplan.compiler.specs import effective_specs
@@ -338,7 +338,7 @@ def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as
 
 @click.group()
 def snapshot() -> None:
-    """The embedded release snapshot used when GitHub cannot be reached."""
+    """The release snapshot used when GitHub cannot be reached."""
 
 
 @snapshot.command("refresh")

@@ -40,7 +40,7 @@ def rollback_cmd(
     force: bool,
     as_json: bool,
 ) -> None:
-    """Go back to a rollback point or version, or undo the last run.
+    """Go back to a rollback point, or undo the last run.
 
     Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
     --last-run every component the last apply changed."""

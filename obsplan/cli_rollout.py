@@ -196,7 +196,7 @@ def rollout_cmd(
     as_json: bool,
     **shape: Any,
 ) -> None:
-    """Roll a lock out to a fleet: canary, batches, Prometheus gates.
+    """Roll a lock out to a fleet: canary, batches, gates.
 
     Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
     Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""

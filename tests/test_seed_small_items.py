@@ -39,7 +39,8 @@ def test_list_versions_says_when_it_falls_back_to_the_embedded_snapshot() -> Non
 
 
 def test_every_lock_the_readme_names_is_in_the_repository() -> None:
-    texts = [(ROOT / "README.md").read_text(), *(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))]
+    moved = ["configuration", "commands", "review-ci", "apply", "fleet", "development"]  # from the README
+    texts = [(ROOT / "README.md").read_text(), *((ROOT / "docs" / f"{name}.md").read_text() for name in moved)]
     named = set(re.findall(r"\bplans/[\w.-]+\.lock\b", "\n".join(texts)))
     assert "plans/production.lock" in named
     assert {p for p in named if not (ROOT / p).exists() and "<env>" not in p} == set()
