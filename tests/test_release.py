@@ -27,7 +27,7 @@ def test_version_is_single_sourced_and_read_without_package_metadata() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == [f"obsplan, version {obsplan.__version__}", "[]"]
-    assert f"## {obsplan.__version__}" in (ROOT / "changes" / "lock.md").read_text()
+    assert f"\n## {obsplan.__version__}\n" in (ROOT / "CHANGELOG.md").read_text()
 
 
 @pytest.mark.e2e
