@@ -78,5 +78,5 @@ async def fetch(
 
     try:
         return await asyncio.wait_for(read(), deadline)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise TimeoutError(f"no complete answer within {deadline:g} s") from None
