@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
-
 from obsplan.compiler.report import render_markdown
+
 from obsplan.lockfile import Lock, load_lock
 from obsplan.mdescape import md, md_code
 from obsplan.rollout.report import markdown as rollout_markdown
