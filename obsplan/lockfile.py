@@ -46,6 +46,12 @@ class Artifact(Strict):
         description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
         "null: fetched from upstream for this lock",
     )
+    size: int | None = Field(
+        default=None,
+        ge=0,
+        description="bytes of the artifact when upstream states it: a download is stopped beyond it (null: "
+        "unknown, the archive limit `max_total_bytes` caps it)",
+    )
 
 
 class Runtime(Strict):
