@@ -157,3 +157,29 @@ def test_hosts_never_leave_the_promql_string(names: list[str], outcomes: Record)
     outcomes("prometheus::$HOSTS names", 0 if ok else 3, ok)
     assert ok, inner
     assert all(c.isascii() and c.isprintable() for c in inner)
+
+
+@pytest.mark.parametrize("name", ['a"}or vector(1)#', "x\\y", "new\nline", "10.0.0.1"])
+def test_ansible_export_escapes_hosts_and_refuses_nan_as_obsplan_does(name: str, outcomes: Record) -> None:
+    """The exported playbook's `$HOSTS` and gate condition, rendered with Ansible's own filters: no quote leaves
+    the PromQL string; NaN/±Inf never pass."""
+    import jinja2
+    from ansible.plugins.filter.core import regex_escape
+
+    from obsplan.rollout.ansible_export import GATE_OK, HOSTS_REGEX
+
+    env = jinja2.Environment()
+    env.filters["regex_escape"] = regex_escape
+    env.filters["extract"] = lambda item, container: container[item]
+    hosts = env.from_string(HOSTS_REGEX.replace("hostvars['localhost']['obsplan_done']", "done"))
+    inner = hosts.render(done=[name], hostvars={name: {}})
+    ok = '"' not in inner and inner.replace("\\\\", "").count("\\") == 0
+    gate = env.from_string("{{ " + GATE_OK + " }}")
+
+    def passes(*values: str) -> bool:
+        result = [{"value": [0, v]} for v in values]
+        return gate.render(gate={"json": {"status": "success", "data": {"result": result}}}) == "True"
+
+    ok = ok and passes("1", "2") and not any(passes(*v) for v in (["1", "NaN"], ["NaN", "1"], ["+Inf"], ["0"]))
+    outcomes("prometheus::ansible export", 0 if ok else 3, ok)
+    assert ok, inner
