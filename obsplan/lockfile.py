@@ -13,7 +13,16 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_serializer
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    ValidationError,
+    model_serializer,
+)
 
 from obsplan import jsonload
 from obsplan import pathpolicy as pp
@@ -49,9 +58,17 @@ class Artifact(Strict):
     size: int | None = Field(
         default=None,
         ge=0,
-        description="bytes of the artifact when upstream states it: a download is stopped beyond it (null: "
+        description="bytes of the artifact when upstream states it: a download is stopped beyond it (absent: "
         "unknown, the archive limit `max_total_bytes` caps it)",
     )
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_size(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`size` is written only when known, so locks written before it existed keep their content hash."""
+        data: dict[str, Any] = handler(self)
+        if data.get("size") is None:
+            data.pop("size", None)
+        return data
 
 
 class Runtime(Strict):
