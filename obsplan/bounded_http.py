@@ -70,11 +70,17 @@ async def fetch(
 
     async def read() -> httpx.Response:
         async with client.stream(method, url, **kwargs) as resp:
-            decoder = _Decoder(resp.headers.get("content-encoding", ""), limit)
-            async for chunk in resp.aiter_raw():
-                decoder.feed(chunk)
+            try:
+                body = resp.content  # a response a transport made locally (a rate-limit breaker) is read already
+            except httpx.ResponseNotRead:
+                decoder = _Decoder(resp.headers.get("content-encoding", ""), limit)
+                async for chunk in resp.aiter_raw():
+                    decoder.feed(chunk)
+                body = decoder.body()
+            if len(body) > limit:
+                raise BodyTooLarge(f"the answer is larger than {limit} bytes")
             headers = [(k, v) for k, v in resp.headers.multi_items() if k.lower() not in _DROPPED]
-            return httpx.Response(resp.status_code, headers=headers, content=decoder.body(), request=resp.request)
+            return httpx.Response(resp.status_code, headers=headers, content=body, request=resp.request)
 
     try:
         return await asyncio.wait_for(read(), deadline)
