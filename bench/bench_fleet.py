@@ -63,7 +63,7 @@ def main() -> None:
                 [OBSPLAN, "bundle", str(lock), "-o", str(lock.with_suffix(".tar"))], check=True, capture_output=True
             )
             locks[name] = (lock, lock.with_suffix(".tar"))
-        inv = fleet.inventory(tmp / "inventory.yaml", OBSPLAN)
+        inv = fleet.inventory(tmp / "inventory.yaml", OBSPLAN, components=["node_exporter"])
         names = [h.name for h in fleet.hosts]
         base = _rollout(*locks["base"], inv, tmp / "s0", names)
         one = _rollout(*locks["up"], inv, tmp / "s1", names[:1])

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from obsplan import checksum_file
 from obsplan.errors import ObsplanError
 from obsplan.lockfile import Artifact, Lock
 from obsplan.versions import Version
 
 from .catalog import make_artifact
-from .checksums import ChecksumFetcher, parse_checksum_file, parse_sidecar
+from .checksums import ChecksumFetcher, parse_checksum_file
 from .grafana_com import GrafanaComSource
 from .known_checksums import ChecksumBook
 from .planner import Hop
@@ -88,10 +89,10 @@ async def _upstream_artifact(r: Resolved, v: Version, rel: Release, p: str, src:
 async def _checksum(
     r: Resolved, v: Version, rel: Release, url: str, filename: str, checksums: ChecksumFetcher
 ) -> tuple[str | None, str | None]:
-    if r.defn.checksum_style == "sidecar":
-        cs_url = f"{url}.sha256"
-        text, _ = await checksums.text(cs_url)
-        return (parse_sidecar(text) if text else None), cs_url
+    sidecar = r.defn.sidecar_url(url, v)
+    if sidecar is not None:  # one checksum file per artifact (`checksums: "{url}.sha256"`)
+        text, _ = await checksums.text(sidecar)
+        return (checksum_file.lookup(text, filename) if text else None), sidecar
     name = r.defn.checksum_name(v)
     if name is None:
         return None, None

@@ -59,10 +59,18 @@ class ComponentDef(BaseModel):
         return url, asset
 
     def checksum_name(self, version: Version) -> str | None:
-        if self.checksums is None or self.checksum_style == "sidecar":
+        """The checksum list's file name in the release (None: no list, or a side-car beside each artifact)."""
+        if self.checksums is None or self.sidecar_url("", version) is not None:
             return None
         project = self.artifact.split("_{version}")[0] if "_{version}" in self.artifact else self.name
         return self.checksums.format(project=project, version=str(version), name=self.name)
+
+    def sidecar_url(self, url: str, version: Version) -> str | None:
+        """The checksum file beside the artifact at `url` (`checksums: "{url}.sha256"`), else None."""
+        if self.checksums is None or "{url}" not in self.checksums:
+            return f"{url}.sha256" if self.checksum_style == "sidecar" else None
+        project = self.artifact.split("_{version}")[0] if "_{version}" in self.artifact else self.name
+        return self.checksums.format(url=url, project=project, version=str(version), name=self.name)
 
     def archive_format(self, filename: str) -> Literal["tar.gz", "zip", "binary"]:
         if filename.endswith((".tar.gz", ".tgz")):
@@ -124,23 +132,16 @@ def _check_settings(name: str, runtime: dict[str, object], service: ServiceDef, 
             )
 
 
-def require_settings(components: dict[str, ComponentLock], steps: list[Step], file: str) -> None:
-    """Refuse a plan that would install a component without the settings it cannot start without."""
-    for name in sorted({s.component for s in steps}):
-        runtime = components[name].runtime
-        for key in runtime.service.requires:
-            if getattr(runtime, key) is None:
-                raise ObsplanError(
-                    f"{name} cannot start without runtime.{key} and this plan installs it",
-                    file=file,
-                    key=f"components.{name}.runtime.{key}",
-                    hint=_REQUIRED_HINTS.get(key, f"add runtime: {{{key}: ...}}"),
-                )
-
-
-_REQUIRED_HINTS = {
-    "mysql": 'add runtime: {mysql: {address: "127.0.0.1:3306", user: exporter, password_file: /etc/obsplan/mysql.pw}}'
-}
+def host_settings(components: dict[str, ComponentLock], steps: list[Step]) -> list[Step]:
+    """Steps of a component whose definition needs a setting versions.yaml does not give (`requires`, e.g.
+    mysqld_exporter's runtime.mysql) are planned, not refused: the lock says so (`settings_from_host`) and apply
+    takes the setting from the running installation, refusing only that step when there is none."""
+    out = []
+    for s in steps:
+        runtime = components[s.component].runtime
+        missing = [key for key in runtime.service.requires if getattr(runtime, key) is None]
+        out.append(s.model_copy(update={"settings_from_host": missing}) if missing else s)
+    return out
 
 
 def resolve_definition(

@@ -15,8 +15,9 @@ from typing import Any
 from obsplan.lockfile import Lock, Plan
 
 from .advisories import AdvisoryDB
+from .advisory_scan import advisory_scan
 from .artifacts import ArtifactSources, collect_artifacts
-from .catalog import require_settings
+from .catalog import host_settings
 from .changelog_source import ChangelogFetcher
 from .checksums import ChecksumFetcher
 from .compat_gate import blocking_refusals
@@ -26,7 +27,7 @@ from .fromstate import from_states
 from .grafana_com import GrafanaComSource
 from .inputs import Inputs
 from .known_checksums import ChecksumBook, FolderLock
-from .lock_build import build_steps, component_locks, seal_lock
+from .lock_build import build_steps, component_locks, phase_aliases, seal_lock
 from .options import Options
 from .osv_api import OsvClient
 from .osv_scope import with_osv_records
@@ -81,6 +82,14 @@ async def compile_lock(inputs: Inputs, opts: Options, previous: Lock | None, svc
     blocking, compat = blocking_refusals(refusals, allow, inputs.matrix, safety.compatibility_check, sorted(resolved))
     warnings = {n: planned.warnings.get(n, []) + compat.get(n, []) for n in resolved}
     components = component_locks(resolved, artifacts, findings, warnings, specs.env)
-    require_settings(components, steps, specs.file)
-    lock = seal_lock(opts, inputs, specs.platforms, components, Plan(phases=planned.phases, steps=steps), svc.promoted)
+    steps = host_settings(components, steps)
+    lock = seal_lock(
+        opts,
+        inputs,
+        specs.platforms,
+        components,
+        Plan(phases=planned.phases, steps=steps, phase_aliases=phase_aliases(inputs.policy, planned.phases)),
+        svc.promoted,
+        advisory_scan(inputs.policy, svc.advisories, svc.osv is not None, opts.offline),
+    )
     return CompileResult(lock, blocking)

@@ -9,10 +9,9 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
 from obsplan.versions import Version
-
-from . import yamlload
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,7 +27,7 @@ def check_version(v: str | None) -> str | None:
 
 
 def parse_yaml(text: str, name: str) -> Any:
-    """One YAML document, parsed safely (size, depth and alias expansion capped: compiler/yamlload.py)."""
+    """One YAML document, parsed safely (size, depth and alias expansion capped, duplicate keys refused: obsplan/yamlload.py)."""
     return yamlload.load(text, name)
 
 

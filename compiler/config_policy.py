@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from obsplan.lockfile import Risk
+from obsplan.lockfile import PostVerify, Risk
 from obsplan.pathtypes import Name, RelFile, Url
 
 from .config_errors import Strict
@@ -45,6 +45,9 @@ class OsvApiSpec(Strict):
 class PhaseSpec(Strict):
     name: str = Field(max_length=64)
     components: list[Name]
+    aliases: list[str] = Field(
+        default_factory=list, description="other names `apply --phase` accepts for this phase (e.g. older names)"
+    )
 
 
 class PolicyFile(Strict):
@@ -61,6 +64,9 @@ class PolicyFile(Strict):
     download_deadline_seconds: int = Field(default=900, ge=1, le=86_400)
     archive_limits: ArchiveLimitsSpec = Field(default_factory=ArchiveLimitsSpec)
     matrix_file: RelFile | None = None
+    verify: PostVerify | None = Field(
+        default=None, description="post-step PromQL per component (none by default; docs/verify.md)"
+    )
     soak: dict[str, dict[str, str | int]] = Field(
         default_factory=dict, description="component → {version prefix: duration} held before the next hop"
     )

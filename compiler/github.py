@@ -3,7 +3,8 @@
 `GET {api}/repos/{owner}/{repo}/releases?per_page=100`, following `Link: rel="next"`; a repository that
 publishes no releases is read from `/tags`. Each page is one cache entry: within the TTL no request is made,
 after it each page is revalidated with `If-None-Match` (a 304 costs no rate limit); a failed request falls back
-to the stale page. The token is sent as `Authorization: Bearer` and never stored.
+to the stale page. The token is sent as `Authorization: Bearer` and never stored, and only to the API's origin: a
+next link (fetched or cached) to another scheme, host or port fails the listing (`api_origin.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .api_origin import same_origin
 from .http_cache import Answer, Failure, HttpCache
 from .releases import Release, ReleaseData, SourceUnavailable
 
@@ -84,7 +86,7 @@ class GitHubSource:
             assert answer.entry is not None  # _page_items raised otherwise
             listing.fetched_at = min(listing.fetched_at, answer.entry.fetched_at)
             listing.failure = listing.failure or answer.failure
-            url = answer.entry.next_url
+            url = _next_page(answer.entry.next_url, self.api, url)
         return listing
 
     def _headers(self) -> dict[str, str]:
@@ -92,6 +94,14 @@ class GitHubSource:
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         return headers
+
+
+def _next_page(next_url: str | None, api: str, url: str) -> str | None:
+    """The next page's URL, refused (SourceUnavailable) when it leaves the API's origin: the token goes nowhere else."""
+    if next_url is not None and not same_origin(next_url, api):
+        shown = next_url if len(next_url) <= 120 else next_url[:117] + "..."
+        raise SourceUnavailable(f"pagination link {shown!r} from {url} leaves the GitHub API origin {api}")
+    return next_url
 
 
 def _page_items(answer: Answer, url: str) -> list[dict[str, Any]]:

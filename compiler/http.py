@@ -1,5 +1,6 @@
 """The compiler's one HTTP client: none at all offline (httpx is not even imported), else an httpx client whose
-transport stops asking the GitHub API for the rest of the run once it has said "rate limited"."""
+transport stops asking the GitHub API for the rest of the run once it has said "rate limited" and sends the token
+to the API's origin only (`credential_fence.py`)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ async def client_for(api_url: str, offline: bool) -> AsyncIterator[httpx.AsyncCl
         return
     import httpx
 
+    from .credential_fence import CredentialFence
     from .ratelimit import RateLimitBreaker
 
-    breaker = RateLimitBreaker(httpx.AsyncHTTPTransport(), (f"{api_url.rstrip('/')}/repos/",))
+    fenced = CredentialFence(httpx.AsyncHTTPTransport(), api_url)
+    breaker = RateLimitBreaker(fenced, (f"{api_url.rstrip('/')}/repos/",))
     timeout = httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
     async with httpx.AsyncClient(timeout=timeout, follow_redirects=True, transport=breaker) as client:
         yield client

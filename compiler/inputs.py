@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
 from obsplan.inputfile import read_regular
 from obsplan.versions import Version
 
-from . import yamlload
 from .config_errors import M, parse_yaml, validate
 from .config_matrix import MatrixFile
 from .config_policy import PolicyFile
@@ -132,6 +132,16 @@ def _check_phases(policy: PolicyFile, name: str) -> None:
                     hint="list each component once",
                 )
             seen[comp] = phase.name
+    names = [p.name for p in policy.phases]
+    for i, phase in enumerate(policy.phases):
+        for alias in phase.aliases:
+            if alias in names or sum(alias in p.aliases for p in policy.phases) > 1:
+                raise ObsplanError(
+                    f"phase alias {alias!r} is already a phase name or another phase's alias",
+                    file=name,
+                    key=f"phases.{i}.aliases",
+                    hint="give each phase name and alias once",
+                )
 
 
 def _read_text(path: Path) -> str:

@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 from obsplan import __version__
-from obsplan.lockfile import FORMAT_VERSION, ArchiveLimits, Artifact, ComponentLock, HostPolicy, Lock, Plan, Step
+from obsplan.lockfile import (
+    FORMAT_VERSION,
+    AdvisoryScan,
+    ArchiveLimits,
+    Artifact,
+    ComponentLock,
+    HostPolicy,
+    Lock,
+    Plan,
+    Step,
+)
 
 from .artifacts import ArtifactKey
 from .checksums import MISSING_CHECKSUM
@@ -57,7 +67,7 @@ def _step(
         from_version=str(hop.from_version) if hop.from_version else None,
         to_version=str(hop.to_version),
         phase=planned.graph.nodes[hop.id]["phase"],
-        requires=sorted(planned.graph.predecessors(hop.id)),
+        requires=requirements(planned, hop.id),
         risk=level,  # type: ignore[arg-type]
         reasons=reasons,
         artifacts=artifacts[(hop.component, hop.to_version)],
@@ -68,6 +78,18 @@ def _step(
         refuse_from=refuse_from(hop.component, hop.to_version, r.strategy == "pinned", inputs.matrix),
         soak_seconds=soak_seconds(inputs.policy.soak, hop.component, str(hop.from_version or "") or None),
     )
+
+
+def requirements(planned: Planned, step_id: str) -> list[str]:
+    """The steps this one needs done first: the component's previous hop and the matrix's requirements. The phase
+    order is not one: a failed exporter step does not hold Prometheus back (`plan.phases` orders the run)."""
+    graph = planned.graph
+    return sorted(p for p in graph.predecessors(step_id) if graph.edges[p, step_id].get("why") != "phase")
+
+
+def phase_aliases(policy: PolicyFile, phases: list[str]) -> dict[str, str]:
+    """alias → phase for the policy's phases this plan has (`apply --phase core` keeps working)."""
+    return {a: p.name for p in policy.phases if p.name in phases for a in p.aliases}
 
 
 def approval(step_id: str, risk: str, policy: PolicyFile) -> str | None:
@@ -118,6 +140,7 @@ def seal_lock(
     components: dict[str, ComponentLock],
     plan: Plan,
     promoted: FolderLock | None,
+    scan: AdvisoryScan | None = None,
 ) -> Lock:
     """The lock, with the digest of every input it was compiled from, sealed (content hash)."""
     return Lock(
@@ -133,6 +156,7 @@ def seal_lock(
         components=components,
         plan=plan,
         host_policy=host_policy(inputs.policy),
+        advisory_scan=scan,
     ).sealed()
 
 
@@ -147,4 +171,5 @@ def host_policy(policy: PolicyFile) -> HostPolicy:
         on_manual_change=policy.on_manual_change,
         download_deadline_seconds=policy.download_deadline_seconds,
         archive_limits=ArchiveLimits(**limits),
+        verify=policy.verify,
     )

@@ -53,7 +53,8 @@ def no_downgrade(resolved: dict[str, Resolved]) -> list[Refusal]:
 def phase_of(name: str, r: Resolved, inputs: Inputs) -> str:
     """The entry's phase, else the policy phase that lists the component, else the definition's."""
     if r.spec.phase:
-        return r.spec.phase
+        named = [p.name for p in inputs.policy.phases if r.spec.phase in (p.name, *p.aliases)]
+        return named[0] if named else r.spec.phase
     for p in inputs.policy.phases:
         if name in p.components:
             return p.name

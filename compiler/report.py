@@ -10,6 +10,7 @@ import jinja2
 from obsplan.lockfile import Lock, Step
 from obsplan.mdescape import md, md_code, mermaid_label
 from obsplan.templating import shipped_templates
+from obsplan.versions import version_or_none
 
 from .fit import COMMENT_LIMIT, fit
 from .report_summary import SUMMARY_ITEMS, abbreviate, anchor, breaking_by_version, summarize
@@ -90,6 +91,11 @@ def render_markdown(
     return fit(text, limit, "the lock has everything: `obsplan report LOCK --max-chars 0` renders it in full")
 
 
+def _moves_back(current: str, target: str) -> bool:
+    old, new = version_or_none(current), version_or_none(target)
+    return old is not None and new is not None and new < old
+
+
 def upgrade_lines(lock: Lock) -> list[dict[str, str | None]]:
     """Rows for `check-upgrades`: current → target with a status word and the highest risk."""
     risks = component_risks(lock)
@@ -99,6 +105,8 @@ def upgrade_lines(lock: Lock) -> list[dict[str, str | None]]:
             status = "not installed"
         elif c.current == c.version:
             status = "up to date"
+        elif _moves_back(c.current, c.version):
+            status = "downgrade"
         else:
             status = "upgrade available"
         rows.append(

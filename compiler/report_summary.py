@@ -85,6 +85,13 @@ def _details(step: Step, code: str) -> list[str]:
     return [r.detail for r in step.reasons if r.code == code]
 
 
+HOST_SETTINGS_SOURCE = (
+    "`obsplan apply` takes them from the running installation (its unit's or program's environment and "
+    "`--config.my-cnf` file, else the exporter's default `~/.my.cnf`) and refuses this component's steps, the "
+    "others going ahead, when there is none"
+)
+
+
 def manual_work(lock: Lock) -> list[ManualItem]:
     """What a person has to do or check by hand before or while applying the plan."""
     items: list[ManualItem] = []
@@ -95,6 +102,12 @@ def manual_work(lock: Lock) -> list[ManualItem]:
             items.append(
                 ManualItem(f"one-way data format change: after this step rollback only to ≥ {s.rollback_floor}", [s.id])
             )
+    for c in sorted({s.component for s in lock.plan.steps if s.settings_from_host}):
+        ids = [s.id for s in lock.plan.steps if s.component == c and s.settings_from_host]
+        keys = ", ".join(
+            sorted({f"runtime.{k}" for s in lock.plan.steps if s.component == c for k in s.settings_from_host})
+        )
+        items.append(ManualItem(f"{c}: {keys} not in versions.yaml: {HOST_SETTINGS_SOURCE}", ids))
     unread = [s.id for s in lock.plan.steps if _details(s, "changelog_unavailable")]
     if unread:
         items.append(ManualItem("no upstream CHANGELOG for the range: read the release notes by hand", unread))

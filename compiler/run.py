@@ -193,19 +193,29 @@ def _advisory_paths(inputs: Inputs, advisory_dirs: tuple[Path, ...]) -> list[Pat
     return [inputs.config_dir / p for p in inputs.policy.advisories] + list(advisory_dirs)
 
 
-def release_data(repo: str, settings: Settings, offline: bool) -> list[tuple[str, str | None, bool]]:
-    """(tag, date, prerelease) for `list-versions`, from the same fallback chain as `plan`."""
+def release_data(repo: str, settings: Settings, offline: bool) -> tuple[list[tuple[str, str | None, bool]], str]:
+    """(tag, date, prerelease) for `list-versions`, from the same fallback chain as `plan`, and a note saying
+    where they came from when that is not upstream itself (the cache or the embedded snapshot, and why)."""
 
-    async def go() -> list[tuple[str, str | None, bool]]:
+    async def go() -> tuple[list[tuple[str, str | None, bool]], str]:
         async with client_for(settings.api_url, offline) as client:
             chain = source_chain(client, settings, offline, SnapshotSource.embedded())
 
             data, failures = await fetch_first(repo, chain, asyncio.Semaphore(1))
             if data is None:
                 raise ObsplanError(f"no release data for {repo}: {failures}", hint="run online or refresh the cache")
-            return [(r.tag, r.published_at, r.prerelease) for r in data.releases if not r.draft]
+            rows = [(r.tag, r.published_at, r.prerelease) for r in data.releases if not r.draft]
+            return rows, _fallback_note(data.source, data.as_of, failures, offline)
 
     return asyncio.run(go())
+
+
+def _fallback_note(source: str, as_of: str | None, failures: str, offline: bool) -> str:
+    if source in ("github", "grafana_com"):
+        return ""
+    what = {"cache": "obsplan's HTTP cache", "snapshot": "the release snapshot embedded in obsplan"}.get(source, source)
+    why = "offline" if offline else (failures or "upstream was not reachable")
+    return f"these versions come from {what}" + (f" of {as_of}" if as_of else "") + f" ({why}); newer ones may exist"
 
 
 def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) -> str:

@@ -5,9 +5,11 @@ manual rollback and the switch back after a failed one."""
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from . import artifacts as art
 from .layout import relative_symlink
@@ -39,18 +41,38 @@ def activate(facts: StepFacts, version: str, rendered: str | None = None, stage:
 def switch_to(facts: StepFacts, version: str, rendered: str) -> None:
     """Atomic switch: binaries exposed, service definition written, `current` renamed over the old link."""
     layout, c = facts.ctx.layout, facts.c
-    vdir = layout.version_dir(c, version)
-    if not vdir.is_dir():
-        raise StepFailed("version_missing", f"{vdir} does not exist")
+    if not layout.version_dir(c, version).is_dir():
+        raise StepFailed("version_missing", f"{layout.version_dir(c, version)} does not exist")
     created = prepare_host_dirs(c, facts.runtime, layout, version)
+    unlinked = link_version(facts, version)
+    facts.ctx.services.install_unit(c, rendered)
+    facts.emit("switched", version=version, created=created, unlinked=unlinked)
+
+
+def link_version(facts: StepFacts, version: str) -> list[str]:
+    """`current` renamed over the old link, the version's binaries exposed in /usr/local/bin; the links of
+    binaries this version lacks removed (returned)."""
+    layout, c = facts.ctx.layout, facts.c
+    vdir = layout.version_dir(c, version)
     relative_symlink(vdir, layout.current_link(c))
     current = layout.current_link(c)
+    unlinked = []
     for name, pattern in facts.runtime.binaries.items():
         found = art.find_binary(vdir, pattern)
         if found is not None:
             relative_symlink(current / found.relative_to(vdir), layout.bin_dir / name)
-    facts.ctx.services.install_unit(c, rendered)
-    facts.emit("switched", version=version, created=created)
+        elif _owned_link(layout.bin_dir / name, layout.component_dir(c)):
+            (layout.bin_dir / name).unlink()  # this version lacks it (trixie's prometheus: no promtool)
+            unlinked.append(name)
+    return unlinked
+
+
+def _owned_link(path: Path, component_dir: Path) -> bool:
+    """`path` is obsplan's link into the component's directory (a hand-placed file is never removed)."""
+    if not path.is_symlink():
+        return False
+    target = Path(os.path.normpath(path.parent / os.readlink(path)))
+    return target.is_relative_to(Path(os.path.normpath(component_dir)))
 
 
 def verify(facts: StepFacts, version: str, old_pid: int | None) -> None:

@@ -81,7 +81,7 @@ def adopt(ctx: Context, runner: StepFacts) -> RollbackPoint | None:
         return None
     vdir = _keep_binaries(ctx, runner, binary, version)
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    backup = layout.backups / c / f"{stamp}-{ADOPTED}"
+    backup = layout.backup_dir(c, f"{stamp}-{ADOPTED}")
     backup.mkdir(parents=True, exist_ok=True)
     files = []
     for f in foreign_files(ctx, runner):

@@ -31,6 +31,7 @@ class ApplyOptions:
     component: str | None = None
     service_manager: str = "auto"
     force: bool = False
+    rehearse: bool = False  # rehearse one-way steps before their switch (always in `safe` mode)
     artifacts_dir: Path | None = None
     health_timeout: float | None = None
     keep_versions: int | None = None  # None: the lock's host_policy.keep_versions
@@ -85,6 +86,7 @@ def make_context(
         mode=options.mode,
         dry_run=options.dry_run,
         force=options.force,
+        rehearse=options.rehearse,
         health_timeout=options.health_timeout,
         keep_versions=options.keep_versions if options.keep_versions is not None else 3,
         keep_days=options.keep_days if options.keep_days is not None else 30.0,

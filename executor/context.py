@@ -37,12 +37,14 @@ class Context:
     mode: str = "standard"
     dry_run: bool = False
     force: bool = False
+    rehearse: bool = False  # rehearse one-way steps (as `safe` mode does)
     health_timeout: float | None = None
     keep_versions: int = 3
     keep_days: float = 30.0
     allow_unverified: bool = False  # install artifacts the lock has no sha256 for (loud, recorded in history)
     accepted_from: dict[str, str | None] = field(default_factory=dict)  # component → host version binding accepted
     policy: HostPolicy = field(default_factory=HostPolicy)  # the lock's host_policy (archive limits, deadline)
+    verify_url: str | None = None  # the Prometheus the policy's verify expressions are asked (postverify)
 
     @property
     def window(self) -> float:

@@ -3,7 +3,8 @@ against each other; `--repair` moves a broken database aside (kept, never delete
 `installed_components` from host facts (the `current` links, the floors of the last applied lock).
 
 Broken installs (a deleted version directory, a dangling link) are reported, not patched: such a step is no
-longer up to date, so the next `obsplan apply` of the lock reinstalls it.
+longer up to date, so the next `obsplan apply` of the lock reinstalls it. A binary replaced by hand is reported
+(drift, as `status` shows it) until `obsplan adopt` or an apply accepts it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from obsplan.errors import ObsplanError
 from obsplan.lockfile import Lock, load_lock
 from obsplan.versions import version_or_none
 
+from . import drift
 from .integrity import install_problems
 from .layout import APPLIED_LOCK, Layout
 from .services import ServiceManager
@@ -28,7 +30,7 @@ from .statecheck import problem
 
 @dataclass
 class Finding:
-    check: str  # database | lock | current_link | install | unit | state
+    check: str  # database | lock | current_link | install | drift | unit | state
     component: str | None
     problem: str
     repaired: str | None = None
@@ -110,6 +112,10 @@ def check_component(
     if comp is not None:
         for p in install_problems(layout, c, comp.runtime, host):
             report.findings.append(Finding("install", c, f"{p}; the next 'obsplan apply' reinstalls {c} {host}"))
+        changed = drift.detect(c, comp.runtime, layout)  # as `status` says it
+        if changed is not None:
+            hint = f"accept it with 'obsplan adopt {c} --root {layout.root}', or apply a lock that allows it"
+            report.findings.append(Finding("drift", c, f"{changed}; {hint}"))
     elif host is not None and not layout.version_dir(c, host).is_dir():
         report.findings.append(Finding("install", c, f"version directory {layout.version_dir(c, host)} is missing"))
     unit = services.definition_path(c)

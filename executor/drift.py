@@ -3,6 +3,7 @@
 Drift: obsplan manages the component (its `current` link exists) but the exposed binary is no longer
 obsplan's link into `/opt/obsplan/<component>/` (`obsplan status` also reports a service serving another
 version than `current`). A component with a step left unfinished by a killed run is being resumed, not drifted.
+A hand-placed version the lock's path allows is accepted (`on_path`); for any other,
 `lock.host_policy.on_manual_change` decides what apply does: `skip` (default; the component's steps are
 skipped with a warning, not a failure) or `reinstall` (the hand-placed binary is kept in the backups and the
 steps run, putting obsplan's version back)."""
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 
 from obsplan.lockfile import Runtime, Step
 
+from . import on_path
 from .facts import probe_binary_version
 from .layout import Layout
 from .report import now_iso
@@ -54,7 +56,7 @@ def apply_policy(
             continue  # a run died mid-step (e.g. switched, not restarted): resuming it is not a manual change
         runner = runners[mine[0].id]
         what = detect(c, runner.runtime, ctx.layout)  # what serves is verified by the step itself
-        if what is None:
+        if what is None or on_path.accept_on_path(runner, mine, runners):
             continue
         ctx.emit(c, "warning", code=MANUAL_CHANGE, policy=policy, message=f"{c}: {what}; on_manual_change: {policy}")
         if policy == "reinstall":
@@ -75,7 +77,7 @@ def _keep_manual_binary(ctx: Context, runner: StepRunner) -> None:
     if ctx.dry_run or not exposed.is_file() or exposed.is_symlink():
         return
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    dest = ctx.layout.backups / runner.c / f"{stamp}-{MANUAL_CHANGE}"
+    dest = ctx.layout.backup_dir(runner.c, f"{stamp}-{MANUAL_CHANGE}")
     dest.mkdir(parents=True, exist_ok=True)
     shutil.copy2(exposed, dest / runner.runtime.service_binary)
     ctx.emit(runner.c, "manual_binary_kept", backup=str(dest / runner.runtime.service_binary))

@@ -29,10 +29,10 @@ from doit.doit_cmd import DoitMain
 
 from obsplan.errors import EXIT_FAILED, EXIT_INTERNAL, EXIT_OK, ObsplanError
 from obsplan.fsio import write_atomic
-from obsplan.lock_review import load_reviewed_lock
+from obsplan.lock_read import LockFile, open_lock
 from obsplan.lockfile import Lock, Step
 
-from . import drift, phases, soak
+from . import drift, host_settings, phases, postverify, soak
 from .apply_options import ApplyOptions, ApplyReport, check_options, make_context, with_host_policy
 from .approval_gate import approval_gate
 from .artifacts import ArtifactSource, clean_stale_parts
@@ -42,6 +42,7 @@ from .context import Context
 from .doit_bridge import DoitBridge, PlanLoader, clean_stale_doit_dirs, task_name
 from .extract import disk_full
 from .facts import host_platform
+from .heldback import held_back, name_requirements
 from .history import HistoryRecorder
 from .hostrun import HostRun, host_run, http_client, new_run_id
 from .layout import APPLIED_LOCK, Layout
@@ -55,16 +56,22 @@ from .steps import StepRunner
 
 
 def apply(
-    lock_path: Path,
+    lock_file: Path | LockFile,
     options: ApplyOptions,
     reporter: Reporter,
     client: httpx.Client | None = None,
     services: ServiceManager | None = None,
 ) -> ApplyReport:
-    """Apply a lock; failures are values in the report. Raises ObsplanError for bad input (exit 2)."""
+    """Apply a lock (a path, or a lock already read once with its signature checked); failures are values in
+    the report. Raises ObsplanError for bad input (exit 2). The lock's bytes are read once: what is checked,
+    applied, compared with a bundle and kept as the applied lock are those bytes."""
     check_options(options)
-    lock = load_reviewed_lock(lock_path)
+    given = lock_file if isinstance(lock_file, LockFile) else open_lock(lock_file)
+    lock, lock_path = given.lock, given.path
+    lock.require("apply", str(lock_path))
     options = with_host_policy(options, lock)
+    if options.phase is not None:  # an alias (`--phase core`) names its phase (`prometheus`)
+        options = replace(options, phase=lock.plan.phase_named(options.phase) or options.phase)
     if not lock.host_policy.require_checksum_verification:  # the policy said so: like --allow-unverified, loudly
         options = replace(options, allow_unverified=True)
     layout = Layout(options.root.resolve())
@@ -78,7 +85,7 @@ def apply(
             source: ArtifactSource | None = None
             if options.bundle is not None:  # refused here, before the apply lock: nothing under --root changes
                 directory = stack.enter_context(opened(options.bundle))
-                check_for_apply(directory, lock_path, platform)
+                check_for_apply(directory, given, platform)
                 source = BundleSource(directory)
             if options.dry_run:
                 db = stack.enter_context(_reading(layout))
@@ -90,7 +97,7 @@ def apply(
                 ctx = make_context(
                     layout, options, run.reporter, run.db, client, services, run.run_id, source, lock.host_policy
                 )
-                return _apply_run(run, ctx, lock, lock_path, steps, options.auto)
+                return _apply_run(run, ctx, given, steps, options.auto)
     except (OSError, sqlite3.OperationalError) as exc:  # the state, audit log or metrics on a full disk
         full = disk_full(exc, "writing obsplan's state")
         if full is None:
@@ -110,7 +117,8 @@ def _selected_steps(lock: Lock, options: ApplyOptions, lock_path: Path, platform
             hint=f"re-run 'obsplan plan' with {platform} in platforms",
         )
     if options.phase is not None and options.phase not in lock.plan.phases:
-        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(lock.plan.phases))
+        names = lock.plan.phases + [f"{a} (= {p})" for a, p in sorted(lock.plan.phase_aliases.items())]
+        raise ObsplanError(f"no phase {options.phase!r} in the lock", key="--phase", hint=", ".join(names))
     if options.component is not None and options.component not in lock.components:
         raise ObsplanError(
             f"no component {options.component!r} in the lock",
@@ -136,8 +144,9 @@ def _reading(layout: Layout) -> Iterator[StateDB | None]:
             db.close()
 
 
-def _apply_run(run: HostRun, ctx: Context, lock: Lock, lock_path: Path, steps: list[Step], auto: bool) -> ApplyReport:
-    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, lock_path.read_bytes())  # exact copy
+def _apply_run(run: HostRun, ctx: Context, given: LockFile, steps: list[Step], auto: bool) -> ApplyReport:
+    lock = given.lock
+    write_atomic(ctx.layout.state_dir / APPLIED_LOCK, given.data)  # exact copy of the bytes read and checked
     run.start("apply", lock.content_sha256, ctx.mode)
     _note_interrupted(ctx)
     stale = clean_stale_parts(ctx.layout.downloads)
@@ -174,6 +183,7 @@ def _note_interrupted(ctx: Context) -> None:
 
 def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> ApplyReport:
     chains = component_chains(lock)
+    ctx.verify_url = postverify.prometheus_url(lock)
     runners = {s.id: StepRunner(ctx, s, lock.components[s.component], chains[s.component]) for s in lock.plan.steps}
     ctx.emit(
         None,
@@ -188,12 +198,14 @@ def _run(lock: Lock, steps: list[Step], ctx: Context, auto: bool = False) -> App
     )
     refused = refuse_unbound(steps, runners, chains, ctx)
     if not refused:
+        host_settings.bind(steps, runners, ctx)
         drift.apply_policy(steps, runners, ctx, lock.host_policy.on_manual_change)
         soak.hold_unsoaked(steps, runners, ctx)
     pending = [] if refused or not auto else approval_gate(steps, runners, chains, ctx)
     selected = {s.id for s in steps}
     for phase in [] if refused else lock.plan.phases + sorted({s.phase for s in steps} - set(lock.plan.phases)):
         _run_phase(phase, [s for s in steps if s.phase == phase], runners, chains, selected, ctx)
+    name_requirements({k: r.result for k, r in runners.items()}, {s.id: step_deps(s, chains) for s in steps})
     return _report(steps, runners, pending, ctx)
 
 
@@ -265,6 +277,9 @@ def _report(steps: list[Step], runners: dict[str, StepRunner], pending: list[str
     counts: dict[str, int] = {}
     for r in report.results:
         counts[r.status] = counts.get(r.status, 0) + 1
+    held = held_back(report.results)
+    if held:
+        ctx.emit(None, "held_back", steps=held)
     if report.results and all(r.status == "up_to_date" for r in report.results):
         ctx.emit(None, "nothing_to_do", steps=len(report.results))
     if pending:

@@ -11,9 +11,8 @@ from importlib import resources
 from pathlib import Path
 
 import httpx
-import yaml
 
-from obsplan import __version__
+from obsplan import __version__, yamlload
 from obsplan.hostfacts import ComponentFacts, HostFacts, Observed
 from obsplan.lockfile import Lock, Runtime
 from obsplan.versions import version_or_none
@@ -26,7 +25,7 @@ from .report import now_iso
 def catalog_runtimes() -> dict[str, Runtime]:
     """The runtime of every built-in component, from the shipped catalog."""
     text = resources.files("obsplan.policies").joinpath("components.yaml").read_text()
-    data = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    data = yamlload.load(text, "policies/components.yaml")
     return {name: Runtime.model_validate(entry["runtime"]) for name, entry in sorted(data["components"].items())}
 
 

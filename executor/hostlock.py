@@ -11,6 +11,7 @@ from typing import Any
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import write_atomic
+from obsplan.ownfiles import open_own
 
 from .facts import pid_alive
 from .layout import Layout
@@ -21,7 +22,7 @@ from .report import now_iso
 def apply_lock(layout: Layout, command: str) -> Iterator[None]:
     """Kernel-held lock on `<root>/var/lib/obsplan/apply.lock`; the holder's pid and start time go to a side file."""
     layout.state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(layout.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_own(layout.lock_path, os.O_RDWR | os.O_CREAT, "apply lock file")  # never through a link
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -47,8 +48,10 @@ def apply_lock(layout: Layout, command: str) -> Iterator[None]:
 
 def _holder(layout: Layout) -> dict[str, Any]:
     try:
-        info = json.loads(layout.lock_info_path.read_text())
-    except (OSError, ValueError):
+        fd = open_own(layout.lock_info_path, os.O_RDONLY, "apply lock holder file")
+        with os.fdopen(fd, "rb") as fh:
+            info = json.loads(fh.read(4096))
+    except (OSError, ValueError, ObsplanError):
         return {}
     if isinstance(info, dict) and isinstance(info.get("pid"), int) and not pid_alive(info["pid"]):
         info["pid"] = f"{info['pid']} (exited?)"

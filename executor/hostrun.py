@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from obsplan.ownfiles import check_sqlite, refuse_link
+
 from .hostlock import apply_lock
 from .layout import Layout
 from .metrics import write_metrics
@@ -51,10 +53,22 @@ class HostRun:
         write_metrics(self.db, self.layout.metrics_path)
 
 
+def refuse_own_links(layout: Layout) -> None:
+    """Exit 2 naming the file when one of obsplan's own files is a link, or a directory of them resolves outside
+    the root: checked before anything is created, locked or written."""
+    for path, what in layout.own_files().items():
+        if path == layout.db_path:
+            check_sqlite(path, what)
+        else:
+            refuse_link(path, what)
+    _ = layout.backups  # resolved inside the root, or exit 2
+
+
 @contextlib.contextmanager
 def host_run(layout: Layout, command: str, reporter: Reporter, run_id: str) -> Iterator[HostRun]:
     """Hold the apply lock for `command`, open the state database (first: a broken database stops here, before
     anything is opened) and the audit log; both are closed when the run ends, however it ends."""
+    refuse_own_links(layout)
     with apply_lock(layout, command):
         db = StateDB(layout.db_path)
         audit = AuditLog(layout.audit_path)

@@ -64,11 +64,26 @@ class Layout:
 
     @property
     def backups(self) -> Path:
-        return self.state_dir / "backups"
+        return inside(self.root, self.state_dir / "backups")
+
+    def backup_dir(self, component: str, name: str) -> Path:
+        """A new backup directory `backups/<component>/<name>`, proven inside the root (not created here)."""
+        return inside(self.root, self.child(self.backups, component) / name.replace("/", "_"))
 
     @property
     def metrics_path(self) -> Path:
-        return self.state_dir / "metrics" / "obsplan.prom"
+        return inside(self.root, self.state_dir / "metrics") / "obsplan.prom"
+
+    def own_files(self) -> dict[Path, str]:
+        """obsplan's own files on the host, each opened without following a final link (`obsplan.ownfiles`)."""
+        return {
+            self.db_path: "state database",
+            self.lock_path: "apply lock file",
+            self.lock_info_path: "apply lock holder file",
+            self.state_dir / APPLIED_LOCK: "applied lock copy",
+            self.audit_path: "audit log",
+            self.metrics_path: "metrics file",
+        }
 
     @property
     def log_dir(self) -> Path:

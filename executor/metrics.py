@@ -5,9 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
-from prometheus_client import CollectorRegistry, write_to_textfile
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
+from prometheus_client.openmetrics.exposition import ALLOWUTF8
 from prometheus_client.registry import Collector
+
+from obsplan.fsio import write_atomic
+from obsplan.ownfiles import refuse_link
 
 from .state import StateDB
 
@@ -55,7 +59,8 @@ class _StateCollector(Collector):
 
 
 def write_metrics(db: StateDB, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
     registry.register(_StateCollector(db))
-    write_to_textfile(str(path), registry)  # writes a temp file and renames it over the old one
+    refuse_link(path, "metrics file")
+    # a fresh temp file (O_EXCL) renamed over the old one, readable by node_exporter's textfile collector
+    write_atomic(path, generate_latest(registry, ALLOWUTF8), mode=0o644)

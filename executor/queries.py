@@ -48,7 +48,7 @@ def status(
     db = StateDB.open_for_reading(layout.db_path)
     try:
         rows = {r["component"]: r for r in db.all_installed()} if db else {}
-        names = sorted(set(rows) | set(lock.components if lock else ()))
+        names = sorted(set(rows) | set(lock.components if lock else ()) | _linked(layout))
         if not names:
             return []
         return _rows(layout, lock, db, rows, names, services_kind, client)
@@ -74,10 +74,11 @@ def _rows(
     probe = _Probe(layout, services_kind, client)
     try:
         out = []
+        known = _known_components(layout, lock)
         for c in names:
             entry = _entry(layout, c, rows.get(c), pending.get(c, []))
-            if lock and c in lock.components:
-                _compare(entry, lock, layout, probe)
+            if c in known:
+                _compare(entry, lock, known[c], layout, probe)
             out.append(entry)
         return out
     finally:
@@ -100,19 +101,42 @@ def _entry(layout: Layout, c: str, row: Any, pending: list[dict[str, Any]]) -> d
     }
 
 
-def _compare(entry: dict[str, Any], lock: Lock, layout: Layout, probe: _Probe) -> None:
-    """Fill `entry` with the lock's target, the served version, install problems and drift."""
+def _linked(layout: Layout) -> set[str]:
+    """Components with a `current` link under /opt/obsplan (obsplan manages them, whatever the state says)."""
+    opt = layout.host("/opt/obsplan")
+    if not opt.is_dir():
+        return set()
+    return {d.name for d in opt.iterdir() if not d.name.startswith(".") and layout.current_version(d.name)}
+
+
+def _known_components(layout: Layout, lock: Lock | None) -> dict[str, ComponentLock]:
+    """How to probe each component: the compared lock's definition, else the last applied lock's."""
+    known: dict[str, ComponentLock] = {}
+    applied = layout.state_dir / APPLIED_LOCK
+    if applied.is_file():
+        import contextlib
+
+        from obsplan.lockfile import load_lock
+
+        with contextlib.suppress(ObsplanError):  # `doctor` names an unusable applied lock
+            known.update(load_lock(applied).components)
+    known.update(lock.components if lock else {})
+    return known
+
+
+def _compare(entry: dict[str, Any], lock: Lock | None, comp: ComponentLock, layout: Layout, probe: _Probe) -> None:
+    """Fill `entry` with the lock's target, the served version, install problems and drift (every component
+    with a definition, with or without a step in the lock)."""
     from . import drift
     from .integrity import install_problems
 
     c = entry["component"]
-    comp = lock.components[c]
-    entry["target_version"] = comp.version
-    chain = [s for s in lock.plan.steps if s.component == c]
-    if chain:
-        served = probe.served_version(chain, comp)
-        entry["served_version"] = served
-        entry["health"] = "serving" if served else "down"
+    in_lock = lock is not None and c in lock.components
+    entry["target_version"] = comp.version if in_lock else None
+    chain = [s for s in lock.plan.steps if s.component == c] if lock is not None else []
+    served = probe.served_version(c, chain, comp)
+    entry["served_version"] = served
+    entry["health"] = "serving" if served else "down"
     entry["problems"] = install_problems(layout, c, comp.runtime, entry["host_version"])
     if entry["problems"]:
         entry["health"] = "broken"
@@ -120,7 +144,10 @@ def _compare(entry: dict[str, Any], lock: Lock, layout: Layout, probe: _Probe) -
     if entry["drift"] and not entry["problems"]:
         entry["health"] = "drift"  # changed by hand after obsplan installed it
     entry["up_to_date"] = (
-        entry["host_version"] == comp.version and entry["served_version"] == comp.version and not entry["problems"]
+        in_lock
+        and entry["host_version"] == comp.version
+        and entry["served_version"] == comp.version
+        and not entry["problems"]
     )
 
 
@@ -134,7 +161,7 @@ class _Probe:
         self.own = client is None
         self.services: Any = None
 
-    def served_version(self, chain: list[Step], comp: ComponentLock) -> str | None:
+    def served_version(self, c: str, chain: list[Step], comp: ComponentLock) -> str | None:
         from .artifacts import HttpSource
         from .context import Context
         from .facts import host_platform
@@ -159,12 +186,30 @@ class _Probe:
             platform=host_platform(),
             dry_run=True,
         )
-        served: str | None = StepRunner(ctx, chain[-1], comp, chain).served_version()
+        step = chain[-1] if chain else _probe_step(c, comp.version)
+        served: str | None = StepRunner(ctx, step, comp, chain).served_version()
         return served
 
     def close(self) -> None:
         if self.own and self.client is not None:
             self.client.close()
+
+
+def _probe_step(component: str, version: str) -> Step:
+    """A step standing for a component the lock has none for (only its component and version are read)."""
+    from obsplan.lockfile import Step
+
+    return Step(
+        id=f"status:{component}",
+        component=component,
+        from_version=None,
+        to_version=version,
+        phase="status",
+        requires=[],
+        risk="low",
+        reasons=[],
+        artifacts={},
+    )
 
 
 def history(root: Path, component: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

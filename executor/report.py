@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from obsplan.ownfiles import open_own
+
 
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
@@ -92,7 +94,7 @@ class AuditLog(Reporter):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, "audit log")  # never through a link
         self._fh = os.fdopen(fd, "a", encoding="utf-8")
 
     def emit(self, event: Event) -> None:

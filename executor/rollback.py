@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from obsplan.errors import EXIT_USAGE, ObsplanError
+from obsplan.errors import EXIT_FAILED, EXIT_USAGE, ObsplanError
 from obsplan.lockfile import Lock, Step
 from obsplan.versions import version_or_none
 
@@ -15,8 +15,10 @@ from . import adopt
 from .activate import activate
 from .apply_options import ApplyOptions, make_context, with_host_policy
 from .context import Context
+from .host_settings import with_host_settings
 from .hostrun import host_run, http_client, new_run_id
-from .layout import Layout
+from .layout import APPLIED_LOCK, Layout
+from .precheck import check_release
 from .queries import applied_lock
 from .report import Reporter
 from .restore import restore_point
@@ -67,11 +69,15 @@ def rollback(
     mode: str = "standard",
     health_timeout: float | None = None,
     client: httpx.Client | None = None,
+    force: bool = False,
 ) -> StepResult:
     """Switch `component` back to a rollback point (`to` = point id or None for the newest) or an installed
-    version; refuses targets below the component's floor. A failed rollback switches back again."""
+    version; refuses targets below the component's floor, and (unless `force`) a version whose own checker
+    refuses the configuration the service runs with. A failed rollback switches back again."""
     layout = Layout(root.resolve())
     lock = applied_lock(layout, None)
+    if lock is not None:
+        lock.require("rollback", str(layout.state_dir / APPLIED_LOCK))
     if lock is None or component not in lock.components:
         raise ObsplanError(
             f"no applied lock knows {component!r} under {layout.root}",
@@ -80,7 +86,8 @@ def rollback(
     services = make_service_manager(service_manager, layout)
     with http_client(client) as client, host_run(layout, "rollback", reporter, new_run_id()) as run:
         run.start(f"rollback {component} {to or ''}".strip(), lock.content_sha256, mode)
-        opts = with_host_policy(ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout), lock)
+        opts = ApplyOptions(root=layout.root, mode=mode, health_timeout=health_timeout, force=force)
+        opts = with_host_policy(opts, lock)
         ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
         result = rollback_in_context(ctx, lock, component, to)
         run.finish(result.status)
@@ -97,6 +104,8 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     _refuse(ctx, component, target, current, floor)
     step = _rollback_step(component, current, target)
     facts = StepFacts(ctx, step, lock.components[component].runtime)
+    facts.runtime = with_host_settings(facts)  # e.g. credentials the lock left to the host
+    _check_config(facts, target, point)
     history = ctx.history(component, step.id)
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)
     db.journal(ctx.run_id, step.id, component, "step", "start", target)
@@ -156,6 +165,39 @@ def _refuse(ctx: Context, component: str, target: str, current: str | None, floo
             f"{component} {target} is not installed under {ctx.layout.component_dir(component)}",
             hint=f"see 'obsplan rollback {component} --list'",
         )
+
+
+def _check_config(facts: StepFacts, target: str, point: RollbackPoint | None) -> None:
+    """The version rolled back to judges the configuration it will run with first (a 3.x-only field refused by
+    2.x): the live file, or the copy a restored rollback point puts back. --force skips the refusal, not the
+    check. An automatic rollback never comes here: it does not wait for it."""
+    ctx, c = facts.ctx, facts.c
+    release = ctx.layout.version_dir(c, target)
+    verdict = check_release(c, facts.runtime, target, release, ctx.layout, _saved_config(facts, point))
+    if verdict is None:
+        return
+    ctx.emit(c, "config_checked", **verdict.to_dict())
+    if not verdict.refused:
+        return
+    if ctx.force:
+        ctx.emit(c, "config_refusal_forced", tool=verdict.tool, version=target, config=verdict.config)
+        return
+    raise ObsplanError(
+        f"refusing to roll {c} back to {target}: {verdict.tool} {target} refuses the configuration: "
+        f"{verdict.complaint()}. Nothing was switched",
+        file=verdict.config,
+        hint=f"make the configuration valid for {target}, or pass --force to roll back anyway",
+        exit_code=EXIT_FAILED,
+    )
+
+
+def _saved_config(facts: StepFacts, point: RollbackPoint | None) -> Path | None:
+    """The rollback point's copy of the configuration file (what `restore_point` writes back), if it saved one."""
+    if point is None or facts.runtime.config_file is None or not point.backup_dir:
+        return None
+    rel = str(facts.ctx.layout.host(facts.runtime.config_file).relative_to(facts.ctx.layout.root))
+    saved = Path(point.backup_dir) / rel.replace("/", "__")
+    return saved if rel in point.files and saved.is_file() else None
 
 
 def _rollback_step(component: str, current: str | None, target: str) -> Step:

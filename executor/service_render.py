@@ -19,7 +19,7 @@ import jinja2.sandbox
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import write_atomic
 from obsplan.lockfile import Runtime
-from obsplan.service_def import ServiceDef
+from obsplan.service_def import ArgItem, Check, ServiceDef
 
 from .layout import Layout
 
@@ -140,7 +140,7 @@ def render_service(component: str, runtime: Runtime, version: str, layout: Layou
         if f.name not in paths and not f.keep_existing and (path := _render(env, f.path, host_ctx)) not in ("", "None"):
             stale.append(layout.host(path))
     return RenderedService(
-        _argv(env, definition, ctx),
+        _argv(env, definition.argv, ctx),
         environment,
         files,
         stale,
@@ -149,9 +149,9 @@ def render_service(component: str, runtime: Runtime, version: str, layout: Layou
     )
 
 
-def _argv(env: jinja2.Environment, definition: ServiceDef, ctx: dict[str, Any]) -> list[str]:
+def _argv(env: jinja2.Environment, items: list[ArgItem], ctx: dict[str, Any]) -> list[str]:
     argv: list[str] = []
-    for item in definition.argv:
+    for item in items:
         if isinstance(item, str):
             argv.append(_render(env, item, ctx))
         elif item.each is not None:
@@ -160,6 +160,12 @@ def _argv(env: jinja2.Environment, definition: ServiceDef, ctx: dict[str, Any]) 
         elif _true(env, item.when, ctx):
             argv.append(_render(env, item.arg, ctx))
     return argv
+
+
+def render_check(component: str, runtime: Runtime, version: str, layout: Layout, check: Check, tool: Path) -> list[str]:
+    """The argv of `version`'s configuration checker (`check:` of policies/services.yaml); `tool` is its path."""
+    ctx = _base_context(component, runtime, version, layout) | {"tool": str(tool)}
+    return _argv(_jinja(), check.argv, ctx)
 
 
 def environment_file(environment: dict[str, str]) -> str:

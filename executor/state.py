@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from obsplan.errors import ObsplanError
+from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
+
 from .report import now_iso
 from .state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 from .statecheck import problem, refuse
@@ -54,6 +57,7 @@ class StateDB:
         self.path = path
         self.read_only = read_only
         self._lock = threading.RLock()
+        check_sqlite(path, "state database")  # obsplan's own file: never through a link (exit 2 naming it)
         wrong = problem(path, SCHEMA, MIGRATIONS, SCHEMA_VERSION)
         if wrong is not None:
             raise refuse(path, wrong)
@@ -64,9 +68,13 @@ class StateDB:
             )
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
-            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
-            os.chmod(path, 0o600)
+            ident = create_sqlite(path, "state database")
             self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+            try:
+                same_file(path, ident, "state database")
+            except ObsplanError:
+                self.conn.close()
+                raise
             self.conn.execute("PRAGMA journal_mode=WAL")
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.executescript(SCHEMA)
@@ -79,7 +87,7 @@ class StateDB:
 
     @classmethod
     def open_for_reading(cls, path: Path) -> StateDB | None:
-        return cls(path, read_only=True) if path.exists() else None
+        return cls(path, read_only=True) if path.exists() or path.is_symlink() else None
 
     def close(self) -> None:
         with self._lock:

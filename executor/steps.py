@@ -1,6 +1,7 @@
 """One upgrade step, as a sequence of journalled, idempotent stages (each in `stages/`).
 
-    preflight → fetch → extract → checkpoint → activate (switch, restart, verify; auto-rollback) → finish
+    preflight → fetch → extract → precheck (the target's own config check) → rehearse (one-way steps) →
+    checkpoint → activate (switch, restart, verify; auto-rollback) → finish
 
 Each stage is journalled ("<stage>", "begin"/"end") and committed before and after it acts (`journal`), so a
 SIGKILL at any instant is resumed by the next apply: finished stages find their facts in place (verified
@@ -25,7 +26,7 @@ from .history import HistoryRecorder
 from .journal import Stage, StepJournal
 from .report import now_iso
 from .results import Handled, Status, StepFailed, StepResult
-from .stages import activate, checkpoint, done, extract, fetch, finish, preflight
+from .stages import activate, checkpoint, done, extract, fetch, finish, precheck, preflight, rehearse
 from .state import RollbackPoint
 from .stepfacts import StepFacts
 
@@ -33,6 +34,8 @@ STAGES: tuple[tuple[str, Callable[[StepRunner], None]], ...] = (
     ("preflight", preflight.run),
     ("fetch", fetch.run),
     ("extract", extract.run),
+    ("precheck", precheck.run),
+    ("rehearse", rehearse.run),
     ("checkpoint", checkpoint.run),
     ("activate", activate.run),
     ("finish", finish.run),

@@ -27,6 +27,7 @@ COMMANDS = (
     LazyCommand("status", "obsplan.cli_queries", "Installed, target and served version per component."),
     LazyCommand("history", "obsplan.cli_queries", "What obsplan did on this host."),
     LazyCommand("rollback", "obsplan.cli_rollback", "Go back to a rollback point."),
+    LazyCommand("adopt", "obsplan.cli_adopt", "Accept a binary replaced by hand as installed."),
     LazyCommand("bundle", "obsplan.cli_bundle", "Build, verify or extract an air-gapped bundle of a lock."),
     LazyCommand("facts", "obsplan.cli_facts", "This host's installed, linked and served versions, as JSON."),
     LazyCommand("sign", "obsplan.cli_sign", "Sign a lock with an SSH key (ssh-keygen -Y sign)."),
@@ -42,6 +43,6 @@ class MainGroup(JsonErrorsMixin, LazyGroup):
 
 
 @click.group(cls=MainGroup, lazy=COMMANDS, epilog=EXIT_CODES_HELP)
-@click.version_option(__version__, prog_name="obsplan", package_name="obsplan")
+@click.version_option(__version__, prog_name="obsplan")
 def main() -> None:
     """Compile reviewed upgrade plans for an observability stack, and apply them safely."""

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+if TYPE_CHECKING:
+    from obsplan.lock_read import LockFile
+
 from obsplan.cli_edge import emit_json, guarded, json_option
 from obsplan.cli_options import allow_unverified_option
-from obsplan.cli_sign import allowed_signers_option, check_signature
+from obsplan.cli_sign import allowed_signers_option, open_signed
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.executor.bundle import tarball
 from obsplan.executor.bundle.build import build_bundle
 from obsplan.executor.bundle.verify import VerifyResult, verify_bundle
+from obsplan.executor.bundle.wheelhouse import WheelhouseIndex
+from obsplan.executor.bundle.wheelhouse_build import WheelOptions, build_wheelhouse
 from obsplan.executor.report import ConsoleReporter
 
 EPILOG = (
@@ -70,6 +78,24 @@ def _render_verify(result: VerifyResult, as_json: bool) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Extract a bundle tar safely into -o DIR, then verify it.",
 )
+@click.option(
+    "--with-obsplan",
+    is_flag=True,
+    help="Add a wheelhouse: obsplan itself, its dependencies and pip, for `rollout --bootstrap`.",
+)
+@click.option("--python-version", metavar="X.Y", help="With --with-obsplan: the hosts' Python (pip download's).")
+@click.option(
+    "--python-platform",
+    metavar="TAG",
+    help="With --with-obsplan: the hosts' wheel platform, e.g. manylinux2014_x86_64 (pip download's --platform).",
+)
+@click.option(
+    "--find-links",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="With --with-obsplan: a local directory of wheels to take them from (repeatable).",
+)
+@click.option("--no-index", is_flag=True, help="With --with-obsplan: only --find-links, never the package index.")
 @allowed_signers_option
 @json_option
 @guarded
@@ -82,12 +108,14 @@ def bundle_cmd(
     extract_tar: Path | None,
     allowed_signers: Path | None,
     as_json: bool,
+    **wheels: Any,
 ) -> None:
     """Download exactly the artifacts LOCK names (and their upstream checksum files), verified against the
     lock, into a self-contained directory or tar to carry into an air-gapped network.
 
     Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
     _check_modes(lock, verify_dir, extract_tar, allowed_signers)
+    wheel_opts = _wheel_options(**wheels)
     if verify_dir is not None:
         _render_verify(verify_bundle(verify_dir), as_json)
         return
@@ -98,8 +126,35 @@ def bundle_cmd(
         _render_verify(verify_bundle(output), as_json)
         return
     assert lock is not None
-    check_signature(lock, allowed_signers)
-    _build(lock, output, list(platforms), allow_unverified, as_json)
+    _build(open_signed(lock, allowed_signers), output, list(platforms), allow_unverified, as_json, wheel_opts)
+
+
+def _wheel_options(
+    with_obsplan: bool,
+    python_version: str | None,
+    python_platform: str | None,
+    find_links: tuple[Path, ...],
+    no_index: bool,
+) -> WheelOptions | None:
+    given = [
+        n
+        for n, v in (
+            ("--python-version", python_version),
+            ("--python-platform", python_platform),
+            ("--find-links", find_links),
+            ("--no-index", no_index),
+        )
+        if v
+    ]
+    if not with_obsplan:
+        if given:
+            raise ObsplanError(f"{given[0]} only goes with --with-obsplan", key=given[0], hint="add --with-obsplan")
+        return None
+    if python_version is not None and not re.fullmatch(r"3\.\d{1,2}", python_version):
+        raise ObsplanError(f"--python-version {python_version!r} is not X.Y", key="--python-version", hint="e.g. 3.11")
+    if no_index and not find_links:
+        raise ObsplanError("--no-index needs --find-links DIR", key="--no-index", hint="a directory of wheels")
+    return WheelOptions(python_version, python_platform, list(find_links), no_index)
 
 
 def _check_modes(
@@ -120,14 +175,31 @@ def _check_modes(
         )
 
 
-def _build(lock: Path, output: Path, platforms: list[str], allow_unverified: bool, as_json: bool) -> None:
+def _build(
+    opened: LockFile,
+    output: Path,
+    platforms: list[str],
+    allow_unverified: bool,
+    as_json: bool,
+    wheels: WheelOptions | None,
+) -> None:
     reporter = None if as_json else ConsoleReporter(sys.stdout)
-    result = build_bundle(lock, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter)
+    lock = opened.path
+    built: list[WheelhouseIndex] = []
+    then = None if wheels is None else (lambda d: built.append(build_wheelhouse(d, wheels)))
+    result = build_bundle(
+        opened, output, platforms or None, allow_unverified=allow_unverified, reporter=reporter, then=then
+    )
     for warning in result.warnings:
         click.echo(f"WARNING: {warning}", err=True)
     if as_json:
-        emit_json(result.to_dict())
+        emit_json({**result.to_dict(), **({"wheelhouse": json.loads(built[0].to_json())} if built else {})})
         return
+    if built:
+        click.echo(
+            f"wheelhouse: {len(built[0].wheels)} wheels (obsplan {built[0].obsplan_version}) for Python "
+            f"{built[0].python_version} {built[0].platform}".rstrip()
+        )
     d = result.to_dict()
     click.echo(
         f"bundle {result.output}: {len(result.files)} files ({d['downloaded']} downloaded, "

@@ -18,6 +18,7 @@ from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import write_atomic
 
 if TYPE_CHECKING:
+    from obsplan.compiler.inputs import Inputs
     from obsplan.lockfile import Lock
 
 
@@ -37,7 +38,10 @@ def _config_options(f):  # type: ignore[no-untyped-def]
 @click.command()
 @_config_options
 @output_file_option("Lock file to write [default: plans/<env>.lock].")
-@click.option("--check", is_flag=True, help="Exit 1 and list differences if the lock no longer matches its inputs.")
+@click.option(
+    "--check", is_flag=True, help="Exit 1 and list how the lock differs from what its inputs decide (no network)."
+)
+@click.option("--require-checksums", is_flag=True, help="With --check: an artifact without a sha256 is a failure too.")
 @click.option("--upgrade", is_flag=True, help="Re-resolve every component instead of keeping locked versions.")
 @click.option(
     "--upgrade-package",
@@ -71,6 +75,7 @@ def plan(
     offline: bool,
     output: Path | None,
     check: bool,
+    require_checksums: bool,
     upgrade: bool,
     upgrade_packages: tuple[str, ...],
     allow: tuple[str, ...],
@@ -86,10 +91,8 @@ def plan(
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
-    if check:
-        from obsplan.compiler.check import check_lock
-
-        _check_only(check_lock(lock_path, config_dir, env, inputs, settings, frozenset(allow)), lock_path, as_json)
+    if check or require_checksums:
+        _run_check(lock_path, config_dir, env, inputs, settings, frozenset(allow), check, require_checksums, as_json)
     _known_components(upgrade_packages, sorted(inputs.versions.components))
     result = compile_environment(
         config_dir,
@@ -125,13 +128,44 @@ def plan(
     _print_plan(lock, settings, lock_path, report_path)
 
 
-def _check_only(problems: list[str], lock_path: Path, as_json: bool) -> None:
-    """`plan --check`: say whether the lock still matches its inputs, and exit (1 when it does not)."""
+def _run_check(
+    lock_path: Path,
+    config_dir: Path,
+    env: str,
+    inputs: Inputs,
+    settings: Settings,
+    allow: frozenset[str],
+    check: bool,
+    require_checksums: bool,
+    as_json: bool,
+) -> None:
+    """`plan --check [--require-checksums]`: compare, report and exit."""
+    from obsplan.compiler.check import check_lock, missing_checksums
+
+    if not check:
+        raise ObsplanError(
+            "--require-checksums is a question of --check", key="--require-checksums", hint="add --check"
+        )
+    problems = check_lock(lock_path, config_dir, env, inputs, settings, allow, require_checksums=require_checksums)
+    _check_only(problems, lock_path, as_json, None if require_checksums else missing_checksums(lock_path))
+
+
+def _check_only(problems: list[str], lock_path: Path, as_json: bool, missing: list[str] | None) -> None:
+    """`plan --check`: say whether the lock says what its inputs decide, and exit (1 when it does not). Missing
+    checksums (`missing`, when not asked to fail on them) are a note: apply refuses those artifacts anyway."""
     if as_json:
-        emit_json({"lock": str(lock_path), "ok": not problems, "problems": problems})
+        emit_json(
+            {"lock": str(lock_path), "ok": not problems, "problems": problems, "missing_checksums": missing or []}
+        )
     else:
         for p in problems:
             click.echo(p)
+        if missing:
+            click.echo(
+                f"note: {len(missing)} artifact(s) have no sha256 (apply refuses them; see the report's summary; "
+                "--require-checksums makes this fail)",
+                err=True,
+            )
         click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
     sys.exit(EXIT_FAILED if problems else 0)
 
@@ -232,7 +266,10 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
         raise ObsplanError(f"unknown component {component!r}", hint=f"built-in: {', '.join(sorted(builtins))}")
     defn = resolve_definition(component, spec, builtins, "versions.yaml")
     rows = []
-    for tag, published, pre in release_data(defn.github_repo, Settings.from_env(), offline):
+    found, note = release_data(defn.github_repo, Settings.from_env(), offline)
+    if note and not as_json:
+        click.echo(f"note: {note}", err=True)
+    for tag, published, pre in found:
         v = parse_tag(tag, defn.tag_prefix)
         if v is None or (defn.ignore_go_module_twins and go_module_twin(v)):
             if show_all:
@@ -283,14 +320,18 @@ def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as
     from obsplan.compiler.diff import diff_locks, render_diff, summary_counts
     from obsplan.compiler.diff_markdown import render_diff_markdown
     from obsplan.lock_ref import read_lock_ref
+    from obsplan.lock_review import format_note
 
-    rows = diff_locks(read_lock_ref(old), read_lock_ref(new), show_all=show_all)
+    a, b = read_lock_ref(old), read_lock_ref(new)
+    rows, note = diff_locks(a, b, show_all=show_all), format_note(a, b, old, new)
     if as_json or fmt == "json":
-        emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary_counts(rows)})
+        summary = summary_counts(rows)
+        emit_json({"a": old, "b": new, "all": show_all, "components": rows, "summary": summary, "format": note})
     elif fmt == "markdown":
-        click.echo(render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
+        head = f"{note}\n\n" if note else ""
+        click.echo(head + render_diff_markdown(rows, summary_counts(rows), old, new, show_all, max_chars), nl=False)
     else:
-        click.echo(render_diff(rows, old, new), nl=False)
+        click.echo((f"{note}\n" if note else "") + render_diff(rows, old, new), nl=False)
 
 
 @click.group()

@@ -17,7 +17,7 @@ from obsplan.cli_options import (
     root_option,
     service_manager_option,
 )
-from obsplan.cli_sign import allowed_signers_option, check_signature
+from obsplan.cli_sign import allowed_signers_option, open_signed
 
 # Each command imports the executor modules it needs when it runs: tests/test_cli_shape.py holds this.
 
@@ -38,6 +38,12 @@ def _apply_options(f: Any, lock_required: bool = True) -> Any:
         click.option("--component", help="Only steps of this component."),
         service_manager_option,
         click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
+        click.option(
+            "--rehearse",
+            is_flag=True,
+            help="Rehearse one-way steps (those setting a rollback floor) on a copy of the data before their "
+            "switch, as --mode safe does.",
+        ),
         click.option(
             "--artifacts",
             "artifacts_dir",
@@ -83,8 +89,13 @@ def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: boo
     """Check LOCK's signature when asked, apply it under `root` with `options` (ApplyOptions' fields), exit."""
     from obsplan.executor import engine
 
-    check_signature(lock, allowed_signers)
-    report = engine.apply(lock, engine.ApplyOptions(root=root, **options), reporter(as_json))
+    opened = open_signed(lock, allowed_signers)  # read once: the signed bytes are the ones applied
+    report = engine.apply(opened, engine.ApplyOptions(root=root, **options), reporter(as_json))
+    if not as_json:
+        from obsplan.executor.heldback import summary_lines
+
+        for line in summary_lines(report.results):
+            click.echo(line)
     pending = [r.step_id for r in report.results if r.status == "pending"]
     if pending and not as_json:
         click.echo(

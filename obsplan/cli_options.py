@@ -59,7 +59,8 @@ def service_manager_option(f: Any) -> Any:
 
 
 def mode_option(help: str | None = None) -> Decorator:
-    """`--mode safe|standard|fast` (default standard): the health window and parallelism of a step."""
+    """`--mode safe|standard|fast` (default safe, seed 003's "Safe Mode (default)"): the health window and
+    parallelism of a step."""
     return click.option(
-        "--mode", type=click.Choice(["safe", "standard", "fast"]), default="standard", show_default=True, help=help
+        "--mode", type=click.Choice(["safe", "standard", "fast"]), default="safe", show_default=True, help=help
     )

@@ -17,11 +17,23 @@ from obsplan.cli_options import lock_file_option, root_option, service_manager_o
 @root_option()
 @lock_file_option("Compare with this lock (default: the last applied one).")
 @service_manager_option
+@click.option(
+    "--facts",
+    "facts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The fleet instead: facts collected by `obsplan facts --inventory I -o DIR`, one table host × component.",
+)
 @json_option
 @guarded
-def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json: bool) -> None:
-    """Per component: installed version, target in the lock, health, last result."""
+def status_cmd(root: Path, lock_path: Path | None, service_manager: str, facts_dir: Path | None, as_json: bool) -> None:
+    """Per component of the lock and every component obsplan manages: installed (state), linked (`current`),
+    target and served version, health, last result (with --facts DIR: per host and component of a fleet, served
+    version, target and drift)."""
     from obsplan.executor import queries
+
+    if facts_dir is not None:
+        _fleet_status(facts_dir, lock_path, as_json)
+        return
 
     rows = queries.status(root, lock_path, service_manager)
     if as_json:
@@ -30,9 +42,29 @@ def status_cmd(root: Path, lock_path: Path | None, service_manager: str, as_json
     _render_status(rows)
 
 
+def _fleet_status(facts_dir: Path, lock_path: Path | None, as_json: bool) -> None:
+    from obsplan.lockfile import load_lock
+    from obsplan.rollout.fleet_facts import rows, table
+
+    data = rows(facts_dir, load_lock(lock_path) if lock_path is not None else None)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(table(data), nl=False)
+
+
 def _render_status(rows: list[dict[str, Any]]) -> None:
-    cols = ("component", "installed_version", "target_version", "served_version", "health", "last_result")
-    click.echo("  ".join(f"{c:<18}" for c in cols).rstrip())
+    cols = (
+        "component",
+        "installed_version",
+        "host_version",
+        "target_version",
+        "served_version",
+        "health",
+        "last_result",
+    )
+    heads = {"host_version": "linked_version"}  # the `current` link under /opt/obsplan
+    click.echo("  ".join(f"{heads.get(c, c):<18}" for c in cols).rstrip())
     for r in rows:
         click.echo("  ".join(f"{str(r.get(c) or '-'):<18}" for c in cols).rstrip())
     for r in rows:

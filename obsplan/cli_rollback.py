@@ -25,6 +25,7 @@ from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 @service_manager_option
 @mode_option()
 @click.option("--health-timeout", type=float)
+@click.option("--force", is_flag=True, help="Roll back even when that version's own checker refuses the configuration.")
 @json_option
 @guarded
 def rollback_cmd(
@@ -36,6 +37,7 @@ def rollback_cmd(
     service_manager: str,
     mode: str,
     health_timeout: float | None,
+    force: bool,
     as_json: bool,
 ) -> None:
     """Switch COMPONENT back to a rollback point or an installed version (never below its floor), or with
@@ -56,7 +58,9 @@ def rollback_cmd(
     if list_only:
         _render_points(rollbacks.rollback_list(root, component), component, as_json)
         return
-    result = rollbacks.rollback(root, component, to, reporter(as_json), service_manager, mode, health_timeout)
+    result = rollbacks.rollback(
+        root, component, to, reporter(as_json), service_manager, mode, health_timeout, force=force
+    )
     if as_json:
         from obsplan.executor.engine import emit_result_event
         from obsplan.executor.report import JsonLinesReporter

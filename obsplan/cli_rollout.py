@@ -42,12 +42,41 @@ def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
         journal.close()
 
 
+def _checked(check: Any) -> Any:
+    """A click callback running one of obsplan.rollout.numbers' checks: bad input is a usage error (exit 2)
+    while the command line is parsed, before anything else happens."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        from obsplan.errors import ObsplanError
+
+        try:
+            return check(value)
+        except ObsplanError as exc:
+            raise click.BadParameter(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
+
+    return callback
+
+
+def _seconds(option: str) -> Any:
+    from obsplan.rollout import numbers
+
+    return _checked(lambda v: numbers.seconds(option, v))
+
+
 def _batch_and_gate_options(f: Any) -> Any:
     """The rollout's shape, the same for `rollout` and `export ansible`: batch sizes and the gates between them."""
+    from obsplan.rollout import numbers
+
     options = [
-        click.option("--canary", type=int, default=1, show_default=True, help="Hosts in the first batch."),
         click.option(
-            "--batches", default="10%,50%,100%", show_default=True, help="Cumulative targets after the canary."
+            "--canary", type=click.IntRange(min=0), default=1, show_default=True, help="Hosts in the first batch."
+        ),
+        click.option(
+            "--batches",
+            default="10%,50%,100%",
+            show_default=True,
+            callback=_checked(numbers.batch_spec),
+            help="Cumulative targets after the canary.",
         ),
         click.option(
             "--gate",
@@ -55,14 +84,33 @@ def _batch_and_gate_options(f: Any) -> Any:
             multiple=True,
             help="PromQL that must be non-empty and non-zero ($HOSTS: hosts done so far).",
         ),
-        click.option("--prometheus", help="Prometheus URL for gates (default: the inventory's)."),
-        click.option("--soak", type=float, default=0.0, show_default=True, help="Seconds of measurements per gate."),
-        click.option("--interval", type=float, default=10.0, show_default=True, help="Seconds between measurements."),
+        click.option(
+            "--prometheus",
+            callback=_checked(numbers.prometheus_url),
+            help="Prometheus URL for gates (default: the inventory's, else the host whose components include it).",
+        ),
+        click.option(
+            "--soak",
+            type=float,
+            default=0.0,
+            show_default=True,
+            callback=_seconds("--soak"),
+            help="Seconds of measurements per gate.",
+        ),
+        click.option(
+            "--interval",
+            type=float,
+            default=10.0,
+            show_default=True,
+            callback=_seconds("--interval"),
+            help="Seconds between measurements.",
+        ),
         click.option(
             "--initial-delay",
             type=float,
             default=0.0,
             show_default=True,
+            callback=_seconds("--initial-delay"),
             help="Seconds after a batch before the first measurement.",
         ),
     ]
@@ -81,13 +129,22 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
 @click.option(
     "--inventory",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="obsplan YAML inventory, or an Ansible YAML inventory.",
+    help="obsplan YAML inventory, or an Ansible inventory (YAML, or INI through ansible-core).",
 )
 @click.option("--bundle", type=click.Path(path_type=Path), help="Bundle tar uploaded to each host (apply --bundle).")
+@click.option(
+    "--bootstrap",
+    is_flag=True,
+    help="Install obsplan from the bundle's wheelhouse (bundle --with-obsplan) on hosts without a working one.",
+)
 @_batch_and_gate_options
 @click.option(
+    "--canary-hosts",
+    help="The canaries, by name (NAME[,NAME]) or label (KEY=VALUE); default: chosen (see --dry-run).",
+)
+@click.option(
     "--failure-limit",
-    type=int,
+    type=click.IntRange(min=0),
     default=0,
     show_default=True,
     help="Failed hosts per batch, and failed measurements per gate, tolerated.",
@@ -99,12 +156,31 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
     type=click.Path(file_okay=False, path_type=Path),
     help="Journal directory (default: $XDG_STATE_HOME/obsplan or ~/.local/state/obsplan).",
 )
-@click.option("--resume", is_flag=True, help="Continue the newest unfinished rollout of LOCK.")
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue the newest unfinished rollout of LOCK with its journalled gates and batches; a failed gate "
+    "is measured again first.",
+)
+@click.option(
+    "--override-gates",
+    is_flag=True,
+    help="With --resume: use the gate/batch flags given now instead of the journalled ones (journalled).",
+)
+@click.option("--retry-failed", is_flag=True, help="With --resume: apply again the hosts that failed.")
+@click.option(
+    "--facts",
+    "facts_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="With --dry-run: facts collected earlier (DIR/HOST.json, `obsplan facts --inventory I -o DIR`).",
+)
 @click.option("--status", "show_status", is_flag=True, help="Show the newest rollout (Markdown, or --json).")
 @click.option("--rollout-id", help="With --status: this rollout instead of the newest.")
 @click.option("--dry-run", is_flag=True, help="Print the batches and per-host steps; touch nothing.")
 @click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), help="Passed to apply on each host.")
-@click.option("--health-timeout", type=float, help="Passed to apply on each host.")
+@click.option(
+    "--health-timeout", type=float, callback=_seconds("--health-timeout"), help="Passed to apply on each host."
+)
 @json_option
 @guarded
 def rollout_cmd(
@@ -142,9 +218,20 @@ def rollout_cmd(
         gates=list(gates),
         limit=[x.strip() for x in (limit or "").split(",") if x.strip()],
         apply_args=_apply_args(mode, health_timeout),
+        explicit=_explicit(),
         **shape,
     )
     sys.exit(rollout(opts, RolloutReporter(as_json)))
+
+
+def _explicit() -> set[str]:
+    """The rollout options given on the command line (or by environment): only these are compared with the
+    journal on --resume; a default never contradicts it."""
+    from click.core import ParameterSource
+
+    ctx = click.get_current_context()
+    given = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+    return {name for name in ctx.params if ctx.get_parameter_source(name) in given}
 
 
 @click.group("export")
@@ -179,19 +266,25 @@ def export_ansible_cmd(
     as_json: bool,
 ) -> None:
     """Write a playbook + role doing the rollout's per-host work with Ansible `serial` batches and a `uri` gate."""
-    from obsplan.lockfile import load_lock
+    import tempfile
+
+    from obsplan.lock_read import open_lock
     from obsplan.rollout.ansible_export import export_ansible, serial_sizes
     from obsplan.rollout.batches import plan_batches
     from obsplan.rollout.inventory import load_inventory
 
-    loaded = load_lock(lock)
+    opened = open_lock(lock)  # read once: the role ships exactly the bytes checked here
     serial: list[int | str] = serial_sizes(canary, batches)
     if inventory is not None:
         inv = load_inventory(inventory)
         serial = [len(b.hosts) for b in plan_batches([h.name for h in inv.hosts], canary, batches)]
         prometheus = prometheus or inv.prometheus
     bundled = bundle.resolve() if bundle else None
-    files = export_ansible(loaded, lock, out, serial, list(gates), prometheus, soak, interval, initial_delay, bundled)
+    with tempfile.TemporaryDirectory(prefix="obsplan-export-") as private:
+        copy = Path(private) / "obsplan.lock"
+        copy.write_bytes(opened.data)
+        args = (serial, list(gates), prometheus, soak, interval, initial_delay, bundled)
+        files = export_ansible(opened.lock, copy, out, *args)
     if as_json:
         click.echo(json.dumps({"files": [str(f) for f in files], "serial": serial}, indent=2))
     else:

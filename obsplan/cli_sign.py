@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from obsplan.cli_edge import emit_json, guarded, json_option
+
+if TYPE_CHECKING:
+    from obsplan.lock_read import LockFile
 
 DEFAULT_KEY_ENV = "OBSPLAN_SIGN_KEY"
 
@@ -30,21 +33,22 @@ def sign_key_option(f: Any) -> Any:
     )(f)
 
 
-def check_signature(lock: Path, allowed_signers: Path | None) -> str | None:
-    """With an allowed-signers file: the principal that signed `lock` (ObsplanError, exit 2, otherwise)."""
-    if allowed_signers is None:
-        return None
+def open_signed(lock: Path, allowed_signers: Path | None) -> LockFile:
+    """LOCK read once; with an allowed-signers file, its signature verified over those bytes (ObsplanError,
+    exit 2, otherwise) and the signer printed; the caller uses the returned bytes and lock, never the path."""
+    from obsplan.lock_read import open_lock
+
+    opened = open_lock(lock, allowed_signers)
+    if opened.signer is not None:
+        click.echo(f"{lock}: signed by {opened.signer} ({allowed_signers})", err=True)
+    return opened
+
+
+def sign_lock(lock: Path, key: Path, data: bytes | None = None) -> Path:
+    """Sign `data` (the lock's bytes as read and validated; default: read `lock` now) into LOCK.sig."""
     from obsplan import signing
 
-    principal = signing.verify(lock, allowed_signers)
-    click.echo(f"{lock}: signed by {principal} ({allowed_signers})", err=True)
-    return principal
-
-
-def sign_lock(lock: Path, key: Path) -> Path:
-    from obsplan import signing
-
-    return signing.sign(lock, key)
+    return signing.sign(lock, key, data)
 
 
 @click.command("sign")
@@ -60,11 +64,11 @@ def sign_cmd(lock: Path, key: Path | None, as_json: bool) -> None:
     """Sign LOCK's exact bytes with an SSH key (ssh-keygen -Y sign, namespace obsplan-lock) into LOCK.sig.
 
     The lock is validated first (content hash, path policy): a lock obsplan would refuse is never signed."""
-    from obsplan.lockfile import load_lock
+    from obsplan.lock_read import open_lock
 
-    load_lock(lock)
+    opened = open_lock(lock)
     key = key or Path(os.environ.get(DEFAULT_KEY_ENV) or Path.home() / ".ssh" / "id_ed25519")
-    sig = sign_lock(lock, key)
+    sig = sign_lock(lock, key, opened.data)
     if as_json:
         emit_json({"lock": str(lock), "signature": str(sig)})
         return

@@ -19,13 +19,16 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` (text as UTF-8) to `path` atomically and durably, creating parent directories."""
+def write_atomic(path: Path, data: str | bytes, mode: int | None = None) -> None:
+    """Write `data` (text as UTF-8) to `path` atomically and durably, creating parent directories; the file's
+    mode is `mode` when given (else mkstemp's 0600)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data.encode() if isinstance(data, str) else data)
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -7,27 +7,27 @@ import json
 from pathlib import Path
 from typing import Any
 
-from obsplan.errors import ObsplanError
 from obsplan.lockfile import Lock, load_lock
 
 
 def load_reviewed_lock(path: Path) -> Lock:
-    """`load_lock` (content hash and format version checked), naming the obsplan that wrote an unsupported lock."""
-    try:
-        return load_lock(path)
-    except ObsplanError as exc:
-        if exc.key == "format_version":
-            writer = _writer(path)
-            if writer:
-                exc.message += f"; it was written by obsplan {writer}"
-        raise
+    """`load_lock`: the content hash checked against the document as written, and a format this obsplan does not
+    read refused naming the obsplan that wrote it (`obsplan/lock_read.py`)."""
+    return load_lock(path)
 
 
-def _writer(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text()).get("obsplan_version")
-    except (OSError, ValueError, AttributeError):
+def format_note(a: Lock, b: Lock, old: str, new: str) -> str | None:
+    """One line when two locks differ in format or writer (what `diff` would not show otherwise), else None."""
+    if (a.format_version, a.obsplan_version) == (b.format_version, b.obsplan_version):
         return None
+    text = (
+        f"lock format {a.format_version} (obsplan {a.obsplan_version}) → {b.format_version} "
+        f"(obsplan {b.obsplan_version})"
+    )
+    for lock, name in ((a, old), (b, new)):
+        if lock.format_gaps():
+            text += f"; {name} has no {' and no '.join(lock.format_gaps())}: apply refuses it, 'obsplan plan' again"
+    return text
 
 
 def lock_difference(bundled: bytes, given: bytes) -> str:

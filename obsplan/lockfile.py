@@ -1,44 +1,52 @@
-"""The lock: the reviewed hand-off from the compiler to the executor.
+"""The lock: the reviewed hand-off from the compiler to the executor, and a lasting contract.
 
 A lock is JSON with sorted keys and a stable order, so compiling twice gives identical bytes and a PR diff
-shows exactly what changed. `content_sha256` covers every other byte of meaning, so a lock edited by hand
-after it was generated is detected by `obsplan plan --check` and refused by `obsplan apply`.
-The executor imports only this module from the compiler.
+shows exactly what changed. The executor imports only this module from the compiler.
+
+Canonical form (defined here once, `canonical_json`): the parsed JSON document without its `content_sha256`
+key, serialised with sorted keys, separators `,` and `:`, no whitespace, non-ASCII characters as themselves,
+encoded as UTF-8. `content_sha256` is the sha256 of that form, computed over the document *as written*
+(never over a re-serialisation by today's models), so a lock written by any earlier obsplan keeps its hash,
+whitespace and key order carry no meaning, and a changed value anywhere is refused as edited.
+
+Format versions (`obsplan/lock_formats.py`): `format_version` moves whenever a field is added, removed or
+changes meaning; every format obsplan wrote is read (older ones into today's model, absent fields as that
+version's table states); a newer format is refused naming both versions. See docs/lock-format.md.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     SerializerFunctionWrapHandler,
     StringConstraints,
-    ValidationError,
     model_serializer,
 )
 
-from obsplan import jsonload
+from obsplan import __version__
 from obsplan import pathpolicy as pp
 from obsplan.errors import ObsplanError
-from obsplan.lockcheck import check_lock
+from obsplan.lock_formats import FORMAT_VERSION as FORMAT_VERSION  # the format this obsplan writes
+from obsplan.lock_formats import Gap
+from obsplan.lock_policy import ArchiveLimits as ArchiveLimits  # re-exported: part of the lock
+from obsplan.lock_policy import HostPolicy as HostPolicy
+from obsplan.lock_policy import PostVerify as PostVerify
+from obsplan.lock_policy import Strict as Strict
 from obsplan.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
 from obsplan.service_def import ClusterSettings, MysqlConnection, ServiceDef, StorageSettings, UserName
 
-FORMAT_VERSION = 1
-
 Risk = Literal["low", "medium", "high"]
 SourceKind = Literal["github", "grafana_com", "cache", "snapshot", "fallback_version", "module_manifest", "lock"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Artifact(Strict):
@@ -197,19 +205,47 @@ class Step(Strict):
     soak_seconds: int | None = Field(
         default=None, description="from_version must have served (verified) this long first; absent: no soak"
     )
+    settings_from_host: list[Literal["mysql", "scrape_uri", "cluster", "storage"]] = Field(
+        default_factory=list,
+        description="runtime settings the component's definition requires that versions.yaml does not give: apply "
+        "takes them from the running installation (docs/credentials.md) and refuses this step when there is none; "
+        "absent: none",
+    )
 
     @model_serializer(mode="wrap")
     def _omit_no_soak(self, handler: Any) -> Any:
-        """Without a soak the field is left out, so locks written before soak existed keep their bytes and hash."""
+        """Without a soak (or settings from the host) the field is left out, so locks written before it existed
+        keep their bytes and hash."""
         data = handler(self)
         if isinstance(data, dict) and data.get("soak_seconds") is None:
             data.pop("soak_seconds", None)
+        if isinstance(data, dict) and not data.get("settings_from_host"):
+            data.pop("settings_from_host", None)
         return data
 
 
 class Plan(Strict):
     phases: list[str]
     steps: list[Step]
+    phase_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="another name of a phase → the phase (`apply --phase core` runs phase `prometheus`); absent: none",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_no_aliases(self, handler: Any) -> Any:
+        """Without aliases the field is left out, so locks written before aliases existed keep their bytes."""
+        data = handler(self)
+        if isinstance(data, dict) and not data.get("phase_aliases"):
+            data.pop("phase_aliases", None)
+        return data
+
+    def phase_named(self, name: str) -> str | None:
+        """The phase `name` names (itself or through an alias), None when the plan has no such phase."""
+        if name in self.phases:
+            return name
+        target = self.phase_aliases.get(name)
+        return target if target in self.phases else None
 
 
 class ComponentLock(Strict):
@@ -229,27 +265,20 @@ class ComponentLock(Strict):
     advisories: list[AdvisoryEntry] = Field(default_factory=list)
 
 
-class ArchiveLimits(Strict):
-    """Ceilings checked while extracting, before the disk fills (defaults fit every real release, with room)."""
+class AdvisoryScan(Strict):
+    """Whether the plan was checked against security advisories, and with what (or why not)."""
 
-    max_total_bytes: int = Field(default=4 * 1024**3, ge=1, description="uncompressed bytes of one archive")
-    max_members: int = Field(default=20_000, ge=1)
-    max_ratio: float = Field(default=200.0, gt=1, description="uncompressed / compressed size")
+    checked: bool
+    detail: str = Field(description="the records read (checked), or why advisories were not checked")
 
 
-class HostPolicy(Strict):
-    """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
+@dataclass(frozen=True)
+class ReadInfo:
+    """How a lock was read: its written format, the hash of the document as written, what its format lacks."""
 
-    keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
-    retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
-    auto_rollback_on_failure: bool = True
-    require_checksum_verification: bool = Field(
-        default=True,
-        description="false: artifacts without a sha256 are installed with a warning, as --allow-unverified",
-    )
-    on_manual_change: Literal["skip", "reinstall"] = "skip"
-    download_deadline_seconds: int = Field(default=900, ge=1, description="overall deadline per artifact")
-    archive_limits: ArchiveLimits = Field(default_factory=ArchiveLimits)
+    format: int
+    digest: str
+    gaps: frozenset[Gap]
 
 
 class Lock(Strict):
@@ -261,62 +290,86 @@ class Lock(Strict):
     components: dict[Name, ComponentLock]
     plan: Plan
     host_policy: HostPolicy = Field(default_factory=HostPolicy)
+    advisory_scan: AdvisoryScan | None = Field(
+        default=None, description="whether advisories were checked; absent: a lock that does not say"
+    )
     content_sha256: str = ""
+    _read: ReadInfo | None = PrivateAttr(default=None)
+
+    @model_serializer(mode="wrap")
+    def _omit_unrecorded(self, handler: Any) -> Any:
+        """Without a recorded scan the field is left out, so older locks keep their bytes and hash."""
+        data = handler(self)
+        if isinstance(data, dict) and data.get("advisory_scan") is None:
+            data.pop("advisory_scan", None)
+        return data
 
     def body_digest(self) -> str:
-        """sha256 of the canonical JSON of everything but `content_sha256`."""
-        data = self.model_dump(mode="json", exclude={"content_sha256"})
-        return hashlib.sha256(_canonical(data).encode()).hexdigest()
+        """The content hash of this lock as this obsplan writes it (`to_json`): of a lock read from a file,
+        the hash of the document as written (`content_digest`), whatever today's models would write."""
+        if self._read is not None:
+            return self._read.digest
+        return content_digest(self.model_dump(mode="json"))
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Lock:
+        """A copy; with `update` it is no longer the document as written: its digest is today's serialisation."""
+        copy = super().model_copy(update=update, deep=deep)
+        if update:
+            copy._read = None
+        return copy
+
+    def is_intact(self) -> bool:
+        """`content_sha256` matches the content (as written, for a lock read from a file)."""
+        return self.content_sha256 == self.body_digest()
 
     def sealed(self) -> Lock:
-        return self.model_copy(update={"content_sha256": self.body_digest()})
+        fresh = self.model_copy(update={"content_sha256": ""})
+        return fresh.model_copy(update={"content_sha256": fresh.body_digest()})
 
     def to_json(self) -> str:
-        return _canonical(self.model_dump(mode="json"), indent=2) + "\n"
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+    def format_gaps(self) -> list[str]:
+        """What this lock's (older) format lacks, e.g. `service definitions` (empty for a lock of today's format)."""
+        return sorted(g.what for g in self._read.gaps) if self._read else []
+
+    def require(self, command: str, where: str) -> None:
+        """Refuse (exit 2) when the lock's format lacks something `command` needs, naming the format, the obsplan
+        that wrote it and the fix; never "edited"."""
+        gaps = sorted(g.what for g in (self._read.gaps if self._read else ()) if command in g.needed_by)
+        if gaps:
+            fmt = self.format_version
+            raise ObsplanError(
+                f"lock format {fmt} (written by obsplan {self.obsplan_version}) has no {' and no '.join(gaps)}, "
+                f"which {command} needs",
+                file=where,
+                key="format_version",
+                hint=f"run 'obsplan plan' again with this obsplan ({__version__}) to write a format "
+                f"{FORMAT_VERSION} lock, review it, and {command} that",
+            )
 
 
-def _canonical(data: Any, indent: int | None = None) -> str:
-    return json.dumps(
-        data, sort_keys=True, indent=indent, ensure_ascii=False, separators=None if indent else (",", ":")
-    )
+def canonical_json(document: Any) -> bytes:
+    """The canonical form: sorted keys, separators `,` and `:`, characters as themselves, UTF-8."""
+    return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def content_digest(document: dict[str, Any]) -> str:
+    """`content_sha256` of a lock document: sha256 of the canonical form of everything but `content_sha256`."""
+    return hashlib.sha256(canonical_json({k: v for k, v in document.items() if k != "content_sha256"})).hexdigest()
 
 
 def load_lock(path: Path, verify: bool = True) -> Lock:
-    """Read and validate a lock; with `verify`, refuse a lock whose content hash or format version is off."""
-    try:
-        raw = jsonload.read(path, "lock", hint="regenerate it with 'obsplan plan'")
-    except FileNotFoundError:
-        raise ObsplanError("lock file not found", file=str(path), hint="run 'obsplan plan' first") from None
-    return _validated(raw, str(path), verify)
+    """Read and validate a lock of any format this obsplan reads (`obsplan/lock_read.py`); with `verify`, refuse
+    a lock whose content hash does not match the document as written."""
+    from obsplan.lock_read import read_lock
+
+    return read_lock(path, verify)
 
 
 def parse_lock(text: str | bytes, where: str, verify: bool = True) -> Lock:
-    """`load_lock` for lock text read elsewhere (e.g. from git); `where` names it in errors."""
-    data = text.encode() if isinstance(text, str) else text
-    return _validated(jsonload.loads(data, where, "lock", hint="regenerate it with 'obsplan plan'"), where, verify)
+    """`load_lock` for lock bytes read elsewhere (from git, or read once for a signature check); `where` names
+    it in errors."""
+    from obsplan.lock_read import parse
 
-
-def _validated(raw: Any, where: str, verify: bool) -> Lock:
-    if isinstance(raw, dict) and raw.get("format_version") != FORMAT_VERSION:
-        raise ObsplanError(
-            f"lock format_version {raw.get('format_version')!r} is not supported (this obsplan reads {FORMAT_VERSION})",
-            file=where,
-            key="format_version",
-            hint="regenerate the lock with this obsplan version",
-        )
-    try:
-        lock = Lock.model_validate(raw)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        key = ".".join(str(p) for p in err["loc"])
-        msg = err["msg"].removeprefix("Value error, ")
-        raise ObsplanError(msg, file=where, key=key, hint="regenerate it with 'obsplan plan'") from None
-    check_lock(lock, where)
-    if verify and lock.content_sha256 != lock.body_digest():
-        raise ObsplanError(
-            "lock was edited after it was generated (content_sha256 does not match its content)",
-            file=where,
-            key="content_sha256",
-            hint="re-run 'obsplan plan' and review the regenerated lock instead of editing it by hand",
-        )
-    return lock
+    return parse(text.encode() if isinstance(text, str) else text, where, verify)

@@ -13,13 +13,20 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from obsplan.pathtypes import HostPath, Url
 from obsplan.versions import Version
 
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
 _DURATION_RE = re.compile(r"^([0-9]+(ms|s|m|h|d|w|y))+$")
+
+
+def _without_none(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if isinstance(data, dict) and data.get(key) is None:
+            data.pop(key, None)
+    return data
 
 
 class Strict(BaseModel):
@@ -55,6 +62,36 @@ class ServiceFile(Strict):
 ArgItem = str | Arg
 
 
+class Check(Strict):
+    """The target version's own verdict on the configuration the service runs with, asked before a step
+    switches to it (and before a manual rollback goes back to it): exit 0 accepts, anything else refuses."""
+
+    tool: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="a binary of the release being checked (runtime.binaries name, e.g. promtool, amtool)",
+    )
+    argv: list[ArgItem] = Field(
+        min_length=1, description="templates: `tool` is the tool's path in that release, config_file the host path"
+    )
+    timeout_seconds: int = Field(default=60, ge=1, le=600)
+
+
+class Rehearsal(Strict):
+    """How a one-way step (one that sets a rollback floor) is tried before its switch, in `safe` mode or with
+    --rehearse: the target started on a free loopback port against a disposable copy of the data directory
+    and a copy of the configuration without the keys that reach out (scraping, rules, alerting, remote write);
+    it must become ready and answer a query over a series the running version holds."""
+
+    strip: list[str] = Field(description="top-level configuration keys removed from the rehearsal's copy")
+    immutable_marker: str = Field(
+        default="meta.json",
+        pattern=r"^[A-Za-z0-9._-]{1,64}$",
+        description="a data_dir subdirectory holding this file is immutable (a TSDB block): hard-linked, not copied",
+    )
+    skip: list[str] = Field(default_factory=list, description="top-level data_dir entries not copied (lock files)")
+    ready_timeout_seconds: int = Field(default=120, ge=1, le=3600)
+
+
 class Variant(Strict):
     """What differs for versions in [from, until): each field given replaces the base definition's."""
 
@@ -66,7 +103,12 @@ class Variant(Strict):
     env: dict[str, str] | None = None
     files: list[ServiceFile] | None = None
     build_info_metric: str | None = None
+    check: Check | None = None
     note: str = ""
+
+    @model_serializer(mode="wrap")
+    def _omit_no_check(self, handler: Any) -> Any:
+        return _without_none(handler(self), "check")
 
     @field_validator("from_", "until")
     @classmethod
@@ -100,9 +142,18 @@ class ServiceDef(Strict):
         description="regexes (group 1: the version) for `--version` output that is not the prometheus/common format",
     )
     reload_signal: str | None = None
+    check: Check | None = Field(
+        default=None, description="the release's own configuration checker; null: nothing to check (no config)"
+    )
+    rehearsal: Rehearsal | None = Field(default=None, description="null: one-way steps are not rehearsed")
     settings: list[str] = Field(default_factory=list, description="the runtime settings it reads")
     requires: list[str] = Field(default_factory=list, description="settings without which it cannot start")
     versions: list[Variant] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _omit_no_check(self, handler: Any) -> Any:
+        """Without a checker or rehearsal the fields are left out, so older locks keep their hash."""
+        return _without_none(handler(self), "check", "rehearsal")
 
     @model_validator(mode="after")
     def _requires_are_settings(self) -> ServiceDef:
@@ -168,7 +219,8 @@ class ClusterSettings(Strict):
 
 
 class StorageSettings(Strict):
-    """Alertmanager's silence and notification-log storage (the path is the component's data_dir)."""
+    """Retention of what a component stores in its data_dir: Alertmanager's silences and notification log
+    (--data.retention), Prometheus' TSDB (--storage.tsdb.retention.time; --storage.tsdb.retention before 2.7)."""
 
     retention: str | None = Field(default=None, description="--data.retention, a Go duration such as 120h")
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 from obsplan.errors import ObsplanError
+from obsplan.lock_bytes import read_lock_bytes
 
 NAMESPACE = "obsplan-lock"
 _FINGERPRINT = re.compile(r"(?:RSA|ECDSA|ED25519|DSA|ECDSA-SK|ED25519-SK) key (SHA256:[A-Za-z0-9+/=]+)")
@@ -36,13 +38,14 @@ def _run(args: list[str], stdin: bytes) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([_ssh_keygen(), *args], input=stdin, capture_output=True, timeout=60, check=False)
 
 
-def sign(lock: Path, key: Path) -> Path:
-    """Write `LOCK.sig` signing the lock's exact bytes with the SSH private key `key`."""
+def sign(lock: Path, key: Path, data: bytes | None = None) -> Path:
+    """Write `LOCK.sig` signing `data` (the lock's exact bytes, read once by the caller that validated them;
+    default: read now) with the SSH private key `key`."""
     if not key.is_file():
         raise ObsplanError(
             f"signing key {key} not found", key="--sign-key", hint="a private SSH key file, e.g. ~/.ssh/id_ed25519"
         )
-    data = lock.read_bytes()
+    data = read_lock_bytes(lock) if data is None else data
     sig = signature_path(lock)
     proc = _run(["-Y", "sign", "-q", "-f", str(key), "-n", NAMESPACE], data)
     if proc.returncode != 0 or not proc.stdout.startswith(b"-----BEGIN SSH SIGNATURE-----"):
@@ -58,24 +61,33 @@ def sign(lock: Path, key: Path) -> Path:
     return sig
 
 
-def verify(lock: Path, allowed_signers: Path) -> str:
-    """The principal from `allowed_signers` whose key signed the lock's exact bytes; ObsplanError (exit 2) when
-    there is no signature, it does not verify, or its signer is not in the file (naming the key found)."""
+def verify(lock: Path, allowed_signers: Path, data: bytes) -> str:
+    """The principal from `allowed_signers` whose key signed `data`, the lock's bytes as read once by the caller
+    (`obsplan/lock_read.py`: the same bytes are then parsed and used); ObsplanError (exit 2) when there is no
+    signature, it does not verify, or its signer is not in the file (naming the key found). The signature is
+    read once too, into a private copy every ssh-keygen call uses."""
     if not allowed_signers.is_file():
         raise ObsplanError(
             f"allowed signers file {allowed_signers} not found",
             key="--allowed-signers",
             hint="lines of 'PRINCIPAL namespaces=\"obsplan-lock\" ssh-ed25519 AAAA...'",
         )
-    sig = signature_path(lock)
-    if not sig.is_file():
+    sig_file = signature_path(lock)
+    if not sig_file.is_file():
         raise ObsplanError(
-            f"the lock has no signature (no {sig.name} beside it)",
+            f"the lock has no signature (no {sig_file.name} beside it)",
             file=str(lock),
             key="signature",
             hint="sign it: obsplan sign LOCK --key KEY (or obsplan plan --sign-key KEY)",
         )
-    data = lock.read_bytes()
+    signature = read_lock_bytes(sig_file, "lock signature")
+    with tempfile.TemporaryDirectory(prefix="obsplan-sig-") as private:
+        sig = Path(private) / sig_file.name
+        sig.write_bytes(signature)
+        return _verified(lock, allowed_signers, data, sig)
+
+
+def _verified(lock: Path, allowed_signers: Path, data: bytes, sig: Path) -> str:
     found = _signer_key(sig, data, lock)
     who = _run(["-Y", "find-principals", "-s", str(sig), "-f", str(allowed_signers)], b"")
     principals = who.stdout.decode(errors="replace").split()

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from obsplan import __version__
 from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+from obsplan.lockfile import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
 
 
 def hop_step(
@@ -63,8 +64,8 @@ def write_sealed_lock(
 ) -> Path:
     """Seal a lock of these components and steps (`extra`: further Lock fields, e.g. host_policy) into `path`."""
     lock = Lock(
-        format_version=1,
-        obsplan_version="0.1.0",
+        format_version=FORMAT_VERSION,
+        obsplan_version=__version__,
         environment=environment,
         platforms=platforms,
         inputs=inputs or {},

@@ -87,6 +87,7 @@ def test_status_on_an_empty_root_imports_no_heavy_library(tmp_path: Path) -> Non
     assert lines[0].split() == [
         "component",
         "installed_version",
+        "linked_version",
         "target_version",
         "served_version",
         "health",

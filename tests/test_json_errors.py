@@ -29,6 +29,7 @@ CASES: dict[str, tuple[list[str], int, str]] = {
     "status": (["--root", "{tmp}/root", "--lock", "{tmp}/a.lock"], 2, "a.lock"),
     "history": (["--root", "{tmp}/root", "--limit", "many"], 2, "--limit"),
     "rollback": (["nosuch", "--root", "{tmp}/root"], 2, "nosuch"),
+    "adopt": (["nosuch", "--root", "{tmp}/root"], 2, "nosuch"),
     "bundle": ([], 2, "--verify"),
     "sign": (["{tmp}/a.lock"], 2, "a.lock"),
     "facts": (["--root", "{tmp}/root", "--lock", "{tmp}/a.lock"], 2, "a.lock"),

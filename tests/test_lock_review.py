@@ -25,19 +25,20 @@ def _lock_json(**changes: object) -> bytes:
 
 def test_an_unsupported_lock_names_the_obsplan_that_wrote_it(tmp_path: Path) -> None:
     path = tmp_path / "future.lock"
-    path.write_text(json.dumps({"format_version": 2, "obsplan_version": "9.0.0"}))
+    path.write_text(json.dumps({"format_version": 3, "obsplan_version": "9.0.0"}))
     with pytest.raises(ObsplanError) as caught:
         load_reviewed_lock(path)
     assert caught.value.key == "format_version"
-    assert caught.value.message.endswith("; it was written by obsplan 9.0.0")
+    assert caught.value.message.startswith("lock format 3 (written by obsplan 9.0.0) is newer than this obsplan")
+    assert "9.0.0" in str(caught.value.hint)
 
 
 def test_an_unsupported_lock_without_a_writer_is_refused_plainly(tmp_path: Path) -> None:
     path = tmp_path / "future.lock"
-    path.write_text(json.dumps({"format_version": 2}))
+    path.write_text(json.dumps({"format_version": 3}))
     with pytest.raises(ObsplanError) as caught:
         load_reviewed_lock(path)
-    assert caught.value.key == "format_version" and "written by" not in caught.value.message
+    assert caught.value.key == "format_version" and "(obsplan_version missing)" in caught.value.message
 
 
 def test_other_errors_pass_unchanged(tmp_path: Path) -> None:

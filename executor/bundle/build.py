@@ -20,7 +20,7 @@ import httpx
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import fsync_dir, write_atomic
-from obsplan.lock_review import load_reviewed_lock
+from obsplan.lock_read import LockFile, open_lock
 from obsplan.lockfile import Lock
 
 from .. import artifacts as art
@@ -35,29 +35,34 @@ from .wanted import Wanted, wanted_files
 
 
 def build_bundle(
-    lock_path: Path,
+    lock_path: Path | LockFile,
     output: Path,
     platforms: list[str] | None = None,
     *,
     allow_unverified: bool = False,
     client: httpx.Client | None = None,
     reporter: Reporter | None = None,
+    then: Callable[[Path], None] | None = None,
 ) -> BundleResult:
-    """Download exactly what `lock_path` names into `output` (a directory, or a plain tar when it ends in .tar).
+    """Download exactly what `lock_path` names into `output` (a directory, or a plain tar when it ends in .tar);
+    `then(directory)` adds to the bundle directory before it is tarred (the wheelhouse of --with-obsplan).
 
     Idempotent: files already present with the right sha256 are kept (re-hashed, never trusted by name).
     Refuses (fail closed) artifacts without a sha256 in the lock unless `allow_unverified`.
     """
-    lock = load_reviewed_lock(lock_path)
+    opened = lock_path if isinstance(lock_path, LockFile) else open_lock(lock_path)
+    lock, lock_path, lock_bytes = opened.lock, opened.path, opened.data  # read once, signature checked on these
     chosen = _choose_platforms(lock, platforms)
     wanted = wanted_files(lock, chosen)
     if not allow_unverified and lock.host_policy.require_checksum_verification:
         _refuse_unverified(lock_path, wanted)
-    lock_bytes = lock_path.read_bytes()
     clients = LazyClient(client)
 
     def build_into(directory: Path) -> BundleResult:
-        return _DirBuild(lock, lock_bytes, chosen, wanted, clients, reporter, directory).run()
+        result = _DirBuild(lock, lock_bytes, chosen, wanted, clients, reporter, directory).run()
+        if then is not None:
+            then(directory)
+        return result
 
     try:
         return _build_tar(build_into, output) if output.suffix == ".tar" else build_into(output)

@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock_bytes import read_lock_bytes
+from obsplan.lock_read import LockFile
 from obsplan.lock_review import lock_difference
 from obsplan.lockfile import Artifact
 
@@ -40,7 +42,7 @@ class BundleSource(art.ArtifactSource):
         art.copy_with_progress(src, dest, advance, on_total)
 
 
-def check_for_apply(directory: Path, lock_path: Path, platform: str) -> VerifyResult:
+def check_for_apply(directory: Path, given: LockFile, platform: str) -> VerifyResult:
     """Refuse a bundle that is not exactly the reviewed lock's, or that fails verification, before anything runs."""
     bundled = directory / LOCK_NAME
     if not bundled.is_file():
@@ -49,7 +51,8 @@ def check_for_apply(directory: Path, lock_path: Path, platform: str) -> VerifyRe
             key="--bundle",
             hint="build one with 'obsplan bundle LOCK -o DIR'",
         )
-    mine, theirs = lock_path.read_bytes(), bundled.read_bytes()
+    lock_path = given.path
+    mine, theirs = given.data, read_lock_bytes(bundled)
     if mine != theirs:
         raise ObsplanError(
             f"the bundle was built from another lock: {lock_difference(theirs, mine)}",
@@ -57,7 +60,7 @@ def check_for_apply(directory: Path, lock_path: Path, platform: str) -> VerifyRe
             key="--bundle",
             hint=f"bundle this lock ('obsplan bundle {lock_path} -o DIR') or apply {bundled} after reviewing it",
         )
-    result = verify_bundle(directory)
+    result = verify_bundle(directory, theirs)
     if not result.ok:
         shown = "; ".join(str(p) for p in result.problems[:5])
         more = f" and {len(result.problems) - 5} more" if len(result.problems) > 5 else ""

@@ -10,10 +10,11 @@ from typing import Any
 
 from obsplan import jsonload
 from obsplan.errors import ObsplanError
-from obsplan.lock_review import load_reviewed_lock
-from obsplan.lockfile import Lock
+from obsplan.lock_bytes import read_lock_bytes
+from obsplan.lockfile import Lock, parse_lock
 
 from .. import artifacts as art
+from . import wheelhouse
 from .evidence import checksum_problems
 from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, walk_files
 from .manifest import render_manifest
@@ -58,16 +59,17 @@ class VerifyResult:
         }
 
 
-def verify_bundle(directory: Path) -> VerifyResult:
+def verify_bundle(directory: Path, lock_data: bytes | None = None) -> VerifyResult:
     """Re-check every file of a bundle against the lock inside it. Raises ObsplanError (exit 2) for a lock
-    edited after it was generated; every other problem is listed in the result."""
+    edited after it was generated; every other problem is listed in the result. The bundle's lock is read once
+    (or given as `lock_data`, the bytes the caller already compared): the files are checked against those."""
     lock_file = _lock_file(directory)
     if lock_file is None:
         result = VerifyResult(directory, None, [])
         result.problems.append(Problem(LOCK_NAME, "missing", "the bundle holds no lock; nothing can be verified"))
         return result
-    lock = load_reviewed_lock(lock_file)
-    lock_bytes = lock_file.read_bytes()
+    lock_bytes = read_lock_bytes(lock_file) if lock_data is None else lock_data
+    lock = parse_lock(lock_bytes, str(lock_file))
     manifest, problem = _read_manifest(directory / MANIFEST_NAME)
     result = VerifyResult(directory, lock, _platforms(manifest, lock), problems=[problem] if problem else [])
     result.problems += _lock_problems(manifest, lock_bytes)
@@ -80,7 +82,10 @@ def verify_bundle(directory: Path) -> VerifyResult:
     for path, text in check.texts.items():
         for msg in checksum_problems(text, wanted, wanted[path], check.actual):
             result.problems.append(Problem(path, "disagrees", msg))
-    result.problems += _extra_files(present, wanted)
+    result.problems += [Problem(*p) for p in wheelhouse.problems(present)]
+    result.problems += _extra_files(
+        {r: p for r, p in present.items() if not r.startswith(wheelhouse.DIR + "/")}, wanted
+    )
     # everything else checks out: the manifest must then be exactly what these files give
     if manifest and not result.problems:
         rendered = render_manifest(lock, lock_bytes, result.platforms, wanted, check.records)

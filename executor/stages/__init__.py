@@ -1,5 +1,5 @@
 """The stages of one upgrade step, one module each, run in order by `steps.StepRunner`:
 
-    preflight → fetch → extract → checkpoint → activate (switch, restart, verify; auto-rollback) → finish
+    preflight → fetch → extract → precheck → rehearse → checkpoint → activate (switch, restart, verify; auto-rollback) → finish
 
 Each module's `run(runner)` is one doit action; `done.reason` is the step's doit `uptodate` check."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import adopt
+from .. import adopt, postverify
 from ..activate import activate
-from ..results import StepResult
+from ..results import StepFailed, StepResult
 from .autorollback import auto_rollback
 
 if TYPE_CHECKING:
@@ -23,8 +23,27 @@ def run(r: StepRunner) -> None:
         adopt.take_over(r.ctx, r, r.point)
     try:
         activate(r, r.step.to_version, stage=r.stage)
+        _post_verify(r)
     except Exception as exc:  # noqa: BLE001 - any failure after the switch must roll back
         auto_rollback(r, exc)
+
+
+def _post_verify(r: StepRunner) -> None:
+    """The policy's PromQL for this component must hold (`postverify`); failing ones fail the step."""
+    spec = r.ctx.policy.verify
+    expressions = spec.expressions.get(r.c, []) if spec is not None else []
+    if spec is None or not expressions:
+        return
+    with r.stage("post_verify"):
+        failing = postverify.check(r.ctx.client, r.ctx.verify_url, r.c, expressions, spec.within_seconds)
+        if failing:
+            raise StepFailed(
+                "verify_failed",
+                f"{r.c} {r.step.to_version} is healthy but the policy's verify expressions do not hold within "
+                f"{spec.within_seconds}s (asked {r.ctx.verify_url}): {'; '.join(failing)}",
+                failing=failing,
+            )
+        r.emit("post_verified", prometheus=r.ctx.verify_url, expressions=expressions)
 
 
 def _would_activate(r: StepRunner) -> None:

@@ -60,7 +60,7 @@ def _backup_files(r: StepRunner) -> tuple[Path, list[str]]:
     """Copy the service definition, config and credential files into a new backup directory: (it, their paths)."""
     layout = r.ctx.layout
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    backup = layout.backups / r.c / f"{stamp}-{r.step.id}".replace("/", "_")
+    backup = layout.backup_dir(r.c, f"{stamp}-{r.step.id}")
     backup.mkdir(parents=True, exist_ok=True)
     candidates = [r.ctx.services.definition_path(r.c)]
     if r.runtime.config_file:

@@ -10,18 +10,24 @@ Written files: DIR/site.yml and the role DIR/roles/obsplan_apply/{tasks/main.yml
 files/obsplan.lock}. The defaults hold the rollout settings (gates, Prometheus, delays, obsplan_bin,
 obsplan_root, obsplan_service_manager, obsplan_mode, obsplan_bundle), the lowest precedence, so inventory and
 group variables override them. Deterministic bytes.
+
+Every value obsplan writes is data: each string in the defaults is tagged `!unsafe` (Ansible's own mechanism),
+so a gate, a Prometheus URL or a bundle path holding `{{ ... }}` reaches the host or Prometheus as those
+characters and is never templated. Only the role's own expressions (site.yml, tasks/main.yml, written by obsplan
+from constants) are templates. The tree is written by `safe_tree.write_tree`: never through a link planted in
+DIR, never outside it.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from obsplan.lockfile import Lock
+from obsplan.safe_tree import write_tree
 
 # As obsplan's own gate (rollout/gates.py): a sample passes only when it is a finite number other than 0
 GATE_OK = (
@@ -36,6 +42,40 @@ HOSTS_REGEX = (
     "| select | list)) | unique | map('regex_escape') | map('replace', '\"', '\\\\x{22}') "
     "| map('replace', '\\\\', '\\\\\\\\') | join('|') }}"
 )
+
+
+class Unsafe(str):
+    """A string Ansible must never template: dumped as `!unsafe '...'`."""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _represent_unsafe(dumper: yaml.SafeDumper, value: Unsafe) -> yaml.Node:
+    """`!unsafe '...'`; a string YAML would read back as another type (`''`, `1`, `null`, `true`, a date) is
+    written quoted instead: Ansible re-resolves an `!unsafe` scalar's type, and such a string holds no Jinja."""
+    if dumper.resolve(yaml.ScalarNode, str(value), (True, False)) != "tag:yaml.org,2002:str":
+        return dumper.represent_str(str(value))
+    return dumper.represent_scalar("!unsafe", str(value), style="'")
+
+
+_Dumper.add_representer(Unsafe, _represent_unsafe)
+
+
+def as_data(value: Any) -> Any:
+    """`value` with every string in it (list items included) tagged `!unsafe`."""
+    if isinstance(value, str):
+        return Unsafe(value)
+    if isinstance(value, list):
+        return [as_data(v) for v in value]
+    if isinstance(value, dict):
+        return {k: as_data(v) for k, v in value.items()}
+    return value
+
+
+def dump(data: Any) -> str:
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=200, allow_unicode=False)
 
 
 def serial_sizes(canary: int, batches: str) -> list[int | str]:
@@ -83,15 +123,37 @@ def _role_tasks(with_bundle: bool) -> list[dict[str, Any]]:
                 "ansible.builtin.copy": {"src": "{{ obsplan_bundle }}", "dest": f"{remote}/bundle.tar", "mode": "0600"},
             }
         )
-    tasks.append(
+    tasks += _component_tasks(remote, apply_cmd)
+    return tasks
+
+
+HAS = (
+    "(obsplan_facts.stdout | from_json).components[item] | default({}) | dict2items "
+    "| selectattr('key', 'in', ['installed', 'linked', 'served']) | selectattr('value') | list | length > 0"
+)
+
+
+def _component_tasks(remote: str, apply_cmd: list[str]) -> list[dict[str, Any]]:
+    """Per host only the lock's components it runs: `obsplan_components` when the inventory names them (new
+    components only this way), else those `obsplan facts` finds installed, linked or served there."""
+    facts = ["{{ obsplan_bin }}", "facts", "--root", "{{ obsplan_root }}", "--lock", f"{remote}/obsplan.lock"]
+    return [
         {
-            "name": "obsplan: apply (a failed host has rolled itself back)",
-            "ansible.builtin.command": {"argv": apply_cmd},
+            "name": "obsplan: what this host runs (when the inventory does not name its components)",
+            "ansible.builtin.command": {"argv": facts},
+            "register": "obsplan_facts",
+            "changed_when": False,
+            "when": "obsplan_components is not defined",
+        },
+        {
+            "name": "obsplan: apply, per component (a failed host has rolled itself back)",
+            "ansible.builtin.command": {"argv": [*apply_cmd, "--component", "{{ item }}"]},
+            "loop": "{{ obsplan_lock_components }}",
+            "when": f"(item in obsplan_components) if obsplan_components is defined else ({HAS})",
             "register": "obsplan_apply",
             "changed_when": "'\"step_done\"' in obsplan_apply.stdout",
-        }
-    )
-    return tasks
+        },
+    ]
 
 
 def _play(serial: list[int | str]) -> list[dict[str, Any]]:
@@ -153,10 +215,6 @@ def export_ansible(
     initial_delay: float,
     bundle: Path | None,
 ) -> list[Path]:
-    role = out / "roles" / "obsplan_apply"
-    for d in (role / "tasks", role / "defaults", role / "files"):
-        d.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(lock_path, role / "files" / "obsplan.lock")
     settings = {
         "obsplan_bin": "obsplan",
         "obsplan_root": "/",
@@ -168,13 +226,16 @@ def export_ansible(
         "obsplan_gate_count": 1 + int(soak // interval) if gates else 0,
         "obsplan_initial_delay": initial_delay,
         "obsplan_bundle": str(bundle) if bundle else None,
+        "obsplan_lock_components": list(
+            dict.fromkeys([s.component for s in lock.plan.steps] + sorted(lock.components))
+        ),
     }
     header = f"# obsplan lock {lock.environment} {lock.content_sha256[:12]}: written by `obsplan export ansible`\n"
+    role = "roles/obsplan_apply"
     files = {
-        out / "site.yml": _play(serial),
-        role / "tasks" / "main.yml": _role_tasks(bundle is not None),
-        role / "defaults" / "main.yml": settings,
+        "site.yml": (header + dump(_play(serial))).encode(),
+        f"{role}/tasks/main.yml": (header + dump(_role_tasks(bundle is not None))).encode(),
+        f"{role}/defaults/main.yml": (header + dump(as_data(settings))).encode(),
+        f"{role}/files/obsplan.lock": lock_path.read_bytes(),
     }
-    for path, data in files.items():
-        path.write_text(header + yaml.safe_dump(data, sort_keys=False, width=200))
-    return sorted([*files, role / "files" / "obsplan.lock"])
+    return write_tree(out, files)

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from obsplan.errors import ObsplanError
+from obsplan.rollout.numbers import batch_part
 
 
 @dataclass(frozen=True)
@@ -24,14 +25,8 @@ def parse_targets(spec: str, total: int) -> list[int]:
     """'10%,50%,100%' → cumulative host counts (non-decreasing, the last equal to total)."""
     targets: list[int] = []
     for part in (p.strip() for p in spec.split(",") if p.strip()):
-        try:
-            value = math.ceil(float(part[:-1]) * total / 100) if part.endswith("%") else int(part)
-        except ValueError:
-            raise ObsplanError(
-                f"{part!r} is neither a percentage nor a host count",
-                key="--batches",
-                hint="e.g. --batches 10%,50%,100%",
-            ) from None
+        raw = batch_part(part)
+        value = math.ceil(raw * total / 100) if part.endswith("%") else int(raw)
         if value < 0 or (targets and value < targets[-1]):
             raise ObsplanError(
                 f"batch targets must be cumulative and grow: {spec}",

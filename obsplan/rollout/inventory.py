@@ -1,9 +1,8 @@
-"""Inventories: obsplan's YAML (`defaults:` + `hosts:`) or an Ansible YAML inventory read as is.
+"""Inventories: obsplan's YAML (`defaults:` + `hosts:`), an Ansible YAML inventory read as is, or an Ansible
+INI inventory read through ansible-core's own parser (inventory_ansible.py maps the Ansible variables).
 
-Ansible: `ansible_host`, `ansible_user`, `ansible_port`, `ansible_ssh_private_key_file` map to the SSH
-settings, every group a host is in (except `all`) becomes a label `<group>: "true"`, and the optional host/group
-variables `obsplan_root`, `obsplan_service_manager`, `obsplan_components`, `obsplan_bin` and
-`obsplan_known_hosts` set the obsplan fields.
+Host names are labels only: obsplan always connects over SSH to the host's address (a name like `@local` or
+`@docker/x` never chooses another connector). Host order is the inventory's.
 """
 
 from __future__ import annotations
@@ -11,10 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
+from obsplan.rollout import inventory_ansible as ansible
+from obsplan.rollout import inventory_source as source
 
 
 class Defaults(BaseModel):
@@ -26,19 +27,21 @@ class Defaults(BaseModel):
     root: str = "/"
     service_manager: Literal["auto", "systemd", "supervisord"] = "auto"
     obsplan: str = "obsplan"
+    python: str = "python3"
 
 
 class HostEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    address: str
-    port: int = 22
+    address: str = Field(min_length=1)
+    port: int = Field(default=22, ge=1, le=65535)
     ssh_user: str | None = None
     ssh_key: str | None = None
     known_hosts: str | None = None
     root: str | None = None
     service_manager: Literal["auto", "systemd", "supervisord"] | None = None
     obsplan: str | None = None
+    python: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     components: list[str] | None = None
 
@@ -67,6 +70,7 @@ class Host(BaseModel):
     obsplan: str
     labels: dict[str, str]
     components: list[str] | None
+    python: str = "python3"  # the host's Python, for --bootstrap
 
 
 class Inventory(BaseModel):
@@ -77,17 +81,28 @@ class Inventory(BaseModel):
 
 
 def load_inventory(path: Path) -> Inventory:
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ObsplanError(f"cannot read the inventory: {exc.strerror}", file=str(path), key="--inventory") from None
-    except yaml.YAMLError as exc:
-        raise ObsplanError(f"not YAML: {exc}", file=str(path), hint="fix the YAML syntax") from None
-    if not isinstance(raw, dict):
-        raise ObsplanError("an inventory is a mapping", file=str(path), hint="see `obsplan rollout --help`")
-    inv = _from_ansible(raw, path) if _looks_ansible(raw) else _from_obsplan(raw, path)
+    """An obsplan YAML inventory, an Ansible YAML inventory, or an Ansible INI inventory (ansible-core's parser).
+    Then every host's known_hosts and key file, when present, must be a regular file."""
+    text = yamlload.decode(source.read_regular(path, "--inventory", yamlload.MAX_BYTES), str(path))
+    if source.is_ini(path, text):
+        inv = _from_ansible(ansible.walk_list(source.ansible_list(path), str(path)), None, str(path))
+    else:
+        raw = source.load_yaml(text, str(path))
+        if not isinstance(raw, dict):
+            raise ObsplanError(
+                "an inventory is a mapping",
+                file=str(path),
+                hint="obsplan YAML (defaults:, hosts:), Ansible YAML, or Ansible INI ([group] headers or *.ini)",
+            )
+        if _looks_ansible(raw):
+            inv = _from_ansible(ansible.walk_yaml(raw, str(path)), raw.get("all"), str(path))
+        else:
+            inv = _from_obsplan(raw, path)
     if not inv.hosts:
         raise ObsplanError("the inventory has no hosts", file=str(path), key="hosts", hint="add at least one host")
+    for h in inv.hosts:
+        source.check_local_file(h.known_hosts, str(path), f"{h.name}.known_hosts")
+        source.check_local_file(h.ssh_key, str(path), f"{h.name}.ssh_key")
     return inv
 
 
@@ -101,7 +116,7 @@ def _from_obsplan(raw: dict[str, Any], path: Path) -> Inventory:
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"])
-        raise ObsplanError(err["msg"], file=str(path), key=key, hint="see the inventory format in README.md") from None
+        raise ObsplanError(err["msg"], file=str(path), key=key, hint="see docs/fleet.md (inventory)") from None
     d = data.defaults
     hosts = [
         Host(
@@ -116,60 +131,39 @@ def _from_obsplan(raw: dict[str, Any], path: Path) -> Inventory:
             obsplan=h.obsplan or d.obsplan,
             labels=h.labels,
             components=h.components,
+            python=h.python or d.python,
         )
         for name, h in data.hosts.items()
     ]
     return Inventory(hosts=hosts, prometheus=data.prometheus)
 
 
-def _walk_ansible(
-    name: str,
-    group: dict[str, Any],
-    inherited: dict[str, Any],
-    groups: list[str],
-    out: dict[str, tuple[dict[str, Any], list[str]]],
-) -> None:
-    group = group or {}
-    variables = {**inherited, **(group.get("vars") or {})}
-    here = groups + ([name] if name != "all" else [])
-    for host, hvars in (group.get("hosts") or {}).items():
-        prev_vars, prev_groups = out.get(host, ({}, []))
-        out[host] = ({**prev_vars, **variables, **(hvars or {})}, sorted(set(prev_groups + here)))
-    for child, sub in (group.get("children") or {}).items():
-        _walk_ansible(child, sub, variables, here, out)
-
-
-def _from_ansible(raw: dict[str, Any], path: Path) -> Inventory:
-    found: dict[str, tuple[dict[str, Any], list[str]]] = {}
-    for name, group in raw.items():
-        if not isinstance(group, dict | None):
-            raise ObsplanError("an Ansible group is a mapping", file=str(path), key=name, hint="hosts:/vars:/children:")
-        _walk_ansible(name, group or {}, {}, [], found)
+def _from_ansible(found: ansible.Found, all_group: Any, file: str) -> Inventory:
     d = Defaults()
     hosts = []
-    for name, (v, groups) in sorted(found.items()):
-        comps = v.get("obsplan_components")
+    for name, (v, groups) in found.items():
         hosts.append(
             Host(
                 name=name,
-                address=str(v.get("ansible_host", name)),
-                port=int(v.get("ansible_port", 22)),
-                ssh_user=str(v.get("ansible_user", d.ssh_user)),
-                ssh_key=str(v.get("ansible_ssh_private_key_file", d.ssh_key)),
-                known_hosts=str(v.get("obsplan_known_hosts", d.known_hosts)),
-                root=str(v.get("obsplan_root", d.root)),
-                service_manager=str(v.get("obsplan_service_manager", d.service_manager)),
-                obsplan=str(v.get("obsplan_bin", d.obsplan)),
+                address=ansible.text(v, name, "ansible_host", name, file),
+                port=ansible.port(v, name, file),
+                ssh_user=ansible.text(v, name, "ansible_user", d.ssh_user, file),
+                ssh_key=ansible.text(v, name, "ansible_ssh_private_key_file", d.ssh_key, file),
+                known_hosts=ansible.text(v, name, "obsplan_known_hosts", d.known_hosts, file),
+                root=ansible.text(v, name, "obsplan_root", d.root, file),
+                service_manager=ansible.service_manager(v, name, file),
+                obsplan=ansible.text(v, name, "obsplan_bin", d.obsplan, file),
                 labels={g: "true" for g in groups},
-                components=list(comps) if comps is not None else None,
+                components=ansible.components(v, name, file),
+                python=ansible.python(v, name, d.python, file),
             )
         )
-    return Inventory(
-        hosts=hosts,
-        prometheus=raw.get("all", {}).get("vars", {}).get("obsplan_prometheus")
-        if isinstance(raw.get("all"), dict)
-        else None,
-    )
+    prom = None
+    if isinstance(all_group, dict) and isinstance(all_group.get("vars"), dict):
+        prom = all_group["vars"].get("obsplan_prometheus")
+    elif all_group is None and found:  # ansible-inventory --list: all's vars are in every host's variables
+        prom = next(iter(found.values()))[0].get("obsplan_prometheus")
+    return Inventory(hosts=hosts, prometheus=ansible.prometheus(prom, file))
 
 
 def select(inv: Inventory, limit: list[str] | None, file: str) -> list[Host]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.executor.report import now_iso
+from obsplan.ownfiles import create_sqlite, same_file
 
 from .journal_check import SCHEMA_VERSION, ensure_state_dir, journal_path, journal_problem, refuse
 
@@ -41,7 +42,9 @@ class Journal:
         if wrong is not None:
             raise refuse(state_dir, wrong)
         self.path = journal_path(state_dir)
+        ident = create_sqlite(self.path, "rollout journal")  # never through a link (exit 2 naming it)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        same_file(self.path, ident, "rollout journal")
         self.conn.executescript(SCHEMA)
         self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -149,4 +152,11 @@ class Journal:
         return {h for h, (action, status) in last.items() if action == "apply" and status == "ok"}
 
     def passed_gates(self, rid: str) -> set[int]:
-        return {e["batch"] for e in self.events(rid) if e.get("event") == "gate_passed"}
+        """Indexes of the batches whose gate passed (events written before the index was recorded: none)."""
+        return {
+            e["index"] for e in self.events(rid) if e.get("event") == "gate_passed" and isinstance(e.get("index"), int)
+        }
+
+    def update_options(self, rid: str, options: dict[str, Any]) -> None:
+        """The options a resume changed (with --override-gates, which is itself recorded in them)."""
+        self.conn.execute("UPDATE rollouts SET options=? WHERE id=?", (json.dumps(options, sort_keys=True), rid))

@@ -36,6 +36,14 @@ def _line(r: dict[str, Any]) -> str:
     if e == "rollout_planned":
         batches = "; ".join(f"{b['name']}: {', '.join(b['hosts'])}" for b in r["batches"])
         return f"rollout {r['rollout_id']}: {len(r['hosts'])} host(s), {batches}"
+    if e == "rollout_resumed":
+        left = f"; failed, left as they are: {', '.join(r['left_failed'])}" if r.get("left_failed") else ""
+        return f"resuming rollout {r['rollout_id']}; done: {', '.join(r['done']) or 'none'}{left}"
+    if e == "gates_overridden":
+        changed = "; ".join(f"{flag} {old} -> {new}" for flag, (old, new) in sorted(r["changed"].items()))
+        return f"--override-gates: {changed} (journalled)"
+    if e == "batch_planned":
+        return f"== {r['batch']}: {', '.join(r['hosts'])}"
     if e == "batch_started":
         return f"== {r['batch']} ({', '.join(r['hosts'])})"
     if e == "host_result":
@@ -51,8 +59,20 @@ def _line(r: dict[str, Any]) -> str:
     if e == "rollout_done":
         return f"rollout done: {r['hosts']} host(s)"
     if e == "dry_run_host":
-        return f"  {r['host']} ({r['address']}): {', '.join(r['steps']) or 'nothing to do'}"
+        steps = r.get("steps_note") or ", ".join(r["steps"]) or "nothing to do"
+        return f"  {r['host']} ({r['address']}): {steps}\n      why: {r.get('why', '')}"
     return f"{e}: {json.dumps({k: v for k, v in r.items() if k not in ('event', 'timestamp')}, sort_keys=True)}"
+
+
+def _overrides(opts: dict[str, Any]) -> list[str]:
+    """`--override-gates` on a resume: what changed, from what, when."""
+    out = []
+    for o in opts.get("overrides", []):
+        changed = "; ".join(
+            f"{md_code(flag)} {md(repr(old))} → {md(repr(new))}" for flag, (old, new) in sorted(o["changed"].items())
+        )
+        out.append(f"- overridden on resume at {md(o['at'])} (--override-gates): {changed}")
+    return out
 
 
 def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
@@ -68,6 +88,7 @@ def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurement
         f"- gates: {', '.join(md_code(g) for g in opts.get('gates', [])) or 'none'}"
         f" (soak {md(opts.get('soak'))} s, interval {md(opts.get('interval'))} s, initial delay "
         f"{md(opts.get('initial_delay'))} s, failure limit {md(opts.get('failure_limit'))})",
+        *_overrides(opts),
         "",
         "| batch | host | action | result | detail |",
         "|---|---|---|---|---|",

@@ -1,15 +1,22 @@
-"""The SSH side of a batch, on pyinfra's API, run as a subprocess (`python -m obsplan.rollout.worker`) so
-gevent's monkeypatching never touches the rollout process.
+"""The SSH side of a rollout, on pyinfra's API, run as one subprocess per rollout (`python -m
+obsplan.rollout.worker`) so gevent's monkeypatching never touches the rollout process.
 
-Reads one JSON request on stdin ({"action": "apply"|"rollback", "hosts": [...], ...}, built by runner.py),
-connects to every host in parallel (pyinfra's SSH connector: paramiko, host keys checked against the host's
-known_hosts file, never auto-accepted), does the per-host work in one greenlet per host and writes one JSON
-line per host result on stdout as soon as that host is done.
+Reads JSON requests on stdin, one a line ({"action": "facts"|"apply"|"rollback", "hosts": [...], ...}, built by
+runner.py); for each, connects to the hosts not connected yet in parallel (pyinfra's SSH connector: paramiko,
+host keys checked against the host's known_hosts file, never auto-accepted) and keeps them connected for the
+next request, does the per-host work in one greenlet per host, writes one JSON line per host result on stdout
+as soon as that host is done, then `{"done": true}`. Commands run on the connection's own channels (exit
+status from SSH); files go up through `cat` on a channel's stdin.
 """
 
 from __future__ import annotations
 
-from gevent import monkey
+import gevent.events
+
+# obsplan has no gevent plugins: skip the entry-point scan gevent makes for each patched module (~0.3 s CPU)
+gevent.events.notify_and_call_entry_points = gevent.events.notify  # type: ignore[assignment]
+
+from gevent import monkey  # noqa: E402
 
 monkey.patch_all()
 
@@ -24,10 +31,10 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
+from obsplan.rollout import bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
 
 _OUT = Semaphore()
-RC_MARK = "__obsplan_rc="
 
 
 def _emit(data: dict[str, Any]) -> None:
@@ -36,12 +43,18 @@ def _emit(data: dict[str, Any]) -> None:
         sys.stdout.flush()
 
 
+def pyinfra_name(index: int) -> str:
+    """The name pyinfra knows host number `index` by. Inventory names never reach pyinfra: a name such as
+    `@local` or `@docker/x` would choose pyinfra's local or docker connector instead of SSH."""
+    return f"obsplan-host-{index}"
+
+
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
     from pyinfra.api import Config, Inventory, State
 
     names = [
         (
-            h["name"],
+            pyinfra_name(i),
             {
                 "ssh_hostname": h["address"],
                 "ssh_port": h["port"],
@@ -54,35 +67,60 @@ def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
                 "ssh_config_file": os.devnull,
             },
         )
-        for h in hosts
+        for i, h in enumerate(hosts)
     ]
     config = Config(CONNECT_TIMEOUT=connect_timeout, PARALLEL=max(1, len(hosts)))
     return State(Inventory((names, {})), config)
 
 
+MAX_OUTPUT = 64 * 1024 * 1024  # a command's stdout or stderr beyond this is cut (a runaway host, not obsplan)
+
+
+def _read_all(f: Any) -> bytes:
+    data = f.read(MAX_OUTPUT)
+    while f.read(1 << 16):  # drain the rest so the remote end never blocks on a full window
+        pass
+    return bytes(data)
+
+
 class Remote:
-    """One connected host: run a command (exit code and output), upload a file."""
+    """One connected host: run a command (exit code and output), upload a file, on the SSH connection pyinfra
+    opened (one channel per command; no SFTP session)."""
 
     def __init__(self, host: Any) -> None:
         self.host = host
 
-    def run(self, command: str, timeout: int = 900) -> tuple[int, list[str], list[str]]:
-        from pyinfra.api import StringCommand
+    def _channel(self, command: str, timeout: int) -> Any:
+        chan = self.host.connector.client.get_transport().open_session(timeout=30)
+        chan.settimeout(timeout)
+        chan.exec_command(command)
+        return chan
 
-        wrapped = f"{command}; printf '\\n{RC_MARK}%s\\n' $?"
-        _ok, out = self.host.run_shell_command(StringCommand(wrapped), _timeout=timeout)
-        stdout = out.stdout_lines
-        rc = 255
-        for i in range(len(stdout) - 1, -1, -1):
-            if stdout[i].startswith(RC_MARK):
-                rc = int(stdout[i][len(RC_MARK) :])
-                stdout = stdout[:i]
-                break
-        return rc, [line for line in stdout if line != ""], out.stderr_lines
+    def run(
+        self, command: str, timeout: int = 900, stdin: bytes | Path | None = None
+    ) -> tuple[int, list[str], list[str]]:
+        chan = self._channel(command, timeout)
+        with chan:
+            err_job = gevent.spawn(_read_all, chan.makefile_stderr("rb"))
+            if isinstance(stdin, Path):
+                with stdin.open("rb") as f:
+                    while chunk := f.read(1 << 20):
+                        chan.sendall(chunk)
+            elif stdin is not None:
+                chan.sendall(stdin)
+            chan.shutdown_write()
+            out = _read_all(chan.makefile("rb"))
+            err = err_job.get()
+            rc = chan.recv_exit_status()
+        lines = out.decode("utf-8", "replace").splitlines()
+        return rc, [x for x in lines if x != ""], err.decode("utf-8", "replace").splitlines()
 
     def put(self, local: Path, remote: str) -> None:
-        if not self.host.put_file(str(local), remote):
-            raise RuntimeError(f"upload of {local} to {remote} failed")
+        """Through `cat` into a temporary name, then renamed (never a half-written file at `remote`)."""
+        tmp = shlex.quote(remote + ".part")
+        rc, _out, err = self.run(f"cat > {tmp} && mv -f {tmp} {shlex.quote(remote)}", stdin=local)
+        if rc != 0:
+            raise RuntimeError(f"upload of {local} to {remote} failed: exit {rc} {' '.join(err)[-300:]}")
 
     def put_if_changed(self, local: Path, remote: str) -> None:
         digest = hashlib.sha256(local.read_bytes()).hexdigest()
@@ -132,9 +170,12 @@ def _facts(r: Remote, spec: dict[str, Any]) -> dict[str, Any] | None:
 
 def _upload(r: Remote, spec: dict[str, Any], req: dict[str, Any]) -> tuple[str, str | None]:
     remote_dir = f"{spec['root'].rstrip('/')}/var/lib/obsplan/rollout/{req['rollout_id']}"
-    r.run(f"mkdir -p {shlex.quote(remote_dir)}")
     lock = f"{remote_dir}/lock.json"
-    r.put(Path(req["lock"]), lock)
+    q = shlex.quote
+    command = f"mkdir -p {q(remote_dir)} && cat > {q(lock)}.part && mv -f {q(lock)}.part {q(lock)}"
+    rc, _out, err = r.run(command, stdin=Path(req["lock"]))
+    if rc != 0:
+        raise RuntimeError(f"upload of the lock to {lock} failed: exit {rc} {' '.join(err)[-300:]}")
     bundle = None
     if req.get("bundle"):
         bundle = f"{remote_dir}/bundle.tar"
@@ -175,16 +216,54 @@ def _classify(rc: int, err: list[str], r: Remote, spec: dict[str, Any], req: dic
     return "failed", text or f"apply exited {rc}"
 
 
+def _present(facts: dict[str, Any]) -> list[str]:
+    found = facts.get("components")
+    comps: dict[str, Any] = found if isinstance(found, dict) else {}
+    return [
+        c
+        for c, f in comps.items()
+        if isinstance(f, dict) and (f.get("installed") or f.get("linked") or f.get("served"))
+    ]
+
+
+def facts_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
+    """`obsplan facts` alone (the rollout's first pass over the hosts whose components the inventory leaves open)."""
+    facts = _facts(Remote(host), spec)
+    if facts is None:
+        return {"status": "failed", "reason": f"`{spec['obsplan']} facts` gave no facts"}
+    return {"status": "ok", "facts": facts}
+
+
 def apply_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[str, Any]:
-    """Facts (collected while the lock and bundle upload), then `obsplan apply --json` per the host's components.
+    """Facts (collected while the lock and bundle upload), then `obsplan apply --json` per the host's components
+    (decided by the rollout; when it could not, the lock's components the facts show the host has).
     A lock of a format the host's obsplan cannot read is refused by apply itself before it touches anything."""
     r = Remote(host)
     _emit({"host": spec["name"], "progress": "collecting facts, uploading"})
-    facts_job = gevent.spawn(_facts, r, spec)
+    known = bool(spec.get("facts_known"))  # collected by the rollout's facts pass on this connection
+    boot = req.get("wheelhouse")
+    facts_job = None if known or boot else gevent.spawn(_facts, r, spec)
     lock, bundle = _upload(r, spec, req)
-    facts = facts_job.get()
+    if boot:
+        obs, how = bootstrap_host.ensure(r, spec, boot, lock)
+        if obs is None:
+            return {**judge("failed", how, []), "facts": None}
+        spec = {**spec, "obsplan": obs}
+        _emit({"host": spec["name"], "progress": f"obsplan: {how}"})
+    facts = facts_job.get() if facts_job is not None else (None if known else _facts(r, spec))
     wanted = spec.get("components")
-    runs = [c for c in req["lock_components"] if c in wanted] if wanted is not None else [None]
+    if wanted is None and facts is None:
+        return {
+            "status": "refused",
+            "reason": "the host's components are unknown: `obsplan facts` failed there "
+            "(name them in the inventory: components:)",
+            "facts": None,
+        }
+    if wanted is None:
+        wanted = _present(facts or {})
+    runs: list[str | None] = [c for c in req["lock_components"] if c in wanted]
+    if runs and len(runs) == len(req["lock_components"]):
+        runs = [None]  # the whole lock: one apply
     events: list[dict[str, Any]] = []
     status, reason = "ok", ""
     _emit({"host": spec["name"], "progress": "applying"})
@@ -216,6 +295,9 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     """`obsplan rollback --last-run` when the host's obsplan has it, else one rollback per changed component;
     then the old versions must be served."""
     r = Remote(host)
+    venv = bootstrap_host.venv_obsplan(spec["root"])
+    if req.get("wheelhouse") and r.run(f"{shlex.quote(spec['obsplan'])} --version")[0] != 0:
+        spec = {**spec, "obsplan": venv}  # a host --bootstrap gave obsplan to
     obs, root = shlex.quote(spec["obsplan"]), shlex.quote(spec["root"])
     expect: dict[str, str | None] = spec["rollback"]
     common = f"--root {root} --json"
@@ -243,12 +325,26 @@ def rollback_host(host: Any, spec: dict[str, Any], req: dict[str, Any]) -> dict[
     }
 
 
-ACTIONS = {"apply": apply_host, "rollback": rollback_host}
+ACTIONS = {"apply": apply_host, "rollback": rollback_host, "facts": facts_host}
 
 
-def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
-    host = state.inventory.get_host(spec["name"])
-    why = _connect(host)
+def _connected(host: Any) -> str | None:
+    """None when the host is (still, or now again) connected, else why not."""
+    client = getattr(host.connector, "client", None) if host.connected else None
+    transport = client.get_transport() if client is not None else None
+    if transport is not None and transport.is_active():
+        return None
+    if host.connected:
+        host.disconnect()
+    return _connect(host)
+
+
+def _one(state: Any, index: int, spec: dict[str, Any], req: dict[str, Any]) -> None:
+    host = state.inventory.get_host(pyinfra_name(index))
+    if host.connector_cls.__name__ != "SSHConnector":  # the rule above, checked where it matters
+        _emit({"host": spec["name"], "result": {"status": "failed", "reason": "not an SSH connection"}})
+        return
+    why = _connected(host)
     if why is not None:
         _emit({"host": spec["name"], "result": {"status": "unreachable", "reason": why}})
         return
@@ -256,16 +352,24 @@ def _one(state: Any, spec: dict[str, Any], req: dict[str, Any]) -> None:
         result = ACTIONS[req["action"]](host, spec, req)
     except Exception as exc:  # noqa: BLE001 - one host's trouble is that host's result
         result = {"status": "failed", "reason": f"{type(exc).__name__}: {exc}"}
-    finally:
-        host.disconnect()
     _emit({"host": spec["name"], "result": result})
 
 
 def main() -> None:
-    req = json.loads(sys.stdin.read())
-    state = _state(req["hosts"], int(req.get("connect_timeout", 10)))
-    greenlets = [gevent.spawn(_one, state, spec, req) for spec in req["hosts"]]
-    gevent.joinall(greenlets)
+    """First line: every host of the rollout ({"hosts": [...], "connect_timeout": N}); then one request a line
+    until stdin closes; the hosts are disconnected at the end."""
+    init = json.loads(sys.stdin.readline())
+    state = _state(init["hosts"], int(init.get("connect_timeout", 10)))
+    index = {h["name"]: i for i, h in enumerate(init["hosts"])}  # pyinfra knows hosts by number only
+    try:
+        for line in sys.stdin:
+            req = json.loads(line)
+            gevent.joinall([gevent.spawn(_one, state, index[spec["name"]], spec, req) for spec in req["hosts"]])
+            _emit({"done": True})
+    finally:
+        for host in state.inventory:
+            if host.connected:
+                host.disconnect()
 
 
 if __name__ == "__main__":

@@ -213,9 +213,10 @@ def test_edited_or_foreign_format_lock_refused_with_exit_2(upstream: Upstream, r
     proc = cli("bundle", "--verify", str(out))
     assert proc.returncode == 2 and "edited after it was generated" in proc.stderr
     future = tmp_path / "future.lock"
-    future.write_text(lock.read_text().replace('"format_version": 1', '"format_version": 2'))
+    future.write_text(lock.read_text().replace('"format_version": 2', '"format_version": 3'))
     proc = cli("bundle", str(future), "-o", str(tmp_path / "d"))
-    assert proc.returncode == 2 and "format_version 2" in proc.stderr and "written by obsplan 0.1.0" in proc.stderr
+    assert proc.returncode == 2 and "lock format 3 (written by obsplan " in proc.stderr, proc.stderr
+    assert "reads (formats 1 to 2)" in proc.stderr and "edited after" not in proc.stderr
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists() and not (tmp_path / "root").exists()
 
 
@@ -353,3 +354,16 @@ def test_verify_cli_usage_errors(tmp_path: Path) -> None:
     proc = cli("bundle", "--verify", str(empty), "--json")
     assert proc.returncode == 1 and json.loads(proc.stdout)["problems"][0]["path"] == "obsplan.lock"
     shutil.rmtree(empty)
+
+
+def test_wheelhouse_options_need_with_obsplan(tmp_path: Path) -> None:
+    lock = Path(__file__).resolve().parents[2] / "plans" / "production.lock"
+    for args, key in (
+        (["--python-version", "3.11"], "--python-version"),
+        (["--python-platform", "manylinux2014_x86_64"], "--python-platform"),
+        (["--with-obsplan", "--python-version", "3"], "--python-version"),
+        (["--with-obsplan", "--no-index"], "--no-index"),
+    ):
+        proc = cli("bundle", str(lock), "-o", str(tmp_path / "b.tar"), *args)
+        assert proc.returncode == 2 and key in proc.stderr, (args, proc.stderr)
+        assert not (tmp_path / "b.tar").exists()

@@ -33,7 +33,6 @@ CASES = {
     ),
     "top_level_list": ("- a\n- b\n", "expected a mapping"),
     # runtime settings of the service definitions (policies/services.yaml)
-    "mysqld_without_mysql": ("components:\n  mysqld_exporter: {}\n", "components.mysqld_exporter.runtime.mysql"),
     "setting_not_read": (
         GOOD_HEAD + "    runtime: {scrape_uri: 'http://127.0.0.1:8080/stub_status'}\n",
         "components.node_exporter.runtime.scrape_uri: node_exporter does not use runtime.scrape_uri",

@@ -61,7 +61,7 @@ def test_seed_scenario_two_stage_prometheus_and_loki_with_promtail(
     # Alertmanager >= 0.16 before Prometheus 3, phases in order, Loki before Promtail in one phase.
     assert "alertmanager@0.34.0" in final["requires"]
     assert order.index("node_exporter@1.12.1") < order.index("prometheus@2.55.1")
-    assert steps["loki@3.7.6"]["phase"] == steps["promtail@3.6.11"]["phase"] == "logs"
+    assert steps["loki@3.7.6"]["phase"] == steps["promtail@3.6.11"]["phase"] == "loki"
     assert "loki@3.7.6" in steps["promtail@3.6.11"]["requires"]
     assert order.index("promtail@3.6.11") < order.index("grafana@10.4.19+security-01")
     assert any("Alloy" in w for w in lock["components"]["promtail"]["warnings"])

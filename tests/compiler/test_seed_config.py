@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from obsplan.executor import engine
 from obsplan.executor.report import RecordingReporter
 
@@ -154,18 +155,20 @@ def test_security_advisory_check_off_reads_no_advisory(gh: FakeGitHub, obsplan_e
     assert code == 2 and "security_advisory_check is false" in out
 
 
-def _unverified_lock(path: Path, lock: dict) -> Path:  # type: ignore[type-arg]
+def _unverified_lock(path: Path, lock: dict, keep_url: bool = False) -> Path:  # type: ignore[type-arg]
     """The compiled lock with its checksums dropped (as an offline plan without any known sha256 writes it)."""
     holders = lock["plan"]["steps"] + list(lock["components"].values())
     for s in holders:
         for a in s["artifacts"].values():
-            a["sha256"], a["checksum_status"], a["url"] = None, "missing", "http://127.0.0.1:9/unreachable.tar.gz"
+            a["sha256"], a["checksum_status"] = None, "missing"
+            if not keep_url:
+                a["url"] = "http://127.0.0.1:9/unreachable.tar.gz"
     write_atomic(path, Lock.model_validate(lock).sealed().to_json())
     return path
 
 
 def test_require_checksum_verification_reaches_apply_and_check(
-    gh: FakeGitHub, obsplan_env: Path, tmp_path: Path
+    gh: FakeGitHub, obsplan_env: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fresh = NODE.replace("'1.7.0'", "null")  # a fresh host: nothing installed
     cfg = _versions(tmp_path / "cfg", "global:\n  safety: {require_checksum_verification: false}\n", fresh)
@@ -180,10 +183,18 @@ def test_require_checksum_verification_reaches_apply_and_check(
     allowed = engine.apply(off, engine.ApplyOptions(root=tmp_path / "r2", dry_run=True), rec2 := RecordingReporter())
     assert allowed.exit_code == 0
     assert [e.metadata["code"] for e in rec2.find("warning")] == ["unverified_artifact"]
-    code, out, err = run("plan", "--config-dir", str(cfg), "--env", "prod", "-o", str(off), "--check")
-    assert code == 0, out + err  # a missing sha256 is accepted by this policy
-    _versions(cfg, "", fresh)
-    code, out, err = run("plan", "--config-dir", str(cfg), "--env", "prod", "-o", str(on), "--check")
+    # --check asks whether the lock says what the inputs decide: a sha256 the inputs cannot give is not a
+    # difference (apply's refusal above says it), --require-checksums makes it one whatever the policy says
+    monkeypatch.setenv("OBSPLAN_CACHE_DIR", str(tmp_path / "empty-cache"))  # no checksum file known offline
+    unchecked = tmp_path / "plans" / "unchecked.lock"
+    code, lock, out = _plan(cfg, "prod", unchecked, "--offline")
+    assert code == 0, out
+    no_sha = _unverified_lock(unchecked, lock, keep_url=True)
+    code, out, err = run("plan", "--config-dir", str(cfg), "--env", "prod", "-o", str(no_sha), "--check")
+    assert code == 0, out + err
+    assert "no sha256" in err
+    args = ("plan", "--config-dir", str(cfg), "--env", "prod", "-o", str(no_sha), "--check", "--require-checksums")
+    code, out, err = run(*args)
     assert code == 1 and "sha256 is missing" in out
 
 

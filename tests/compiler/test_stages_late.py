@@ -44,7 +44,7 @@ def _checksums(tmp_path: Path, *tags: str) -> ChecksumFetcher:
 def test_plan_orders_hops_by_phase_with_the_matrix_reasons(tmp_path: Path) -> None:
     up = run_to_resolve(config(tmp_path), snapshot())
     planned = up.planned()
-    assert planned.phases == ["exporters", "core", "logs", "dashboards"]
+    assert planned.phases == ["exporters", "prometheus", "loki", "dashboards"]
     hops = {n: [(h.id, [r.code for r in h.reasons]) for h in p.hops] for n, p in planned.paths.items()}
     assert hops == {
         "node_exporter": [("node_exporter@1.6.0", ["curated_breaking"])],  # node-exporter-1.5-web-config-flag

@@ -3,8 +3,9 @@
 Nothing is installed: `apt-get download` fetches the .deb, `dpkg-deb -x` unpacks it into a scratch
 directory, and the binary is repacked as `<name>-<version>.linux-<arch>.tar.gz` holding
 `<name>-<version>.linux-<arch>/<name>` (+ LICENSE/NOTICE placeholders), the promu layout.
-bookworm (this machine's release) comes from the system apt sources; trixie from a private, throw-away
-apt configuration under the cache directory, so the system sources are never modified.
+bookworm (this machine's release) comes from the system apt sources; trixie and sid (forky) from a private,
+throw-away apt configuration per suite under the cache directory, so the system sources are never modified.
+From trixie on `promtool` is its own Debian package: it is packed next to `prometheus`, as upstream ships them.
 Downloads are cached in `tests/.debcache/` (git-ignored), so reruns do not download again.
 
 Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import os
 import platform
 import re
 import subprocess
@@ -51,7 +53,17 @@ RELEASES = [
     ),
     ("bookworm", "prometheus-nginx-exporter", "nginx_exporter", _NGINX),
     ("trixie", "prometheus-nginx-exporter", "nginx_exporter", _NGINX),
+    ("sid", "prometheus-node-exporter", "node_exporter", {"node_exporter": "usr/bin/prometheus-node-exporter"}),
+    ("sid", "prometheus", "prometheus", {"prometheus": "usr/bin/prometheus", "promtool": "usr/bin/promtool"}),
+    ("sid", "prometheus-alertmanager", "alertmanager", _AM),
+    ("sid", "prometheus-mysqld-exporter", "mysqld_exporter", {"mysqld_exporter": "usr/bin/prometheus-mysqld-exporter"}),
+    ("sid", "prometheus-nginx-exporter", "nginx_exporter", _NGINX),
 ]
+# binaries Debian moved into packages of their own: {(suite, package): (extra package, [binary names])}
+EXTRA_PACKAGES = {
+    ("trixie", "prometheus"): ("promtool", ["promtool"]),
+    ("sid", "prometheus"): ("promtool", ["promtool"]),
+}
 # GoReleaser projects: `<archive prefix>_<version>_linux_<arch>.tar.gz`, the binary at the archive root
 GORELEASER = {"nginx_exporter": "nginx-prometheus-exporter"}
 # Debian's alertmanager reads its notification template from here (upstream builds embed it)
@@ -170,26 +182,46 @@ def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Pa
     return path
 
 
+def _extract(cache: Path, deb: Path) -> Path:
+    root = cache / "extract" / deb.stem
+    if not root.exists():
+        tmp = root.with_name(root.name + ".tmp")
+        _run(["rm", "-rf", str(tmp)])
+        tmp.mkdir(parents=True)
+        _run(["dpkg-deb", "-x", str(deb), str(tmp)])
+        tmp.rename(root)
+    return root
+
+
+def _members(tarball: Path) -> set[str]:
+    with tarfile.open(tarball) as tar:
+        return {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+
+
+def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[str, str]) -> tuple[str, Path]:
+    deb = fetch_deb(cache, suite, package)
+    roots = {e: _extract(cache, deb) for e in binaries}
+    if (suite, package) in EXTRA_PACKAGES:
+        extra, names = EXTRA_PACKAGES[(suite, package)]
+        extra_root = _extract(cache, fetch_deb(cache, suite, extra))
+        roots.update({e: extra_root for e in names})
+    version = binary_version(roots[next(iter(binaries))] / next(iter(binaries.values())))
+    files: dict[str, bytes | Path] = {e: roots[e] / rel for e, rel in binaries.items() if (roots[e] / rel).exists()}
+    files["LICENSE"] = b"Apache License 2.0 (placeholder; repacked from Debian for obsplan tests)\n"
+    files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
+    tarball = cache / "releases" / tarball_name(name, version)
+    # an older cache packed trixie's prometheus without its separate promtool: repack when members differ
+    if not tarball.exists() or _members(tarball) != set(files):
+        scratch = cache / "releases" / f".{suite}-{package}.tmp"
+        made = make_tarball(scratch, name, version, files)
+        os.replace(made, tarball)
+    return version, tarball
+
+
 def _build(cache: Path) -> dict[tuple[str, str], Path]:
-    out = cache / "releases"
     result: dict[tuple[str, str], Path] = {}
     for suite, package, name, binaries in RELEASES:
-        deb = fetch_deb(cache, suite, package)
-        root = cache / "extract" / deb.stem
-        if not root.exists():
-            tmp = root.with_name(root.name + ".tmp")
-            _run(["rm", "-rf", str(tmp)])
-            tmp.mkdir(parents=True)
-            _run(["dpkg-deb", "-x", str(deb), str(tmp)])
-            tmp.rename(root)
-        version = binary_version(root / next(iter(binaries.values())))
-        tarball = out / tarball_name(name, version)
-        if not tarball.exists():
-            # trixie moved promtool into its own package: optional binaries are taken when present
-            files: dict[str, bytes | Path] = {e: root / rel for e, rel in binaries.items() if (root / rel).exists()}
-            files["LICENSE"] = b"Apache License 2.0 (placeholder; repacked from Debian for obsplan tests)\n"
-            files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
-            make_tarball(out, name, version, files)
+        version, tarball = _build_one(cache, suite, package, name, binaries)
         result[(name, version)] = tarball
     return result
 

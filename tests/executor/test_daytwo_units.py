@@ -21,6 +21,7 @@ from obsplan.executor.metrics import write_metrics
 from obsplan.executor.report import RecordingReporter
 from obsplan.executor.state import StateDB
 
+from obsplan import __version__
 from obsplan.errors import ObsplanError
 from obsplan.fsio import write_atomic
 from obsplan.hostfacts import HostFacts
@@ -292,7 +293,7 @@ def test_facts_of_an_empty_root_and_of_a_lock(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     parsed = HostFacts.model_validate(json.loads(out.read_text()))
     assert sorted(parsed.components) == ["node_exporter", "prometheus"]
-    assert parsed.format == 1 and parsed.platform == PLATFORM and parsed.obsplan_version == "0.1.0"
+    assert parsed.format == 1 and parsed.platform == PLATFORM and parsed.obsplan_version == __version__
     assert parsed.components["node_exporter"].observed.served.startswith("no node_exporter_build_info answer")
 
 

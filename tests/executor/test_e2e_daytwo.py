@@ -151,12 +151,18 @@ def test_drift_skip_then_reinstall_then_rollback_last_run(
     port = free_port()
     first = _lock(server, releases, tmp_path / "first.lock", port, None, "1.5.0")
     assert _apply(first, root)[0].exit_code == 0
-    # by hand: a 1.9.0 binary copied over obsplan's link, service restarted by hand
+    # by hand: a build reporting 1.8.2 (off the lock's path: a version on it would be accepted, see
+    # test_e2e_operator_sequences) copied over obsplan's link
     link = root / "usr/local/bin/node_exporter"
     link.unlink()
-    _binary(releases[("node_exporter", "1.9.0")], link)
+    real = _binary(releases[("node_exporter", "1.9.0")], root / "usr/local/lib/node_exporter-hand")
+    link.write_text(
+        f'#!/bin/sh\n[ "$1" = --version ] && echo "node_exporter, version 1.8.2 (branch: HEAD, revision: 0)" '
+        f'&& exit 0\nexec {real} "$@"\n'
+    )
+    link.chmod(0o755)
     status = {r["component"]: r for r in queries.status(root, services_kind="supervisord")}["node_exporter"]
-    assert status["health"] == "drift" and "replaced by hand (reports 1.9.0" in status["drift"]
+    assert status["health"] == "drift" and "replaced by hand (reports 1.8.2" in status["drift"]
     cli_status = subprocess.run(
         [sys.executable, "-m", "obsplan", "status", "--root", str(root), "--service-manager", "supervisord"],
         capture_output=True,

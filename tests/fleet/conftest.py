@@ -171,8 +171,8 @@ def served(address: str) -> str | None:
 
 
 def install_base(fleet: Fleet, rel: Release, tmp_path: Path) -> None:
-    """Every host at node_exporter 1.5.0, installed by a one-batch rollout."""
-    inv = fleet.inventory(tmp_path / "base-inventory.yaml", OBSPLAN)
+    """Every host at node_exporter 1.5.0, installed by a one-batch rollout (fresh hosts: their component named)."""
+    inv = fleet.inventory(tmp_path / "base-inventory.yaml", OBSPLAN, components=["node_exporter"])
     proc = rollout(*release_args(rel.lock, inv, rel.bundle), *ONE_BATCH, "--json", state=tmp_path / "base-state")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert all(served(h.address) == "1.5.0" for h in fleet.hosts)

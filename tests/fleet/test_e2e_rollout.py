@@ -70,6 +70,20 @@ def test_canary_and_two_batches_pass(
     journal = json.loads(rollout("--status", "--json", state=tmp_path / "state").stdout)
     for r in journal["host_results"]:  # `obsplan facts` collected before the apply, recorded in the journal
         assert r["detail"]["facts"]["components"]["node_exporter"]["served"] == "1.5.0", r
+    assert journal["options"]["host_components"] == {h.name: ["node_exporter"] for h in fleet.hosts}  # from facts
+
+    facts = tmp_path / "facts"  # "what runs where?": the fleet's facts over the same SSH path, as one table
+    collected = subprocess.run(
+        [OBSPLAN, "facts", "--inventory", str(inv), "-o", str(facts)], capture_output=True, text=True, check=False
+    )
+    assert collected.returncode == 0, collected.stderr
+    assert sorted(p.name for p in facts.iterdir()) == [f"{h.name}.json" for h in fleet.hosts]
+    table = subprocess.run(
+        [OBSPLAN, "status", "--facts", str(facts), "--lock", str(rel.lock)], capture_output=True, text=True, check=True
+    ).stdout
+    assert [line.split() for line in table.splitlines()[1:]] == [
+        [h.name, "node_exporter", "1.9.0", "1.9.0", "1.9.0", "in", "sync"] for h in fleet.hosts
+    ], table
 
 
 def _history_rows(fleet: Fleet, host: str) -> int:
@@ -113,6 +127,18 @@ def test_canary_failing_health_halts_with_others_untouched(
         assert served(h.address) == "1.5.0"
         assert not (h.root / "var/lib/obsplan/rollout" / halted["rollout_id"]).exists()  # nothing even uploaded
 
+    # a halt by a failed host is a decision too: --resume alone moves nowhere, --retry-failed applies it again
+    refused = rollout(*release_args(rel.lock, inv, rel.bundle), "--resume", "--json", state=tmp_path / "state")
+    assert refused.returncode == 2 and "--retry-failed" in refused.stderr, refused.stdout + refused.stderr
+    assert not events(refused)
+    retried = rollout(
+        *release_args(rel.lock, inv, rel.bundle), "--resume", "--retry-failed", "--json", state=tmp_path / "state"
+    )
+    assert retried.returncode == 1, retried.stdout[-3000:] + retried.stderr
+    assert [(e["host"], e["status"]) for e in events(retried) if e["event"] == "host_result"] == [("host1", "failed")]
+    for h in fleet.hosts[1:]:
+        assert (_history_rows(fleet, h.name), fleet.exporter_pid(h)) == before[h.name]
+
 
 def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Release], tmp_path: Path) -> None:
     known = tmp_path / "known_hosts"
@@ -124,7 +150,7 @@ def test_unknown_host_key_is_refused(fleet: Fleet, node_releases: dict[str, Rele
         )
     )
     rel = node_releases["1.5.0"]
-    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known)
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, known_hosts=known, components=["node_exporter"])
     proc = rollout(*release_args(rel.lock, inv, rel.bundle), "--json", state=tmp_path / "state")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = _one_host_result(events(proc))
@@ -211,13 +237,23 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(
     assert not any(e["event"] == "host_result" and e["action"] == "rollback" for e in seen)
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4  # halt leaves the hosts as they are
 
-    # 2. resume the halted rollout with rollback: finished hosts are not applied again; the gate measures again
-    proc, seen = watch([*args, "--resume", "--on-gate-failure", "rollback"], tmp_path / "state"), []
-    _until(proc, seen, lambda e: e["event"] == "batch_started" and e["batch"] == "batch 2")
-    pid = fleet.exporter_pid(host4)
-    assert pid is not None
+    # 2. resume as journalled while host4 is still down: the failed gate is measured again first, fails again,
+    #    nothing is applied; changing the failure action without --override-gates is refused (exit 2)
     os.kill(pid, signal.SIGSTOP)
     try:
+        again = rollout(*args, "--resume", "--json", state=tmp_path / "state")
+        assert again.returncode == 1, again.stdout[-3000:] + again.stderr
+        evs = events(again)
+        assert [e["event"] for e in evs if e["event"].startswith(("gate_p", "gate_f", "batch_", "host_"))] == [
+            "gate_failed"
+        ]
+        assert evs[-1]["event"] == "rollout_halted" and "still failing" in evs[-1]["reason"]
+        refused = rollout(*args, "--resume", "--on-gate-failure", "rollback", state=tmp_path / "state")
+        assert refused.returncode == 2 and "--override-gates" in refused.stderr, refused.stdout + refused.stderr
+
+        # 3. with --override-gates (journalled): the gate still fails, batch 2 is rolled back
+        override = [*args, "--resume", "--on-gate-failure", "rollback", "--override-gates"]
+        proc, seen = watch(override, tmp_path / "state"), []
         _until(proc, seen, lambda e: e["event"] == "gate_failed")
     finally:
         os.kill(pid, signal.SIGCONT)
@@ -226,6 +262,54 @@ def test_gate_failure_after_batch_two_halts_then_rolls_back(
     rolled = {e["host"]: e["status"] for e in seen if e["event"] == "host_result" and e["action"] == "rollback"}
     assert rolled == {"host3": "rolled_back", "host4": "rolled_back"}, seen
     assert [served(h.address) for h in fleet.hosts] == ["1.9.0", "1.9.0", "1.5.0", "1.5.0"]
+    status = rollout("--status", state=tmp_path / "state").stdout
+    assert "overridden on resume" in status and "--on-gate-failure" in status, status
+
+    # 4. host4 healthy again: the gate passes when measured first, batch 2 is applied again and gated: done
+    prometheus.wait_up(4)
+    done = rollout(*args, "--resume", "--json", state=tmp_path / "state")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr
+    applied = {e["host"] for e in events(done) if e["event"] == "host_result" and e["action"] == "apply"}
+    assert applied == {"host3", "host4"}
+    assert [served(h.address) for h in fleet.hosts] == ["1.9.0"] * 4
+
+
+def test_resume_never_runs_past_a_failed_gate(
+    fleet: Fleet, node_releases: dict[str, Release], prometheus: Prometheus, tmp_path: Path
+) -> None:
+    """The issue's own sequence: a gate that can never pass halts after the canary; the README's resume line
+    (without --gate) measures that gate again and halts again; a different gate is refused unless
+    --override-gates, which is journalled and shown in --status."""
+    rel = node_releases["1.5.0"]
+    inv = fleet.inventory(tmp_path / "inventory.yaml", OBSPLAN, components=["node_exporter"])
+    state = tmp_path / "state"
+    shape = ["--canary", "1", "--batches", "50%,100%", "--prometheus", prometheus.url, "--mode", "fast"]
+    transcript: list[str] = []
+
+    def run(*extra: str) -> subprocess.CompletedProcess[str]:
+        proc = rollout(*release_args(rel.lock, inv, rel.bundle), *extra, state=state)
+        transcript.append(
+            f"$ obsplan rollout LOCK --inventory I --bundle B {' '.join(extra)}   # exit {proc.returncode}"
+        )
+        transcript.append((proc.stdout.split("\n## Rollout")[0] + proc.stderr).rstrip())
+        return proc
+
+    halted = run("--gate", "vector(0)", *shape)
+    assert halted.returncode == 1 and "HALTED at canary: gate failed" in halted.stdout, halted.stdout
+    resumed = run("--resume")
+    assert resumed.returncode == 1, resumed.stdout + resumed.stderr
+    assert "gate measurement 1/1: FAILED vector(0)" in resumed.stdout and "still failing" in resumed.stdout
+    assert "host2:" not in resumed.stdout
+    refused = run("--resume", "--gate", "vector(1)")
+    assert refused.returncode == 2 and "--override-gates" in refused.stderr
+    assert [served(h.address) for h in fleet.hosts] == ["1.5.0", None, None, None]  # only the canary was touched
+    overridden = run("--resume", "--gate", "vector(1)", "--override-gates")
+    assert overridden.returncode == 0, overridden.stdout + overridden.stderr
+    assert overridden.stdout.count("gate passed after canary") == 1  # measured first, then not again
+    assert [served(h.address) for h in fleet.hosts] == ["1.5.0"] * 4
+    status = rollout("--status", state=state).stdout
+    assert "overridden on resume" in status and "vector(1)" in status, status
+    print("\n".join(transcript) + "\n$ obsplan rollout --status\n" + status)
 
 
 def test_killed_mid_batch_then_resume(

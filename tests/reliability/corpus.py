@@ -12,7 +12,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from obsplan.cli import main
-from obsplan.lockfile import _canonical
+from obsplan.lockfile import content_digest
 
 NOW = "2026-11-22T12:00:00+00:00"
 MINIMAL_VERSIONS = "components:\n  node_exporter: {}\n"
@@ -76,5 +76,4 @@ def good_lock(workdir: Path) -> dict[str, Any]:
 def reseal(data: dict[str, Any]) -> bytes:
     """A forged lock: the content hash recomputed over the edited content, as anyone can."""
     body = {k: v for k, v in data.items() if k != "content_sha256"}
-    digest = hashlib.sha256(_canonical(body).encode()).hexdigest()
-    return (_canonical({**body, "content_sha256": digest}, indent=2) + "\n").encode()
+    return (json.dumps({**body, "content_sha256": content_digest(body)}, indent=2, sort_keys=True) + "\n").encode()

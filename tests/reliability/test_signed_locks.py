@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -116,3 +117,46 @@ def test_sign_refuses_a_forged_lock(signed: Path, keys: dict[str, Path], tmp_pat
     result = run(["sign", str(signed), "--key", str(keys["alice"])], tmp_path)
     assert result.exit_code == 2 and "components.node_exporter.version" in one_error_line(result)
     assert (tmp_path / "signed.lock.sig").read_bytes() == sig_before
+
+
+def test_a_lock_swapped_after_its_signature_check_is_not_what_is_used(
+    signed: Path, keys: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The lock's bytes are read once: a watcher swapping the file right after that read (here: the moment the
+    read returns) cannot change what is verified, applied or kept; the forged lock never runs."""
+    from obsplan import lock_read
+
+    signed_doc = json.loads(signed.read_bytes())
+    forged_doc = json.loads(signed.read_bytes())
+    forged_doc["components"]["node_exporter"]["runtime"]["port"] = 9999
+    forged = reseal(forged_doc)
+    reads: list[Path] = []
+    real_read = lock_read.read_lock_bytes
+
+    def read_then_swap(path: Path, *args: object) -> bytes:
+        data = real_read(path, *args)  # type: ignore[arg-type]
+        reads.append(path)
+        signed.write_bytes(forged)  # the watcher's swap, after the read
+        return data
+
+    monkeypatch.setattr(lock_read, "read_lock_bytes", read_then_swap)
+    root = tmp_path / "root"
+    args = ["apply", str(signed), "--root", str(root), "--dry-run", "--json", "--allowed-signers", str(keys["allowed"])]
+    result = run(args, tmp_path)
+    assert "signed by alice@example.org" in result.stderr and result.exit_code in (0, 1), result.output
+    started = json.loads(result.stdout.splitlines()[0])
+    assert started["metadata"]["lock_sha256"] == signed_doc["content_sha256"] != json.loads(forged)["content_sha256"]
+    assert reads == [signed] and signed.read_bytes() == forged  # read once; the swap happened, too late
+    result = run(args, tmp_path)  # the next run reads the forged bytes: refused before anything runs
+    assert result.exit_code == 2 and "is not a valid obsplan-lock signature of these bytes" in result.output
+
+
+def test_a_lock_that_is_a_link_or_not_a_regular_file_is_refused(signed: Path, tmp_path: Path) -> None:
+    link = tmp_path / "link.lock"
+    link.symlink_to(signed)
+    fifo = tmp_path / "fifo.lock"
+    os.mkfifo(fifo)
+    for path, expected in ((link, "lock is a symbolic link"), (fifo, "lock is not a regular file")):
+        for args in (["report", str(path)], ["apply", str(path), "--dry-run", "--root", str(tmp_path / "r")]):
+            result = run(args, tmp_path)
+            assert result.exit_code == 2 and expected in one_error_line(result), (args, result.output)

@@ -1,4 +1,6 @@
-"""YAML that cannot hurt: size, nesting depth and alias expansion are capped before anything is built.
+"""YAML that cannot hurt: size, nesting depth and alias expansion are capped before anything is built, and a
+key written twice in one mapping is refused (obsplan/yamlkeys.py). The one loader for every YAML obsplan reads:
+configuration, matrix, policy, service definitions, inventories.
 
 A "billion laughs" document is small on disk and enormous once its aliases are expanded; obsplan counts the
 nodes the document stands for (each alias counted as the full subtree it repeats) and refuses it beyond a
@@ -7,11 +9,13 @@ budget that the shipped files (which use `<<: *anchor` merges) stay far below.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import yaml
 
 from obsplan.errors import ObsplanError
+from obsplan.yamlkeys import check_duplicate_keys
 
 from .yamltags import checked_loader
 
@@ -40,6 +44,19 @@ def decode(data: bytes, name: str) -> str:
         ) from None
 
 
+def load_file(path: Path, name: str | None = None) -> Any:
+    """Read, decode and parse one YAML file (size-capped before it is read whole); exit 2 naming it if unreadable."""
+    where = name or str(path)
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+    except FileNotFoundError:
+        raise ObsplanError("file not found", file=where, hint="check the path") from None
+    except OSError as exc:
+        raise ObsplanError(f"cannot read: {exc.strerror or exc}", file=where, hint="check the path") from None
+    return load(decode(data, where), where)
+
+
 def load(text: str, name: str) -> Any:
     """Parse one YAML document with a safe loader after checking size, depth and alias expansion."""
     if len(text) > MAX_BYTES:
@@ -63,6 +80,7 @@ def _construct(text: str, name: str) -> Any:
         if node is None:
             return None
         _check_expansion(node, name)
+        check_duplicate_keys(node, name)
         return loader.construct_document(node)
     finally:
         loader.dispose()
