@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.executor.report import now_iso
-from obsplan.ownfiles import create_sqlite, same_file
+from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
 
 from .journal_check import SCHEMA_VERSION, ensure_state_dir, journal_path, journal_problem, refuse
 
@@ -38,6 +38,7 @@ class Journal:
 
     def __init__(self, state_dir: Path) -> None:
         ensure_state_dir(state_dir)
+        check_sqlite(journal_path(state_dir), "rollout journal")  # a link is refused before it is read (exit 2)
         wrong = journal_problem(state_dir)
         if wrong is not None:
             raise refuse(state_dir, wrong)
