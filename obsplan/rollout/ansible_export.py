@@ -39,8 +39,8 @@ GATE_OK = (
 _DONE = "hostvars['localhost']['obsplan_done']"
 HOSTS_REGEX = (
     f"{{{{ ({_DONE} + ({_DONE} | map('extract', hostvars) | map(attribute='ansible_host', default='') "
-    "| select | list)) | unique | map('regex_escape') | map('replace', '\"', '\\\\x{22}') "
-    "| map('replace', '\\\\', '\\\\\\\\') | join('|') }}"
+    "| select | list)) | unique | map('regex_escape') | map('regex_replace', '[\\\\\\\\]', '\\\\\\\\') "
+    "| map('replace', '\"', '\\\\x{22}') | join('|') }}"
 )
 
 

@@ -6,6 +6,7 @@ the gate takes a *failed measurement*, within its deadline and without holding t
 from __future__ import annotations
 
 import json
+import re
 import resource
 from typing import Any
 
@@ -163,22 +164,25 @@ def test_hosts_never_leave_the_promql_string(names: list[str], outcomes: Record)
 def test_ansible_export_escapes_hosts_and_refuses_nan_as_obsplan_does(name: str, outcomes: Record) -> None:
     """The exported playbook's `$HOSTS` and gate condition, rendered with Ansible's own filters: no quote leaves
     the PromQL string; NaN/±Inf never pass."""
-    import jinja2
-    from ansible.plugins.filter.core import regex_escape
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
 
     from obsplan.rollout.ansible_export import GATE_OK, HOSTS_REGEX
 
-    env = jinja2.Environment()
-    env.filters["regex_escape"] = regex_escape
-    env.filters["extract"] = lambda item, container: container[item]
-    hosts = env.from_string(HOSTS_REGEX.replace("hostvars['localhost']['obsplan_done']", "done"))
-    inner = hosts.render(done=[name], hostvars={name: {}})
+    def render(expr: str, **variables: Any) -> Any:  # Ansible's own templar, as the playbook run renders it
+        return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(expr))
+
+    done = HOSTS_REGEX.replace("hostvars['localhost']['obsplan_done']", "done")
+    inner = render(done, done=[name], hostvars={name: {}})
     ok = '"' not in inner and inner.replace("\\\\", "").count("\\") == 0
-    gate = env.from_string("{{ " + GATE_OK + " }}")
+    # what RE2 receives once PromQL unescaped the string matches the host's name, and only it
+    regex = re.sub(r"\\x\{([0-9a-f]+)\}", lambda m: "\\x" + m.group(1).zfill(2), inner.replace("\\\\", "\\"))
+    ok = ok and re.fullmatch(regex, name) is not None and re.fullmatch(regex, name + "x") is None
 
     def passes(*values: str) -> bool:
         result = [{"value": [0, v]} for v in values]
-        return gate.render(gate={"json": {"status": "success", "data": {"result": result}}}) == "True"
+        gate = {"json": {"status": "success", "data": {"result": result}}}
+        return bool(render("{{ " + GATE_OK + " }}", gate=gate))
 
     ok = ok and passes("1", "2") and not any(passes(*v) for v in (["1", "NaN"], ["NaN", "1"], ["+Inf"], ["0"]))
     outcomes("prometheus::ansible export", 0 if ok else 3, ok)
