@@ -91,7 +91,7 @@ def main() -> None:
     stub = float(sys.argv[1]) if len(sys.argv) > 1 else 5.0
     sizes = [int(x) for x in (sys.argv[2] if len(sys.argv) > 2 else "10,50,100").split(",")]
     tmp = Path(tempfile.mkdtemp())
-    fleet = start_fleet(max(sizes))
+    fleet = start_fleet(max(sizes), quiet_rc=True)
     try:
         stub_path = fleet.base / "obsplan-stub"
         stub_path.write_text(stub_script(stub))
