@@ -154,6 +154,7 @@ def run_gate(
     sleep: Callable[[float], None] = time.sleep,
 ) -> bool:
     """Take the measurements; True when the gate passed."""
+
     exprs = [expand(e, hosts) for e in spec.exprs]
     failures = 0
     sleep(spec.initial_delay)

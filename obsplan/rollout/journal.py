@@ -5,10 +5,12 @@ happens, so a halted or killed rollout can be resumed (`--resume`) and shown (`-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +62,17 @@ class Journal:
             raise refuse(
                 self.path.parent, "holds a row that is not the JSON obsplan wrote (edited or damaged)"
             ) from None
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """The statements inside commit together, once (a host's result and its event: one sync, not two)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def start(
         self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any], batches: list[dict[str, Any]]
