@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from obsplan.mdescape import md, md_code
+
 from .fit import COMMENT_LIMIT, fit
 from .report import template_env
 
@@ -38,8 +40,8 @@ def render_diff_markdown(
         return (": " + " · ".join(parts)) if parts else ""
 
     def what(r: dict[str, Any]) -> str:
-        text = [_short(c) for c in r["details"]] + [f"{s['change']} `{s['step']}`" for s in r["steps"]]
-        return "; ".join(dict.fromkeys(text)).replace("|", "\\|")
+        text = [md(_short(c)) for c in r["details"]] + [f"{md(s['change'])} {md_code(s['step'])}" for s in r["steps"]]
+        return "; ".join(dict.fromkeys(text))
 
     text = env.get_template("diff.md.j2").render(
         rows=rows,

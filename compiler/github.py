@@ -18,6 +18,7 @@ from .http_cache import Answer, Failure, HttpCache
 from .releases import Release, ReleaseData, SourceUnavailable
 
 DEFAULT_API = "https://api.github.com"
+MAX_PAGES = 50  # 5,000 releases: more is a server paginating forever
 NOT_FOUND = "repository not found on GitHub (HTTP 404): check github_repo"
 
 
@@ -31,8 +32,18 @@ class Listing:
     fetched_at: datetime
     failure: Failure | None
 
-    def releases(self) -> list[Release]:
-        return [_release_from_api(i) if self.kind == "releases" else _release_from_tag(i) for i in self.items]
+    def releases(self) -> tuple[list[Release], list[str]]:
+        """The releases of the listing, and a warning for each item skipped as malformed (a field of the wrong
+        JSON type, a missing tag): one bad release never costs the others."""
+        out, skipped = [], []
+        for i, item in enumerate(self.items):
+            try:
+                out.append(_release_from_api(item) if self.kind == "releases" else _release_from_tag(item))
+            except (KeyError, TypeError, AttributeError, ValueError) as exc:
+                skipped.append(f"{self.kind} item {i} skipped: malformed ({type(exc).__name__}: {str(exc)[:80]})")
+        if len(skipped) > 3:
+            skipped = [*skipped[:3], f"and {len(skipped) - 3} more malformed {self.kind} item(s) skipped"]
+        return out, skipped
 
 
 class GitHubSource:
@@ -52,9 +63,11 @@ class GitHubSource:
         return self._data(repo, listing, "github", f"GitHub {listing.kind} API")
 
     def _data(self, repo: str, listing: Listing, kind: str, detail: str) -> ReleaseData:
+        releases, skipped = listing.releases()
         return ReleaseData(
             repo=repo,
-            releases=listing.releases(),
+            releases=releases,
+            warnings=skipped,
             source=kind,  # type: ignore[arg-type]
             as_of=listing.fetched_at.date().isoformat(),
             detail=detail,
@@ -65,6 +78,8 @@ class GitHubSource:
         listing = Listing(kind, [], self.http.now, None)
         seen: set[str] = set()
         while url and url not in seen:
+            if len(seen) >= MAX_PAGES:
+                raise SourceUnavailable(f"more than {MAX_PAGES} pages of {kind} (a pagination loop?)")
             seen.add(url)
             answer = await self.http.get(url, headers=self._headers())
             listing.items.extend(_page_items(answer, url))
@@ -121,18 +136,38 @@ def _why(failure: Failure) -> str:
     return f"GitHub API answered HTTP {failure.status}"
 
 
+def _typed(item: dict[str, Any], key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+    value = item.get(key, default)
+    if value is None:
+        return default
+    if not isinstance(value, kind) or isinstance(value, bool) is not (kind is bool):
+        raise TypeError(f"{key} is {type(value).__name__}")
+    return value
+
+
 def _release_from_api(item: dict[str, Any]) -> Release:
-    assets = {a["name"]: a["browser_download_url"] for a in item.get("assets") or []}
-    published = item.get("published_at") or item.get("created_at")
+    assets = {}
+    raw_assets = _typed(item, "assets", list, [])
+    for a in raw_assets:
+        if not isinstance(a, dict):
+            raise TypeError(f"an asset is {type(a).__name__}")
+        assets[_typed(a, "name", str, "")] = _typed(a, "browser_download_url", str, "")
+    published = _typed(item, "published_at", str) or _typed(item, "created_at", str)
+    tag = _typed(item, "tag_name", str)
+    if not tag:
+        raise KeyError("tag_name")
     return Release(
-        tag=item["tag_name"],
+        tag=tag,
         published_at=published[:10] if published else None,
-        prerelease=bool(item.get("prerelease")),
-        draft=bool(item.get("draft")),
-        assets=assets,
-        body=item.get("body") or "",
+        prerelease=_typed(item, "prerelease", bool, False),
+        draft=_typed(item, "draft", bool, False),
+        assets={k: v for k, v in assets.items() if k and v},
+        body=_typed(item, "body", str, ""),
     )
 
 
 def _release_from_tag(item: dict[str, Any]) -> Release:
-    return Release(tag=item["name"])
+    tag = _typed(item, "name", str)
+    if not tag:
+        raise KeyError("name")
+    return Release(tag=tag)

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from obsplan import jsonload
+from obsplan import bounded_http, jsonload
 from obsplan.errors import ObsplanError
 from obsplan.fsio import write_atomic
 
@@ -41,6 +41,10 @@ if TYPE_CHECKING:
 ENTRY_FORMAT: Literal["obsplan-http-cache/1"] = "obsplan-http-cache/1"
 _LINK_NEXT = re.compile(r'<([^>]+)>;\s*rel="next"')
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+# One answer, whatever the server does: read whole within this many seconds of wall time (a byte-a-second drip,
+# headers that never end) and at most this many bytes once decoded (a gzip bomb); else a failure.
+ANSWER_DEADLINE = 60.0
+ANSWER_LIMIT = jsonload.MAX_BYTES
 
 
 class CacheEntry(BaseModel):
@@ -61,8 +65,11 @@ class CacheEntry(BaseModel):
     body: str
 
     def json_body(self) -> Any:
-        """The body parsed as JSON (ValueError when it is not)."""
-        return json.loads(self.body)
+        """The body parsed as JSON, size and depth capped (ValueError when it is not usable JSON)."""
+        try:
+            return jsonload.loads(self.body.encode(), self.url, "HTTP answer")
+        except ObsplanError as exc:
+            raise ValueError(exc.message) from None
 
 
 @dataclass(frozen=True)
@@ -211,11 +218,20 @@ class HttpCache:
 
         assert self.client is not None  # self.offline otherwise
         try:
-            return await self.client.request(
-                key.method, key.url, content=content, headers=headers, follow_redirects=True
+            return await bounded_http.fetch(
+                self.client,
+                key.method,
+                key.url,
+                content=content,
+                headers=headers,
+                follow_redirects=True,
+                limit=ANSWER_LIMIT,
+                deadline=ANSWER_DEADLINE,
             )
-        except httpx.TimeoutException as exc:
+        except (httpx.TimeoutException, TimeoutError) as exc:
             return Failure(exception=type(exc).__name__, timeout=True)
+        except bounded_http.BodyTooLarge as exc:
+            return Failure(exception=str(exc))
         except httpx.HTTPError as exc:
             return Failure(exception=type(exc).__name__)
 

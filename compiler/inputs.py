@@ -10,6 +10,7 @@ from pathlib import Path
 
 from obsplan import yamlload
 from obsplan.errors import ObsplanError
+from obsplan.inputfile import read_regular
 from obsplan.versions import Version
 
 from .config_errors import M, parse_yaml, validate
@@ -148,8 +149,7 @@ def _read_text(path: Path) -> str:
     try:
         if path.is_dir():
             raise ObsplanError("is a directory, not a file", file=str(path), hint="name a YAML file")
-        with path.open("rb") as fh:
-            data = fh.read(yamlload.MAX_BYTES + 1)
+        data = read_regular(path, yamlload.MAX_BYTES)  # a FIFO or device: refused, never waited on
     except FileNotFoundError:
         raise ObsplanError("file not found", file=str(path), hint="check --config-dir") from None
     except OSError as exc:

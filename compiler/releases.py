@@ -36,6 +36,7 @@ class ReleaseData(BaseModel):
     source: SourceKind
     as_of: str | None = None
     detail: str = ""
+    warnings: list[str] = Field(default_factory=list, description="entries of the source skipped as malformed")
 
 
 class ReleaseSource(Protocol):

@@ -8,6 +8,7 @@ from pathlib import Path
 import jinja2
 
 from obsplan.lockfile import Lock, Step
+from obsplan.mdescape import md, md_code, mermaid_label
 from obsplan.templating import shipped_templates
 from obsplan.versions import version_or_none
 
@@ -53,7 +54,9 @@ def template_env(cache_dir: Path | None = None) -> jinja2.Environment:
     """The reports' jinja environment; with `cache_dir`, compiled templates are kept in `cache_dir/templates`."""
     env = shipped_templates()
     env.bytecode_cache = _template_cache(cache_dir)
-    env.filters["code"] = lambda text: f"`{text}`"
+    env.filters["code"] = md_code
+    env.filters["md"] = md
+    env.filters["mermaid"] = mermaid_label
     env.filters["advisory_id"] = lambda text: text.split(" ")[0]
     return env
 

@@ -114,6 +114,7 @@ def _resolve(ctx: ResolveContext, name: str, pool: Candidates | None) -> tuple[R
     choice.target.reasons += _waiting_reasons(choice.target.version, choice.cands)
     warnings = [f"release data: {failures}"] if failures and data is not None and not ctx.opts.offline else []
     warnings += choice.target.warnings  # "release data unavailable, using fallback_version 1.5.0"
+    warnings += [f"release data: {w}" for w in (data.warnings if data is not None else [])]
     warnings += _later_warnings(ctx, name, choice.target.version)
     r = Resolved(name, defn, spec, strategy, choice.current, data, choice.cands, choice.target, choice.source, warnings)
     return r, refusal

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .activate import link_version
+from .backups import backup_files
 from .facts import probe_binary_version
-from .report import now_iso
-from .service_render import all_file_paths
 
 if TYPE_CHECKING:
     from .stepfacts import StepFacts
@@ -52,7 +51,7 @@ def accept(facts: StepFacts, binary: Path, version: str, floor: str | None, labe
     previous = ctx.layout.current_version(c)
     rendered = facts.rendered(version)  # before anything changes: a definition that cannot render refuses here
     _keep(facts, binary, version)
-    backup, files = _backup(facts, label)
+    backup, files = backup_files(facts.ctx, facts.c, facts.runtime, label)
     point = ctx.db.add_point(
         component=c,
         step_id=None,
@@ -93,21 +92,3 @@ def _keep(facts: StepFacts, binary: Path, version: str) -> Path:
     (tmp / KEPT_MARK).write_text(f"{binary}\n")
     os.rename(tmp, vdir)
     return vdir
-
-
-def _backup(facts: StepFacts, label: str) -> tuple[Path, list[str]]:
-    """The service definition, config and credential files as they are now, in a new backup directory."""
-    layout = facts.ctx.layout
-    stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    backup = layout.backups / facts.c / f"{stamp}-{label}"
-    backup.mkdir(parents=True, exist_ok=True)
-    candidates = [facts.ctx.services.definition_path(facts.c)]
-    if facts.runtime.config_file:
-        candidates.append(layout.host(facts.runtime.config_file))
-    candidates += all_file_paths(facts.c, facts.runtime, layout)
-    files = []
-    for f in candidates:
-        if f.is_file():
-            shutil.copy2(f, backup / str(f.relative_to(layout.root)).replace("/", "__"))
-            files.append(str(f.relative_to(layout.root)))
-    return backup, files

@@ -141,21 +141,64 @@ class ChecksumMismatch(ObsplanError):
     pass
 
 
+class DownloadTooLarge(ObsplanError):
+    reason = "download_too_large"
+
+
+def download_cap(artifact: Artifact, max_bytes: int | None) -> int:
+    """Bytes a download of `artifact` may take: its size in the lock when known, else the archive limit."""
+    if artifact.size is not None:
+        return artifact.size
+    return max_bytes if max_bytes is not None else ArchiveLimits().max_total_bytes
+
+
+class ByteCap:
+    """Stops a download of `artifact` past `cap` bytes: on the announced length, and as the bytes arrive (never
+    more than one chunk past the cap on disk, and before anything is hashed)."""
+
+    def __init__(self, artifact: Artifact, cap: int) -> None:
+        self.artifact, self.cap, self.got = artifact, cap, 0
+
+    def announce(self, total: int | None) -> None:
+        if total is not None and total > self.cap:
+            raise self._too_large(f"announced as {total} bytes")
+
+    def advance(self, n: int) -> None:
+        self.got += n
+        if self.got > self.cap:
+            raise self._too_large(f"more than {self.cap} bytes arrived")
+
+    def _too_large(self, what: str) -> DownloadTooLarge:
+        return DownloadTooLarge(
+            f"download of {self.artifact.filename} stopped: {what}, more than the {self.cap} allowed; "
+            "nothing was installed",
+            hint="the lock's artifact size, or archive_limits.max_total_bytes in upgrade-policy.yaml",
+            exit_code=EXIT_FAILED,
+        )
+
+
 def _download_part(
     artifact: Artifact,
     downloads: Path,
     source: ArtifactSource,
     progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+    max_bytes: int | None = None,
 ) -> Path:
     """Fetch into a per-process `.part` file (removed again if the fetch fails); the caller checks and renames it."""
     part = downloads / f".{artifact.filename}.part-{os.getpid()}"
     state: dict[str, Callable[..., None]] = {}
+    cap = ByteCap(artifact, download_cap(artifact, max_bytes))
 
     def on_total(total: int | None) -> None:
+        cap.announce(total)
         state["advance"], state["done"] = progress(total)
 
+    def advance(n: int) -> None:
+        cap.advance(n)
+        state.get("advance", lambda _n: None)(n)
+
     try:
-        source.fetch(artifact, part, lambda n: state.get("advance", lambda _n: None)(n), on_total)
+        source.fetch(artifact, part, advance, on_total)
     except OSError as exc:
         part.unlink(missing_ok=True)
         full = disk_full(exc, f"downloading {artifact.filename}")
@@ -176,6 +219,7 @@ def ensure_download(
     downloads: Path,
     source: ArtifactSource,
     progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+    max_bytes: int | None = None,
 ) -> tuple[Path, bool]:
     """Return (path of the verified file in the download cache, whether it was fetched now).
 
@@ -185,9 +229,10 @@ def ensure_download(
     assert artifact.sha256 is not None
     downloads.mkdir(parents=True, exist_ok=True)
     final = downloads / artifact.filename
-    if final.is_file() and sha256_file(final) == artifact.sha256:
+    cached = final.is_file() and final.stat().st_size <= download_cap(artifact, max_bytes)  # capped before hashing
+    if cached and sha256_file(final) == artifact.sha256:
         return final, False
-    part = _download_part(artifact, downloads, source, progress)
+    part = _download_part(artifact, downloads, source, progress, max_bytes)
     actual = sha256_file(part)
     if actual != artifact.sha256:
         part.unlink(missing_ok=True)
@@ -207,6 +252,7 @@ def fetch_unverified(
     downloads: Path,
     source: ArtifactSource,
     progress: Callable[[int | None], tuple[Advance, Callable[[], None]]],
+    max_bytes: int | None = None,
 ) -> tuple[Path, str]:
     """`--allow-unverified` only: fetch an artifact the lock has no sha256 for; returns (path, sha256 of the bytes).
 
@@ -214,22 +260,21 @@ def fetch_unverified(
     """
     downloads.mkdir(parents=True, exist_ok=True)
     final = downloads / artifact.filename
-    part = _download_part(artifact, downloads, source, progress)
+    part = _download_part(artifact, downloads, source, progress, max_bytes)
     actual = sha256_file(part)
     os.replace(part, final)
     fsync_dir(downloads)
     return final, actual
 
 
-def check_plain_tar(tar: tarfile.TarFile, archive: str) -> None:
-    """For bundles: only regular files and directories, relative, inside the target."""
-    for m in tar.getmembers():
-        member_path(m.name, archive)
-        if not (m.isfile() or m.isdir()):
-            kind = "link" if m.issym() or m.islnk() else "device or special file"
-            raise UnsafeArchive(
-                f"{archive}: {kind} {m.name!r} in a bundle (only regular files are allowed)", exit_code=EXIT_FAILED
-            )
+def check_plain_member(m: tarfile.TarInfo, archive: str) -> None:
+    """For bundles: only regular (not sparse) files and directories, relative, inside the target."""
+    member_path(m.name, archive)
+    if not (m.isfile() or m.isdir()) or m.issparse():
+        kind = "link" if m.issym() or m.islnk() else "sparse file" if m.issparse() else "device or special file"
+        raise UnsafeArchive(
+            f"{archive}: {kind} {m.name[:200]!r} in a bundle (only regular files are allowed)", exit_code=EXIT_FAILED
+        )
 
 
 def extract_archive(archive: Path, fmt: str, dest: Path, binary_name: str, limits: ArchiveLimits | None = None) -> None:

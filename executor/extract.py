@@ -3,7 +3,7 @@
 Every member is placed by resolving its parent against what is already on disk (links followed), so a chain
 such as `d/l -> ..`, `d/l/x -> ..`, `d/l/x/FILE` is refused at the member that would leave the directory,
 at any depth. Link targets are checked twice: as text (they must stay inside once renamed into place) and
-resolved on disk. Devices, FIFOs, duplicate names and hardlinks to anything but an extracted regular file
+resolved on disk. Names longer than a path can be, devices, FIFOs, duplicate names and hardlinks to anything but an extracted regular file
 are refused. The member count, the uncompressed bytes and the ratio to the compressed size are counted while
 streaming (`ArchiveLimits` from the lock's `host_policy`), so a bomb is stopped before the disk fills.
 A full disk is reported as `DiskFull` (exit 1, reason `disk_full`). The caller removes the partial tree.
@@ -26,7 +26,9 @@ from obsplan.lockfile import ArchiveLimits
 CHUNK = 1 << 16
 RATIO_FLOOR = 1 << 20  # the ratio is judged once this many bytes were written (tiny files compress arbitrarily)
 MAX_LINK_TARGET = 4096
+MAX_NAME_BYTES = 4095  # PATH_MAX less the terminating NUL; each component at most NAME_MAX (255) bytes
 FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+ARCHIVE_ERRNOS = (errno.ENAMETOOLONG, errno.EILSEQ, errno.ELOOP, errno.EMLINK, errno.EFBIG)
 
 
 class UnsafeArchive(ObsplanError):
@@ -48,7 +50,10 @@ def _unsafe(archive: str, what: str) -> UnsafeArchive:
 
 
 def member_path(name: str, archive: str) -> PurePosixPath:
-    """The member's relative path; absolute names, `..` and NUL bytes are refused."""
+    """The member's relative path; absolute names, `..`, NUL bytes and over-long names are refused."""
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size > MAX_NAME_BYTES or any(len(part.encode("utf-8", "surrogateescape")) > 255 for part in name.split("/")):
+        raise _unsafe(archive, f"member name of {size} bytes {name[:60]!r}… is longer than a path can be")
     if name.startswith("/") or PurePosixPath(name).is_absolute():
         raise _unsafe(archive, f"absolute path {name!r} in archive")
     if "\x00" in name:
@@ -189,9 +194,11 @@ def extract(archive: Path, fmt: str, dest: Path, limits: ArchiveLimits) -> None:
         raise _unsafe(archive.name, f"not a readable {fmt} ({type(exc).__name__}: {exc})") from None
     except OSError as exc:
         full = disk_full(exc, f"extracting {archive.name}")
-        if full is None:
-            raise
-        raise full from None
+        if full is not None:
+            raise full from None
+        if exc.errno in ARCHIVE_ERRNOS:  # what the archive asked for cannot be made (a name too long, …)
+            raise _unsafe(archive.name, f"a member cannot be created ({exc.strerror})") from None
+        raise
 
 
 def extract_tar(archive: Path, dest: Path, limits: ArchiveLimits) -> None:

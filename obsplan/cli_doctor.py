@@ -30,15 +30,24 @@ def register(group: click.Group) -> None:
         show_default=True,
         help="Where units are looked for.",
     )
+    @click.option(
+        "--state-dir",
+        type=click.Path(path_type=Path),
+        help="Check the rollout journal (rollouts.db) in this directory, on the controller, instead of a host.",
+    )
     @json_option
     @guarded
-    def doctor_cmd(root: Path, repair: bool, service_manager: str, as_json: bool) -> None:
+    def doctor_cmd(root: Path, repair: bool, service_manager: str, state_dir: Path | None, as_json: bool) -> None:
         """Check state, links and units against each other (--repair).
 
         Check state.db, current links, version directories, /usr/local/bin links and units against each other.
 
+        With --state-dir, check the rollout journal instead (--repair moves a broken one aside).
         Exit 0 when everything agrees (or was repaired), 1 when a problem remains.
         """
+        if state_dir is not None:
+            _journal(state_dir, repair, as_json)
+            return
         from obsplan.executor import doctor
         from obsplan.executor.hostlock import apply_lock
         from obsplan.executor.layout import Layout
@@ -62,3 +71,29 @@ def register(group: click.Group) -> None:
             if left and not repair and any(f.check in ("database", "state") for f in left):
                 click.echo(f"repair with: obsplan doctor --root {root} --repair")
         sys.exit(EXIT_OK if report.healthy else EXIT_FAILED)
+
+
+def _journal(state_dir: Path, repair: bool, as_json: bool) -> None:
+    from obsplan.rollout.journal_check import check_journal, journal_path
+
+    wrong, moved = check_journal(state_dir, repair)
+    if as_json:
+        finding = {"check": "database", "component": None, "problem": f"{journal_path(state_dir)} {wrong}"}
+        findings = [{**finding, "repaired": f"moved aside to {moved}" if moved else None}] if wrong else []
+        emit_json(
+            {
+                "state_dir": str(state_dir),
+                "healthy": wrong is None or moved is not None,
+                "moved_aside": moved,
+                "findings": findings,
+            }
+        )
+    elif wrong is None:
+        click.echo("healthy")
+    else:
+        fixed = f"  REPAIRED: moved aside to {moved}" if moved else ""
+        click.echo(f"{'database':<13} {'-':<18} {journal_path(state_dir)} {wrong}{fixed}")
+        click.echo("1 problem(s) left" if not moved else "repaired")
+        if not moved:
+            click.echo(f"repair with: obsplan doctor --state-dir {state_dir} --repair")
+    sys.exit(EXIT_OK if wrong is None or moved else EXIT_FAILED)

@@ -9,14 +9,15 @@ hops cover every host, and a host without the component installs the target dire
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
+from obsplan import jsonload
 from obsplan.errors import ObsplanError
+from obsplan.inputfile import read_regular
 from obsplan.versions import Version
 
 FORMAT = 1
@@ -78,20 +79,25 @@ class FactsInput:
     platforms: dict[str, str]  # facts file name → the host's platform
 
 
+_FACTS_HINT = "write it with 'obsplan facts -o FILE'"
+
+
 def load_facts(path: Path) -> HostFacts:
     """Read and validate one facts file (ObsplanError naming the file and key on any problem)."""
+    return read_facts(path)[0]
+
+
+def read_facts(path: Path) -> tuple[HostFacts, bytes]:
+    """The validated facts of one file and the bytes they were parsed from (read once)."""
     try:
-        raw = json.loads(path.read_text())
+        data = read_regular(path, jsonload.MAX_BYTES)  # a FIFO or device: refused, never waited on
     except FileNotFoundError:
-        raise ObsplanError(
-            "facts file not found", file=str(path), hint="write it with 'obsplan facts -o FILE'"
-        ) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ObsplanError(
-            f"not a facts file ({exc})", file=str(path), hint="write it with 'obsplan facts -o FILE'"
-        ) from None
+        raise ObsplanError("facts file not found", file=str(path), hint=_FACTS_HINT) from None
+    except OSError as exc:
+        raise ObsplanError(f"not a facts file ({exc.strerror or exc})", file=str(path), hint=_FACTS_HINT) from None
+    raw = jsonload.loads(data, str(path), "facts file", _FACTS_HINT)  # size, depth, UTF-8, duplicate keys
     try:
-        return HostFacts.model_validate(raw)
+        return HostFacts.model_validate(raw), data
     except ValidationError as exc:
         err = exc.errors()[0]
         key = ".".join(str(p) for p in err["loc"]) or None
@@ -122,9 +128,9 @@ def read_fleet(paths: tuple[Path, ...]) -> FactsInput | None:
     digests: dict[str, str] = {}
     platforms: dict[str, str] = {}
     for f in files:
-        facts = load_facts(f)
+        facts, data = read_facts(f)
         platforms[f.name] = facts.platform
-        digests[f"facts:{f.name}"] = hashlib.sha256(f.read_bytes()).hexdigest()
+        digests[f"facts:{f.name}"] = hashlib.sha256(data).hexdigest()
         for name, comp in facts.components.items():
             per.setdefault(name, []).append((comp.from_state(), f.name))
     versions: dict[str, Version | None] = {}

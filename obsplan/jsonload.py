@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.errors import ObsplanError
+from obsplan.inputfile import read_regular
 
 MAX_BYTES = 16 * 1024 * 1024  # a lock of the whole stack is ~100 KiB
 MAX_DEPTH = 32
@@ -25,8 +26,7 @@ def read(path: Path, what: str = "file", hint: str | None = None) -> Any:
     try:
         if path.is_dir():
             raise ObsplanError(f"{what} is a directory", file=str(path), hint=hint)
-        with path.open("rb") as fh:
-            data = fh.read(MAX_BYTES + 1)
+        data = read_regular(path, MAX_BYTES)  # a FIFO or device: refused, never waited on
     except FileNotFoundError:
         raise
     except OSError as exc:

@@ -28,6 +28,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     StringConstraints,
     model_serializer,
 )
@@ -62,6 +63,20 @@ class Artifact(Strict):
         description="where a sha256 learned before came from (another lock of the plans folder, the snapshot); "
         "null: fetched from upstream for this lock",
     )
+    size: int | None = Field(
+        default=None,
+        ge=0,
+        description="bytes of the artifact when upstream states it: a download is stopped beyond it (absent: "
+        "unknown, the archive limit `max_total_bytes` caps it)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _without_unknown_size(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """`size` is written only when known, so locks written before it existed keep their content hash."""
+        data: dict[str, Any] = handler(self)
+        if data.get("size") is None:
+            data.pop("size", None)
+        return data
 
 
 class Runtime(Strict):

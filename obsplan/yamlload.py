@@ -17,12 +17,14 @@ import yaml
 from obsplan.errors import ObsplanError
 from obsplan.yamlkeys import check_duplicate_keys
 
+from .yamltags import checked_loader
+
 MAX_BYTES = 1024 * 1024  # 1 MiB: the shipped files are under 20 KiB
 MAX_DEPTH = 64  # nesting of mappings/sequences
 MAX_NODES = 200_000  # nodes after alias expansion
 MAX_ALIASES = 1_000
 
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LOADER = checked_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # tagged scalars checked (yamltags)
 _HINT_SIZE = "a configuration file is small; split or simplify it"
 
 
@@ -64,7 +66,9 @@ def load(text: str, name: str) -> Any:
         return _construct(text, name)
     except yaml.YAMLError as exc:
         raise _syntax_error(exc, name) from None
-    except (ValueError, TypeError, OverflowError, RecursionError) as exc:  # a scalar a constructor cannot build
+    # a scalar a constructor cannot build (the Key/Index/AttributeErrors: PyYAML constructors on text that
+    # escaped yamltags' checks)
+    except (ValueError, TypeError, OverflowError, RecursionError, KeyError, IndexError, AttributeError) as exc:
         raise ObsplanError(f"malformed YAML value: {exc}", file=name, hint="quote the value") from None
 
 

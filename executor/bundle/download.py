@@ -3,6 +3,7 @@ whole, artifacts streamed into a temp file beside their place in the bundle."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +13,8 @@ from obsplan.lockfile import Artifact
 
 from .. import artifacts as art
 from .files import tmp_name
+
+SMALL_FILE_BYTES = 1024 * 1024  # a checksum file: a few KiB
 
 
 class LazyClient:
@@ -32,13 +35,21 @@ class LazyClient:
 
 def get_bytes(client: httpx.Client, url: str) -> bytes:
     """A small file (a checksum file) in full; ObsplanError (exit 1) when it cannot be had."""
+    parts, size, until = [], 0, time.monotonic() + 60
     try:
-        resp = client.get(url, follow_redirects=True, timeout=60)
+        with client.stream("GET", url, follow_redirects=True, timeout=30) as resp:
+            if resp.status_code != 200:
+                raise ObsplanError(f"could not fetch {url}: HTTP {resp.status_code}", exit_code=EXIT_FAILED)
+            for chunk in resp.iter_bytes():  # decoded a chunk at a time: a bomb is cut at the cap
+                size += len(chunk)
+                if size > SMALL_FILE_BYTES or time.monotonic() > until:
+                    raise ObsplanError(
+                        f"could not fetch {url}: more than {SMALL_FILE_BYTES} bytes or 60 s", exit_code=EXIT_FAILED
+                    )
+                parts.append(chunk)
     except httpx.HTTPError as exc:
         raise ObsplanError(f"could not fetch {url}: {exc}", exit_code=EXIT_FAILED) from None
-    if resp.status_code != 200:
-        raise ObsplanError(f"could not fetch {url}: HTTP {resp.status_code}", exit_code=EXIT_FAILED)
-    return resp.content
+    return b"".join(parts)
 
 
 def download(source: art.ArtifactSource, artifact: Artifact, dest: Path) -> tuple[Path, str]:
@@ -46,7 +57,8 @@ def download(source: art.ArtifactSource, artifact: Artifact, dest: Path) -> tupl
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = tmp_name(dest)
     try:
-        source.fetch(artifact, tmp, lambda n: None, lambda total: None)
+        cap = art.ByteCap(artifact, art.download_cap(artifact, None))  # the lock's size, else the archive limit
+        source.fetch(artifact, tmp, cap.advance, cap.announce)
         return tmp, art.sha256_file(tmp)
     except BaseException:
         tmp.unlink(missing_ok=True)

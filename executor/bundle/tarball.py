@@ -13,8 +13,10 @@ from pathlib import Path
 
 from obsplan.errors import EXIT_FAILED, ObsplanError
 from obsplan.fsio import fsync_dir
+from obsplan.lockfile import ArchiveLimits
 
 from .. import artifacts as art
+from ..extract import ARCHIVE_ERRNOS, disk_full
 from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, tmp_name, walk_files
 
 
@@ -43,7 +45,9 @@ def write_tar(directory: Path, output: Path) -> None:
 
 
 def extract_tar(archive: Path, dest: Path) -> None:
-    """Extract a bundle tar into `dest` (new or empty): refuses absolute paths, `..`, links and devices."""
+    """Extract a bundle tar into `dest` (new or empty): refuses absolute paths, `..`, over-long names, links,
+    devices and sparse members, and holds the bundle to the limits of an artifact (`bundle_limits`), checked
+    on each member's header before its bytes are written."""
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise ObsplanError(
             f"{dest} exists and is not an empty directory", key="-o", hint="extract into a new directory"
@@ -51,15 +55,22 @@ def extract_tar(archive: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}{TMP_MARK}", dir=dest.parent))
     try:
-        with tarfile.open(archive, "r:") as tar:
-            art.check_plain_tar(tar, archive.name)
-            tar.extractall(tmp, filter="data")
+        _extract_members(archive, tmp)
         if dest.exists():
             dest.rmdir()
         os.replace(tmp, dest)
     except FileNotFoundError:
         raise ObsplanError(f"{archive} not found", key="--bundle") from None
-    except tarfile.TarError as exc:
+    except OSError as exc:
+        full = disk_full(exc, f"extracting {archive.name}")
+        if full is not None:
+            raise full from None
+        if exc.errno in ARCHIVE_ERRNOS:
+            raise art.UnsafeArchive(
+                f"{archive.name}: a member cannot be created ({exc.strerror})", exit_code=EXIT_FAILED
+            ) from None
+        raise
+    except (tarfile.TarError, EOFError, UnicodeError) as exc:
         raise ObsplanError(
             f"{archive} is not a plain tar bundle ({exc})",
             key="--bundle",
@@ -68,6 +79,44 @@ def extract_tar(archive: Path, dest: Path) -> None:
         ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+# A bundle holds one lock's artifacts: each member is held to what one artifact may expand to, the whole to
+# BUNDLE_ARTIFACTS artifacts' worth, the count of members to an artifact's.
+BUNDLE_ARTIFACTS = 16
+
+
+def bundle_limits() -> tuple[int, int, int]:
+    """(bytes per member, bytes in all, members) a bundle may hold."""
+    limits = ArchiveLimits()
+    return limits.max_total_bytes, limits.max_total_bytes * BUNDLE_ARTIFACTS, limits.max_members
+
+
+def _extract_members(archive: Path, tmp: Path) -> None:
+    """Stream the tar: each member is checked (placement, kind, size, count) from its header, then written."""
+    per_member, total_cap, max_members = bundle_limits()
+    total = count = 0
+    with tarfile.open(archive, "r:") as tar:
+        for m in tar:
+            count += 1
+            if count > max_members:
+                raise _over(archive, f"more than {max_members} members")
+            art.check_plain_member(m, archive.name)
+            total += m.size
+            if m.size > per_member or total > total_cap:
+                raise _over(
+                    archive, f"{m.name[:80]!r} makes {total} bytes (at most {per_member} per file, {total_cap} in all)"
+                )
+            tar.extract(m, tmp, filter="data")
+
+
+def _over(archive: Path, what: str) -> ObsplanError:
+    return ObsplanError(
+        f"{archive.name}: {what}; nothing was extracted",
+        key="--bundle",
+        hint="bundles are written by 'obsplan bundle LOCK -o FILE.tar'; this one is not",
+        exit_code=EXIT_FAILED,
+    )
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from obsplan import __version__
 from obsplan.errors import EXIT_FAILED, ObsplanError
 
 from .wheelhouse import DIR, INDEX, WheelhouseIndex
@@ -47,10 +48,11 @@ def build_wheelhouse(bundle_dir: Path, opts: WheelOptions) -> WheelhouseIndex:
         _obsplan_wheel(dist, own, opts)
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(_installed().items()) if n != "obsplan"))
-        _pip_download(out, own, constraints, dist.version, opts)
+        _pip_download(out, own, constraints, __version__, opts)  # the running code's version, not the
+        # install metadata's (an editable install's metadata keeps the version it was installed at)
     wheels = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.whl"))}
     python = opts.python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
-    index = WheelhouseIndex(dist.version, python, opts.platform or "", wheels)
+    index = WheelhouseIndex(__version__, python, opts.platform or "", wheels)
     (bundle_dir / INDEX).write_bytes(index.to_json())
     return index
 

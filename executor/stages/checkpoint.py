@@ -3,13 +3,10 @@ the unit, config and credential files), or an install obsplan did not make adopt
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import adopt
-from ..report import now_iso
-from ..service_render import all_file_paths
+from ..backups import backup_files
 
 if TYPE_CHECKING:
     from ..steps import StepRunner
@@ -36,7 +33,7 @@ def _take_point(r: StepRunner) -> None:
     assert r.ctx.db is not None
     layout = r.ctx.layout
     previous = layout.current_version(r.c)
-    backup, files = _backup_files(r)
+    backup, files = backup_files(r.ctx, r.c, r.runtime, r.step.id)
     row = r.ctx.db.installed(r.c)
     floor = row["floor"] if row is not None else None
     pid = r.ctx.db.add_point(
@@ -54,21 +51,3 @@ def _take_point(r: StepRunner) -> None:
     r.point = r.ctx.db.point(pid)
     data_dir = r.point.data_dir if r.point else None
     r.emit("checkpoint", point=pid, previous=previous, backup=str(backup), files=files, data_dir=data_dir, floor=floor)
-
-
-def _backup_files(r: StepRunner) -> tuple[Path, list[str]]:
-    """Copy the service definition, config and credential files into a new backup directory: (it, their paths)."""
-    layout = r.ctx.layout
-    stamp = now_iso().replace(":", "").replace("+0000", "Z")
-    backup = layout.backup_dir(r.c, f"{stamp}-{r.step.id}")
-    backup.mkdir(parents=True, exist_ok=True)
-    candidates = [r.ctx.services.definition_path(r.c)]
-    if r.runtime.config_file:
-        candidates.append(layout.host(r.runtime.config_file))
-    candidates += all_file_paths(r.c, r.runtime, layout)  # credentials, environment file
-    files = []
-    for f in candidates:
-        if f.is_file():
-            shutil.copy2(f, backup / str(f.relative_to(layout.root)).replace("/", "__"))
-            files.append(str(f.relative_to(layout.root)))
-    return backup, files

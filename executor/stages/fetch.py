@@ -31,7 +31,8 @@ def run(r: StepRunner) -> None:
         if not a.sha256:
             _fetch_unverified(r, a, progress)
             return
-        r.archive, fetched = art.ensure_download(a, r.ctx.layout.downloads, r.ctx.source, progress)
+        cap = r.ctx.policy.archive_limits.max_total_bytes  # unless the lock states the artifact's size
+        r.archive, fetched = art.ensure_download(a, r.ctx.layout.downloads, r.ctx.source, progress, cap)
         r.emit(
             "fetched" if fetched else "fetch_cached", file=a.filename, sha256=a.sha256, size=r.archive.stat().st_size
         )
@@ -39,7 +40,8 @@ def run(r: StepRunner) -> None:
 
 def _fetch_unverified(r: StepRunner, a: Artifact, progress: Any) -> None:
     """--allow-unverified: the digest of what was fetched is recorded, never trusted."""
-    r.archive, actual = art.fetch_unverified(a, r.ctx.layout.downloads, r.ctx.source, progress)
+    cap = r.ctx.policy.archive_limits.max_total_bytes
+    r.archive, actual = art.fetch_unverified(a, r.ctx.layout.downloads, r.ctx.source, progress, cap)
     r.artifact = a.model_copy(update={"sha256": actual})
     r.unverified = (
         f"{a.filename} installed WITHOUT sha256 verification (--allow-unverified; "

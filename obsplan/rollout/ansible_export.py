@@ -29,14 +29,18 @@ import yaml
 from obsplan.lockfile import Lock
 from obsplan.safe_tree import write_tree
 
+# As obsplan's own gate (rollout/gates.py): a sample passes only when it is a finite number other than 0
 GATE_OK = (
     "gate.json.status == 'success' and (gate.json.data.result | length) > 0 and "
+    "(gate.json.data.result | map(attribute='value') | map('last') | map('string') | map('lower') "
+    "| select('in', ['nan', 'inf', '+inf', '-inf']) | list | length) == 0 and "
     "(gate.json.data.result | map(attribute='value') | map('last') | map('float') | min) > 0"
 )
 _DONE = "hostvars['localhost']['obsplan_done']"
 HOSTS_REGEX = (
     f"{{{{ ({_DONE} + ({_DONE} | map('extract', hostvars) | map(attribute='ansible_host', default='') "
-    "| select | list)) | unique | map('replace', '.', '[.]') | join('|') }}"
+    "| select | list)) | unique | map('regex_escape') | map('regex_replace', '[\\\\\\\\]', '\\\\\\\\') "
+    "| map('replace', '\"', '\\\\x{22}') | join('|') }}"
 )
 
 

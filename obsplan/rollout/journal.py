@@ -5,15 +5,19 @@ happens, so a halted or killed rollout can be resumed (`--resume`) and shown (`-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from obsplan.executor.report import now_iso
-from obsplan.ownfiles import create_sqlite, same_file
+from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
+
+from .journal_check import SCHEMA_VERSION, ensure_state_dir, journal_path, journal_problem, refuse
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS rollouts (id TEXT PRIMARY KEY, started_at TEXT, finished_at TEXT, status TEXT,
@@ -32,16 +36,43 @@ def default_state_dir() -> Path:
 
 
 class Journal:
+    """Checked before it is opened (`journal_check`: a garbage, foreign, newer or non-file journal is refused)."""
+
     def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "rollouts.db"
+        ensure_state_dir(state_dir)
+        check_sqlite(journal_path(state_dir), "rollout journal")  # a link is refused before it is read (exit 2)
+        wrong = journal_problem(state_dir)
+        if wrong is not None:
+            raise refuse(state_dir, wrong)
+        self.path = journal_path(state_dir)
         ident = create_sqlite(self.path, "rollout journal")  # never through a link (exit 2 naming it)
         self.conn = sqlite3.connect(self.path, isolation_level=None, timeout=30)
         same_file(self.path, ident, "rollout journal")
         self.conn.executescript(SCHEMA)
+        self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
         self.conn.close()
+
+    def _json(self, text: Any) -> Any:
+        """A JSON column as written by this class; anything else means the journal was edited or damaged."""
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError, RecursionError):
+            raise refuse(
+                self.path.parent, "holds a row that is not the JSON obsplan wrote (edited or damaged)"
+            ) from None
+
+    @contextlib.contextmanager
+    def atomic(self) -> Iterator[None]:
+        """The statements inside commit together, once (a host's result and its event: one sync, not two)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
 
     def start(
         self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any], batches: list[dict[str, Any]]
@@ -105,7 +136,7 @@ class Journal:
             "batches",
         ]
         out = dict(zip(keys, row, strict=True))
-        out["options"], out["batches"] = json.loads(out["options"]), json.loads(out["batches"])
+        out["options"], out["batches"] = self._json(out["options"]), self._json(out["batches"])
         return out
 
     def host_results(self, rid: str) -> list[dict[str, Any]]:
@@ -113,7 +144,7 @@ class Journal:
             "SELECT batch, host, action, status, detail, at FROM host_results WHERE rollout_id=? ORDER BY rowid", (rid,)
         ).fetchall()
         return [
-            {"batch": b, "host": h, "action": a, "status": s, "detail": json.loads(d), "at": at}
+            {"batch": b, "host": h, "action": a, "status": s, "detail": self._json(d), "at": at}
             for b, h, a, s, d, at in rows
         ]
 
@@ -121,11 +152,11 @@ class Journal:
         rows = self.conn.execute(
             "SELECT batch, n, ok, detail, at FROM gate_measurements WHERE rollout_id=? ORDER BY rowid", (rid,)
         ).fetchall()
-        return [{"batch": b, "n": n, "ok": bool(ok), "detail": json.loads(d), "at": at} for b, n, ok, d, at in rows]
+        return [{"batch": b, "n": n, "ok": bool(ok), "detail": self._json(d), "at": at} for b, n, ok, d, at in rows]
 
     def events(self, rid: str) -> list[dict[str, Any]]:
         rows = self.conn.execute("SELECT event FROM events WHERE rollout_id=? ORDER BY seq", (rid,)).fetchall()
-        return [json.loads(r[0]) for r in rows]
+        return [self._json(r[0]) for r in rows]
 
     def applied_ok(self, rid: str) -> set[str]:
         """Hosts whose last result in this rollout is a successful apply (never applied again on resume)."""

@@ -128,18 +128,19 @@ def _record(ctx: Context, batch: Batch, host: str, action: str, result: dict[str
     assert ctx.journal is not None
     if action == "apply" and result.get("facts") is None and host in ctx.facts:
         result = {**result, "facts": ctx.facts[host]}
-    ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
     ctx.last_status[host] = result["status"]
-    ctx.emit(
-        "host_result",
-        batch=batch.name,
-        host=host,
-        action=action,
-        status=result["status"],
-        reason=result.get("reason", ""),
-        steps=result.get("steps", {}),
-        waiting_seconds=result.get("waiting_seconds"),
-    )
+    with ctx.journal.atomic():
+        ctx.journal.host_result(ctx.rid, batch.index, host, action, result["status"], result)
+        ctx.emit(
+            "host_result",
+            batch=batch.name,
+            host=host,
+            action=action,
+            status=result["status"],
+            reason=result.get("reason", ""),
+            steps=result.get("steps", {}),
+            waiting_seconds=result.get("waiting_seconds"),
+        )
 
 
 def _apply_batch(ctx: Context, batch: Batch, done: set[str]) -> list[str]:

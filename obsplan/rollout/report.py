@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from obsplan.executor.report import now_iso
+from obsplan.mdescape import md, md_code
 
 
 class RolloutReporter:
@@ -67,23 +68,26 @@ def _overrides(opts: dict[str, Any]) -> list[str]:
     """`--override-gates` on a resume: what changed, from what, when."""
     out = []
     for o in opts.get("overrides", []):
-        changed = "; ".join(f"`{flag}` {old!r} → {new!r}" for flag, (old, new) in sorted(o["changed"].items()))
-        out.append(f"- overridden on resume at {o['at']} (--override-gates): {changed}")
+        changed = "; ".join(
+            f"{md_code(flag)} {md(repr(old))} → {md(repr(new))}" for flag, (old, new) in sorted(o["changed"].items())
+        )
+        out.append(f"- overridden on resume at {md(o['at'])} (--override-gates): {changed}")
     return out
 
 
 def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
-    """The change-record summary of one rollout."""
+    """The change-record summary of one rollout; every value from outside (host names, host output, gate
+    expressions, Prometheus error text, paths) escaped for the Markdown it lands in (obsplan.mdescape)."""
     opts = rollout["options"]
     lines = [
-        f"## Rollout {rollout['id']}: {rollout['status']}",
+        f"## Rollout {md(rollout['id'])}: {md(rollout['status'])}",
         "",
-        f"- lock: `{rollout['lock_path']}` (sha256 {rollout['lock_sha256'][:12]})",
-        f"- inventory: `{rollout['inventory']}`",
-        f"- started {rollout['started_at']}, finished {rollout['finished_at'] or '—'}",
-        f"- gates: {', '.join(f'`{g}`' for g in opts.get('gates', [])) or 'none'}"
-        f" (soak {opts.get('soak')} s, interval {opts.get('interval')} s, initial delay "
-        f"{opts.get('initial_delay')} s, failure limit {opts.get('failure_limit')})",
+        f"- lock: {md_code(rollout['lock_path'])} (sha256 {md(str(rollout['lock_sha256'])[:12])})",
+        f"- inventory: {md_code(rollout['inventory'])}",
+        f"- started {md(rollout['started_at'])}, finished {md(rollout['finished_at'] or '—')}",
+        f"- gates: {', '.join(md_code(g) for g in opts.get('gates', [])) or 'none'}"
+        f" (soak {md(opts.get('soak'))} s, interval {md(opts.get('interval'))} s, initial delay "
+        f"{md(opts.get('initial_delay'))} s, failure limit {md(opts.get('failure_limit'))})",
         *_overrides(opts),
         "",
         "| batch | host | action | result | detail |",
@@ -91,15 +95,13 @@ def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurement
     ]
     names = {b["index"]: b["name"] for b in rollout["batches"]}
     for r in results:
-        detail = (r["detail"].get("reason") or "").replace("|", "\\|").replace("\n", " ")[:160]
-        lines.append(
-            f"| {names.get(r['batch'], r['batch'])} | {r['host']} | {r['action']} | {r['status']} | {detail} |"
-        )
+        detail = md(str(r["detail"].get("reason") or "")[:160])
+        batch = md(names.get(r["batch"], r["batch"]))
+        lines.append(f"| {batch} | {md(r['host'])} | {md(r['action'])} | {md(r['status'])} | {detail} |")
     if measurements:
         lines += ["", "| batch | measurement | result |", "|---|---|---|"]
         for m in measurements:
             bad = "; ".join(f"{x['query']}: {x.get('reason')}" for x in m["detail"]["results"] if not x["ok"])
-            lines.append(
-                f"| {names.get(m['batch'], m['batch'])} | {m['n'] + 1} | {'ok' if m['ok'] else 'failed: ' + bad} |"
-            )
+            result = "ok" if m["ok"] else "failed: " + md(bad[:400])
+            lines.append(f"| {md(names.get(m['batch'], m['batch']))} | {m['n'] + 1} | {result} |")
     return "\n".join(lines) + "\n"

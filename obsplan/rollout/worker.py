@@ -35,6 +35,7 @@ from obsplan.rollout import bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
 
 _OUT = Semaphore()
+ACTIVE_CHECK_SECONDS = 1.0
 
 
 def _emit(data: dict[str, Any]) -> None:
@@ -50,7 +51,12 @@ def pyinfra_name(index: int) -> str:
 
 
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
+    import paramiko
     from pyinfra.api import Config, Inventory, State
+
+    # each connection's reader wakes up this often to see whether it should stop (paramiko: every 0.1 s, which
+    # for 100 idle connections is 1000 wake-ups a second of the worker's CPU); a close wakes it at once anyway
+    paramiko.Transport._active_check_timeout = ACTIVE_CHECK_SECONDS  # type: ignore[attr-defined]
 
     names = [
         (
@@ -366,10 +372,8 @@ def main() -> None:
             req = json.loads(line)
             gevent.joinall([gevent.spawn(_one, state, index[spec["name"]], spec, req) for spec in req["hosts"]])
             _emit({"done": True})
-    finally:
-        for host in state.inventory:
-            if host.connected:
-                host.disconnect()
+    finally:  # all at once: each disconnect waits for its transport's reader to notice
+        gevent.joinall([gevent.spawn(host.disconnect) for host in state.inventory if host.connected])
 
 
 if __name__ == "__main__":

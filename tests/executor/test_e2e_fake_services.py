@@ -26,6 +26,8 @@ args = sys.argv[1:]
 if args and args[0] in ("--version", "-version"):
     print(f"{{NAME}}, version {{VERSION}} (branch: HEAD, revision: 0000000)")
     sys.exit(0)
+if args and (args[0] in ("check", "check-config") or "-verify-config" in args):  # as its own checker: accepts
+    sys.exit(0)
 port = None
 for a in args:
     for prefix in ("-server.http-listen-port=", "cfg:server.http_port=", "--web.listen-address="):

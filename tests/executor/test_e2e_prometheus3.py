@@ -362,9 +362,9 @@ def _newest_with_verify(stack: Stack) -> None:
     newest = {c: v[-1] for c, v in LADDER.items()}
     never = "    node_exporter: ['up{job=\"node\"} == 42']\n"
     stack.pin(newest, policy=VERIFY.format(within=5, extra=never))
-    rc, events, out = stack.apply()
+    rc, first, out = stack.apply()
     assert rc == 1, out
-    failed = [e for e in events if e.get("component") == "node_exporter" and "reason" in e.get("metadata", {})]
+    failed = [e for e in first if e.get("component") == "node_exporter" and "reason" in e.get("metadata", {})]
     assert [(e["event"], e["metadata"]["reason"]) for e in failed] == [("rolled_back", "verify_failed")], out
     assert 'up{job="node"} == 42 (empty result)' in failed[0]["metadata"]["error"]
     assert _build_version(stack.ports["node_exporter"], "node_exporter_build_info") == "1.9.0"  # rolled back
@@ -372,9 +372,9 @@ def _newest_with_verify(stack: Stack) -> None:
     stack.pin(newest, policy=VERIFY.format(within=60, extra=""))
     rc, events, out = stack.apply()
     assert rc == 0, out
-    checked = {
+    checked = {  # alertmanager needs nothing of node_exporter: its step went ahead in the first run (issue 19.11)
         (e["component"], e["metadata"]["version"], e["metadata"]["tool"])
-        for e in events
+        for e in first + events
         if e.get("event") == "config_checked"
     }
     assert ("alertmanager", "0.33.1", "amtool") in checked, checked

@@ -118,7 +118,10 @@ def test_bootstrap_installs_obsplan_offline_and_names_never_choose_the_connector
         tmp_path / "named.yaml",
         {
             "defaults": _defaults(fleet),
-            "hosts": {"@local": _host_entry(fleet, 0), "@docker/alpine": _host_entry(fleet, 1)},
+            "hosts": {  # fresh hosts: their components are named (else decided from facts: nothing there yet)
+                "@local": _host_entry(fleet, 0, components=["node_exporter"]),
+                "@docker/alpine": _host_entry(fleet, 1, components=["node_exporter"]),
+            },
         },
     )
     proc = rollout(
@@ -146,6 +149,7 @@ def test_bootstrap_installs_obsplan_offline_and_names_never_choose_the_connector
                 "obsplan_root": str(fleet.root),
                 "obsplan_service_manager": "supervisord",
                 "obsplan_bin": f"{fleet.root}/opt/obsplan-venv/bin/obsplan",
+                "obsplan_components": ["node_exporter"],
             },
             "hosts": {
                 "@local": {"ansible_host": fleet.hosts[0].address, "ansible_connection": "local"},

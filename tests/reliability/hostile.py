@@ -231,13 +231,16 @@ def write_lock(
     deadline: int = 900,
     sha: str | None = None,
     floor: str | None = None,
+    size: int | None = None,
 ) -> Path:
-    """A sealed lock upgrading `tool` 1.0.0 → 2.0.0 from `artifact` (by file name; `url` for HTTP)."""
+    """A sealed lock upgrading `tool` 1.0.0 → 2.0.0 from `artifact` (by file name; `url` for HTTP; `size`: the
+    artifact's size as the lock states it)."""
     art = Artifact(
         url=url or f"https://example.invalid/{artifact.name}",
         filename=artifact.name,
         format=fmt,  # type: ignore[arg-type]
         sha256=sha or sha256(artifact),
+        size=size,
     )
     step = Step(
         id=f"{NAME}-{NEW}",

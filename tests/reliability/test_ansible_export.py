@@ -181,8 +181,9 @@ def test_a_real_playbook_run_never_templates_obsplan_values(
         "ansible_connection": "local",
         "ansible_host": "127.0.0.1",
         "ansible_python_interpreter": sys.executable,
-        "obsplan_bin": "/bin/true",
+        "obsplan_bin": "/bin/true",  # apply "succeeds"; no facts to read, so the components are named
         "obsplan_root": str(root),
+        "obsplan_components": sorted(load_lock(lock_file).components)[:1],
     }
     inventory.write_text(json.dumps({"all": {"hosts": {"localhost": host}}}))
     env = {**os.environ, "ANSIBLE_NOCOLOR": "1", "ANSIBLE_LOCAL_TEMP": str(tmp_path / "atmp")}
@@ -199,7 +200,7 @@ def test_a_real_playbook_run_never_templates_obsplan_values(
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert not any(m.exists() for m in markers.values())
     literal_path = prom.removeprefix(url) + "/api/v1/query"
-    assert queries[-1] == literal_path + " " + gate.replace("$HOSTS", "localhost|127[.]0[.]0[.]1")
+    assert queries[-1] == literal_path + " " + gate.replace("$HOSTS", "localhost|127\\\\.0\\\\.0\\\\.1")
     uploaded = root / "var/lib/obsplan/rollout/ansible"
     assert (uploaded / "bundle.tar").read_bytes() == b"bundle bytes\n"
     assert (uploaded / "obsplan.lock").read_bytes() == lock_file.read_bytes()
