@@ -21,6 +21,7 @@ from typing import Any
 
 from obsplan.errors import ObsplanError
 from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
+from obsplan.sqlite_tx import immediate
 
 from .report import now_iso
 from .state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
@@ -112,14 +113,8 @@ class StateDB:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._lock:
-            self.conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self.conn.execute("ROLLBACK")
-                raise
-            self.conn.execute("COMMIT")
+        with self._lock, immediate(self.conn):
+            yield
 
     # -- runs and journal -------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, lock_sha256: str | None, mode: str | None) -> None:

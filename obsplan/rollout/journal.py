@@ -16,6 +16,7 @@ from typing import Any
 
 from obsplan.executor.report import now_iso
 from obsplan.ownfiles import check_sqlite, create_sqlite, same_file
+from obsplan.sqlite_tx import immediate
 
 from .journal_check import SCHEMA_VERSION, ensure_state_dir, journal_path, journal_problem, refuse
 
@@ -66,13 +67,8 @@ class Journal:
     @contextlib.contextmanager
     def atomic(self) -> Iterator[None]:
         """The statements inside commit together, once (a host's result and its event: one sync, not two)."""
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(self.conn):
             yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
 
     def start(
         self, lock_path: str, lock_sha256: str, inventory: str, options: dict[str, Any], batches: list[dict[str, Any]]

@@ -351,7 +351,11 @@ class FaultHandler(http.server.BaseHTTPRequestHandler):
 
 @contextmanager
 def fault_server(files: dict[str, bytes]) -> Iterator[str]:
-    handler = type("Handler", (FaultHandler,), {"files": files})
+    yield from serve(type("Handler", (FaultHandler,), {"files": files}))
+
+
+def serve(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[str]:
+    """A threaded local HTTP server of `handler`: its base URL, then stopped (threads are daemons)."""
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import gzip
 import http.server
-import threading
 import time
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+
+from tests.reliability.hostile import serve
 
 BOMB_BYTES = 512 * 1024 * 1024  # 512 MiB of zeros once decoded
 
@@ -87,17 +88,7 @@ def hostile_server(bodies: dict[str, bytes], headers: dict[str, dict[str, str]] 
     """The server's base URL; stopped at the end (its dripping threads are daemons and end with their sockets)."""
     if not _BOMB:
         _BOMB.append(gzip_bomb())
-    handler = type("Handler", (Hostile,), {"bodies": bodies, "headers_extra": headers or {}})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(5)
+    yield from serve(type("Handler", (Hostile,), {"bodies": bodies, "headers_extra": headers or {}}))
 
 
 def gz(data: bytes) -> bytes:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from obsplan import yamlload
 
+from obsplan import yamlload
 from obsplan.errors import ObsplanError
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import MINIMAL_VERSIONS, one_error_line, run
