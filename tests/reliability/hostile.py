@@ -10,6 +10,7 @@ import http.server
 import io
 import json
 import os
+import signal
 import socket
 import subprocess
 import tarfile
@@ -215,7 +216,23 @@ def host(disk_mib: int | None = None) -> Iterator[Host]:
         h = Host(Path(d))
         with tmpfs(h.root, disk_mib) if disk_mib else nullcontext(h.root):
             h.install_old()
-            yield h
+            try:
+                yield h
+            finally:
+                _stop_supervisord(h.root)  # before the tmpfs is unmounted
+
+
+def _stop_supervisord(root: Path) -> None:
+    """A supervisord an apply started under this root is stopped with it (it stops its programs), never left."""
+    pidfile = root / "run" / "supervisord.pid"
+    with suppress(OSError, ValueError):
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            os.kill(pid, 0)  # ProcessLookupError (an OSError) once it is gone
+            time.sleep(0.1)
+        os.kill(pid, signal.SIGKILL)
 
 
 def runtime(port: int = 9) -> Runtime:
