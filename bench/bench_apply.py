@@ -25,8 +25,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from obsplan.executor import engine  # noqa: E402
-from obsplan.executor.report import RecordingReporter  # noqa: E402
+import obsplan.executor.apply.engine as engine  # noqa: E402
+from obsplan.executor.reporters import RecordingReporter  # noqa: E402
 
 from tests.executor import fetch_debs  # noqa: E402
 from tests.executor.conftest import Hop, build_lock, free_port, node_runtime, shutdown_supervisord  # noqa: E402

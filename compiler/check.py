@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from obsplan.lockfile import Artifact, Lock, load_lock
+from obsplan.compiler.config.inputs import Inputs
+from obsplan.compiler.run import Settings, compile_environment
 
-from .inputs import Inputs
-from .run import Settings, compile_environment
+from obsplan.lock.lockfile import Artifact, Lock, load_lock
 
 SHIPPED = "(shipped)"  # inputs named so are obsplan's own files: they change with obsplan, not with the config
 

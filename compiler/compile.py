@@ -12,30 +12,30 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from obsplan.lockfile import Lock, Plan
+from obsplan.compiler.config.catalog import host_settings
+from obsplan.compiler.config.inputs import Inputs
+from obsplan.compiler.config.plan_options import Options
+from obsplan.compiler.config.specs_stage import load_specs
+from obsplan.compiler.intel.advisories import AdvisoryDB
+from obsplan.compiler.intel.advisory_scan import advisory_scan
+from obsplan.compiler.intel.intel_stage import IntelSources, find_intel
+from obsplan.compiler.intel.osv_api import OsvClient
+from obsplan.compiler.intel.osv_scope import with_osv_records
+from obsplan.compiler.plan.artifacts_stage import ArtifactSources, collect_artifacts
+from obsplan.compiler.plan.dag import Refusal
+from obsplan.compiler.plan.lock_stage import build_steps, component_locks, phase_aliases, seal_lock
+from obsplan.compiler.plan.plan_stage import plan_graph
+from obsplan.compiler.resolve.compat_gate import blocking_refusals
+from obsplan.compiler.resolve.fromstate import from_states
+from obsplan.compiler.resolve.resolve_stage import ResolveContext, candidate_pools, resolve_targets
+from obsplan.compiler.sources.changelog_source import ChangelogFetcher
+from obsplan.compiler.sources.grafana_com import GrafanaComSource
+from obsplan.compiler.sources.known_checksums import ChecksumBook, FolderLock
+from obsplan.compiler.sources.releases import ReleaseSource
+from obsplan.compiler.sources.sources_stage import fetch_releases
+from obsplan.compiler.sources.upstream_checksums import ChecksumFetcher
 
-from .advisories import AdvisoryDB
-from .advisory_scan import advisory_scan
-from .artifacts import ArtifactSources, collect_artifacts
-from .catalog import host_settings
-from .changelog_source import ChangelogFetcher
-from .checksums import ChecksumFetcher
-from .compat_gate import blocking_refusals
-from .fetch import fetch_releases
-from .findings import IntelSources, find_intel
-from .fromstate import from_states
-from .grafana_com import GrafanaComSource
-from .inputs import Inputs
-from .known_checksums import ChecksumBook, FolderLock
-from .lock_build import build_steps, component_locks, phase_aliases, seal_lock
-from .options import Options
-from .osv_api import OsvClient
-from .osv_scope import with_osv_records
-from .plan_graph import plan_graph
-from .planner import Refusal
-from .releases import ReleaseSource
-from .specs import load_specs
-from .targets import ResolveContext, candidate_pools, resolve_targets
+from obsplan.lock.lockfile import Lock, Plan
 
 
 @dataclass

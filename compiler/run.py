@@ -12,29 +12,29 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obsplan.errors import ObsplanError
-from obsplan.hostfacts import FactsInput
-from obsplan.lockfile import Lock, load_lock
+from obsplan.compiler.compile import CompileResult, Services, compile_lock
+from obsplan.compiler.config.catalog import downloads_products
+from obsplan.compiler.config.inputs import Inputs, load_inputs
+from obsplan.compiler.config.plan_options import Options
+from obsplan.compiler.config.specs_stage import effective_specs
+from obsplan.compiler.intel.advisories import load_advisories
+from obsplan.compiler.intel.advisory_versions import load_mappings
+from obsplan.compiler.intel.osv_api import OsvClient
+from obsplan.compiler.resolve.promote import find_promoted
+from obsplan.compiler.sources.changelog_source import ChangelogFetcher
+from obsplan.compiler.sources.github import DEFAULT_API, GitHubSource
+from obsplan.compiler.sources.grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
+from obsplan.compiler.sources.http_cache import HttpCache
+from obsplan.compiler.sources.http_client import client_for
+from obsplan.compiler.sources.known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
+from obsplan.compiler.sources.releases import ReleaseSource
+from obsplan.compiler.sources.snapshot import SnapshotSource
+from obsplan.compiler.sources.sources_stage import fetch_first
+from obsplan.compiler.sources.upstream_checksums import ChecksumFetcher
 
-from .advisories import load_advisories
-from .advisory_versions import load_mappings
-from .catalog import downloads_products
-from .changelog_source import ChangelogFetcher
-from .checksums import ChecksumFetcher
-from .compile import CompileResult, Services, compile_lock
-from .fetch import fetch_first
-from .github import DEFAULT_API, GitHubSource
-from .grafana_com import DEFAULT_GRAFANA_API, GrafanaComSource
-from .http import client_for
-from .http_cache import HttpCache
-from .inputs import Inputs, load_inputs
-from .known_checksums import ChecksumBook, FolderLock, folder_locks, snapshot_checksums
-from .options import Options
-from .osv_api import OsvClient
-from .promote import find_promoted
-from .releases import ReleaseSource
-from .snapshot import SnapshotSource
-from .specs import effective_specs
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.hostfacts import FactsInput
+from obsplan.lock.lockfile import Lock, load_lock
 
 if TYPE_CHECKING:
     import httpx
@@ -221,8 +221,8 @@ def _fallback_note(source: str, as_of: str | None, failures: str, offline: bool)
 def refresh_snapshot(settings: Settings, checksums_from: tuple[Path, ...] = ()) -> str:
     """Fetch every built-in repository from the API (no cache, no fallback) as a snapshot document, with the
     verified checksums of the locks in `checksums_from` (so an offline plan from this snapshot is verified)."""
-    from .catalog import builtin_definitions
-    from .snapshot import snapshot_document
+    from obsplan.compiler.config.catalog import builtin_definitions
+    from obsplan.compiler.sources.snapshot import snapshot_document
 
     repos = sorted({str(d["github_repo"]) for d in builtin_definitions().values()})
 

@@ -9,23 +9,20 @@ longer up to date, so the next `obsplan apply` of the lock reinstalls it. A bina
 
 from __future__ import annotations
 
-import os
-import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import Lock, load_lock
-from obsplan.versions import version_or_none
+import obsplan.executor.host.drift as drift
+from obsplan.executor.host.integrity import install_problems
+from obsplan.executor.host.layout import APPLIED_LOCK, Layout
+from obsplan.executor.services.managers import ServiceManager
+from obsplan.executor.state.state_db import StateDB
+from obsplan.executor.state.state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 
-from . import drift
-from .integrity import install_problems
-from .layout import APPLIED_LOCK, Layout
-from .services import ServiceManager
-from .state import StateDB
-from .state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
-from .statecheck import problem
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import version_or_none
+from obsplan.lock.lockfile import Lock, load_lock
+from obsplan.safeio.sqlite_check import move_aside, problem
 
 
 @dataclass
@@ -148,14 +145,3 @@ def rebuilt_floor(lock: Lock | None, c: str, host: str | None, known: str | None
         floors += [s.rollback_floor for s in chain[: reached[0] + 1] if s.rollback_floor]
     parsed = [(v, f) for f in floors if (v := version_or_none(f)) is not None]
     return max(parsed)[1] if parsed else None
-
-
-def move_aside(db_path: Path) -> str:
-    """Rename the database (and its -wal/-shm) to `state.db.broken-<time>`; nothing is deleted."""
-    stamp = time.strftime("%Y%m%dT%H%M%S")
-    aside = db_path.with_name(f"{db_path.name}.broken-{stamp}-{os.getpid()}")
-    for suffix in ("-wal", "-shm", ""):
-        src = db_path.with_name(db_path.name + suffix)
-        if src.exists() or src.is_symlink():
-            os.rename(src, aside.with_name(aside.name + suffix))
-    return str(aside)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from obsplan.errors import ObsplanError
+from obsplan.executor.host.layout import APPLIED_LOCK, Layout
+from obsplan.executor.state.state_db import StateDB
 
-from .layout import APPLIED_LOCK, Layout
-from .state import StateDB
+from obsplan.kernel.errors import ObsplanError
 
 if TYPE_CHECKING:
     import httpx
 
-    from obsplan.lockfile import ComponentLock, Lock, Step
+    from obsplan.lock.lockfile import ComponentLock, Lock, Step
 
 # `status` on an empty root reads the layout and the state database only: the lock models, httpx and the step
 # machinery are imported when there is a lock to read or a component to probe (tests/test_cli_shape.py).
@@ -35,7 +35,7 @@ def applied_lock(layout: Layout, lock_path: Path | None) -> Lock | None:
     path = lock_path or layout.state_dir / APPLIED_LOCK
     if lock_path is None and not path.exists():
         return None
-    from obsplan.lockfile import load_lock
+    from obsplan.lock.lockfile import load_lock
 
     return load_lock(path)
 
@@ -68,7 +68,7 @@ def _rows(
 ) -> list[dict[str, Any]]:
     pending: dict[str, list[dict[str, Any]]] = {}
     if lock:
-        from .approvals import pending_approvals
+        from obsplan.executor.apply.approvals import pending_approvals
 
         pending = pending_approvals(lock, db, layout)
     probe = _Probe(layout, services_kind, client)
@@ -116,7 +116,7 @@ def _known_components(layout: Layout, lock: Lock | None) -> dict[str, ComponentL
     if applied.is_file():
         import contextlib
 
-        from obsplan.lockfile import load_lock
+        from obsplan.lock.lockfile import load_lock
 
         with contextlib.suppress(ObsplanError):  # `doctor` names an unusable applied lock
             known.update(load_lock(applied).components)
@@ -127,8 +127,8 @@ def _known_components(layout: Layout, lock: Lock | None) -> dict[str, ComponentL
 def _compare(entry: dict[str, Any], lock: Lock | None, comp: ComponentLock, layout: Layout, probe: _Probe) -> None:
     """Fill `entry` with the lock's target, the served version, install problems and drift (every component
     with a definition, with or without a step in the lock)."""
-    from . import drift
-    from .integrity import install_problems
+    import obsplan.executor.host.drift as drift
+    from obsplan.executor.host.integrity import install_problems
 
     c = entry["component"]
     in_lock = lock is not None and c in lock.components
@@ -162,12 +162,12 @@ class _Probe:
         self.services: Any = None
 
     def served_version(self, c: str, chain: list[Step], comp: ComponentLock) -> str | None:
-        from .artifacts import HttpSource
-        from .context import Context
-        from .facts import host_platform
-        from .report import Fanout
-        from .services import make_service_manager
-        from .steps import StepRunner
+        from obsplan.executor.artifacts.store import HttpSource
+        from obsplan.executor.host.probes import host_platform
+        from obsplan.executor.reporters import Fanout
+        from obsplan.executor.services.managers import make_service_manager
+        from obsplan.executor.stages.step_context import Context
+        from obsplan.executor.stages.step_runner import StepRunner
 
         if self.client is None:
             import httpx
@@ -197,7 +197,7 @@ class _Probe:
 
 def _probe_step(component: str, version: str) -> Step:
     """A step standing for a component the lock has none for (only its component and version are read)."""
-    from obsplan.lockfile import Step
+    from obsplan.lock.lockfile import Step
 
     return Step(
         id=f"status:{component}",

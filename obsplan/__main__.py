@@ -1,4 +1,4 @@
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -28,7 +28,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _now(config: pytest.Config) -> datetime:
-    from obsplan.compiler.snapshot import SnapshotSource
+    from obsplan.compiler.sources.snapshot import SnapshotSource
 
     raw = str(config.getini("obsplan_now") or os.environ.get("OBSPLAN_NOW") or SnapshotSource.embedded().as_of)
     when = datetime.fromisoformat(raw)
@@ -38,7 +38,7 @@ def _now(config: pytest.Config) -> datetime:
 @pytest.fixture
 def obsplan_plan(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Compile an environment offline and return its plan as stable YAML text (as_dict=True: a dict)."""
-    from obsplan.compiler.plan_view import plan_text, plan_view
+    from obsplan.compiler.render.plan_view import plan_text, plan_view
     from obsplan.compiler.run import Settings, compile_environment
 
     config = request.config

@@ -1,4 +1,4 @@
-"""Build the embedded release snapshot (compiler/snapshot.json) from the upstream histories in ../shared/upstream.
+"""Build the embedded release snapshot (compiler/sources/snapshot.json) from the upstream histories in ../shared/upstream.
 
 Usage: python scripts/build_snapshot.py [UPSTREAM_DIR]
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from obsplan.compiler.catalog import builtin_definitions, resolve_definition
-from obsplan.compiler.changelog import load_breaking_policy, merge_changelogs
-from obsplan.compiler.changelog_parse import parse_changelog
-from obsplan.compiler.config_versions import ComponentSpec
-from obsplan.compiler.releases import Release, ReleaseData
-from obsplan.compiler.snapshot import snapshot_document
+from obsplan.compiler.config.catalog import builtin_definitions, resolve_definition
+from obsplan.compiler.config.versions_file import ComponentSpec
+from obsplan.compiler.intel.breaking_changes import load_breaking_policy, merge_changelogs
+from obsplan.compiler.intel.changelog_parse import parse_changelog
+from obsplan.compiler.sources.releases import Release, ReleaseData
+from obsplan.compiler.sources.snapshot import snapshot_document
 
-from obsplan.versions import Version, parse_tag
+from obsplan.kernel.versions import Version, parse_tag
 
 PLATFORMS = ["linux-amd64", "linux-arm64", "linux-armv7"]
 PROMTAIL_LAST = Version.parse("3.6.11")
@@ -72,7 +72,7 @@ def main() -> None:
         if parsed:
             merged = merge_changelogs(parsed)
             changelogs[d.name] = {v: [e.model_dump() for e in entries if e.breaking] for v, entries in merged.items()}
-    out = Path(__file__).resolve().parents[1] / "compiler" / "snapshot.json"
+    out = Path(__file__).resolve().parents[1] / "compiler" / "sources" / "snapshot.json"
     out.write_text(snapshot_document(AS_OF, repos, "shared/upstream tags.tsv histories and CHANGELOGs", changelogs))
     print(f"wrote {out} ({len(repos)} repositories)")
 

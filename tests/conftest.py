@@ -65,6 +65,6 @@ def copy_tree() -> object:
 
 def forget_releases(cache: Path, gh: FakeGitHub, repo: str) -> None:
     """Drop the cached first releases page of `repo`, so the next plan asks the local server again."""
-    from obsplan.compiler.http_cache import RequestKey, entry_path
+    from obsplan.compiler.sources.http_cache import RequestKey, entry_path
 
     entry_path(cache, RequestKey("GET", f"{gh.api_url}/repos/{repo}/releases?per_page=100")).unlink()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from obsplan.executor.state import StateDB
+from obsplan.executor.state.state_db import StateDB
 
 # (component, step_id, kind, from_version, to_version, success, started_at)
 Row = tuple[str, str, str, str | None, str, bool, str]

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 
-from obsplan.lockfile import Lock
+from obsplan.lock.lockfile import Lock
 
 
 def lock_schema() -> str:

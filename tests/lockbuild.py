@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from obsplan import __version__
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+from obsplan.lock.lockfile import FORMAT_VERSION, Artifact, ComponentLock, Lock, Plan, Reason, Runtime, SourceInfo, Step
+from obsplan.safeio.fsio import write_atomic
 
 
 def hop_step(

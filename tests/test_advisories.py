@@ -6,12 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.advisories import AdvisoryDB, Assessment, load_advisories, osv_queries
-from obsplan.compiler.advisory_versions import load_mappings, module_to_release, release_to_module
-from obsplan.compiler.osv_records import parse_osv_response
+from obsplan.compiler.intel.advisories import AdvisoryDB, Assessment, load_advisories, osv_queries
+from obsplan.compiler.intel.advisory_versions import load_mappings, module_to_release, release_to_module
+from obsplan.compiler.intel.osv_records import parse_osv_response
 
-from obsplan.errors import ObsplanError
-from obsplan.versions import Version
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import Version
 
 FIXTURES = Path(__file__).parent / "fixtures" / "advisories"
 V = Version.parse
@@ -199,7 +199,7 @@ def test_osv_query_body_and_response(db):
     [("id", "GO 2024 1"), ("aliases", ["CVE-2024-1", "see GHSA"]), ("severity", "HIGH | 9.8")],
 )
 def test_record_refused_where_read_when_the_lock_could_not_hold_it(tmp_path, field, value):
-    """Ids are one word and a severity holds no `|` in the lock (obsplan.lockfile.AdvisoryEntry); a record that
+    """Ids are one word and a severity holds no `|` in the lock (obsplan.lock.lockfile.AdvisoryEntry); a record that
     breaks that is refused when read, naming the file (exit 2), not when the lock is written (exit 3)."""
     record = {"id": "GO-9999-0002", "aliases": [], "affected": [], "database_specific": {"severity": "LOW"}}
     if field == "severity":

@@ -6,9 +6,9 @@ from functools import cache
 from pathlib import Path
 from typing import get_args
 
+import obsplan.compiler.intel.breaking_changes as changelog
 import pytest
-from obsplan.compiler import changelog
-from obsplan.compiler.changelog import (
+from obsplan.compiler.intel.breaking_changes import (
     MARK_BANG,
     MARK_CHANGE,
     MARK_CURATED,
@@ -21,11 +21,11 @@ from obsplan.compiler.changelog import (
     merge_changelogs,
     summarise,
 )
-from obsplan.compiler.changelog_parse import parse_changelog, parse_release_body
+from obsplan.compiler.intel.changelog_parse import parse_changelog, parse_release_body
 
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import BreakingChange, BreakingMarker
-from obsplan.versions import Version
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import Version
+from obsplan.lock.lockfile import BreakingChange, BreakingMarker
 
 FIXTURES = Path(__file__).parent / "fixtures" / "changelogs"
 V = Version.parse

@@ -1,15 +1,15 @@
-"""The one checksum-file parser (obsplan/checksum_file.py), read by the compiler to lock a sha256 and by bundles
+"""The one checksum-file parser (obsplan/kernel/checksum_file.py), read by the compiler to lock a sha256 and by bundles
 to check upstream evidence against the lock: list files, side-cars, and hostile input."""
 
 from __future__ import annotations
 
 import string
 
+import obsplan.compiler.sources.upstream_checksums as checksums
 from hypothesis import given
 from hypothesis import strategies as st
-from obsplan.compiler import checksums
 
-from obsplan import checksum_file
+import obsplan.kernel.checksum_file as checksum_file
 
 A = "a" * 64
 B = "b" * 64

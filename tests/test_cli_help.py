@@ -8,8 +8,8 @@ import re
 import pytest
 from click.testing import CliRunner
 
-from obsplan.cli import COMMANDS, main
-from obsplan.cli_lazy import LazyCommand
+from obsplan.cli.lazy_group import LazyCommand
+from obsplan.cli.main import COMMANDS, main
 
 
 def main_help_rows() -> dict[str, str]:

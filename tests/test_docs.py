@@ -5,6 +5,8 @@ map names every page of docs/."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,9 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_readme_maps_every_docs_page() -> None:
     linked = {Path(t.partition("#")[0]).name for t in relative_links(README) if t.startswith("docs/")}
     assert {p.name for p in PAGES} - linked == set()
+
+
+def test_the_code_maps_match_the_tree() -> None:
+    """README.md's and docs/development.md's code maps are generated from the packages' docstrings."""
+    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "code_map.py")], capture_output=True, text=True)
+    assert proc.returncode == 0, f"run `python scripts/code_map.py --write`: {proc.stdout}"

@@ -9,8 +9,8 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from obsplan.cli import main
-from obsplan.cli_edge import guarded, json_option
+from obsplan.cli.edge import guarded, json_option
+from obsplan.cli.main import main
 from tests.ghserver import FakeGitHub
 
 KEYS = {"error", "file", "key", "hint", "exit_code"}

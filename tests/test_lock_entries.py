@@ -1,4 +1,4 @@
-"""Breaking-change and advisory entries of the lock are typed (obsplan.lockfile.BreakingChange, AdvisoryEntry):
+"""Breaking-change and advisory entries of the lock are typed (obsplan.lock.lockfile.BreakingChange, AdvisoryEntry):
 the committed locks keep their bytes, and a lock whose entry carries an unknown key or a wrong type is refused
 by every command that reads it (exit 2, one line naming the file and the key), before anything is written."""
 
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from obsplan.cli import main
-from obsplan.lockfile import AdvisoryEntry, BreakingChange, load_lock
+from obsplan.cli.main import main
+from obsplan.lock.lockfile import AdvisoryEntry, BreakingChange, load_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGING = ROOT / "plans" / "staging.lock"

@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from obsplan import __version__
-from obsplan.cli import main
-from obsplan.errors import ObsplanError
-from obsplan.lock_formats import FORMAT_1_ABSENT, FORMAT_VERSION, FORMATS
-from obsplan.lockfile import content_digest, load_lock, parse_lock
+from obsplan.cli.main import main
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.formats import FORMAT_1_ABSENT, FORMAT_VERSION, FORMATS
+from obsplan.lock.lockfile import content_digest, load_lock, parse_lock
 from tests.lock_schema import lock_schema
 
 FIXTURES = Path(__file__).parent / "fixtures" / "locks"
@@ -167,7 +167,7 @@ def test_lock_models_match_the_recorded_schema_of_their_format() -> None:
     assert lock_schema() == recorded, (
         f"the lock models changed but format {FORMAT_VERSION}'s recorded schema did not: run "
         "scripts/lock-format-refresh while the format is unreleased, else add format "
-        f"{FORMAT_VERSION + 1} (obsplan/lock_formats.py) with its golden locks"
+        f"{FORMAT_VERSION + 1} (obsplan/lock/formats.py) with its golden locks"
     )
 
 

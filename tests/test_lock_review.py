@@ -1,4 +1,4 @@
-"""A lock as reviewed (obsplan/lock_review.py): loading one for apply/bundle, and how two lock files differ."""
+"""A lock as reviewed (obsplan/lock/review.py): loading one for apply/bundle, and how two lock files differ."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.errors import ObsplanError
-from obsplan.lock_review import load_reviewed_lock, lock_difference
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.review import load_reviewed_lock, lock_difference
 
 
 def _lock_json(**changes: object) -> bytes:

@@ -21,7 +21,7 @@ def test_version_is_single_sourced_and_read_without_package_metadata() -> None:
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'dynamic = ["version"]' in pyproject and 'version = { attr = "obsplan.__version__" }' in pyproject
     code = (
-        "import sys\nfrom obsplan.cli import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
+        "import sys\nfrom obsplan.cli.main import main\ntry:\n    main(['--version'])\nexcept SystemExit:\n    pass\n"
         "print(sorted(m for m in sys.modules if m.startswith(('importlib.metadata', 'importlib_metadata', "
         "'pkg_resources'))))"
     )
@@ -38,7 +38,7 @@ def test_release_wheel_installs_alone_and_runs_the_readme_command(tmp_path: Path
     wheel = dist / f"obsplan-{obsplan.__version__}-py3-none-any.whl"
     assert wheel.is_file() and (dist / f"obsplan-{obsplan.__version__}.tar.gz").is_file()
     names = set(zipfile.ZipFile(wheel).namelist())
-    for needed in ("obsplan/lock_formats.py", "obsplan/compiler/run.py", "obsplan/executor/engine.py"):
+    for needed in ("obsplan/lock/formats.py", "obsplan/compiler/run.py", "obsplan/executor/apply/engine.py"):
         assert needed in names
     assert any(n.startswith("obsplan/policies/") and n.endswith(".yaml") for n in names)
     assert any(n.startswith("obsplan/templates/") and n.endswith(".j2") for n in names)

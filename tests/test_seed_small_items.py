@@ -10,7 +10,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,21 +17,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.bundle.download import LazyClient, download, get_bytes
+from obsplan.executor.bundle.evidence import checksum_problems
+from obsplan.executor.bundle.files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, is_bundle_dir, walk_files
+from obsplan.executor.bundle.manifest import previous_records, render_manifest
+from obsplan.executor.bundle.result import BundleFile, BundleResult
+from obsplan.executor.bundle.tarball import extract_tar, write_tar
+from obsplan.executor.bundle.wanted import Wanted, wanted_files
+from obsplan.executor.reporters import Event, Reporter
 
-from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.fsio import fsync_dir, write_atomic
-from obsplan.lock_read import LockFile, open_lock
-from obsplan.lockfile import Lock
-
-from .. import artifacts as art
-from ..report import Event, Reporter
-from .download import LazyClient, download, get_bytes
-from .evidence import checksum_problems
-from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, is_bundle_dir, walk_files
-from .manifest import previous_records, render_manifest
-from .result import BundleFile, BundleResult
-from .tarball import extract_tar, write_tar
-from .wanted import Wanted, wanted_files
+from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock.lockfile import Lock
+from obsplan.lock.read import LockFile, open_lock
+from obsplan.safeio.fsio import fsync_dir, write_atomic
 
 
 def build_bundle(

@@ -7,12 +7,11 @@ import time
 from pathlib import Path
 
 import httpx
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.bundle.files import tmp_name
 
-from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lockfile import Artifact
-
-from .. import artifacts as art
-from .files import tmp_name
+from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock.lockfile import Artifact
 
 SMALL_FILE_BYTES = 1024 * 1024  # a checksum file: a few KiB
 

@@ -3,9 +3,9 @@ has no sha256 for, against the downloaded bytes)."""
 
 from __future__ import annotations
 
-from obsplan import checksum_file
+from obsplan.executor.bundle.wanted import Wanted
 
-from .wanted import Wanted
+import obsplan.kernel.checksum_file as checksum_file
 
 
 def checksum_problems(text: str, wanted: dict[str, Wanted], c: Wanted, actual: dict[str, str]) -> list[str]:

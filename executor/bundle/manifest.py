@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from obsplan import jsonload
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import Lock
+from obsplan.executor.bundle.files import LOCK_NAME, MANIFEST_NAME
+from obsplan.executor.bundle.wanted import Wanted
 
-from .files import LOCK_NAME, MANIFEST_NAME
-from .wanted import Wanted
+import obsplan.safeio.jsonload as jsonload
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.lockfile import Lock
 
 BUNDLE_FORMAT = 1
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.lock_bytes import read_lock_bytes
-from obsplan.lock_read import LockFile
-from obsplan.lock_review import lock_difference
-from obsplan.lockfile import Artifact
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.bundle.files import LOCK_NAME
+from obsplan.executor.bundle.verify import VerifyResult, verify_bundle
+from obsplan.executor.bundle.wanted import url_path
 
-from .. import artifacts as art
-from .files import LOCK_NAME
-from .verify import VerifyResult, verify_bundle
-from .wanted import url_path
+from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock.lockfile import Artifact
+from obsplan.lock.raw_bytes import read_lock_bytes
+from obsplan.lock.read import LockFile
+from obsplan.lock.review import lock_difference
 
 
 class BundleSource(art.ArtifactSource):

@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from obsplan.errors import EXIT_FAILED, ObsplanError
-from obsplan.fsio import fsync_dir
-from obsplan.lockfile import ArchiveLimits
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.artifacts.safe_extract import ARCHIVE_ERRNOS, disk_full
+from obsplan.executor.bundle.files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, tmp_name, walk_files
 
-from .. import artifacts as art
-from ..extract import ARCHIVE_ERRNOS, disk_full
-from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, tmp_name, walk_files
+from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock.lockfile import ArchiveLimits
+from obsplan.safeio.fsio import fsync_dir
 
 
 def write_tar(directory: Path, output: Path) -> None:

@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsplan import jsonload
-from obsplan.errors import ObsplanError
-from obsplan.lock_bytes import read_lock_bytes
-from obsplan.lockfile import Lock, parse_lock
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.bundle.evidence import checksum_problems
+from obsplan.executor.bundle.files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, walk_files
+from obsplan.executor.bundle.manifest import render_manifest
+from obsplan.executor.bundle.wanted import Wanted, wanted_files
 
-from .. import artifacts as art
-from . import wheelhouse
-from .evidence import checksum_problems
-from .files import LOCK_NAME, MANIFEST_NAME, TMP_MARK, walk_files
-from .manifest import render_manifest
-from .wanted import Wanted, wanted_files
+import obsplan.lock.wheelhouse as wheelhouse
+import obsplan.safeio.jsonload as jsonload
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.lockfile import Lock, parse_lock
+from obsplan.lock.raw_bytes import read_lock_bytes
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _read_manifest(manifest_file: Path) -> tuple[dict[str, Any], Problem | None]
     """The manifest (empty when there is none to trust) and the problem with it, if any."""
     if not manifest_file.is_file():
         return {}, Problem(MANIFEST_NAME, "missing", "an interrupted or incomplete bundle; re-run obsplan bundle")
-    try:  # oversized, too deep, non-UTF-8 or duplicate keys: ObsplanError, exit 2 (obsplan/jsonload.py)
+    try:  # oversized, too deep, non-UTF-8 or duplicate keys: ObsplanError, exit 2 (obsplan/safeio/jsonload.py)
         manifest = jsonload.read(manifest_file, "bundle manifest", hint="rebuild the bundle with 'obsplan bundle'")
         if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
             raise ValueError("no files map")

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote, urlsplit
 
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import Artifact, Lock
+from obsplan.executor.bundle.files import LOCK_NAME
 
-from .files import LOCK_NAME
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.lockfile import Artifact, Lock
 
 _SAFE_SEGMENT = re.compile(r"[^A-Za-z0-9._+~@=,-]")
 

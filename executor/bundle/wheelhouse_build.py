@@ -20,9 +20,8 @@ from importlib import metadata
 from pathlib import Path
 
 from obsplan import __version__
-from obsplan.errors import EXIT_FAILED, ObsplanError
-
-from .wheelhouse import DIR, INDEX, WheelhouseIndex
+from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
+from obsplan.lock.wheelhouse import DIR, INDEX, WheelhouseIndex
 
 PIP_TIMEOUT = 1800
 

@@ -1,4 +1,4 @@
-"""The stages of one upgrade step, one module each, run in order by `steps.StepRunner`:
+"""The stages of one upgrade step, one module each, run in order by `step_runner.StepRunner`:
 
     preflight → fetch → extract → precheck → rehearse → checkpoint → activate (switch, restart, verify; auto-rollback) → finish
 

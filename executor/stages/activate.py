@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import adopt, postverify
-from ..activate import activate
-from ..results import StepFailed, StepResult
-from .autorollback import auto_rollback
+import obsplan.executor.checks.postverify as postverify
+import obsplan.executor.host.adopt_install as adopt
+from obsplan.executor.services.switch_version import activate
+from obsplan.executor.stages.autorollback import auto_rollback
+from obsplan.executor.stages.step_results import StepFailed, StepResult
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..restore import restore_point
-from ..results import Handled
-from ..state import RollbackPoint
+from obsplan.executor.recovery.restore import restore_point
+from obsplan.executor.stages.step_results import Handled
+from obsplan.executor.state.state_db import RollbackPoint
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def auto_rollback(r: StepRunner, exc: BaseException) -> None:

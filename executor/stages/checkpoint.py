@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import adopt
-from ..backups import backup_files
+import obsplan.executor.host.adopt_install as adopt
+from obsplan.executor.recovery.backups import backup_files
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

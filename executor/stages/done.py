@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obsplan.errors import ObsplanError
+from obsplan.executor.host.integrity import install_problems
 
-from ..integrity import install_problems
+from obsplan.kernel.errors import ObsplanError
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def reason(r: StepRunner, link: str | None) -> str | None:

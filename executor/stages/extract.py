@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import artifacts as art
-from ..facts import free_bytes
-from ..results import StepFailed
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.host.probes import free_bytes
+from obsplan.executor.stages.step_results import StepFailed
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

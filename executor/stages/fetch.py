@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from obsplan.lockfile import Artifact
+import obsplan.executor.artifacts.store as art
 
-from .. import artifacts as art
+from obsplan.lock.lockfile import Artifact
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from obsplan.versions import Version, version_or_none
+from obsplan.executor.recovery.retention import retention
+from obsplan.executor.stages.step_results import StepResult
 
-from ..results import StepResult
-from ..retention import retention
+from obsplan.kernel.versions import Version, version_or_none
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

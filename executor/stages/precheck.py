@@ -1,5 +1,5 @@
 """Stage 3b, pre-switch check: the target release's own checker judges the configuration the service runs
-with (`executor/precheck.py`). A refusal fails the step before the checkpoint and the switch: the running
+with (`executor/checks/config_verdict.py`). A refusal fails the step before the checkpoint and the switch: the running
 version keeps running, untouched. `--dry-run` runs the same check on a scratch extraction and reports it."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .. import artifacts as art
-from ..precheck import Verdict, check_release
-from ..results import StepFailed
+import obsplan.executor.artifacts.store as art
+from obsplan.executor.checks.config_verdict import Verdict, check_release
+from obsplan.executor.stages.step_results import StepFailed
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def run(r: StepRunner) -> None:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import Artifact
+from obsplan.executor.host.probes import free_bytes
+from obsplan.executor.reporters import now_iso
+from obsplan.executor.stages.step_results import StepFailed
 
-from ..facts import free_bytes
-from ..report import now_iso
-from ..results import StepFailed
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.lockfile import Artifact
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 MIN_FREE = 64 * 1024 * 1024
 

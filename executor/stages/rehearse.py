@@ -1,5 +1,5 @@
 """Stage 3c, rehearsal of a one-way step (one that sets a rollback floor), in `safe` mode or with --rehearse:
-the target release tried on a disposable copy of the data before anything is switched (`executor/rehearsal.py`).
+the target release tried on a disposable copy of the data before anything is switched (`executor/checks/rehearsal.py`).
 Other steps, and every step of the other modes, are not rehearsed: a default apply stays as fast as before."""
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from obsplan.service_def import Rehearsal
+import obsplan.executor.checks.rehearsal as rh
+from obsplan.executor.artifacts.store import find_binary
+from obsplan.executor.stages.step_results import StepFailed
 
-from .. import rehearsal as rh
-from ..artifacts import find_binary
-from ..results import StepFailed
+from obsplan.lock.service_def import Rehearsal
 
 if TYPE_CHECKING:
-    from ..steps import StepRunner
+    from obsplan.executor.stages.step_runner import StepRunner
 
 
 def wanted(r: StepRunner) -> Rehearsal | None:

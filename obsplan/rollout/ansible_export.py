@@ -26,8 +26,8 @@ from typing import Any
 
 import yaml
 
-from obsplan.lockfile import Lock
-from obsplan.safe_tree import write_tree
+from obsplan.lock.lockfile import Lock
+from obsplan.safeio.safe_tree import write_tree
 
 # As obsplan's own gate (rollout/gates.py): a sample passes only when it is a finite number other than 0
 GATE_OK = (

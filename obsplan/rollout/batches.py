@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from obsplan.errors import ObsplanError
+from obsplan.kernel.errors import ObsplanError
 from obsplan.rollout.numbers import batch_part
 
 

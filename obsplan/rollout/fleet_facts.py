@@ -10,20 +10,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from obsplan.errors import ObsplanError
-from obsplan.hostfacts import HostFacts, facts_files, load_facts
-from obsplan.lockfile import Lock
-from obsplan.rollout.inventory import load_inventory
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import version_or_none
+from obsplan.lock.hostfacts import HostFacts, facts_files, load_facts
+from obsplan.lock.lockfile import Lock
+from obsplan.rollout.inventory.hosts import load_inventory
 from obsplan.rollout.prepare import collect_facts
 from obsplan.rollout.runner import BatchRequest
-from obsplan.versions import version_or_none
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def collect_to(inventory: Path, out: Path) -> tuple[list[Path], dict[str, str]]:
     """Write DIR/HOST.json for every host that answered; (files written, errors by host)."""
-    from obsplan.fsio import write_atomic
+    from obsplan.safeio.fsio import write_atomic
 
     hosts = load_inventory(inventory).hosts
     bad = [h.name for h in hosts if not SAFE_NAME.fullmatch(h.name)]

@@ -27,8 +27,9 @@ from typing import Any
 
 import httpx
 
-from obsplan import bounded_http, jsonload
-from obsplan.errors import ObsplanError
+import obsplan.safeio.bounded_http as bounded_http
+import obsplan.safeio.jsonload as jsonload
+from obsplan.kernel.errors import ObsplanError
 
 ANSWER_DEADLINE = 20.0  # seconds for one query's whole answer (a byte-a-second drip is cut here)
 ANSWER_LIMIT = 4 * 1024 * 1024  # decoded bytes of one answer (a gzip bomb is cut here)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from urllib.parse import urlsplit
 
-from obsplan.errors import ObsplanError
+from obsplan.kernel.errors import ObsplanError
 
 LIMITS = {  # option: (lowest allowed, whether the lowest itself is allowed)
     "--soak": (0.0, True),

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from obsplan.errors import ObsplanError
-from obsplan.lockfile import Lock
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.lockfile import Lock
 from obsplan.rollout import numbers
-from obsplan.rollout.inventory import Host
+from obsplan.rollout.inventory.hosts import Host
 
 if TYPE_CHECKING:
     from obsplan.rollout.orchestrator import RolloutOptions

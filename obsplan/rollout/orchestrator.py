@@ -10,14 +10,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsplan.errors import EXIT_FAILED, EXIT_OK, ObsplanError
-from obsplan.lock_read import open_lock
-from obsplan.lockfile import Lock
-from obsplan.rollout import bootstrap, report, resume
+import obsplan.rollout.bootstrap.controller_side as bootstrap
+import obsplan.rollout.journal.resume as resume
+from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK, ObsplanError
+from obsplan.lock.lockfile import Lock
+from obsplan.lock.read import open_lock
+from obsplan.rollout import report
 from obsplan.rollout.batches import Batch
 from obsplan.rollout.gates import GateSpec, run_gate
-from obsplan.rollout.inventory import Host, load_inventory, select
-from obsplan.rollout.journal import Journal
+from obsplan.rollout.inventory.hosts import Host, load_inventory, select
+from obsplan.rollout.journal.rollouts_db import Journal
 from obsplan.rollout.option_checks import check_options
 from obsplan.rollout.prepare import Prepared, collect_facts, facts_from_dir, lock_order, prepare, resumed
 from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch

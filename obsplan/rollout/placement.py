@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from obsplan.errors import ObsplanError
-from obsplan.hostfacts import HostFacts
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.hostfacts import HostFacts
 from obsplan.rollout.batches import Batch, plan_batches
-from obsplan.rollout.inventory import Host
+from obsplan.rollout.inventory.hosts import Host
 
 MONITORING = ("prometheus", "alertmanager", "grafana")
 

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from obsplan.errors import ObsplanError
-from obsplan.hostfacts import HostFacts, load_facts
-from obsplan.lockfile import Lock
+from obsplan.kernel.errors import ObsplanError
+from obsplan.lock.hostfacts import HostFacts, load_facts
+from obsplan.lock.lockfile import Lock
 from obsplan.rollout.batches import Batch
-from obsplan.rollout.inventory import Host, Inventory
+from obsplan.rollout.inventory.hosts import Host, Inventory
 from obsplan.rollout.placement import decide_components, default_prometheus, place
 from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch
 

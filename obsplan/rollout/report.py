@@ -7,8 +7,8 @@ import json
 import sys
 from typing import Any, TextIO
 
-from obsplan.executor.report import now_iso
-from obsplan.mdescape import md, md_code
+from obsplan.kernel.clock import now_iso
+from obsplan.kernel.mdescape import md, md_code
 
 
 class RolloutReporter:
@@ -77,7 +77,7 @@ def _overrides(opts: dict[str, Any]) -> list[str]:
 
 def markdown(rollout: dict[str, Any], results: list[dict[str, Any]], measurements: list[dict[str, Any]]) -> str:
     """The change-record summary of one rollout; every value from outside (host names, host output, gate
-    expressions, Prometheus error text, paths) escaped for the Markdown it lands in (obsplan.mdescape)."""
+    expressions, Prometheus error text, paths) escaped for the Markdown it lands in (obsplan.kernel.mdescape)."""
     opts = rollout["options"]
     lines = [
         f"## Rollout {md(rollout['id'])}: {md(rollout['status'])}",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from obsplan.rollout.inventory import Host
+from obsplan.rollout.inventory.hosts import Host
 
 
 @dataclass(frozen=True)

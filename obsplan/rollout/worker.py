@@ -31,7 +31,7 @@ from typing import Any  # noqa: E402
 import gevent  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
 
-from obsplan.rollout import bootstrap_host  # noqa: E402
+import obsplan.rollout.bootstrap.host_side as bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
 
 _OUT = Semaphore()

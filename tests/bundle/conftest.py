@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, ComponentLock, Lock, Runtime, Step
+from obsplan.lock.lockfile import Artifact, ComponentLock, Lock, Runtime, Step
+from obsplan.safeio.fsio import write_atomic
 from tests.executor.conftest import PLATFORM, releases, root, tree_snapshot  # noqa: F401 - fixtures reused
 from tests.lockbuild import component_lock, hop_step, write_sealed_lock
 from tests.static_server import QuietHandler, StaticServer, start_static_server

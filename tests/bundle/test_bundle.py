@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from obsplan.executor.bundle.files import TMP_MARK
-from obsplan.executor.layout import Layout
+from obsplan.executor.host.layout import Layout
 
 from tests.executor.conftest import node_runtime
 

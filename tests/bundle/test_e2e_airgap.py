@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
 
 from tests.executor.conftest import free_port, node_runtime, prometheus_runtime
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor.facts import served_build_info
+from obsplan.executor.host.probes import served_build_info
 
 from tests.executor.conftest import PLATFORM, free_port
 from tests.executor.test_e2e_daytwo import _hand_started

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor.facts import served_build_info
+from obsplan.executor.host.probes import served_build_info
 
 from tests.executor.conftest import PLATFORM, free_port
 from tests.ghserver import FakeGitHub

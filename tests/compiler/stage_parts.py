@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from obsplan.compiler.fetch import Fetched, fetch_releases
-from obsplan.compiler.fromstate import FromState, from_states
-from obsplan.compiler.inputs import Inputs, load_inputs
-from obsplan.compiler.options import Options
-from obsplan.compiler.plan_graph import Planned, plan_graph
-from obsplan.compiler.resolve import Candidates
-from obsplan.compiler.snapshot import SnapshotSource
-from obsplan.compiler.specs import Specs, load_specs
-from obsplan.compiler.targets import ResolveContext, Resolved, candidate_pools, resolve_targets
+from obsplan.compiler.config.inputs import Inputs, load_inputs
+from obsplan.compiler.config.plan_options import Options
+from obsplan.compiler.config.specs_stage import Specs, load_specs
+from obsplan.compiler.plan.plan_stage import Planned, plan_graph
+from obsplan.compiler.resolve.fromstate import FromState, from_states
+from obsplan.compiler.resolve.pick_target import Candidates
+from obsplan.compiler.resolve.resolve_stage import ResolveContext, Resolved, candidate_pools, resolve_targets
+from obsplan.compiler.sources.snapshot import SnapshotSource
+from obsplan.compiler.sources.sources_stage import Fetched, fetch_releases
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 GOOD_HEAD = "components:\n  node_exporter:\n"
 

@@ -12,9 +12,9 @@ COMPILER = Path(__file__).resolve().parents[2] / "compiler"
 
 def test_compiler_loads_no_executor_doit_or_cli() -> None:
     code = (
-        "import sys, obsplan.compiler.run, obsplan.compiler.check, obsplan.compiler.report, obsplan.compiler.diff\n"
+        "import sys, obsplan.compiler.run, obsplan.compiler.check, obsplan.compiler.render.plan_report, obsplan.compiler.render.lock_diff\n"
         "bad = [m for m in sys.modules if m.split('.')[0] == 'doit'"
-        " or m.startswith('obsplan.executor') or m.startswith('obsplan.cli')]\n"
+        " or m.startswith('obsplan.executor') or m.startswith('obsplan.cli.main')]\n"
         "print(','.join(sorted(bad)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()

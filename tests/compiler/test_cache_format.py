@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.http_cache import CacheEntry, RequestKey, entry_path
+from obsplan.compiler.sources.http_cache import CacheEntry, RequestKey, entry_path
 
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import yaml
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Lock
+from obsplan.lock.lockfile import Lock
+from obsplan.safeio.fsio import write_atomic
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from obsplan.compiler.catalog import builtin_definitions, resolve_definition
-from obsplan.compiler.config_matrix import MatrixFile
-from obsplan.compiler.config_versions import ComponentSpec, Strategy
-from obsplan.compiler.releases import Release
-from obsplan.compiler.resolve import Candidates, Target, choose
+from obsplan.compiler.config.catalog import builtin_definitions, resolve_definition
+from obsplan.compiler.config.matrix import MatrixFile
+from obsplan.compiler.config.versions_file import ComponentSpec, Strategy
+from obsplan.compiler.resolve.pick_target import Candidates, Target, choose
+from obsplan.compiler.sources.releases import Release
 
-from obsplan.errors import ObsplanError
-from obsplan.versions import Version
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import Version
 
 V = Version.parse
 TODAY = date(2026, 11, 22)

@@ -7,9 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.known_checksums import folder_locks
 from obsplan.compiler.run import checksum_book
-from obsplan.compiler.snapshot import SnapshotSource
+from obsplan.compiler.sources.known_checksums import folder_locks
+from obsplan.compiler.sources.snapshot import SnapshotSource
 
 from tests.compiler.test_scenarios import run
 from tests.ghserver import FakeGitHub
@@ -182,7 +182,7 @@ def test_snapshot_refresh_carries_the_folders_checksums(gh: FakeGitHub, obsplan_
 def test_a_lock_already_read_is_checked_not_read_again(tmp_path: Path) -> None:
     """`folder_locks(read=...)`: the previous lock `plan` read is verified from memory; a tampered one teaches
     nothing, as a tampered file does."""
-    from obsplan.lockfile import load_lock
+    from obsplan.lock.lockfile import load_lock
 
     root = Path(__file__).resolve().parents[2]
     good = load_lock(root / "plans" / "staging.lock")

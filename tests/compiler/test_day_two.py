@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from obsplan.hostfacts import from_state_hint
+from obsplan.lock.hostfacts import from_state_hint
 from tests.compiler.test_scenarios import run
 from tests.ghserver import FakeGitHub
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from obsplan.compiler.fit import COMMENT_LIMIT
+from obsplan.compiler.render.fit_limit import COMMENT_LIMIT
 
-from obsplan.cli import main
-from obsplan.lockfile import AdvisoryEntry, Lock, load_lock
+from obsplan.cli.main import main
+from obsplan.lock.lockfile import AdvisoryEntry, Lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 

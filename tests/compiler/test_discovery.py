@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.compiler.github import GitHubSource
-from obsplan.compiler.http_cache import HttpCache, RequestKey, entry_path
-from obsplan.compiler.releases import SourceUnavailable, candidates
+from obsplan.compiler.sources.github import GitHubSource
+from obsplan.compiler.sources.http_cache import HttpCache, RequestKey, entry_path
+from obsplan.compiler.sources.releases import SourceUnavailable, candidates
 
-from obsplan.versions import Version
+from obsplan.kernel.versions import Version
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config
 from tests.ghserver import FakeGitHub

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -3,12 +3,12 @@ that they change nothing they are given."""
 
 from __future__ import annotations
 
-from obsplan.compiler.config_matrix import MatrixFile
-from obsplan.compiler.cross_rules import check_rules
-from obsplan.compiler.planner import ComponentPath, Hop, plan_hops
-from obsplan.compiler.risk import RISK_RANK, riskier
+from obsplan.compiler.config.matrix import MatrixFile
+from obsplan.compiler.plan.cross_rules import check_rules
+from obsplan.compiler.plan.dag import ComponentPath, Hop, plan_hops
+from obsplan.compiler.plan.risk_order import RISK_RANK, riskier
 
-from obsplan.versions import Version
+from obsplan.kernel.versions import Version
 
 V = Version.parse
 RULES = [

@@ -1,4 +1,4 @@
-"""The one HTTP cache (compiler/http_cache.py) against a scripted local server that counts requests: fresh,
+"""The one HTTP cache (compiler/sources/http_cache.py) against a scripted local server that counts requests: fresh,
 stale (conditional request, 304), 404 kept for the TTL, immutable entries, offline, failures, POST keys, and
 hostile cache files (a miss, never a crash)."""
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from obsplan.compiler.http_cache import Answer, CacheEntry, HttpCache, RequestKey, entry_path
+from obsplan.compiler.sources.http_cache import Answer, CacheEntry, HttpCache, RequestKey, entry_path
 
 from tests.http_origin import Origin, Route, serve_origin
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 from ..conftest import write_config
 from ..ghserver import FakeGitHub

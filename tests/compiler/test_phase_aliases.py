@@ -8,7 +8,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 
 
 def _plan(cfg: Path) -> tuple[int, str, Path]:

@@ -6,11 +6,11 @@ import re
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.fit import COMMENT_LIMIT, KEEP_END, fit
-from obsplan.compiler.report import render_markdown
-from obsplan.compiler.report_summary import abbreviate
+from obsplan.compiler.render.fit_limit import COMMENT_LIMIT, KEEP_END, fit
+from obsplan.compiler.render.plan_report import render_markdown
+from obsplan.compiler.render.report_summary import abbreviate
 
-from obsplan.lockfile import Lock, load_lock
+from obsplan.lock.lockfile import Lock, load_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ["staging", "production"]

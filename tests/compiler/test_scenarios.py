@@ -11,7 +11,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 from tests.conftest import SCENARIOS, forget_releases, write_config
 from tests.ghserver import FakeGitHub
 

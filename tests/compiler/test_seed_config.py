@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.reporters import RecordingReporter
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Lock
+from obsplan.lock.lockfile import Lock
+from obsplan.safeio.fsio import write_atomic
 from tests.compiler.test_scenarios import run
 from tests.conftest import write_config
 from tests.ghserver import FakeGitHub

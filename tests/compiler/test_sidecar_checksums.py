@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 from tests.ghserver import FakeGitHub
 
 REPO = "prometheus/node_exporter"

@@ -6,15 +6,15 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.advisories import load_advisories
-from obsplan.compiler.fetch import fetch_releases
-from obsplan.compiler.fromstate import FromState, from_states
-from obsplan.compiler.specs import load_specs
-from obsplan.compiler.targets import ResolveContext, resolve_targets
+from obsplan.compiler.config.specs_stage import load_specs
+from obsplan.compiler.intel.advisories import load_advisories
+from obsplan.compiler.resolve.fromstate import FromState, from_states
+from obsplan.compiler.resolve.resolve_stage import ResolveContext, resolve_targets
+from obsplan.compiler.sources.sources_stage import fetch_releases
 
-from obsplan.errors import ObsplanError
-from obsplan.hostfacts import FactsInput
-from obsplan.versions import Version
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import Version
+from obsplan.lock.hostfacts import FactsInput
 from tests.compiler.stage_parts import config, run_to_resolve, snapshot
 
 V = Version.parse

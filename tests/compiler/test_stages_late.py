@@ -9,17 +9,17 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.advisories import load_advisories
-from obsplan.compiler.artifacts import ArtifactSources, collect_artifacts
-from obsplan.compiler.checksums import MISSING_CHECKSUM, ChecksumFetcher
 from obsplan.compiler.compile import Services, compile_lock
-from obsplan.compiler.findings import IntelSources, find_intel
-from obsplan.compiler.http_cache import CacheEntry, HttpCache, RequestKey
-from obsplan.compiler.lock_build import approval, build_steps, component_locks, seal_lock
-from obsplan.compiler.plan_graph import no_downgrade
+from obsplan.compiler.intel.advisories import load_advisories
+from obsplan.compiler.intel.intel_stage import IntelSources, find_intel
+from obsplan.compiler.plan.artifacts_stage import ArtifactSources, collect_artifacts
+from obsplan.compiler.plan.lock_stage import approval, build_steps, component_locks, seal_lock
+from obsplan.compiler.plan.plan_stage import no_downgrade
+from obsplan.compiler.sources.http_cache import CacheEntry, HttpCache, RequestKey
+from obsplan.compiler.sources.upstream_checksums import MISSING_CHECKSUM, ChecksumFetcher
 
-from obsplan.lockfile import Plan
-from obsplan.versions import Version
+from obsplan.kernel.versions import Version
+from obsplan.lock.lockfile import Plan
 from tests.compiler.stage_parts import NOW, config, run_to_resolve, snapshot
 
 V = Version.parse

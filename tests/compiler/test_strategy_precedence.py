@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from obsplan.compiler.config_versions import ComponentSpec
-from obsplan.compiler.specs import decide_strategy
+from obsplan.compiler.config.specs_stage import decide_strategy
+from obsplan.compiler.config.versions_file import ComponentSpec
 
 ENTRY_LATEST = ComponentSpec(strategy="latest")
 ENTRY_BARE = ComponentSpec()

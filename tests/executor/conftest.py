@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from obsplan.executor.facts import host_platform
+from obsplan.executor.host.probes import host_platform
 
-from obsplan.lockfile import Artifact, ComponentLock, Runtime, Step
+from obsplan.lock.lockfile import Artifact, ComponentLock, Runtime, Step
 from tests.lockbuild import component_lock, hop_step, write_sealed_lock
 from tests.static_server import start_static_server
 
@@ -106,7 +106,7 @@ def free_port() -> int:
 def catalog_runtime(name: str, port: int, **settings: Any) -> Runtime:
     """The runtime the compiler would lock for a built-in component (policies/components.yaml and
     policies/services.yaml), on `port`, with versions.yaml-style `runtime:` settings."""
-    from obsplan.compiler.catalog import builtin_definitions, service_for
+    from obsplan.compiler.config.catalog import builtin_definitions, service_for
 
     base = dict(builtin_definitions()[name]["runtime"])  # type: ignore[call-overload]
     return Runtime(**{**base, "port": port, "service": service_for(name), **settings})

@@ -24,7 +24,7 @@ import sys
 import tarfile
 from pathlib import Path
 
-from obsplan.executor.artifacts import sha256_file
+from obsplan.executor.artifacts.store import sha256_file
 
 DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")

@@ -10,15 +10,17 @@ import sqlite3
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.approvals as approvals
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import approvals, engine, queries
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.layout import Layout
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor import queries
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
 
-from obsplan.errors import EXIT_USAGE, ObsplanError
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, Lock, Reason, Step
+from obsplan.kernel.errors import EXIT_USAGE, ObsplanError
+from obsplan.lock.lockfile import Artifact, Lock, Reason, Step
+from obsplan.safeio.fsio import write_atomic
 from tests.lockbuild import component_lock, write_sealed_lock
 
 from .conftest import PLATFORM, Server, build_lock, free_port, hop, node_runtime

@@ -12,20 +12,23 @@ import subprocess
 import sys
 from pathlib import Path
 
+import obsplan.executor.apply.binding as binding
+import obsplan.executor.apply.engine as engine
+import obsplan.executor.apply.plan_queries as plan_queries
 import pytest
-from obsplan.compiler.config_matrix import MatrixFile
-from obsplan.compiler.fromrules import refuse_from
-from obsplan.executor import binding, engine, plan_queries, queries
-from obsplan.executor.hostfacts_collect import collect
-from obsplan.executor.metrics import write_metrics
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.state import StateDB
+from obsplan.compiler.config.matrix import MatrixFile
+from obsplan.compiler.resolve.fromrules import refuse_from
+from obsplan.executor import queries
+from obsplan.executor.host.facts_collect import collect
+from obsplan.executor.reporters import RecordingReporter
+from obsplan.executor.state.metrics import write_metrics
+from obsplan.executor.state.state_db import StateDB
 
 from obsplan import __version__
-from obsplan.errors import ObsplanError
-from obsplan.fsio import write_atomic
-from obsplan.hostfacts import HostFacts
-from obsplan.lockfile import (
+from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.versions import Version
+from obsplan.lock.hostfacts import HostFacts
+from obsplan.lock.lockfile import (
     Artifact,
     ComponentLock,
     FromRefusal,
@@ -37,7 +40,7 @@ from obsplan.lockfile import (
     Step,
     load_lock,
 )
-from obsplan.versions import Version
+from obsplan.safeio.fsio import write_atomic
 from tests.historyrows import Row, add_rows
 from tests.static_server import start_static_server
 
@@ -207,7 +210,7 @@ def test_phase_before_its_requirements_is_refused_naming_them(tmp_path: Path) ->
 
 
 def test_refuse_from_follows_the_shipped_matrix() -> None:
-    from obsplan.compiler.config_errors import parse_yaml
+    from obsplan.compiler.config.model_errors import parse_yaml
 
     matrix = MatrixFile.model_validate(parse_yaml((REPO / "policies/matrix.yaml").read_text(), "matrix.yaml"))
     rules = {r.rule: r.versions for r in refuse_from("prometheus", Version.parse("3.5.0"), False, matrix)}
@@ -363,11 +366,11 @@ def test_backups_of_used_rollback_points_are_pruned_by_the_retention_rule(tmp_pa
     import time
 
     import httpx
-    from obsplan.executor.artifacts import HttpSource
-    from obsplan.executor.context import Context
-    from obsplan.executor.layout import Layout
-    from obsplan.executor.retention import prune_used_backups
-    from obsplan.executor.supervisord import SupervisordManager
+    from obsplan.executor.artifacts.store import HttpSource
+    from obsplan.executor.host.layout import Layout
+    from obsplan.executor.recovery.retention import prune_used_backups
+    from obsplan.executor.services.supervisord import SupervisordManager
+    from obsplan.executor.stages.step_context import Context
 
     layout = Layout(tmp_path)
     with StateDB(layout.db_path) as db, httpx.Client() as client:

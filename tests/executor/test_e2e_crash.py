@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.reporters import RecordingReporter
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime
 from .test_e2e_node_exporter import _cli, _served
@@ -82,8 +82,8 @@ def test_second_concurrent_apply_refused(server: Server, releases: dict, root: P
         [
             sys.executable,
             "-c",
-            "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.hostlock import "
-            "apply_lock\nfrom obsplan.executor.layout import Layout\nwith apply_lock(Layout(Path(sys.argv[1])), 'apply'):\n"
+            "import sys, time\nfrom pathlib import Path\nfrom obsplan.executor.apply.hostlock import "
+            "apply_lock\nfrom obsplan.executor.host.layout import Layout\nwith apply_lock(Layout(Path(sys.argv[1])), 'apply'):\n"
             "    print('held', flush=True)\n    time.sleep(120)\n",
             str(root),
         ],

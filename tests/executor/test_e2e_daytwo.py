@@ -18,17 +18,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
+import obsplan.executor.recovery.rollback as rollbacks
 import pytest
-from obsplan.executor import engine, queries
-from obsplan.executor import rollback as rollbacks
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.hostfacts_collect import collect
-from obsplan.executor.layout import Layout
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor import queries
+from obsplan.executor.host.facts_collect import collect
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
+from obsplan.executor.services.supervisord import SupervisordManager
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import FromRefusal, HostPolicy, load_lock
+from obsplan.lock.lockfile import FromRefusal, HostPolicy, load_lock
+from obsplan.safeio.fsio import write_atomic
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime
 

@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.reporters import RecordingReporter
 
 from . import fetch_debs
 from .conftest import Server, build_lock, catalog_runtime, free_port, hop

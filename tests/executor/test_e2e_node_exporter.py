@@ -13,12 +13,13 @@ import tarfile
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine, queries
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.layout import Layout
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor import queries
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
+from obsplan.executor.services.supervisord import SupervisordManager
 
 from .conftest import Server, build_lock, free_port, hop, node_runtime, tree_snapshot
 
@@ -122,7 +123,7 @@ def test_install_upgrade_and_noop(server: Server, releases: dict, root: Path, tm
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "from obsplan.cli import main; main()", *args],
+        [sys.executable, "-c", "from obsplan.cli.main import main; main()", *args],
         capture_output=True,
         text=True,
         timeout=300,

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.layout import Layout
-from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.services.supervisord import SupervisordManager
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import load_lock
+from obsplan.lock.lockfile import load_lock
+from obsplan.safeio.fsio import write_atomic
 
 from . import fetch_debs
 from .conftest import Server, build_lock, catalog_runtime, free_port, hop, node_runtime, prometheus_runtime

@@ -7,10 +7,10 @@ import os
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
 
 from .conftest import Server, build_lock, free_port, hop, prometheus_runtime
 from .test_e2e_node_exporter import _cli

@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 import pytest
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.layout import Layout
-from obsplan.executor.supervisord import SupervisordManager
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.services.supervisord import SupervisordManager
 
 from tests.bundle.conftest import cli
 from tests.ghserver import FakeGitHub

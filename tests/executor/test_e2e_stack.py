@@ -19,14 +19,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.layout import Layout
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.services import render_context
-from obsplan.executor.supervisord import SupervisordManager
-from obsplan.executor.systemd import SystemdManager
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
+from obsplan.executor.services.managers import render_context
+from obsplan.executor.services.supervisord import SupervisordManager
+from obsplan.executor.services.systemd import SystemdManager
 
 from . import fetch_debs
 from .conftest import Server, build_lock, catalog_runtime, free_port, hop
@@ -234,7 +234,7 @@ def _verify_units(root: Path, lock_path: Path) -> None:
     """The systemd units rendered from the same definitions pass `systemd-analyze verify`."""
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
-    from obsplan.lockfile import load_lock
+    from obsplan.lock.lockfile import load_lock
 
     lock, layout = load_lock(lock_path), Layout(root)
     units = root / "units"

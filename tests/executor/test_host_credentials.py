@@ -8,17 +8,17 @@ from pathlib import Path
 import httpx
 from hypothesis import given
 from hypothesis import strategies as st
-from obsplan.executor.artifacts import HttpSource
-from obsplan.executor.context import Context
-from obsplan.executor.lastrun import allowed_before
-from obsplan.executor.layout import Layout
-from obsplan.executor.mysql_from_host import mysql_from_host
-from obsplan.executor.report import RecordingReporter
-from obsplan.executor.services import make_service_manager
-from obsplan.executor.stepfacts import StepFacts
+from obsplan.executor.artifacts.store import HttpSource
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.mysql_from_host import mysql_from_host
+from obsplan.executor.host.stepfacts import StepFacts
+from obsplan.executor.recovery.lastrun import allowed_before
+from obsplan.executor.reporters import RecordingReporter
+from obsplan.executor.services.managers import make_service_manager
+from obsplan.executor.stages.step_context import Context
 
-from obsplan.lockfile import Step
-from obsplan.versions import Version
+from obsplan.kernel.versions import Version
+from obsplan.lock.lockfile import Step
 
 from .conftest import PLATFORM, catalog_runtime, free_port
 

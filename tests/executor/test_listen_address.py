@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.config_versions import RuntimeSpec
-from obsplan.executor.layout import Layout
-from obsplan.executor.services import service_command
+from obsplan.compiler.config.versions_file import RuntimeSpec
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.services.managers import service_command
 
 from .conftest import node_runtime
 

@@ -12,18 +12,18 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import obsplan.executor.checks.postverify as postverify
 import pytest
 import yaml
-from obsplan.compiler.config_policy import PolicyFile
-from obsplan.compiler.lock_build import host_policy
-from obsplan.executor import postverify
-from obsplan.executor.layout import Layout
-from obsplan.executor.precheck import check_release
-from obsplan.executor.rehearsal import copy_data, stripped_config
-from obsplan.executor.service_render import render_service
+from obsplan.compiler.config.policy import PolicyFile
+from obsplan.compiler.plan.lock_stage import host_policy
+from obsplan.executor.checks.config_verdict import check_release
+from obsplan.executor.checks.rehearsal import copy_data, stripped_config
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.services.service_render import render_service
 
-from obsplan.lockfile import HostPolicy
-from obsplan.service_def import Rehearsal, ServiceDef
+from obsplan.lock.lockfile import HostPolicy
+from obsplan.lock.service_def import Rehearsal, ServiceDef
 
 from .conftest import catalog_runtime
 

@@ -10,17 +10,17 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from obsplan.compiler.catalog import ServicesFile, builtin_definitions, resolve_definition, service_for
-from obsplan.compiler.config_errors import parse_yaml, validate
-from obsplan.compiler.config_versions import ComponentSpec
-from obsplan.executor.facts import normalise_version, parse_version_output
-from obsplan.executor.layout import Layout
-from obsplan.executor.service_render import SecretUnreadable, files_current, render_service, write_files
-from obsplan.executor.services import render_context
-from obsplan.executor.supervisord import SupervisordManager
-from obsplan.executor.systemd import SystemdManager
+from obsplan.compiler.config.catalog import ServicesFile, builtin_definitions, resolve_definition, service_for
+from obsplan.compiler.config.model_errors import parse_yaml, validate
+from obsplan.compiler.config.versions_file import ComponentSpec
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import normalise_version, parse_version_output
+from obsplan.executor.services.managers import render_context
+from obsplan.executor.services.service_render import SecretUnreadable, files_current, render_service, write_files
+from obsplan.executor.services.supervisord import SupervisordManager
+from obsplan.executor.services.systemd import SystemdManager
 
-from obsplan.lockfile import Runtime
+from obsplan.lock.lockfile import Runtime
 
 from .conftest import catalog_runtime
 
@@ -259,7 +259,7 @@ services:
 
 
 def test_bad_definition_is_refused() -> None:
-    from obsplan.errors import ObsplanError
+    from obsplan.kernel.errors import ObsplanError
 
     text = "defaults: {argv: []}\nservices:\n  x: {argv: [], requires: [mysql]}\n"
     with pytest.raises(ObsplanError, match="services.x: requires"):
@@ -282,11 +282,11 @@ def test_debian_versions_normalised_and_version_read_per_definition() -> None:
 
 
 def test_shipped_definitions_cover_the_catalog() -> None:
-    from obsplan.compiler.catalog import service_definitions
+    from obsplan.compiler.config.catalog import service_definitions
 
     assert set(service_definitions().services) <= set(builtin_definitions())
     # a lock without a definition (written before they existed) runs as the shipped defaults say
-    from obsplan.service_def import ServiceDef
+    from obsplan.lock.service_def import ServiceDef
 
     assert service_definitions().defaults == ServiceDef.generic()
     assert os.path.basename(service_for("fail2ban_exporter").if_exists["web_config"]) == "web.yml"  # defaults
@@ -295,8 +295,8 @@ def test_shipped_definitions_cover_the_catalog() -> None:
 def test_apply_without_the_password_file_fails_before_touching_the_host(tmp_path: Path) -> None:
     if shutil.which("supervisord") is None:
         pytest.skip("supervisord not installed")
-    from obsplan.executor import engine
-    from obsplan.executor.report import RecordingReporter
+    import obsplan.executor.apply.engine as engine
+    from obsplan.executor.reporters import RecordingReporter
 
     from .conftest import Hop, build_lock, shutdown_supervisord
 
@@ -316,7 +316,7 @@ def test_apply_without_the_password_file_fails_before_touching_the_host(tmp_path
 
 
 def test_unknown_service_user_is_named(tmp_path: Path) -> None:
-    from obsplan.errors import ObsplanError
+    from obsplan.kernel.errors import ObsplanError
 
     rt = catalog_runtime("node_exporter", 9100, user="obsplan-no-such-user")
     service = render_service("node_exporter", rt, "1.9.0", Layout(tmp_path))

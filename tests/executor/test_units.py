@@ -12,21 +12,21 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import obsplan.executor.apply.engine as engine
+import obsplan.executor.artifacts.store as art
 import pytest
-from obsplan.executor import artifacts as art
-from obsplan.executor import engine
-from obsplan.executor.facts import normalise_version, parse_version_output
-from obsplan.executor.layout import Layout
-from obsplan.executor.metrics import write_metrics
-from obsplan.executor.report import Event, JsonLinesReporter, RecordingReporter
-from obsplan.executor.services import render_context, service_command
-from obsplan.executor.state import StateDB
-from obsplan.executor.supervisord import SupervisordManager
-from obsplan.executor.systemd import SystemdManager
+from obsplan.executor.host.layout import Layout
+from obsplan.executor.host.probes import normalise_version, parse_version_output
+from obsplan.executor.reporters import Event, JsonLinesReporter, RecordingReporter
+from obsplan.executor.services.managers import render_context, service_command
+from obsplan.executor.services.supervisord import SupervisordManager
+from obsplan.executor.services.systemd import SystemdManager
+from obsplan.executor.state.metrics import write_metrics
+from obsplan.executor.state.state_db import StateDB
 
-from obsplan.errors import EXIT_USAGE, ObsplanError
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import Artifact, Lock
+from obsplan.kernel.errors import EXIT_USAGE, ObsplanError
+from obsplan.lock.lockfile import Artifact, Lock
+from obsplan.safeio.fsio import write_atomic
 from tests.historyrows import Row, add_rows
 
 from .conftest import Hop, build_lock, node_runtime, prometheus_runtime
@@ -243,8 +243,8 @@ def test_json_lines_event_shape() -> None:
 
 
 def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
-    from obsplan.executor.context import Context
-    from obsplan.executor.retention import retention
+    from obsplan.executor.recovery.retention import retention
+    from obsplan.executor.stages.step_context import Context
 
     layout = Layout(tmp_path)
     for i, v in enumerate(["1.0.0", "1.1.0", "1.2.0", "1.3.0", "1.4.0"]):
@@ -286,7 +286,7 @@ def test_retention_keeps_current_and_rollback_target(tmp_path: Path) -> None:
 
 
 def test_console_reporter_plain_and_tty() -> None:
-    from obsplan.executor.report import ConsoleReporter
+    from obsplan.executor.reporters import ConsoleReporter
 
     plain = io.StringIO()
     ConsoleReporter(plain, tty=False).emit(Event("node_exporter", "verified", {"version": "1.9.0"}))
@@ -302,7 +302,7 @@ def test_console_reporter_plain_and_tty() -> None:
 
 
 def test_version_or_none_parses_or_says_none() -> None:
-    from obsplan.versions import Version, version_or_none
+    from obsplan.kernel.versions import Version, version_or_none
 
     assert version_or_none("v2.55.1") == Version.parse("2.55.1")
     assert version_or_none("11.6.14+security-01") == Version.parse("11.6.14+security-01")
@@ -310,7 +310,7 @@ def test_version_or_none_parses_or_says_none() -> None:
 
 
 def test_history_recorder_fills_the_bound_fields(tmp_path: Path) -> None:
-    from obsplan.executor.history import HistoryRecorder
+    from obsplan.executor.stages.history_rows import HistoryRecorder
 
     with StateDB(tmp_path / "state.db") as db:
         step = HistoryRecorder(db, "r1", "node_exporter", "s1", started_at="2026-01-01T00:00:00+00:00")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import load_lock
+from obsplan.lock.lockfile import load_lock
+from obsplan.safeio.fsio import write_atomic
 
 from .conftest import OBSPLAN, Prometheus, Release, _bundle, events, install_base, release_args, rollout, served
 from .harness import Fleet

@@ -11,8 +11,8 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from obsplan.cli import main
-from obsplan.lockfile import content_digest
+from obsplan.cli.main import main
+from obsplan.lock.lockfile import content_digest
 
 NOW = "2026-11-22T12:00:00+00:00"
 MINIMAL_VERSIONS = "components:\n  node_exporter: {}\n"

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner
-from obsplan.executor.facts import host_platform
+from obsplan.executor.host.probes import host_platform
 
-from obsplan.cli import main
-from obsplan.lockfile import (
+from obsplan.cli.main import main
+from obsplan.lock.lockfile import (
     ArchiveLimits,
     Artifact,
     HostPolicy,

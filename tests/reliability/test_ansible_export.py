@@ -26,7 +26,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obsplan.lockfile import load_lock
+from obsplan.lock.lockfile import load_lock
 from obsplan.rollout.ansible_export import export_ansible
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record
 from tests.reliability.corpus import good_lock, one_error_line, reseal, run, tree

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.lockfile import ArchiveLimits
+from obsplan.lock.lockfile import ArchiveLimits
 from tests.reliability.conftest import Record, no_hang
 from tests.reliability.hostile import (
     apply,

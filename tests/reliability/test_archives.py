@@ -8,11 +8,11 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import obsplan.executor.artifacts.store as art
 import pytest
-from obsplan.executor import artifacts as art
-from obsplan.executor.extract import ArchiveLimitsExceeded, UnsafeArchive
+from obsplan.executor.artifacts.safe_extract import ArchiveLimitsExceeded, UnsafeArchive
 
-from obsplan.lockfile import ArchiveLimits
+from obsplan.lock.lockfile import ArchiveLimits
 from tests.reliability.hostile import (
     NEW,
     apply,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.lockfile import ArchiveLimits
+from obsplan.lock.lockfile import ArchiveLimits
 from tests.reliability.hostile import (
     NEW,
     Host,

@@ -11,10 +11,10 @@ import shutil
 from pathlib import Path
 
 import httpx
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.executor import engine
-from obsplan.executor.facts import served_build_info
-from obsplan.executor.report import RecordingReporter
+from obsplan.executor.host.probes import served_build_info
+from obsplan.executor.reporters import RecordingReporter
 
 from tests.executor.conftest import (  # noqa: F401 - fixtures
     PLATFORM,
@@ -88,8 +88,8 @@ def test_hostile_upgrade_keeps_the_running_version(
         {"node_exporter": (node_runtime(port), "exporters", [hop(server, releases[("node_exporter", V)], None, V), h])},
     )
     data = json.loads(lock.read_text())  # the zip format, re-sealed as an attacker with write access to the lock could
-    from obsplan.fsio import write_atomic
-    from obsplan.lockfile import Lock
+    from obsplan.lock.lockfile import Lock
+    from obsplan.safeio.fsio import write_atomic
 
     for step in data["plan"]["steps"]:
         for a in step["artifacts"].values():

@@ -13,17 +13,17 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import obsplan.compiler.sources.http_cache as http_cache
 import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from obsplan.compiler import http_cache
-from obsplan.compiler.github import GitHubSource, Listing
-from obsplan.compiler.http import client_for
-from obsplan.compiler.http_cache import HttpCache
-from obsplan.compiler.releases import ReleaseData, SourceUnavailable, candidates
+from obsplan.compiler.sources.github import GitHubSource, Listing
+from obsplan.compiler.sources.http_cache import HttpCache
+from obsplan.compiler.sources.http_client import client_for
+from obsplan.compiler.sources.releases import ReleaseData, SourceUnavailable, candidates
 
-from obsplan.cli import main
+from obsplan.cli.main import main
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.hostile_http import hostile_server
 

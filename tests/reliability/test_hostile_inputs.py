@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obsplan import yamlload
-from obsplan.errors import ObsplanError
+import obsplan.safeio.yamlload as yamlload
+from obsplan.kernel.errors import ObsplanError
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import MINIMAL_VERSIONS, one_error_line, run
 

@@ -16,8 +16,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from obsplan.errors import ObsplanError
-from obsplan.rollout.inventory import load_inventory
+from obsplan.kernel.errors import ObsplanError
+from obsplan.rollout.inventory.hosts import load_inventory
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record, no_hang
 from tests.reliability.corpus import one_error_line, run
 

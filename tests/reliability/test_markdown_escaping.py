@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
-from obsplan.compiler.report import render_markdown
+from obsplan.compiler.render.plan_report import render_markdown
 
-from obsplan.lockfile import Lock, load_lock
-from obsplan.mdescape import md, md_code
+from obsplan.kernel.mdescape import md, md_code
+from obsplan.lock.lockfile import Lock, load_lock
 from obsplan.rollout.report import markdown as rollout_markdown
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record
 

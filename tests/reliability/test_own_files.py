@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from obsplan.executor.state import StateDB
+from obsplan.executor.state.state_db import StateDB
 
-from obsplan.errors import ObsplanError
+from obsplan.kernel.errors import ObsplanError
 from tests.reliability.corpus import run
 from tests.reliability.hostile import NAME, OLD, Host, Outcome, apply, cli, host, tar_member, write_lock, write_tar
 
@@ -137,7 +137,7 @@ def test_a_linked_rollout_journal_is_refused(tmp_path: Path, target: str) -> Non
     other = tmp_path / "elsewhere" / "rollouts.db"
     other.parent.mkdir()
     if target == "database":
-        from obsplan.rollout.journal import Journal
+        from obsplan.rollout.journal.rollouts_db import Journal
 
         Journal(other.parent).close()
     (state / "rollouts.db").symlink_to(other)
@@ -161,7 +161,7 @@ def test_a_fifo_as_the_apply_lock_is_refused_without_waiting(tmp_path: Path) -> 
 
 def test_metrics_file_stays_readable_by_the_textfile_collector(tmp_path: Path) -> None:
     """Written atomically without following a link, and still mode 0644 as node_exporter's collector needs."""
-    from obsplan.executor.metrics import write_metrics
+    from obsplan.executor.state.metrics import write_metrics
 
     prom = tmp_path / "metrics" / "obsplan.prom"
     with StateDB(tmp_path / "state.db") as db:

@@ -7,10 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from obsplan.executor.layout import Layout
+from obsplan.executor.host.layout import Layout
 
-from obsplan import pathpolicy as pp
-from obsplan.errors import ObsplanError
+import obsplan.kernel.pathpolicy as pp
+from obsplan.kernel.errors import ObsplanError
 
 ACCEPT: list[tuple[Callable[[str], str], str]] = [
     (pp.check_name, "node_exporter"),

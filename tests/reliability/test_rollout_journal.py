@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.rollout.journal import Journal
+from obsplan.rollout.journal.rollouts_db import Journal
 from tests.reliability.conftest import Record, no_hang
 from tests.reliability.hostile import cli
 

@@ -15,8 +15,8 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from obsplan.cli import main
-from obsplan.errors import ObsplanError
+from obsplan.cli.main import main
+from obsplan.kernel.errors import ObsplanError
 from obsplan.rollout import numbers
 from obsplan.rollout.batches import plan_batches
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record

@@ -124,7 +124,7 @@ def test_a_lock_swapped_after_its_signature_check_is_not_what_is_used(
 ) -> None:
     """The lock's bytes are read once: a watcher swapping the file right after that read (here: the moment the
     read returns) cannot change what is verified, applied or kept; the forged lock never runs."""
-    from obsplan import lock_read
+    import obsplan.lock.read as lock_read
 
     signed_doc = json.loads(signed.read_bytes())
     forged_doc = json.loads(signed.read_bytes())

@@ -11,8 +11,8 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from obsplan.executor.state import StateDB
-from obsplan.executor.state_schema import SCHEMA_VERSION
+from obsplan.executor.state.state_db import StateDB
+from obsplan.executor.state.state_schema import SCHEMA_VERSION
 
 from tests.reliability.hostile import NAME, NEW, OLD, Host, apply, cli, host, tar_member, write_lock, write_tar
 

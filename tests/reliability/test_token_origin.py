@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from obsplan.compiler.api_origin import same_origin
-from obsplan.compiler.github import GitHubSource
-from obsplan.compiler.http import client_for
-from obsplan.compiler.http_cache import CacheEntry, HttpCache, RequestKey
-from obsplan.compiler.releases import SourceUnavailable
+from obsplan.compiler.sources.api_origin import same_origin
+from obsplan.compiler.sources.github import GitHubSource
+from obsplan.compiler.sources.http_cache import CacheEntry, HttpCache, RequestKey
+from obsplan.compiler.sources.http_client import client_for
+from obsplan.compiler.sources.releases import SourceUnavailable
 
 from tests.reliability.conftest import FUZZ_EXAMPLES, Record
 
@@ -203,7 +203,7 @@ def test_fuzz_next_links(
 def test_the_transport_strips_the_token_for_any_other_origin(fresh: tuple[Server, Server]) -> None:
     """The fence under httpx: whatever a caller puts in the headers, B never receives the token; A does."""
     import httpx
-    from obsplan.compiler.credential_fence import CredentialFence
+    from obsplan.compiler.sources.credential_fence import CredentialFence
 
     api, evil = fresh
 

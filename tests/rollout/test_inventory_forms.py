@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from obsplan.errors import ObsplanError
-from obsplan.rollout.inventory import load_inventory
+from obsplan.kernel.errors import ObsplanError
+from obsplan.rollout.inventory.hosts import load_inventory
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "plans" / "production.lock"

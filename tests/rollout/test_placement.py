@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from obsplan.hostfacts import ComponentFacts, HostFacts
+from obsplan.lock.hostfacts import ComponentFacts, HostFacts
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCK = ROOT / "plans" / "production.lock"
@@ -165,7 +165,7 @@ def test_flags_that_only_mean_something_elsewhere_are_refused(tmp_path: Path) ->
     """`--facts` reads facts for a dry run only (a rollout collects them live); the resume flags need --resume."""
     from click.testing import CliRunner
 
-    from obsplan.cli import main
+    from obsplan.cli.main import main
 
     inv = _inventory(tmp_path, {"web1": {"address": "127.0.0.1", "port": 1, "components": ["loki"]}})
     base = ["rollout", str(LOCK), "--inventory", str(inv), "--state-dir", str(tmp_path / "state")]

@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+import obsplan.executor.apply.engine as engine
 import pytest
-from obsplan.compiler.soak import matches, parse_duration, soak_seconds
-from obsplan.executor import engine
-from obsplan.executor.report import RecordingReporter
+from obsplan.compiler.plan.soak_rules import matches, parse_duration, soak_seconds
+from obsplan.executor.reporters import RecordingReporter
 
-from obsplan.fsio import write_atomic
-from obsplan.lockfile import load_lock
+from obsplan.lock.lockfile import load_lock
 from obsplan.rollout.outcome import judge
+from obsplan.safeio.fsio import write_atomic
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, root, server  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from obsplan.errors import ObsplanError
+from obsplan.kernel.errors import ObsplanError
 from obsplan.rollout.batches import plan_batches
 from obsplan.rollout.gates import GateSpec, expand, run_gate
-from obsplan.rollout.inventory import load_inventory, select
-from obsplan.rollout.journal import Journal
+from obsplan.rollout.inventory.hosts import load_inventory, select
+from obsplan.rollout.journal.rollouts_db import Journal
 from tests.static_server import QuietHandler, start_static_server
 
 ROOT = Path(__file__).resolve().parents[2]

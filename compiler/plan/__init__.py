@@ -1,0 +1,1 @@
+"""The plan stage (the DAG of hops and cross-component rules), the artifacts stage and the lock stage."""

@@ -1,0 +1,1 @@
+"""Renderings of a lock: the Markdown report, the diff of two locks, the snapshot-test view."""

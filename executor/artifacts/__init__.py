@@ -1,0 +1,1 @@
+"""Artifacts on the host: fetched, verified before anything else, extracted safely."""

@@ -1,0 +1,1 @@
+"""Getting back: rollback points (backups, restore), rollback, `--last-run`, retention."""

@@ -1,0 +1,1 @@
+"""`rollout --bootstrap`: obsplan brought to hosts that lack it (the controller's side and the host's)."""

@@ -1,0 +1,1 @@
+"""Inventories: obsplan's YAML, Ansible's YAML and INI forms, read from a hostile file."""

@@ -1,0 +1,1 @@
+"""The rollout journal (`rollouts.db`): what a rollout decided and did, its checks, and `--resume`."""
