@@ -31,6 +31,18 @@ from obsplan.safeio.sqlite_tx import immediate
 TERMINAL = ("done", "up_to_date", "failed", "rolled_back", "interrupted", "rollback_failed")
 
 
+class StateError(ObsplanError):
+    reason = "state_db"
+
+
+def _repair(db_path: Path) -> str:
+    root = db_path.parents[3]  # <root>/var/lib/obsplan/state.db
+    return (
+        f"run 'obsplan doctor --root {root} --repair': it moves the database aside (kept, never deleted) and "
+        "rebuilds the installed versions from the host"
+    )
+
+
 @dataclass(frozen=True)
 class RollbackPoint:
     id: int
@@ -61,7 +73,7 @@ class StateDB:
         check_sqlite(path, "state database")  # obsplan's own file: never through a link (exit 2 naming it)
         wrong = problem(path, SCHEMA, MIGRATIONS, SCHEMA_VERSION)
         if wrong is not None:
-            raise refuse(path, wrong)
+            raise refuse(StateError, "state database", path, wrong, _repair(path))
         if read_only:
             # immutable=1: never creates -wal/-shm files, so a dry run leaves the tree byte-identical
             self.conn = sqlite3.connect(

@@ -1,4 +1,5 @@
-"""Can `state.db` be trusted? Checked every time it is opened, before anything reads or writes it.
+"""Can one of obsplan's own SQLite databases (`state.db`, the rollout journal `rollouts.db`) be trusted? Checked
+every time it is opened, before anything reads or writes it.
 
 Unreadable, not SQLite (garbage), truncated or corrupt (`PRAGMA quick_check`), another program's tables
 (foreign schema) or a newer schema version (`PRAGMA user_version` above the one this obsplan knows): the
@@ -19,22 +20,11 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 NEWER = "newer than this obsplan knows"
 
 
-class StateError(ObsplanError):
-    reason = "state_db"
-
-
-def root_of(db_path: Path) -> Path:
-    """`<root>/var/lib/obsplan/state.db` → `<root>`."""
-    return db_path.parents[3]
-
-
-def refuse(db_path: Path, problem: str) -> StateError:
-    repair = (
-        f"run 'obsplan doctor --root {root_of(db_path)} --repair': it moves the database aside (kept, never "
-        "deleted) and rebuilds the installed versions from the host"
-    )
+def refuse(error: type[ObsplanError], what: str, db_path: Path, problem: str, repair: str) -> ObsplanError:
+    """The refusal of a database that cannot be trusted (exit 1): what is wrong, and `repair` (an `obsplan doctor`
+    command and what it does), or the newer obsplan first when a newer one wrote it."""
     hint = f"use the newer obsplan that wrote it, or {repair}" if NEWER in problem else repair
-    return StateError(f"state database {db_path} {problem}", hint=hint, exit_code=EXIT_FAILED)
+    return error(f"{what} {db_path} {problem}", hint=hint, exit_code=EXIT_FAILED)
 
 
 def expected_columns(schema: str, added: list[tuple[str, str, str]]) -> dict[str, set[str]]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
-from obsplan.safeio.sqlite_check import NEWER, problem
+from obsplan.kernel.errors import ObsplanError
+from obsplan.safeio.sqlite_check import problem
+from obsplan.safeio.sqlite_check import refuse as refuse_db
 
 JOURNAL_FILE = "rollouts.db"
 # `PRAGMA user_version` of a journal this obsplan wrote (0: a journal from before versioning, upgraded on open).
@@ -48,13 +49,12 @@ def journal_problem(state_dir: Path) -> str | None:
     return problem(journal_path(state_dir), SCHEMA, [], SCHEMA_VERSION)
 
 
-def refuse(state_dir: Path, wrong: str) -> JournalError:
+def refuse(state_dir: Path, wrong: str) -> ObsplanError:
     repair = (
         f"run 'obsplan doctor --state-dir {state_dir} --repair': it moves the journal aside (kept, never deleted) "
         "and the next rollout starts a new one"
     )
-    hint = f"use the newer obsplan that wrote it, or {repair}" if NEWER in wrong else repair
-    return JournalError(f"rollout journal {journal_path(state_dir)} {wrong}", hint=hint, exit_code=EXIT_FAILED)
+    return refuse_db(JournalError, "rollout journal", journal_path(state_dir), wrong, repair)
 
 
 def check_journal(state_dir: Path, repair: bool) -> tuple[str | None, str | None]:
