@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,8 +48,7 @@ def build_wheelhouse(bundle_dir: Path, opts: WheelOptions) -> WheelhouseIndex:
         _obsplan_wheel(dist, own, opts)
         constraints = Path(tmp) / "constraints.txt"
         constraints.write_text("".join(f"{n}=={v}\n" for n, v in sorted(_installed().items()) if n != "obsplan"))
-        _pip_download(out, own, constraints, __version__, opts)  # the running code's version, not the
-        # install metadata's (an editable install's metadata keeps the version it was installed at)
+        _pip_download(out, own, constraints, opts)
     wheels = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("*.whl"))}
     python = opts.python_version or f"{sys.version_info.major}.{sys.version_info.minor}"
     index = WheelhouseIndex(__version__, python, opts.platform or "", wheels)
@@ -113,14 +113,19 @@ def _repack(dist: metadata.Distribution, out: Path) -> None:
         zf.writestr(record_name, "\n".join([*rows, f"{record_name},,"]) + "\n")
 
 
-def _pip_download(out: Path, own: Path, constraints: Path, version: str, opts: WheelOptions) -> None:
+def _pip_download(out: Path, own: Path, constraints: Path, opts: WheelOptions) -> None:
     args = ["download", "--only-binary", ":all:", "-d", str(out), "--find-links", str(own), "-c", str(constraints)]
     args += _sources(opts)
     if opts.python_version:
         args += ["--python-version", opts.python_version]
     if opts.platform:
         args += ["--platform", opts.platform]
-    _pip([*args, f"obsplan=={version}", "pip"], "the dependencies' wheels")
+    # The wheel file itself, not `obsplan==version`: a same-named wheel of older code in a --find-links cache
+    # must neither be taken nor decide the dependencies.
+    wheel = next(own.glob("obsplan-*.whl"))
+    _pip([*args, str(wheel), "pip"], "the dependencies' wheels")
+    if not (out / wheel.name).is_file():
+        shutil.copyfile(wheel, out / wheel.name)
 
 
 def _pip(args: list[str], what: str) -> None:

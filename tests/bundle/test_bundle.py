@@ -244,6 +244,20 @@ def test_tar_is_deterministic_resumable_and_extracts(upstream: Upstream, release
     assert again.returncode == 2 and "not an empty directory" in again.stderr
 
 
+def test_bundle_members_get_plain_modes_whatever_the_header_says(tmp_path: Path) -> None:
+    """Members are written by obsplan (no tarfile filter: Debian bookworm's Python 3.11.2 has none): a setuid,
+    world-writable header still gives a 0644 file."""
+    path, lock = tmp_path / "b.tar", (Path(__file__).resolve().parents[2] / "plans/production.lock").read_bytes()
+    with tarfile.open(path, "w") as tar:
+        info = tarfile.TarInfo("obsplan.lock")
+        info.size, info.mode = len(lock), 0o4777
+        tar.addfile(info, io.BytesIO(lock))
+    out = tmp_path / "out"
+    proc = cli("bundle", "--extract", str(path), "-o", str(out))
+    assert proc.returncode == 1 and "must not be applied" in proc.stderr, proc.stderr  # its artifacts are missing
+    assert (out / "obsplan.lock").stat().st_mode & 0o7777 == 0o644
+
+
 def _evil_tar(path: Path, kind: str) -> Path:
     with tarfile.open(path, "w") as tar:
         info = tarfile.TarInfo("obsplan.lock")
@@ -256,6 +270,12 @@ def _evil_tar(path: Path, kind: str) -> Path:
             bad.type, bad.linkname = tarfile.LNKTYPE, "obsplan.lock"
         elif kind == "device":
             bad.type = tarfile.CHRTYPE
+        elif kind in ("duplicate", "file-then-dir"):
+            first = tarfile.TarInfo("artifacts/x")
+            first.size = 4
+            tar.addfile(first, io.BytesIO(b"good"))
+            if kind == "file-then-dir":
+                bad = tarfile.TarInfo("artifacts/x/y")
         if bad.isfile():
             bad.size = 4
             tar.addfile(bad, io.BytesIO(b"evil"))
@@ -272,6 +292,8 @@ def _evil_tar(path: Path, kind: str) -> Path:
         ("symlink", "link"),
         ("hardlink", "link"),
         ("device", "device"),
+        ("duplicate", "collides with another member"),
+        ("file-then-dir", "collides with another member"),
     ],
 )
 def test_unsafe_tar_refused(upstream: Upstream, releases: dict, tmp_path: Path, kind: str, message: str) -> None:

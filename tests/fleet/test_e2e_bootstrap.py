@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +37,7 @@ def two_hosts() -> Iterator[Fleet]:
     if os.geteuid() != 0 or not netns_supported():
         pytest.skip("network namespaces need root (CAP_SYS_ADMIN) and iproute2")
     try:
-        fleet = start_fleet(2)
+        fleet = start_fleet(2, quiet_rc=True)  # the hosts run Debian's python3 (3.11.2: no tarfile data filter)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     try:
@@ -62,10 +63,28 @@ def _bundle_with_obsplan(lock: Path, out: Path, cache: Path) -> subprocess.Compl
     return subprocess.run(args, capture_output=True, text=True, timeout=1800, check=False)  # the index, once
 
 
+def _plant_stale_obsplan(cache: Path) -> None:
+    """A wheel of this very obsplan version in the --find-links cache, as a user's older build of it would be:
+    the wheelhouse must carry the wheel built from the running code, never this one (which cannot even start)."""
+    from obsplan import __version__
+
+    name, info = f"obsplan-{__version__}-py3-none-any.whl", f"obsplan-{__version__}.dist-info"
+    files = {
+        "obsplan/__init__.py": "raise SystemExit('a stale obsplan wheel from the cache')\n",
+        f"{info}/METADATA": f"Metadata-Version: 2.1\nName: obsplan\nVersion: {__version__}\n",
+        f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    with zipfile.ZipFile(cache / name, "w") as zf:
+        for path, text in files.items():
+            zf.writestr(path, text)
+        zf.writestr(f"{info}/RECORD", "".join(f"{p},,\n" for p in [*files, f"{info}/RECORD"]))
+
+
 @pytest.fixture(scope="session")
 def boot_bundle(node_releases: dict[str, Release], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The 1.5.0 lock's bundle plus a wheelhouse for this interpreter; its wheels go back to the cache."""
     cache = _wheel_cache()
+    _plant_stale_obsplan(cache)
     out = tmp_path_factory.mktemp("boot") / "boot.tar"
     proc = _bundle_with_obsplan(node_releases["1.5.0"].lock, out, cache)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -74,6 +93,7 @@ def boot_bundle(node_releases: dict[str, Release], tmp_path_factory: pytest.Temp
             if (
                 m.name.startswith("wheelhouse/")
                 and m.name.endswith(".whl")
+                and not Path(m.name).name.startswith("obsplan-")  # built from the code under test, every run
                 and not (cache / Path(m.name).name).exists()
             ):
                 fh = tar.extractfile(m)
