@@ -51,7 +51,8 @@ from obsplan.executor.bundle.tarball import opened
 from obsplan.executor.host.layout import APPLIED_LOCK, Layout
 from obsplan.executor.host.probes import host_platform
 from obsplan.executor.reporters import Event, Reporter
-from obsplan.executor.services.managers import ServiceManager, make_service_manager
+from obsplan.executor.services.managers import make_service_manager
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.stages.history_rows import HistoryRecorder
 from obsplan.executor.stages.step_context import Context
 from obsplan.executor.stages.step_results import StepResult
