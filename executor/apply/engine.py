@@ -8,7 +8,7 @@ the plan's path (`refusals`). With `--auto`, steps neither approved in the lock 
 approve`) are left pending (`approval_gate`).
 
 Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
-host-facts check and whose actions are the journalled stages of `steps.StepRunner` (`stages/`). Phases run in the
+host-facts check and whose actions are the journalled stages of `step_runner.StepRunner` (`stages/`). Phases run in the
 plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
 temporary directory (it is flushed only at exit); crash safety comes from our journal + host facts.
 """
