@@ -25,9 +25,13 @@ from obsplan.executor.stages.history_rows import HistoryRecorder, StepClock, rec
 from obsplan.executor.stages.step_context import Context
 from obsplan.executor.stages.step_journal import StepJournal
 from obsplan.executor.stages.step_results import (
+    ActivateResult,
     CheckpointResult,
+    ExtractResult,
     FetchResult,
+    PrecheckResult,
     PreflightResult,
+    RehearsalResult,
     Status,
     StepEnded,
     StepFailed,
@@ -45,7 +49,11 @@ class Produced:
 
     preflight: PreflightResult | None = None
     fetch: FetchResult | None = None
+    extract: ExtractResult | None = None
+    precheck: PrecheckResult | None = None
+    rehearse: RehearsalResult | None = None
     checkpoint: CheckpointResult | None = None
+    activate: ActivateResult | None = None
 
 
 class StepRunner:
@@ -100,20 +108,22 @@ class StepRunner:
         self.produced = replace(self.produced, fetch=fetch.run(self.facts, self.journal, self._preflighted.artifact))
 
     def _extract(self) -> None:
-        extract.run(self.facts, self.journal, self._fetched)
+        self.produced = replace(self.produced, extract=extract.run(self.facts, self.journal, self._fetched))
 
     def _precheck(self) -> None:
-        precheck.run(self.facts, self.journal, self._fetched.artifact)
+        verdict = precheck.run(self.facts, self.journal, self._fetched.artifact)
+        self.produced = replace(self.produced, precheck=verdict)
 
     def _rehearse(self) -> None:
-        rehearse.run(self.facts, self.journal)
+        self.produced = replace(self.produced, rehearse=rehearse.run(self.facts, self.journal))
 
     def _checkpoint(self) -> None:
         point = checkpoint.run(self.facts, self.journal, self._preflighted.pending)
         self.produced = replace(self.produced, checkpoint=point)
 
     def _activate(self) -> None:
-        activate.run(self.facts, self.journal, self.clock, self._checkpointed, self._fetched)
+        switched = activate.run(self.facts, self.journal, self.clock, self._checkpointed, self._fetched)
+        self.produced = replace(self.produced, activate=switched)
 
     def _finish(self) -> None:
         finished = finish.run(self.facts, self.journal, self.clock, self._checkpointed, self._fetched)
