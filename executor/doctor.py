@@ -15,7 +15,7 @@ from typing import Any
 import obsplan.executor.host.drift as drift
 from obsplan.executor.host.integrity import install_problems
 from obsplan.executor.host.layout import APPLIED_LOCK, Layout
-from obsplan.executor.services.managers import ServiceManager
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.state.state_db import StateDB
 from obsplan.executor.state.state_schema import MIGRATIONS, SCHEMA, SCHEMA_VERSION
 

@@ -164,10 +164,10 @@ class _Probe:
     def served_version(self, c: str, chain: list[Step], comp: ComponentLock) -> str | None:
         from obsplan.executor.artifacts.store import HttpSource
         from obsplan.executor.host.probes import host_platform
+        from obsplan.executor.host.stepfacts import StepFacts
         from obsplan.executor.reporters import Fanout
         from obsplan.executor.services.managers import make_service_manager
         from obsplan.executor.stages.step_context import Context
-        from obsplan.executor.stages.step_runner import StepRunner
 
         if self.client is None:
             import httpx
@@ -187,7 +187,7 @@ class _Probe:
             dry_run=True,
         )
         step = chain[-1] if chain else _probe_step(c, comp.version)
-        served: str | None = StepRunner(ctx, step, comp, chain).served_version()
+        served: str | None = StepFacts(ctx, step, comp.runtime).served_version()
         return served
 
     def close(self) -> None:

@@ -12,7 +12,7 @@ from obsplan.executor.artifacts.store import ArtifactSource, HttpSource, LocalDi
 from obsplan.executor.host.layout import Layout
 from obsplan.executor.host.probes import host_platform
 from obsplan.executor.reporters import Reporter
-from obsplan.executor.services.managers import ServiceManager
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.stages.step_context import HEALTH_WINDOW, Context
 from obsplan.executor.stages.step_results import StepResult
 from obsplan.executor.state.state_db import StateDB

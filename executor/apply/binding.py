@@ -65,7 +65,7 @@ def accept_drift(
         f"step {start.id} runs from {host or 'nothing'} (allowed by the matrix)"
     )
     ctx.emit(c, "host_drift", step=start.id, assumed=assumed, host_version=host, observed_by=how, detail=detail)
-    runners[start.id].record_host(host, how)
+    runners[start.id].facts.record_host(host, how)
     if ctx.db is not None and not ctx.dry_run:
         ctx.history(c, start.id, timed=False).record("host_drift", assumed, host, success=True, error=detail)
     return True

@@ -8,7 +8,7 @@ the plan's path (`refusals`). With `--auto`, steps neither approved in the lock 
 approve`) are left pending (`approval_gate`).
 
 Each selected plan step becomes one doit task (a custom `TaskLoader2`, no dodo.py) whose `uptodate` is a
-host-facts check and whose actions are the journalled stages of `steps.StepRunner` (`stages/`). Phases run in the
+host-facts check and whose actions are the journalled stages of `step_runner.StepRunner` (`stages/`). Phases run in the
 plan's order, one doit run each; `requires` become `task_dep`. doit's own dependency file lives in a
 temporary directory (it is flushed only at exit); crash safety comes from our journal + host facts.
 """
@@ -51,7 +51,8 @@ from obsplan.executor.bundle.tarball import opened
 from obsplan.executor.host.layout import APPLIED_LOCK, Layout
 from obsplan.executor.host.probes import host_platform
 from obsplan.executor.reporters import Event, Reporter
-from obsplan.executor.services.managers import ServiceManager, make_service_manager
+from obsplan.executor.services.managers import make_service_manager
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.stages.history_rows import HistoryRecorder
 from obsplan.executor.stages.step_context import Context
 from obsplan.executor.stages.step_results import StepResult

@@ -78,10 +78,10 @@ def _refuse_off_path(
         runner = runners[next(s for s in chain if s.id in ids).id]
         if runner.result is not None:
             continue
-        host, how = runner.host_version()
+        host, how = runner.facts.host_version()
         if host in path or binding.accept_drift(chain, ids, host, how, runners, ctx):
             continue
-        runner.record_host(host, how)
+        runner.facts.record_host(host, how)
         assumed = chain[0].from_version
         steps_text = " → ".join(v or "nothing" for v in path)
         runner.fail(

@@ -41,7 +41,7 @@ def hold_unsoaked(steps: list[Step], runners: dict[str, StepRunner], ctx: Contex
         runner = runners[s.id]
         if not s.soak_seconds or s.from_version is None or ctx.force or runner.result is not None:
             continue
-        host, _how = runner.host_version()
+        host, _how = runner.facts.host_version()
         path = [runner.chain[0].from_version] + [c.to_version for c in runner.chain]
         if host in path and path.index(host) > path.index(s.from_version):
             continue  # the host is past this step already

@@ -28,7 +28,8 @@ Advance = Callable[[int], None]
 
 
 class ArtifactSource:
-    """Where artifact bytes come from. `open_stream` yields (total size or None, chunk iterator)."""
+    """Where artifact bytes come from: `fetch` writes an artifact's bytes to `dest` (reporting its total size, or
+    None, to `on_total` first and each chunk's length to `advance`); `describe` names where they come from."""
 
     def fetch(self, artifact: Artifact, dest: Path, advance: Advance, on_total: Callable[[int | None], None]) -> None:
         raise NotImplementedError  # pragma: no cover - interface

@@ -38,7 +38,7 @@ def adopt_component(root: Path, component: str, reporter: Reporter, service_mana
         ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
         step = _adopt_step(component, layout.current_version(component))
         facts = StepFacts(ctx, step, lock.components[component].runtime)
-        facts.runtime = with_host_settings(facts)
+        facts = facts.with_runtime(with_host_settings(facts))
         found = accept.hand_placed(facts)
         if found is None or found[1] is None:
             run.finish("refused")

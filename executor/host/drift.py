@@ -55,7 +55,7 @@ def apply_policy(
         if ctx.db is not None and any(ctx.db.step_unfinished(s.id) for s in mine):
             continue  # a run died mid-step (e.g. switched, not restarted): resuming it is not a manual change
         runner = runners[mine[0].id]
-        what = detect(c, runner.runtime, ctx.layout)  # what serves is verified by the step itself
+        what = detect(c, runner.facts.runtime, ctx.layout)  # what serves is verified by the step itself
         if what is None or on_path.accept_on_path(runner, mine, runners):
             continue
         ctx.emit(c, "warning", code=MANUAL_CHANGE, policy=policy, message=f"{c}: {what}; on_manual_change: {policy}")
@@ -73,11 +73,11 @@ def _skipped(step: Step, what: str) -> StepResult:
 
 def _keep_manual_binary(ctx: Context, runner: StepRunner) -> None:
     """`reinstall` replaces a hand-placed binary: keep a copy in the backups first."""
-    exposed = ctx.layout.bin_dir / runner.runtime.service_binary
+    exposed = ctx.layout.bin_dir / runner.facts.runtime.service_binary
     if ctx.dry_run or not exposed.is_file() or exposed.is_symlink():
         return
     stamp = now_iso().replace(":", "").replace("+0000", "Z")
     dest = ctx.layout.backup_dir(runner.c, f"{stamp}-{MANUAL_CHANGE}")
     dest.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(exposed, dest / runner.runtime.service_binary)
-    ctx.emit(runner.c, "manual_binary_kept", backup=str(dest / runner.runtime.service_binary))
+    shutil.copy2(exposed, dest / runner.facts.runtime.service_binary)
+    ctx.emit(runner.c, "manual_binary_kept", backup=str(dest / runner.facts.runtime.service_binary))

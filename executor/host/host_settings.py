@@ -29,16 +29,16 @@ def bind(steps: list[Step], runners: dict[str, StepRunner], ctx: Context) -> Non
         mine = [s for s in steps if s.component == c and runners[s.id].result is None]
         first = runners[mine[0].id] if mine else None
         need: list[str] = sorted({str(k) for s in mine for k in s.settings_from_host})
-        if first is None or not (need := [k for k in need if getattr(first.runtime, k) is None]):
+        if first is None or not (need := [k for k in need if getattr(first.facts.runtime, k) is None]):
             continue
-        found, where, why = _read(first, need)
+        found, where, why = _read(first.facts, need)
         if len(found) < len(need):
             _refuse(mine, runners, [k for k in need if k not in found], why)
             continue
-        runtime = first.runtime.model_copy(update=found)
+        runtime = first.facts.runtime.model_copy(update=found)
         for r in runners.values():
             if r.c == c:
-                r.runtime = runtime
+                r.facts = r.facts.with_runtime(runtime)
         ctx.emit(c, "settings_from_host", settings=where)
 
 

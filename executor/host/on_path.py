@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def accept_on_path(runner: StepRunner, mine: list[Step], runners: dict[str, StepRunner]) -> bool:
     """Accept the hand-placed version of `runner`'s component when the lock's path allows it; True if so.
     `mine`: the run's steps of the component not decided yet."""
-    found = accept.hand_placed(runner)
+    found = accept.hand_placed(runner.facts)
     path = [s.to_version for s in runner.chain]
     if found is None or found[1] not in path:
         return False
@@ -29,8 +29,8 @@ def accept_on_path(runner: StepRunner, mine: list[Step], runners: dict[str, Step
     if ctx.dry_run:
         ctx.emit(c, "would_accept_manual_change", version=version, binary=str(binary))
     else:
-        accept.accept(runner, binary, version, _floor(runner, runner.chain[: idx + 1]))
-    serving = runner.served_version(version) == version
+        accept.accept(runner.facts, binary, version, _floor(runner, runner.chain[: idx + 1]))
+    serving = runner.facts.served_version(version) == version
     for s in mine:
         if runner.chain.index(s) < idx or (runner.chain.index(s) == idx and serving):
             runners[s.id].result = StepResult(s.id, c, "up_to_date", accept.MANUAL, {"version": version})

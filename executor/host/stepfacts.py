@@ -3,6 +3,7 @@ definition and files. Reads facts only, except `record_host`, which writes what 
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +16,21 @@ from obsplan.executor.state.state_db import StateDB
 from obsplan.lock.lockfile import Runtime, Step
 
 
+@dataclass(frozen=True, eq=False)
 class StepFacts:
-    def __init__(self, ctx: Context, step: Step, runtime: Runtime) -> None:
-        self.ctx = ctx
-        self.step = step
-        self.runtime = runtime
-        self.c = step.component
+    """One step's view of the host: the run's context, the step, and the component's runtime (with the settings
+    bound from the host, `with_runtime`). A value: a stage reads it, none changes it."""
+
+    ctx: Context
+    step: Step
+    runtime: Runtime
+
+    @property
+    def c(self) -> str:
+        return self.step.component
+
+    def with_runtime(self, runtime: Runtime) -> StepFacts:
+        return replace(self, runtime=runtime)
 
     def emit(self, event: str, **metadata: Any) -> None:
         self.ctx.emit(self.c, event, step=self.step.id, **metadata)

@@ -103,7 +103,7 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     _refuse(ctx, component, target, current, floor)
     step = _rollback_step(component, current, target)
     facts = StepFacts(ctx, step, lock.components[component].runtime)
-    facts.runtime = with_host_settings(facts)  # e.g. credentials the lock left to the host
+    facts = facts.with_runtime(with_host_settings(facts))  # e.g. credentials the lock left to the host
     _check_config(facts, target, point)
     history = ctx.history(component, step.id)
     ctx.emit(component, "rollback_started", from_version=current, to_version=target, point=point.id if point else None)

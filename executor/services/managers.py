@@ -1,60 +1,22 @@
-"""Service managers behind one small interface, and the service definition rendered per version.
+"""The service definition rendered per version, and the service manager picked for a host.
 
-Two implementations: `SupervisordManager` (executor/services/supervisord.py) and `SystemdManager`
-(executor/services/systemd.py); `make_service_manager` picks one and imports only its module.
+Two implementations of the interface (`service_manager.ServiceManager`): `SupervisordManager`
+(executor/services/supervisord.py) and `SystemdManager` (executor/services/systemd.py); `make_service_manager`
+picks one and imports only its module.
 """
 
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from obsplan.executor.host.layout import Layout
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.services.service_render import render_service, write_files
 
 from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
 from obsplan.lock.lockfile import Runtime
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    state: str  # RUNNING, STARTING, BACKOFF, FATAL, EXITED, STOPPED, ABSENT, UNKNOWN (supervisord names)
-    pid: int | None
-
-    @property
-    def running(self) -> bool:
-        return self.state == "RUNNING"
-
-    @property
-    def given_up(self) -> bool:
-        """The manager stopped trying: waiting longer for health cannot succeed."""
-        return self.state in ("FATAL", "EXITED", "ABSENT")
-
-
-class ServiceManager(Protocol):
-    name: str
-
-    def reachable(self) -> tuple[bool, str]: ...
-    def definition_path(self, service: str) -> Path: ...
-    def render(self, ctx: dict[str, Any]) -> str: ...
-    def install_unit(self, service: str, rendered: str) -> bool: ...
-    def remove_unit(self, service: str) -> None: ...
-    def restart(self, service: str) -> None: ...
-    def stop(self, service: str) -> None: ...
-    def status(self, service: str) -> ServiceStatus: ...
-
-
-def _write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    from obsplan.safeio.fsio import write_atomic
-
-    if path.is_file() and path.read_text() == text:
-        return False
-    write_atomic(path, text)
-    path.chmod(mode)
-    return True
-
 
 # --------------------------------------------------------------------------------------------------------
 # the service definition (policies/services.yaml, copied into the lock) rendered for one version

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.executor.host.layout import Layout
-from obsplan.executor.services.managers import ServiceStatus, _write_if_changed
+from obsplan.executor.services.service_manager import ServiceStatus, write_if_changed
 from obsplan.executor.services.supervisord_rpc import (
     FAULT_ALREADY_ADDED,
     FAULT_ALREADY_STARTED,
@@ -164,7 +164,7 @@ class SupervisordManager:
         """Write the program section; `reread` + `update` through XML-RPC when it changed."""
         self.ensure_running()
         # 0600: a program's environment may hold credentials (supervisord has no environment file)
-        changed = _write_if_changed(self.definition_path(service), rendered, 0o600)
+        changed = write_if_changed(self.definition_path(service), rendered, 0o600)
         with self._lock:
             added, modified, removed = self._call("supervisor.reloadConfig")[0]
             if service in modified or service in removed:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from obsplan.executor.host.layout import Layout
-from obsplan.executor.services.managers import ServiceStatus, _write_if_changed
+from obsplan.executor.services.service_manager import ServiceStatus, write_if_changed
 
 from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
 from obsplan.kernel.templating import shipped_templates
@@ -42,7 +42,7 @@ class SystemdManager:
         return shipped_templates().get_template("systemd.service.j2").render(**ctx)
 
     def install_unit(self, service: str, rendered: str) -> bool:
-        changed = _write_if_changed(self.definition_path(service), rendered)
+        changed = write_if_changed(self.definition_path(service), rendered)
         if changed:
             self._systemctl("daemon-reload")
             self._systemctl("enable", f"{service}.service", check=False)

@@ -2,4 +2,7 @@
 
     preflight → fetch → extract → precheck → rehearse → checkpoint → activate (switch, restart, verify; auto-rollback) → finish
 
-Each module's `run(runner)` is one doit action; `done.reason` is the step's doit `uptodate` check."""
+Each stage module's `run` takes what the stage needs (the step's facts and journal, the results of the stages
+before it) and returns what it produced, a frozen result (`step_results.py`); the runner makes each one doit
+action, hands the results on and builds the step's record from them. `done.reason` is the step's doit `uptodate`
+check."""

@@ -3,56 +3,63 @@ the switch rolls back to the checkpoint automatically (`autorollback`)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import obsplan.executor.checks.postverify as postverify
 import obsplan.executor.host.adopt_install as adopt
+from obsplan.executor.host.stepfacts import StepFacts
 from obsplan.executor.services.switch_version import activate
 from obsplan.executor.stages.autorollback import auto_rollback
-from obsplan.executor.stages.step_results import StepFailed, StepResult
+from obsplan.executor.stages.history_rows import StepClock
+from obsplan.executor.stages.step_journal import StepJournal
+from obsplan.executor.stages.step_results import ActivateResult, CheckpointResult, FetchResult, StepFailed
 
-if TYPE_CHECKING:
-    from obsplan.executor.stages.step_runner import StepRunner
 
-
-def run(r: StepRunner) -> None:
-    if r.ctx.dry_run:
-        _would_activate(r)
-        return
-    assert r.point is not None
-    if r.point.label == adopt.ADOPTED:  # the backup is safe: stop what runs outside obsplan
-        adopt.take_over(r.ctx, r, r.point)
+def run(
+    facts: StepFacts, journal: StepJournal, clock: StepClock, checkpoint: CheckpointResult, fetched: FetchResult
+) -> ActivateResult:
+    """Switch to the target and prove it serves; on any failure, roll back to `checkpoint.point` (the failed
+    upgrade is recorded with `fetched.unverified`, timed by the step's `clock`)."""
+    version = facts.step.to_version
+    if facts.ctx.dry_run:
+        _would_activate(facts)
+        return ActivateResult(version, dry_run=True)
+    point = checkpoint.point
+    assert point is not None
+    if point.label == adopt.ADOPTED:  # the backup is safe: stop what runs outside obsplan
+        adopt.take_over(facts.ctx, facts, point)
     try:
-        activate(r, r.step.to_version, stage=r.stage)
-        _post_verify(r)
+        activate(facts, version, stage=journal.stage)
+        verified = _post_verify(facts, journal)
     except Exception as exc:  # noqa: BLE001 - any failure after the switch must roll back
-        auto_rollback(r, exc)
+        auto_rollback(facts, journal, point, clock, fetched.unverified, exc)
+    return ActivateResult(version, tuple(verified))
 
 
-def _post_verify(r: StepRunner) -> None:
+def _post_verify(facts: StepFacts, journal: StepJournal) -> list[str]:
     """The policy's PromQL for this component must hold (`postverify`); failing ones fail the step."""
-    spec = r.ctx.policy.verify
-    expressions = spec.expressions.get(r.c, []) if spec is not None else []
+    ctx = facts.ctx
+    spec = ctx.policy.verify
+    expressions = spec.expressions.get(facts.c, []) if spec is not None else []
     if spec is None or not expressions:
-        return
-    with r.stage("post_verify"):
-        failing = postverify.check(r.ctx.client, r.ctx.verify_url, r.c, expressions, spec.within_seconds)
+        return []
+    with journal.stage("post_verify"):
+        failing = postverify.check(ctx.client, ctx.verify_url, facts.c, expressions, spec.within_seconds)
         if failing:
             raise StepFailed(
                 "verify_failed",
-                f"{r.c} {r.step.to_version} is healthy but the policy's verify expressions do not hold within "
-                f"{spec.within_seconds}s (asked {r.ctx.verify_url}): {'; '.join(failing)}",
+                f"{facts.c} {facts.step.to_version} is healthy but the policy's verify expressions do not hold "
+                f"within {spec.within_seconds}s (asked {ctx.verify_url}): {'; '.join(failing)}",
                 failing=failing,
             )
-        r.emit("post_verified", prometheus=r.ctx.verify_url, expressions=expressions)
+        facts.emit("post_verified", prometheus=ctx.verify_url, expressions=expressions)
+    return list(expressions)
 
 
-def _would_activate(r: StepRunner) -> None:
-    r.emit(
+def _would_activate(facts: StepFacts) -> None:
+    ctx, c = facts.ctx, facts.c
+    facts.emit(
         "would_switch",
-        current=str(r.ctx.layout.current_link(r.c)),
-        to=r.step.to_version,
-        definition=str(r.ctx.services.definition_path(r.c)),
+        current=str(ctx.layout.current_link(c)),
+        to=facts.step.to_version,
+        definition=str(ctx.services.definition_path(c)),
     )
-    r.emit("would_restart", service=r.c, health=r.runtime.health_path, window=r.ctx.window)
-    r.result = StepResult(r.step.id, r.c, "would_run", "dry_run")
+    facts.emit("would_restart", service=c, health=facts.runtime.health_path, window=ctx.window)

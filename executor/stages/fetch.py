@@ -2,49 +2,51 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import obsplan.executor.artifacts.store as art
+from obsplan.executor.host.stepfacts import StepFacts
+from obsplan.executor.stages.step_journal import StepJournal
+from obsplan.executor.stages.step_results import FetchResult
 
 from obsplan.lock.lockfile import Artifact
 
-if TYPE_CHECKING:
-    from obsplan.executor.stages.step_runner import StepRunner
 
-
-def run(r: StepRunner) -> None:
-    a = r.artifact
-    assert a is not None and (a.sha256 or r.ctx.allow_unverified)
-    if r.ctx.dry_run:
-        r.emit(
+def run(facts: StepFacts, journal: StepJournal, artifact: Artifact) -> FetchResult:
+    """Fetch and verify `artifact` (preflight's); a dry run says what it would fetch."""
+    ctx, a = facts.ctx, artifact
+    assert a.sha256 or ctx.allow_unverified
+    if ctx.dry_run:
+        facts.emit(
             "would_fetch",
-            source=r.ctx.source.describe(a),
-            to=str(r.ctx.layout.downloads / a.filename),
+            source=ctx.source.describe(a),
+            to=str(ctx.layout.downloads / a.filename),
             sha256=a.sha256 or "UNVERIFIED",
         )
-        return
-    with r.stage("fetch"):
+        return FetchResult(a, None)
+    with journal.stage("fetch"):
 
         def progress(total: int | None) -> Any:
-            return r.ctx.reporter.progress(r.c, a.filename, total)
+            return ctx.reporter.progress(facts.c, a.filename, total)
 
         if not a.sha256:
-            _fetch_unverified(r, a, progress)
-            return
-        cap = r.ctx.policy.archive_limits.max_total_bytes  # unless the lock states the artifact's size
-        r.archive, fetched = art.ensure_download(a, r.ctx.layout.downloads, r.ctx.source, progress, cap)
-        r.emit(
-            "fetched" if fetched else "fetch_cached", file=a.filename, sha256=a.sha256, size=r.archive.stat().st_size
+            return _fetch_unverified(facts, a, progress)
+        cap = ctx.policy.archive_limits.max_total_bytes  # unless the lock states the artifact's size
+        archive, fetched = art.ensure_download(a, ctx.layout.downloads, ctx.source, progress, cap)
+        facts.emit(
+            "fetched" if fetched else "fetch_cached", file=a.filename, sha256=a.sha256, size=archive.stat().st_size
         )
+    return FetchResult(a, archive, fetched)
 
 
-def _fetch_unverified(r: StepRunner, a: Artifact, progress: Any) -> None:
+def _fetch_unverified(facts: StepFacts, a: Artifact, progress: Any) -> FetchResult:
     """--allow-unverified: the digest of what was fetched is recorded, never trusted."""
-    cap = r.ctx.policy.archive_limits.max_total_bytes
-    r.archive, actual = art.fetch_unverified(a, r.ctx.layout.downloads, r.ctx.source, progress, cap)
-    r.artifact = a.model_copy(update={"sha256": actual})
-    r.unverified = (
+    ctx = facts.ctx
+    cap = ctx.policy.archive_limits.max_total_bytes
+    archive, actual = art.fetch_unverified(a, ctx.layout.downloads, ctx.source, progress, cap)
+    unverified = (
         f"{a.filename} installed WITHOUT sha256 verification (--allow-unverified; "
         f"the lock has none); fetched bytes have sha256 {actual}"
     )
-    r.emit("warning", code="unverified_artifact", file=a.filename, sha256=actual, message=r.unverified)
+    facts.emit("warning", code="unverified_artifact", file=a.filename, sha256=actual, message=unverified)
+    return FetchResult(a.model_copy(update={"sha256": actual}), archive, True, unverified)

@@ -7,64 +7,67 @@ from __future__ import annotations
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import obsplan.executor.checks.rehearsal as rh
 from obsplan.executor.artifacts.store import find_binary
-from obsplan.executor.stages.step_results import StepFailed
+from obsplan.executor.host.stepfacts import StepFacts
+from obsplan.executor.stages.step_journal import StepJournal
+from obsplan.executor.stages.step_results import RehearsalResult, StepFailed
 
 from obsplan.lock.service_def import Rehearsal
 
-if TYPE_CHECKING:
-    from obsplan.executor.stages.step_runner import StepRunner
 
-
-def wanted(r: StepRunner) -> Rehearsal | None:
+def wanted(facts: StepFacts) -> Rehearsal | None:
     """The rehearsal this step gets: one-way, asked for (safe mode, --rehearse), and defined for the target."""
-    if r.step.rollback_floor is None or not (r.ctx.mode == "safe" or r.ctx.rehearse) or r.runtime.data_dir is None:
+    step, ctx, rt = facts.step, facts.ctx, facts.runtime
+    if step.rollback_floor is None or not (ctx.mode == "safe" or ctx.rehearse) or rt.data_dir is None:
         return None
-    return r.runtime.service.for_version(r.step.to_version).rehearsal
+    return rt.service.for_version(step.to_version).rehearsal
 
 
-def run(r: StepRunner) -> None:
-    spec = wanted(r)
+def run(facts: StepFacts, journal: StepJournal) -> RehearsalResult:
+    """Rehearse the target on a scratch copy of the data when the step gets a rehearsal (`wanted`)."""
+    spec = wanted(facts)
     if spec is None:
-        return
-    if r.ctx.dry_run:
-        r.emit("would_rehearse", version=r.step.to_version, floor=r.step.rollback_floor)
-        return
-    with r.stage("rehearse"):
-        scratch = r.ctx.layout.root / rh.SCRATCH / r.c
+        return RehearsalResult(False)
+    step, ctx = facts.step, facts.ctx
+    if ctx.dry_run:
+        facts.emit("would_rehearse", version=step.to_version, floor=step.rollback_floor)
+        return RehearsalResult(False)
+    with journal.stage("rehearse"):
+        scratch = ctx.layout.root / rh.SCRATCH / facts.c
         shutil.rmtree(scratch, ignore_errors=True)
         scratch.mkdir(parents=True)
         t0 = time.monotonic()
         try:
-            facts = _rehearse(r, spec, scratch)
+            observed = _rehearse(facts, spec, scratch)
         except (rh.RehearsalFailed, OSError) as exc:
             raise StepFailed(
                 "rehearsal_failed",
-                f"{r.c} {r.step.to_version} rehearsed on a copy of {r.runtime.data_dir}: {exc}. Nothing was "
+                f"{facts.c} {step.to_version} rehearsed on a copy of {facts.runtime.data_dir}: {exc}. Nothing was "
                 "switched; the copy was discarded",
             ) from None
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        r.emit("rehearsed", version=r.step.to_version, seconds=round(time.monotonic() - t0, 3), **facts)
+        seconds = round(time.monotonic() - t0, 3)
+        facts.emit("rehearsed", version=step.to_version, seconds=seconds, **observed)
+    return RehearsalResult(True, {"seconds": seconds, **observed})
 
 
-def _rehearse(r: StepRunner, spec: Rehearsal, scratch: Path) -> dict[str, object]:
-    layout, rt, client = r.ctx.layout, r.runtime, r.ctx.client
+def _rehearse(facts: StepFacts, spec: Rehearsal, scratch: Path) -> dict[str, object]:
+    layout, rt, client, version = facts.ctx.layout, facts.runtime, facts.ctx.client, facts.step.to_version
     assert rt.data_dir is not None
     name = rh.held_series(client, rt.probe_host(), rt.port)
     at = time.time()
     copied = rh.copy_data(layout.host(rt.data_dir), scratch / "data", spec)
     config = rh.stripped_config(layout.host(rt.config_file) if rt.config_file else None, scratch / "config.yml", spec)
     port = rh.free_loopback_port()
-    release = layout.version_dir(r.c, r.step.to_version)
+    release = layout.version_dir(facts.c, version)
     binary = find_binary(release, rt.binaries[rt.service_binary])
     if binary is None:
         raise rh.RehearsalFailed(f"{release} has no {rt.service_binary}")
     log = scratch / "rehearsal.log"
-    proc = rh.start(r.c, rh.scratch_runtime(rt, layout, scratch, config, port), r.step.to_version, layout, binary, log)
+    proc = rh.start(facts.c, rh.scratch_runtime(rt, layout, scratch, config, port), version, layout, binary, log)
     try:
         rh.wait_ready(proc, client, f"http://127.0.0.1:{port}{rt.health_path}", spec.ready_timeout_seconds, log)
         count = rh.answered(client, port, name, at) if name else None

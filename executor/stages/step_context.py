@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from obsplan.executor.host.layout import Layout
 from obsplan.executor.reporters import Event, Reporter
-from obsplan.executor.services.managers import ServiceManager
+from obsplan.executor.services.service_manager import ServiceManager
 from obsplan.executor.stages.history_rows import HistoryRecorder
 from obsplan.executor.state.state_db import StateDB
 

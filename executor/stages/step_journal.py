@@ -11,7 +11,7 @@ import os
 import signal
 from typing import TYPE_CHECKING, Any
 
-from obsplan.executor.stages.step_results import Handled
+from obsplan.executor.stages.step_results import StepEnded
 
 if TYPE_CHECKING:
     from obsplan.executor.stages.step_context import Context
@@ -52,5 +52,5 @@ class Stage:
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
         if exc is None:
             self.journal.record(self.name, "end")
-        elif not isinstance(exc, Handled):
+        elif not isinstance(exc, StepEnded):
             self.journal.record(self.name, "error", str(exc)[:2000])

@@ -1,8 +1,9 @@
 """What a lock must satisfy beyond its field types before any command acts on it: the plan is a graph over
-the lock's own components (no step requiring itself, listed twice, naming a missing component or requiring a
-missing step), and every step's artifacts belong to its component. Names, versions, file names, paths and
-URLs are checked by the field types (obsplan/kernel/pathtypes.py), the same policy the compiler applies to the
-configuration."""
+the lock's own components and phases (no step listed twice, requiring itself, naming a missing component or
+phase, or requiring a missing step), and each version it names (a component's `current`, a step's from and to)
+passes the path policy's version check. Names, file names, paths and URLs are checked by the field types
+(obsplan/kernel/pathtypes.py), the same policy the compiler applies to the configuration. Artifacts are not
+checked here: the executor verifies each against its sha256 before anything else."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Reading a lock of any format: the bytes once (`obsplan/lock/raw_bytes.py`), the JSON parsed with its limits
 (`jsonload`), the format checked, the content hash compared with the document as written, the format's
-reader (`obsplan/lock/formats.py`) into today's model, the graph checked (`lockcheck`)."""
+reader (`obsplan/lock/formats.py`) into today's model, the graph checked (`obsplan/lock/invariants.py`)."""
 
 from __future__ import annotations
 
