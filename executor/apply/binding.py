@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from obsplan.executor.stages.step_results import StepResult
 
-from obsplan.kernel.versions import VersionRange, version_or_none
+from obsplan.kernel.versions import version_or_none
 from obsplan.lock.lockfile import FromRefusal, Step
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def refusal(step: Step, host: str | None) -> FromRefusal | None:
     v = version_or_none(host)
     if v is None:
         return None
-    return next((r for r in step.refuse_from or [] if VersionRange.parse(r.versions).contains(v)), None)
+    return next((r for r in step.refuse_from or [] if r.versions.contains(v)), None)
 
 
 def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step | None:
