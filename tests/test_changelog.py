@@ -79,7 +79,7 @@ def test_prometheus_2_55_to_3_14_lists_the_3_0_removals():
         "and `storage.tsdb.retention` flags." in all_text
     )
     assert "`holt_winters` is now called `double_exponential_smoothing`" in all_text
-    src = next(e.source for e in result.entries if e.version == "3.0.0")
+    src = next(e.source for e in result.entries if str(e.version) == "3.0.0")
     assert src == "CHANGELOG.md: ## 3.0.0 / 2024-11-14"
 
 
@@ -119,7 +119,7 @@ def test_node_exporter_web_config_flag_rename():
     flag = [e for e in result.entries if e.marker == MARK_FLAG]
     assert len(flag) == 1
     assert "`--web.config` to `--web.config.file`" in flag[0].text
-    assert flag[0].version == "1.5.0"
+    assert str(flag[0].version) == "1.5.0"
 
 
 def test_node_exporter_breaking_subsection_joins_nested_items():
@@ -132,7 +132,7 @@ def test_node_exporter_breaking_subsection_joins_nested_items():
 def test_alertmanager_v1_api_removal():
     result = breaking_between([load("prometheus__alertmanager/CHANGELOG.md")], V("0.26.0"), V("0.27.0"))
     assert any("Removal of all `api/v1/` endpoints" in t for t in texts(result))
-    assert all(e.version == "0.27.0" for e in result.entries)
+    assert all(str(e.version) == "0.27.0" for e in result.entries)
 
 
 def test_mysqld_exporter_data_source_name():

@@ -34,7 +34,7 @@ class Entry(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    version: str
+    version: VersionValue
     text: str
     breaking: bool
     marker: BreakingMarker | None = None
@@ -44,7 +44,7 @@ class Entry(BaseModel):
         """This breaking entry as a step of the lock records it."""
         if self.marker is None:  # every breaking entry is flagged by a rule (_classify, curated)
             raise ValueError(f"changelog entry of {self.version} in {self.source} has no breaking marker")
-        return BreakingChange(version=self.version, text=self.text, source=self.source, marker=self.marker)
+        return BreakingChange(version=str(self.version), text=self.text, source=self.source, marker=self.marker)
 
 
 Changelog = dict[str, list[Entry]]
@@ -96,9 +96,9 @@ class BreakingPolicy(BaseModel):
         out: Changelog = {}
         sources = self.components.get(component)
         for c in sources.curated if sources else []:
-            version = str(c.version.version)
+            version = VersionValue.of(c.version.version)
             entry = Entry(version=version, text=c.text, breaking=True, marker=MARK_CURATED, source=c.source)
-            out.setdefault(version, []).append(entry)
+            out.setdefault(str(version), []).append(entry)
         return out
 
 
@@ -173,7 +173,7 @@ def breaking_between(
 
 def summarise(result: BreakingChanges) -> dict[str, int]:
     """Count of breaking entries per version, in version order (for the plan report)."""
-    counts: dict[str, int] = {}
+    counts: dict[Version, int] = {}
     for e in result.entries:
-        counts[e.version] = counts.get(e.version, 0) + 1
-    return dict(sorted(counts.items(), key=lambda kv: Version.parse(kv[0])))
+        counts[e.version.version] = counts.get(e.version.version, 0) + 1
+    return {str(v): n for v, n in sorted(counts.items())}

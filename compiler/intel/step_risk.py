@@ -87,7 +87,7 @@ def step_intel(hop: Hop, changelogs: list[Changelog], known: list[Version]) -> S
             Reason(code="changelog_partial", detail=f"no CHANGELOG section for {', '.join(cov.missing)}")
         )
     if result.entries:
-        versions = sorted({Version.parse(e.version) for e in result.entries})
+        versions = sorted({e.version.version for e in result.entries})
         intel.reasons.append(
             Reason(
                 code="changelog_breaking",

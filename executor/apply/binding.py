@@ -31,7 +31,7 @@ def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step 
     if not steps:
         return None
     v = version_or_none(host)
-    above = [s for s in steps if v is None or (version_or_none(s.to_version) or v) > v]
+    above = [s for s in steps if v is None or (s.to_value or v) > v]
     return above[0] if above else steps[-1]
 
 

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from obsplan.executor.recovery.retention import retention
 from obsplan.executor.stages.step_results import StepResult
 
-from obsplan.kernel.versions import Version, version_or_none
+from obsplan.kernel.versions import highest_floor
 
 if TYPE_CHECKING:
     from obsplan.executor.stages.step_runner import StepRunner
@@ -35,7 +35,7 @@ def _floor(r: StepRunner) -> str | None:
     assert r.ctx.db is not None
     row = r.ctx.db.installed(r.c)
     floors = [f for f in (row["floor"] if row is not None else None, r.step.rollback_floor) if f]
-    return max(floors, key=lambda f: version_or_none(f) or Version.parse("0.0.0")) if floors else None
+    return highest_floor(floors)
 
 
 def _record(r: StepRunner, floor: str | None) -> None:

@@ -25,6 +25,13 @@ class VersionValue:
         self.text = text
         self.version = Version.parse(text)
 
+    @classmethod
+    def of(cls, v: Version) -> VersionValue:
+        """`v` as a value written in its normal form (built, not parsed)."""
+        out = cls.__new__(cls)
+        out.text, out.version = str(v), v
+        return out
+
     def __str__(self) -> str:
         return self.text
 
