@@ -34,11 +34,9 @@ EDGES = {
     "obsplan/lock/hostfacts.py",
     "obsplan/lock/service_def.py",
     "executor/host/facts_collect.py",
-    "executor/host/on_path.py",
     "executor/apply/binding.py",
     "executor/recovery/rollback.py",
     "executor/doctor.py",
-    "executor/stages/finish.py",
     "obsplan/rollout/fleet_facts.py",
     "obsplan/cli/plan_commands.py",
 }

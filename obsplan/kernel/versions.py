@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache, total_ordering
+from functools import cached_property, total_ordering
 
 import semver
 
@@ -120,7 +120,6 @@ def _normalise_pre(pre: str) -> str:
     return out + rest.replace("-", ".") if rest else out
 
 
-@lru_cache(maxsize=8192)  # a plan parses each upstream tag many times; a Version is immutable
 def parse_tag(tag: str, prefix: str = "") -> Version | None:
     """Return the release version a tag names, or None when the tag is not a release of this component.
 
