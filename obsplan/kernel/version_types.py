@@ -127,7 +127,8 @@ def _text_schema(cls: type[VersionValue] | type[RangeValue]) -> core_schema.Core
         if isinstance(value, cls):
             return value
         if not isinstance(value, str):
-            raise ValueError(f"{value!r} must be a string, e.g. '1.7.0'")
+            example = "'1.7.0'" if cls is VersionValue else "'>=2.9.0 <3.0.0'"
+            raise ValueError(f"{value!r} must be a string, e.g. {example}")
         return cls(value)
 
     return core_schema.no_info_plain_validator_function(
