@@ -63,7 +63,7 @@ def test_prometheus_2_48_to_2_55():
     assert {e.marker for e in result.entries} == {MARK_CHANGE}
     assert "2.48.1" not in summarise(result)  # from is exclusive
     assert any("Runtime: Change GOGC threshold from 100 to 75" in t for t in texts(result))
-    versions = [V(e.version) for e in result.entries]
+    versions = [e.version.version for e in result.entries]
     assert versions == sorted(versions)
 
 
@@ -216,7 +216,7 @@ def test_breaking_policy_curated_entries_merge_with_the_changelog():
     grafana = [load("grafana__grafana/CHANGELOG-excerpt.md"), policy.curated("grafana")]
     result = breaking_between(grafana, V("10.4.0"), V("12.0.0"))
     curated = [e for e in result.entries if e.marker == MARK_CURATED]
-    assert [e.version for e in curated] == ["11.0.0", "12.0.0"]
+    assert [str(e.version) for e in curated] == ["11.0.0", "12.0.0"]
     assert policy.curated("node_exporter") == {}
 
 
