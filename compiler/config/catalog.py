@@ -11,6 +11,7 @@ from obsplan.compiler.config.versions_file import ComponentSpec
 from pydantic import BaseModel, ConfigDict, Field
 
 from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.version_types import VersionValue
 from obsplan.kernel.versions import Version
 from obsplan.lock.lockfile import Artifact, ComponentLock, Runtime, Step
 from obsplan.lock.service_def import SETTINGS, ServiceDef
@@ -29,9 +30,9 @@ class ComponentDef(BaseModel):
     download_url: str
     arch_map: dict[str, str] = Field(default_factory=dict)
     artifact_urls: dict[str, dict[str, str]] = Field(default_factory=dict)
-    legacy_url_max_version: str | None = None
+    legacy_url_max_version: VersionValue | None = None
     downloads_api: str | None = None  # grafana.com product: versions, package URLs and sha256 from its API
-    min_version: str | None = None
+    min_version: VersionValue | None = None
     platforms_supported: list[str] | None = None
     ignore_go_module_twins: bool = False
     tag_prefix: str = ""
@@ -51,7 +52,7 @@ class ComponentDef(BaseModel):
         explicit = self.artifact_urls.get(str(version), {}).get(platform)
         if explicit:
             return explicit, explicit.rsplit("/", 1)[-1]
-        if self.legacy_url_max_version and version > Version.parse(self.legacy_url_max_version):
+        if self.legacy_url_max_version and version > self.legacy_url_max_version:
             return None
         asset = self.asset_name(version, platform)
         url = self.download_url.format(repo=self.github_repo, tag=tag, asset=asset, version=str(version))

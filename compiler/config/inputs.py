@@ -38,7 +38,7 @@ class Inputs:
     policy: PolicyFile
     matrix: MatrixFile
     digests: dict[str, str]
-    module_versions: dict[str, str]
+    module_versions: dict[str, Version]
 
 
 def _shipped(name: str) -> str:
@@ -93,9 +93,9 @@ def _load_matrix(config_dir: Path, policy: PolicyFile, policy_file: str, digests
     return matrix
 
 
-def _load_modules(config_dir: Path, digests: dict[str, str]) -> dict[str, str]:
+def _load_modules(config_dir: Path, digests: dict[str, str]) -> dict[str, Version]:
     """modules/*/module.yaml: the shell-script era's manifests; only `version` is read from them."""
-    modules: dict[str, str] = {}
+    modules: dict[str, Version] = {}
     for manifest in sorted(config_dir.glob("modules/*/module.yaml")):
         text = _read_text(manifest)
         data = parse_yaml(text, str(manifest))
@@ -104,7 +104,7 @@ def _load_modules(config_dir: Path, digests: dict[str, str]) -> dict[str, str]:
                 "module manifest has no 'version'", file=str(manifest), key="version", hint='add version: "X.Y.Z"'
             )
         try:
-            modules[manifest.parent.name] = str(Version.parse(str(data["version"])))
+            modules[manifest.parent.name] = Version.parse(str(data["version"]))
         except ValueError as exc:
             raise ObsplanError(str(exc), file=str(manifest), key="version", hint="use X.Y.Z") from None
         digests[f"modules/{manifest.parent.name}/module.yaml"] = _sha(text)

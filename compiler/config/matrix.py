@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from obsplan.compiler.config.model_errors import Strict, check_version
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from obsplan.compiler.config.model_errors import Strict
+from pydantic import ConfigDict, Field, model_validator
 
 from obsplan.kernel.pathtypes import IsoDate
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.version_types import RangeValue, VersionValue
+from obsplan.kernel.versions import Version
 
 Severity = Literal["mandatory", "overridable"]
 
 
 class Requirement(Strict):
     component: str
-    version: str
-
-    @field_validator("version")
-    @classmethod
-    def _range(cls, v: str) -> str:
-        VersionRange.parse(v)
-        return v
+    version: RangeValue
 
 
 class Rule(Strict):
@@ -30,12 +25,12 @@ class Rule(Strict):
     kind: Literal["required_hop", "rollback_floor", "requires", "max_version", "move_together", "breaking"]
     component: str | None = None
     components: list[str] = Field(default_factory=list)
-    from_: str | None = Field(default=None, alias="from")
-    to: str | None = None
+    from_: RangeValue | None = Field(default=None, alias="from")
+    to: RangeValue | None = None
     via_line: str | None = None
-    floor: str | None = None
+    floor: VersionValue | None = None
     requires: Requirement | None = None
-    versions: str | None = None
+    versions: RangeValue | None = None
     severity: Severity = "overridable"
     gate: bool = False
     reason: str
@@ -43,18 +38,6 @@ class Rule(Strict):
     source: str | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    @field_validator("from_", "to", "versions")
-    @classmethod
-    def _ranges(cls, v: str | None) -> str | None:
-        if v is not None:
-            VersionRange.parse(v)
-        return v
-
-    @field_validator("floor")
-    @classmethod
-    def _floor(cls, v: str | None) -> str | None:
-        return check_version(v)
 
     @model_validator(mode="after")
     def _shape(self) -> Rule:
@@ -74,10 +57,10 @@ class Rule(Strict):
     def matches_from(self, v: Version | None) -> bool:
         if self.from_ is None:
             return True
-        return v is not None and VersionRange.parse(self.from_).contains(v)
+        return v is not None and self.from_.contains(v)
 
     def matches_to(self, v: Version) -> bool:
-        return self.to is None or VersionRange.parse(self.to).contains(v)
+        return self.to is None or self.to.contains(v)
 
 
 class SupportLine(Strict):
@@ -85,6 +68,11 @@ class SupportLine(Strict):
     start: IsoDate | None = None
     end: IsoDate | None = None
     lts: bool = False
+
+    @property
+    def line_start(self) -> Version:
+        """The line's first release (`3.5` → 3.5.0), to order lines by."""
+        return Version.parse(self.line + ".0")
 
 
 class MatrixFile(Strict):

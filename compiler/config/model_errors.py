@@ -11,19 +11,12 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 import obsplan.safeio.yamlload as yamlload
 from obsplan.kernel.errors import ObsplanError
-from obsplan.kernel.versions import Version
 
 M = TypeVar("M", bound=BaseModel)
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-def check_version(v: str | None) -> str | None:
-    if v is not None:
-        Version.parse(str(v))
-    return v
 
 
 def parse_yaml(text: str, name: str) -> Any:

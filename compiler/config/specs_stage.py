@@ -55,7 +55,8 @@ def effective_specs(inputs: Inputs, env: str) -> tuple[dict[str, tuple[Component
         if espec and name in espec.disabled_components:
             continue
         override = espec.component_overrides.get(name) if espec else None
-        merged = base.model_copy(update=override.model_dump(exclude_unset=True)) if override else base
+        update = {k: getattr(override, k) for k in override.model_fields_set} if override else {}
+        merged = base.model_copy(update=update) if override else base
         env_default = espec.default_strategy if espec else None
         out[name] = (merged, decide_strategy(base, override, env_default, vf.global_.default_strategy))
     platforms = (espec.platforms if espec and espec.platforms else None) or vf.global_.platforms

@@ -6,7 +6,7 @@ import ipaddress
 import re
 from typing import Annotated, Any, Literal
 
-from obsplan.compiler.config.model_errors import Strict, check_version
+from obsplan.compiler.config.model_errors import Strict
 from obsplan.compiler.config.policy import AutoUpgradeSpec
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
@@ -23,7 +23,7 @@ from obsplan.kernel.pathtypes import (
     Url,
     VersionText,
 )
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.version_types import RangeValue, VersionValue
 from obsplan.lock.service_def import ClusterSettings, MysqlConnection, StorageSettings, UserName
 
 Strategy = Literal["latest", "pinned", "range", "lts"]
@@ -34,12 +34,12 @@ REPO_RE = re.compile(r"^[A-Za-z0-9_.\-]+/[A-Za-z0-9_.\-]+$")
 def _is_range(text: str) -> bool:
     """A version constraint (`>=3.0.0 <4.0.0`, `~3.6`), not one release version."""
     try:
-        Version.parse(text)
+        VersionValue(text)
         return False
     except ValueError:
         pass
     try:
-        VersionRange.parse(text)
+        RangeValue(text)
         return True
     except ValueError:
         return False
@@ -76,11 +76,11 @@ class ComponentSpec(Strict):
     """One component entry of versions.yaml (also the shape of an environment's component override)."""
 
     strategy: Strategy | None = None
-    version: str | None = None
-    version_range: str | None = None
+    version: VersionValue | None = None
+    version_range: RangeValue | None = None
     github_repo: str | None = None
-    fallback_version: str | None = None
-    exclude: list[str] = Field(default_factory=list)
+    fallback_version: VersionValue | None = None
+    exclude: list[VersionValue] = Field(default_factory=list)
     include_prereleases: bool = False
     tag_prefix: str | None = Field(default=None, max_length=64)
     artifact: ArtifactTemplate | None = None
@@ -114,7 +114,7 @@ class ComponentSpec(Strict):
     @classmethod
     def _versions(cls, v: Any) -> Any:
         try:
-            return check_version(None if v is None else str(v))
+            return None if v is None or isinstance(v, VersionValue) else VersionValue(str(v))
         except ValueError as exc:
             raise ValueError(f'{exc}; for a range write version_range: ">=3.0.0 <4.0.0" with strategy: range') from None
 
@@ -122,16 +122,7 @@ class ComponentSpec(Strict):
     @classmethod
     def _exclude(cls, v: Any) -> Any:
         if isinstance(v, list):
-            for item in v:
-                Version.parse(str(item))
-            return [str(i) for i in v]
-        return v
-
-    @field_validator("version_range")
-    @classmethod
-    def _range(cls, v: str | None) -> str | None:
-        if v is not None:
-            VersionRange.parse(v)
+            return [i if isinstance(i, VersionValue) else VersionValue(str(i)) for i in v]
         return v
 
     @field_validator("github_repo")
@@ -187,7 +178,7 @@ class EnvironmentSpec(Strict):
     default_strategy: Strategy | None = None
     offline_mode: bool | None = None
     platforms: list[Platform] | None = None
-    current: dict[Name, str | None] = Field(default_factory=dict)  # null: stated not installed
+    current: dict[Name, VersionValue | None] = Field(default_factory=dict)  # null: stated not installed
     component_overrides: dict[Name, ComponentSpec] = Field(default_factory=dict)
     disabled_components: list[Name] = Field(default_factory=list)
     promote_from: Name | None = None  # take exactly the versions, artifacts and checksums of that environment's lock
@@ -196,11 +187,12 @@ class EnvironmentSpec(Strict):
     @classmethod
     def _current(cls, v: Any) -> Any:
         if isinstance(v, dict):
-            for name, ver in v.items():
+            for name in v:
                 pathpolicy.check_name(str(name), "component")
-                if ver is not None:
-                    check_version(str(ver))
-            return {str(k): None if val is None else str(val) for k, val in v.items()}
+            return {
+                str(k): None if val is None or isinstance(val, VersionValue) else VersionValue(str(val))
+                for k, val in v.items()
+            }
         return v
 
 

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 
 import obsplan.safeio.jsonload as jsonload
 from obsplan.kernel.errors import ObsplanError
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.versions import Version
 
 
 class Vulnerability(BaseModel):
@@ -103,13 +103,13 @@ class AdvisoryDB:
         if pin.module_version is None:
             return False
         lib = ModuleMapping(path=entry.package)
-        return entry_affects(Version.parse(pin.module_version), entry, lib)
+        return entry_affects(pin.module_version.version, entry, lib)
 
     def _pin(self, component: str, module: str, release: Version) -> EmbeddedPin | None:
         for table in self.mappings.embedded:
             if table.component == component and table.module == module:
                 for pin in table.pins:
-                    if VersionRange.parse(pin.releases).contains(release):
+                    if pin.releases.contains(release):
                         return pin
         return None
 
@@ -125,7 +125,7 @@ class AdvisoryDB:
                 for table in self.mappings.embedded:
                     if table.component == component and table.module == entry.package:
                         for pin in table.pins:
-                            clauses = VersionRange.parse(pin.releases).clauses
+                            clauses = pin.releases.range.clauses
                             if len(clauses) == 1 and clauses[0][0] == "==":
                                 release = clauses[0][1]
                                 if self._embedded_affects(component, entry, release) is False:
@@ -233,7 +233,7 @@ def osv_queries(mappings: AdvisoryMappings, component: str, release: Version) ->
     """Bodies for `POST https://api.osv.dev/v1/query`, one per module path that holds this release."""
     bodies = []
     for m in mappings.components[component].modules:
-        if m.releases is None or VersionRange.parse(m.releases).contains(release):
+        if m.releases is None or m.releases.contains(release):
             version = f"v{release_to_module(release, m)}"
             bodies.append({"package": {"name": m.path, "ecosystem": "Go"}, "version": version})
     return bodies

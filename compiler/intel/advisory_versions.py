@@ -27,7 +27,8 @@ from obsplan.compiler.config.inputs import read_policy_yaml
 from obsplan.compiler.intel.osv_records import OsvAffected, OsvRange
 from pydantic import BaseModel, ConfigDict
 
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.version_types import RangeValue, VersionValue
+from obsplan.kernel.versions import Version
 
 _PSEUDO = re.compile(r"\d{14}-[0-9a-f]{12}$")
 
@@ -37,7 +38,7 @@ class ModuleMapping(BaseModel):
 
     path: str
     scheme: Literal["identity", "prometheus"] = "identity"
-    releases: str | None = None
+    releases: RangeValue | None = None
     ecosystem_ranges: Literal["module", "release"] = "module"
 
 
@@ -51,8 +52,8 @@ class ComponentMapping(BaseModel):
 class EmbeddedPin(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    releases: str
-    module_version: str | None
+    releases: RangeValue
+    module_version: VersionValue | None
 
 
 class EmbeddedTable(BaseModel):
@@ -184,7 +185,7 @@ def _range_checks(entry: OsvAffected, mapping: ModuleMapping) -> list[tuple[OsvR
 
 
 def entry_affects(release: Version, entry: OsvAffected, mapping: ModuleMapping) -> bool | None:
-    if mapping.releases and not VersionRange.parse(mapping.releases).contains(release):
+    if mapping.releases and not mapping.releases.contains(release):
         return False
     checks = _range_checks(entry, mapping)
     listed = _Space(mapping, module_space=mapping.ecosystem_ranges == "module")
@@ -207,7 +208,7 @@ def entry_fixes(entry: OsvAffected, mapping: ModuleMapping) -> list[Version]:
             fix = space.fix_release(hi) if hi is not None and not inclusive else None
             if fix is not None:
                 fixes.append(fix)
-    return [f for f in fixes if mapping.releases is None or VersionRange.parse(mapping.releases).contains(f)]
+    return [f for f in fixes if mapping.releases is None or mapping.releases.contains(f)]
 
 
 def combine(results: Iterable[bool | None]) -> bool | None:

@@ -60,7 +60,7 @@ def changelogs_for(
     out.append(policy.curated(component))
     sources = policy.components.get(component)
     if data is not None and sources and sources.release_bodies_from:
-        start = Version.parse(sources.release_bodies_from)
+        start = sources.release_bodies_from.version
         for v, rel in candidates(data, tag_prefix=tag_prefix).items():
             if v >= start and rel.body.strip():
                 out.append(parse_release_body(rel.body, v, source=f"GitHub release {rel.tag}"))
@@ -87,7 +87,7 @@ def step_intel(hop: Hop, changelogs: list[Changelog], known: list[Version]) -> S
             Reason(code="changelog_partial", detail=f"no CHANGELOG section for {', '.join(cov.missing)}")
         )
     if result.entries:
-        versions = sorted({Version.parse(e.version) for e in result.entries})
+        versions = sorted({e.version.version for e in result.entries})
         intel.reasons.append(
             Reason(
                 code="changelog_breaking",

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from obsplan.compiler.config.matrix import MatrixFile, Rule
 from obsplan.compiler.plan.dag import ComponentPath, Refusal
 
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.versions import Version
 from obsplan.lock.lockfile import Reason
 
 
@@ -65,7 +65,7 @@ def _requires(rule: Rule, paths: dict[str, ComponentPath], targets: dict[str, Ve
     if crossing is None:
         return out
     other = rule.requires.component
-    need = VersionRange.parse(rule.requires.version)
+    need = rule.requires.version.range
     if other not in targets:
         out.warnings[rule.component] = [
             f"{rule.id}: {other} is not managed here; make sure it is {need} ({rule.reason})"
@@ -115,7 +115,7 @@ def _move_together(
 def _floor(rule: Rule, current: Version | None, target: Version) -> RuleOutcome:
     """An installed version past the floor's data format cannot go back below the floor."""
     assert rule.floor is not None
-    floor = Version.parse(rule.floor)
+    floor = rule.floor.version
     if current is None or not rule.matches_to(current) or target >= floor:
         return RuleOutcome()
     message = f"{rule.component} {current} cannot go back to {target}: below the floor {floor} ({rule.reason})"
@@ -134,10 +134,7 @@ def _gate(rule: Rule, path: ComponentPath) -> RuleOutcome:
 
 def _capped(component: str, leader: Version, matrix: MatrixFile) -> bool:
     return any(
-        r.kind == "max_version"
-        and r.component == component
-        and r.versions
-        and VersionRange.parse(r.versions).contains(leader)
+        r.kind == "max_version" and r.component == component and r.versions is not None and r.versions.contains(leader)
         for r in matrix.rules
     )
 

@@ -113,7 +113,7 @@ def _hop(component: str, prev: Version | None, point: Version, target: Version, 
         hop.reasons.append(Reason(code="required_hop", detail=f"{why.id}: {why.reason}"))
     for rule in rules:
         if rule.kind == "rollback_floor" and rule.matches_to(point) and rule.floor:
-            hop.rollback_floor = Version.parse(rule.floor)
+            hop.rollback_floor = rule.floor.version
             if prev is None or not rule.matches_to(prev):
                 hop.reasons.append(
                     Reason(

@@ -12,8 +12,7 @@ from obsplan.compiler.render.report_summary import SUMMARY_ITEMS, abbreviate, an
 
 from obsplan.kernel.mdescape import md, md_code, mermaid_label
 from obsplan.kernel.templating import shipped_templates
-from obsplan.kernel.versions import version_or_none
-from obsplan.lock.lockfile import Lock, Step
+from obsplan.lock.lockfile import ComponentLock, Lock, Step
 
 # The report always fits a GitHub PR comment, with room left for a line or two around it.
 REPORT_LIMIT = COMMENT_LIMIT - 536
@@ -90,8 +89,8 @@ def render_markdown(
     return fit(text, limit, "the lock has everything: `obsplan report LOCK --max-chars 0` renders it in full")
 
 
-def _moves_back(current: str, target: str) -> bool:
-    old, new = version_or_none(current), version_or_none(target)
+def _moves_back(c: ComponentLock) -> bool:
+    old, new = c.current_value, c.version_value
     return old is not None and new is not None and new < old
 
 
@@ -104,7 +103,7 @@ def upgrade_lines(lock: Lock) -> list[dict[str, str | None]]:
             status = "not installed"
         elif c.current == c.version:
             status = "up to date"
-        elif _moves_back(c.current, c.version):
+        elif _moves_back(c):
             status = "downgrade"
         else:
             status = "upgrade available"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from obsplan.compiler.config.matrix import MatrixFile
 
+from obsplan.kernel.version_types import RangeValue
 from obsplan.kernel.versions import Version
 from obsplan.lock.lockfile import FromRefusal
 
@@ -27,7 +28,7 @@ def refuse_from(component: str, to_version: Version, pinned: bool, matrix: Matri
                     reason=f"must pass through {rule.via_line}.x first: {rule.reason}",
                 )
             )
-        if rule.kind == "rollback_floor" and rule.floor and rule.to and to_version < Version.parse(rule.floor):
+        if rule.kind == "rollback_floor" and rule.floor and rule.to and to_version < rule.floor:
             out.append(
                 FromRefusal(
                     rule=rule.id, versions=rule.to, reason=f"below the rollback floor {rule.floor}: {rule.reason}"
@@ -37,7 +38,7 @@ def refuse_from(component: str, to_version: Version, pinned: bool, matrix: Matri
         out.append(
             FromRefusal(
                 rule="no_downgrade",
-                versions=f">{to_version}",
+                versions=RangeValue.above(to_version),
                 reason="a downgrade is planned only for a pinned component",
             )
         )

@@ -17,6 +17,7 @@ from obsplan.compiler.config.specs_stage import Specs
 from obsplan.compiler.config.versions_file import EnvironmentSpec
 
 from obsplan.kernel.errors import ObsplanError
+from obsplan.kernel.version_types import VersionValue
 from obsplan.kernel.versions import Version
 from obsplan.lock.hostfacts import FactsInput
 from obsplan.lock.lockfile import ComponentLock, Lock
@@ -59,13 +60,13 @@ def initial_from_state(
     stated = espec.current.get(name) if espec is not None else None
     prev = previous.components.get(name) if previous else None
     if prev is not None and (
-        not stated_given or stated == prev.current or stated_text(espec, name) == prev.stated_current
+        not stated_given or _text(stated) == prev.current or stated_text(espec, name) == prev.stated_current
     ):
-        return FromState(Version.parse(prev.current) if prev.current else None, "lock")
+        return FromState(prev.current_value, "lock")
     if stated_given:
-        return FromState(Version.parse(stated) if stated else None, "current")
+        return FromState(stated.version if stated else None, "current")
     if name in inputs.module_versions:
-        return FromState(Version.parse(inputs.module_versions[name]), "module")
+        return FromState(inputs.module_versions[name], "module")
     return FromState(None, "none")
 
 
@@ -73,7 +74,11 @@ def stated_text(espec: EnvironmentSpec | None, name: str) -> str | None:
     """What versions.yaml's `current:` says for `name`, as the lock records it ('none': stated not installed)."""
     if espec is None or name not in espec.current:
         return None
-    return espec.current[name] or "none"
+    return _text(espec.current[name]) or "none"
+
+
+def _text(v: VersionValue | None) -> str | None:
+    return None if v is None else str(v)
 
 
 def after_target(state: FromState, prev: ComponentLock | None, target: Version) -> FromState | None:
@@ -81,7 +86,7 @@ def after_target(state: FromState, prev: ComponentLock | None, target: Version) 
     (it is assumed applied). None: keep `state`."""
     if state.origin != "lock" or prev is None:
         return None
-    applied = Version.parse(prev.version)
-    if applied == target or applied == state.version:
+    applied = prev.version_value
+    if applied is None or applied == target or applied == state.version:
         return None
     return FromState(applied, "lock_target")

@@ -15,7 +15,7 @@ from obsplan.compiler.config.versions_file import ComponentSpec, Strategy
 from obsplan.compiler.sources.releases import Release, ReleaseData, candidates, is_stable
 
 from obsplan.kernel.errors import ObsplanError
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.versions import Version
 from obsplan.lock.lockfile import Reason
 
 
@@ -47,13 +47,9 @@ def usable_candidates(
 ) -> Candidates:
     """Stable (unless asked), not excluded, not barred by a `max_version` rule, old enough, with artifacts."""
     found = candidates(data, tag_prefix=defn.tag_prefix, ignore_twins=defn.ignore_go_module_twins)
-    excluded = {Version.parse(e) for e in spec.exclude}
-    barred = [
-        VersionRange.parse(r.versions)
-        for r in matrix.rules
-        if r.kind == "max_version" and r.component == defn.name and r.versions
-    ]
-    floor = Version.parse(defn.min_version) if defn.min_version else None
+    excluded = {e.version for e in spec.exclude}
+    barred = [r.versions for r in matrix.rules if r.kind == "max_version" and r.component == defn.name and r.versions]
+    floor = defn.min_version.version if defn.min_version else None
     out = Candidates(usable={})
     for v, rel in found.items():
         if not spec.include_prereleases and not is_stable(v, rel):
@@ -129,8 +125,8 @@ def _pinned(
     """Pinned without an explicit version holds what is there: the locked version, else the installed one, else
     fallback_version ("production: pinned" means nothing moves unless someone says so)."""
     key = f"components.{defn.name}"
-    implicit = kept or current or (Version.parse(spec.fallback_version) if spec.fallback_version else None)
-    v = Version.parse(spec.version) if spec.version else implicit
+    implicit = kept or current or (spec.fallback_version.version if spec.fallback_version else None)
+    v = spec.version.version if spec.version else implicit
     if v is None:
         raise ObsplanError(
             "strategy 'pinned' needs a version",
@@ -138,7 +134,7 @@ def _pinned(
             key=f"{key}.version",
             hint='add version: "X.Y.Z" (in the component or the environment override)',
         )
-    if v in {Version.parse(e) for e in spec.exclude}:
+    if v in spec.exclude:
         raise ObsplanError(
             f"pinned version {v} is also excluded",
             file=file,
@@ -169,7 +165,7 @@ def _newest_in_range(
             key=key,
             hint='add version_range: ">=2.9.0 <3.0.0" (seed 003\'s version: ">=2.9.0 <3.0.0" means the same)',
         )
-    rng = VersionRange.parse(spec.version_range)
+    rng = spec.version_range.range
     pool = [v for v in usable if rng.contains(v)]
     if not pool:
         raise ObsplanError(
@@ -202,7 +198,7 @@ def _newest_lts(
             key=key,
             hint="use latest, or add the current LTS line to a user matrix",
         )
-    best = max(live, key=lambda s: Version.parse(s.line + ".0"))
+    best = max(live, key=lambda s: s.line_start)
     pool = [v for v in usable if v.line() == best.line]
     if not pool:
         raise ObsplanError(
@@ -228,7 +224,7 @@ def _newest(defn: ComponentDef, usable: dict[Version, Release], file: str) -> tu
 
 def _fits(v: Version, strategy: Strategy, spec: ComponentSpec, pick: Version) -> bool:
     if strategy == "range":
-        return spec.version_range is not None and VersionRange.parse(spec.version_range).contains(v)
+        return spec.version_range is not None and spec.version_range.contains(v)
     if strategy == "lts":
         return v.line() == pick.line()
     return True

@@ -14,7 +14,7 @@ from obsplan.compiler.resolve.pick_target import Target
 from obsplan.compiler.sources.known_checksums import FolderLock
 
 from obsplan.kernel.errors import ObsplanError
-from obsplan.kernel.versions import Version, VersionRange
+from obsplan.kernel.versions import Version
 from obsplan.lock.lockfile import Lock, Reason
 
 
@@ -53,7 +53,9 @@ def promoted_target(
     comp = promoted.lock.components.get(name)
     if comp is None:
         return Refusal("promote-from", "mandatory", f"{name} is not in {src}'s lock ({promoted.path.name})")
-    v = Version.parse(comp.version)
+    v = comp.version_value
+    if v is None:
+        return Refusal("promote-from", "mandatory", f"{name}: {src}'s {comp.version} is not a release version")
     why = _forbidden(name, spec, strategy, v, current, matrix)
     if why:
         return Refusal("promote-from", "mandatory", f"{name}: {src}'s {v} cannot be promoted here: {why}")
@@ -65,15 +67,15 @@ def promoted_target(
 def _forbidden(
     name: str, spec: ComponentSpec, strategy: Strategy, v: Version, current: Version | None, matrix: MatrixFile
 ) -> str | None:
-    if v in {Version.parse(e) for e in spec.exclude}:
+    if v in spec.exclude:
         return "it is in exclude"
-    if strategy == "pinned" and spec.version and Version.parse(spec.version) != v:
+    if strategy == "pinned" and spec.version and spec.version != v:
         return f"this environment pins {spec.version}"
-    if strategy == "range" and spec.version_range and not VersionRange.parse(spec.version_range).contains(v):
+    if strategy == "range" and spec.version_range and not spec.version_range.contains(v):
         return f"outside version_range {spec.version_range}"
     for rule in matrix.rules:
         barred = rule.kind == "max_version" and rule.component == name and rule.versions
-        if barred and VersionRange.parse(str(rule.versions)).contains(v):
+        if rule.versions is not None and barred and rule.versions.contains(v):
             return f"rule {rule.id}: {rule.reason}"
     if current is not None and v < current and strategy != "pinned":
         return f"a downgrade from the installed {current} (pin it to allow)"

@@ -132,7 +132,7 @@ def _from_releases(
         usable={**pool.usable, **{v: releases[v] for v in bypass}},
         waiting={v: d for v, d in pool.waiting.items() if v not in bypass},
     )
-    kept = Version.parse(prev.version) if prev and ctx.opts.may_keep(name) else None
+    kept = prev.version_value if prev and ctx.opts.may_keep(name) else None
     target, current = _target_and_from(ctx, name, cands, prev, kept)
     source = SourceInfo(kind=data.source, as_of=data.as_of, detail=data.detail)
     if target.reasons[0].code == "kept_from_lock" and prev:
@@ -171,9 +171,19 @@ def _target_and_from(
 def _without_releases(ctx: ResolveContext, name: str, failures: str, prev: ComponentLock | None) -> _Choice:
     """No release data at all: an explicit pin, then fallback_version, then the module manifest."""
     spec, strategy = ctx.specs.entries[name]
-    options: list[tuple[str | None, str, SourceKind, str]] = [
-        (spec.version if strategy == "pinned" else None, "pinned", "fallback_version", "pinned version"),
-        (spec.fallback_version, "fallback_version", "fallback_version", "fallback_version"),
+    options: list[tuple[Version | None, str, SourceKind, str]] = [
+        (
+            spec.version.version if spec.version and strategy == "pinned" else None,
+            "pinned",
+            "fallback_version",
+            "pinned version",
+        ),
+        (
+            spec.fallback_version.version if spec.fallback_version else None,
+            "fallback_version",
+            "fallback_version",
+            "fallback_version",
+        ),
         (
             ctx.inputs.module_versions.get(name),
             "module_manifest",
@@ -181,8 +191,8 @@ def _without_releases(ctx: ResolveContext, name: str, failures: str, prev: Compo
             f"modules/{name}/module.yaml version",
         ),
     ]
-    raw, code, kind, what = next((o for o in options if o[0]), (None, "", "fallback_version", ""))
-    if raw is None:
+    v, code, kind, what = next((o for o in options if o[0]), (None, "", "fallback_version", ""))
+    if v is None:
         raise ObsplanError(
             f"no release data for {name} ({failures})",
             file=ctx.specs.file,
@@ -190,7 +200,6 @@ def _without_releases(ctx: ResolveContext, name: str, failures: str, prev: Compo
             hint="run online, set GITHUB_TOKEN, or add fallback_version",
             exit_code=EXIT_FAILED,
         )
-    v = Version.parse(raw)
     reason = Reason(code=code, detail=f"no release data, using {what} {v}: {failures}")
     target = Target(v, strategy, [reason], [f"release data unavailable, using {what} {v}"])
     moved = after_target(ctx.states[name], prev, v)

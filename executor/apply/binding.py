@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from obsplan.executor.stages.step_results import StepResult
 
-from obsplan.kernel.versions import VersionRange, version_or_none
+from obsplan.kernel.versions import version_or_none
 from obsplan.lock.lockfile import FromRefusal, Step
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def refusal(step: Step, host: str | None) -> FromRefusal | None:
     v = version_or_none(host)
     if v is None:
         return None
-    return next((r for r in step.refuse_from or [] if VersionRange.parse(r.versions).contains(v)), None)
+    return next((r for r in step.refuse_from or [] if r.versions.contains(v)), None)
 
 
 def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step | None:
@@ -31,7 +31,7 @@ def start_step(chain: list[Step], selected: set[str], host: str | None) -> Step 
     if not steps:
         return None
     v = version_or_none(host)
-    above = [s for s in steps if v is None or (version_or_none(s.to_version) or v) > v]
+    above = [s for s in steps if v is None or (s.to_value or v) > v]
     return above[0] if above else steps[-1]
 
 

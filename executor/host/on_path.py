@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import obsplan.executor.host.accept as accept
 from obsplan.executor.stages.step_results import StepResult
 
-from obsplan.kernel.versions import Version, version_or_none
+from obsplan.kernel.versions import highest_floor
 from obsplan.lock.lockfile import Step
 
 if TYPE_CHECKING:
@@ -48,4 +48,4 @@ def _floor(runner: StepRunner, passed: list[Step]) -> str | None:
     """The highest of the recorded rollback floor and those of the steps the hand change went past."""
     row = runner.ctx.db.installed(runner.c) if runner.ctx.db is not None else None
     floors = [f for f in [row["floor"] if row is not None else None, *(s.rollback_floor for s in passed)] if f]
-    return max(floors, key=lambda f: version_or_none(f) or Version.parse("0.0.0")) if floors else None
+    return highest_floor(floors)

@@ -9,7 +9,7 @@ from obsplan.executor.stages.history_rows import StepClock
 from obsplan.executor.stages.step_journal import StepJournal
 from obsplan.executor.stages.step_results import CheckpointResult, FetchResult, FinishResult
 
-from obsplan.kernel.versions import Version, version_or_none
+from obsplan.kernel.versions import highest_floor
 
 
 def run(
@@ -37,7 +37,7 @@ def _floor(facts: StepFacts) -> str | None:
     assert facts.ctx.db is not None
     row = facts.ctx.db.installed(facts.c)
     floors = [f for f in (row["floor"] if row is not None else None, facts.step.rollback_floor) if f]
-    return max(floors, key=lambda f: version_or_none(f) or Version.parse("0.0.0")) if floors else None
+    return highest_floor(floors)
 
 
 def _record(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, lru_cache, total_ordering
+from functools import cached_property, total_ordering
 
 import semver
 
@@ -103,6 +103,13 @@ def version_or_none(text: str | None) -> Version | None:
         return None
 
 
+def highest_floor(floors: list[str]) -> str | None:
+    """The highest of these rollback floors as written (state.db's and the lock's text); one that is not a release
+    version ranks as 0.0.0."""
+    zero = Version(semver.Version(0, 0, 0))
+    return max(floors, key=lambda f: version_or_none(f) or zero) if floors else None
+
+
 def _normalise_pre(pre: str) -> str:
     """`rc0` → `rc.0`, `beta2` → `beta.2`, `rc-1` → `rc.1`, `preview` stays."""
     m = re.match(r"^(rc|alpha|beta|preview|pre)[.\-]?(\d*)(.*)$", pre)
@@ -113,7 +120,6 @@ def _normalise_pre(pre: str) -> str:
     return out + rest.replace("-", ".") if rest else out
 
 
-@lru_cache(maxsize=8192)  # a plan parses each upstream tag many times; a Version is immutable
 def parse_tag(tag: str, prefix: str = "") -> Version | None:
     """Return the release version a tag names, or None when the tag is not a release of this component.
 

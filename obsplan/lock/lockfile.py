@@ -20,6 +20,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -37,6 +38,8 @@ import obsplan.kernel.pathpolicy as pp
 from obsplan import __version__
 from obsplan.kernel.errors import ObsplanError
 from obsplan.kernel.pathtypes import BinaryName, FileName, Glob, HostPath, Name, Platform, Url, VersionText
+from obsplan.kernel.version_types import RangeValue
+from obsplan.kernel.versions import Version, version_or_none
 from obsplan.lock.formats import FORMAT_VERSION as FORMAT_VERSION  # the format this obsplan writes
 from obsplan.lock.formats import Gap
 from obsplan.lock.host_policy import ArchiveLimits as ArchiveLimits  # re-exported: part of the lock
@@ -126,7 +129,7 @@ class FromRefusal(Strict):
     """Host versions this step must not start from (apply-time binding when the host is off the plan's path)."""
 
     rule: str = Field(description="the matrix rule id, or `no_downgrade`")
-    versions: str = Field(description="version range: a host inside it may not go straight to the step's target")
+    versions: RangeValue = Field(description="version range: a host inside it may not go straight to the step's target")
     reason: str
 
 
@@ -225,6 +228,11 @@ class Step(Strict):
             data.pop("settings_from_host", None)
         return data
 
+    @cached_property
+    def to_value(self) -> Version | None:
+        """`to_version` parsed once (None when it is not a release version)."""
+        return version_or_none(self.to_version)
+
 
 class Plan(Strict):
     phases: list[str]
@@ -265,6 +273,15 @@ class ComponentLock(Strict):
     runtime: Runtime
     warnings: list[str] = Field(default_factory=list)
     advisories: list[AdvisoryEntry] = Field(default_factory=list)
+
+    @cached_property
+    def version_value(self) -> Version | None:
+        """`version` parsed once (None when it is not a release version); `current_value` likewise."""
+        return version_or_none(self.version)
+
+    @cached_property
+    def current_value(self) -> Version | None:
+        return version_or_none(self.current)
 
 
 class AdvisoryScan(Strict):

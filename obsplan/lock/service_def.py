@@ -16,6 +16,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_serializer, model_validator
 
 from obsplan.kernel.pathtypes import HostPath, Url
+from obsplan.kernel.version_types import VersionValue
 from obsplan.kernel.versions import Version
 
 _MODE_RE = re.compile(r"^0[0-7]{3}$")
@@ -97,8 +98,8 @@ class Variant(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
 
-    from_: str | None = Field(default=None, alias="from")
-    until: str | None = None
+    from_: VersionValue | None = Field(default=None, alias="from")
+    until: VersionValue | None = None
     argv: list[ArgItem] | None = None
     env: dict[str, str] | None = None
     files: list[ServiceFile] | None = None
@@ -110,21 +111,12 @@ class Variant(Strict):
     def _omit_no_check(self, handler: Any) -> Any:
         return _without_none(handler(self), "check")
 
-    @field_validator("from_", "until")
-    @classmethod
-    def _version(cls, value: str | None) -> str | None:
-        if value is not None:
-            Version.parse(value)
-        return value
-
     def matches(self, version: str) -> bool:
         try:
             v = Version.parse(version)
         except ValueError:
             return self.until is None  # an unparseable version is treated as the newest
-        return (self.from_ is None or v >= Version.parse(self.from_)) and (
-            self.until is None or v < Version.parse(self.until)
-        )
+        return (self.from_ is None or v >= self.from_.version) and (self.until is None or v < self.until.version)
 
 
 class ServiceDef(Strict):

@@ -24,10 +24,10 @@ ADVISORIES = Path(__file__).parents[1] / "fixtures" / "advisories"
 def test_specs_merge_the_override_and_decide_the_strategy(tmp_path: Path) -> None:
     specs = load_specs(config(tmp_path), "staging")
     assert {n: s for n, (_, s) in specs.entries.items()} == {"node_exporter": "latest", "mysqld_exporter": "pinned"}
-    assert specs.entries["mysqld_exporter"][0].version == "0.15.1"  # the override's version, merged
+    assert str(specs.entries["mysqld_exporter"][0].version) == "0.15.1"  # the override's version, merged
     assert specs.platforms == ["linux-amd64"]
     assert specs.repos() == ["prometheus/mysqld_exporter", "prometheus/node_exporter"]
-    assert specs.env is not None and specs.env.current["node_exporter"] == "1.4.0"
+    assert specs.env is not None and str(specs.env.current["node_exporter"]) == "1.4.0"
 
 
 def test_specs_refuse_an_unknown_environment(tmp_path: Path) -> None:
