@@ -8,8 +8,15 @@ from typing import TYPE_CHECKING
 
 import click
 
-from obsplan.cli.edge import emit_json, fail, guarded, json_option
-from obsplan.cli.shared_options import output_file_option
+from obsplan.cli.edge import emit_json, fail, guarded
+from obsplan.cli.shared_options import (
+    config_options,
+    facts_files_option,
+    json_option,
+    max_chars_diff_option,
+    output_file_option,
+    show_all_option,
+)
 from obsplan.cli.sign_command import sign_key_option, sign_lock
 from obsplan.compiler.config.inputs import load_inputs
 from obsplan.compiler.config.plan_options import Options
@@ -23,21 +30,8 @@ if TYPE_CHECKING:
     from obsplan.lock.lockfile import Lock
 
 
-def _config_options(f):  # type: ignore[no-untyped-def]
-    f = click.option(
-        "--config-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=Path("."),
-        show_default=True,
-        help="Directory with versions.yaml and upgrade-policy.yaml.",
-    )(f)
-    f = click.option("--env", "env", default="default", show_default=True, help="Environment in versions.yaml.")(f)
-    f = click.option("--offline", is_flag=True, help="Never touch the network (cache, then embedded snapshot).")(f)
-    return f
-
-
 @click.command()
-@_config_options
+@config_options
 @output_file_option("Lock file to write [default: plans/<env>.lock].")
 @click.option(
     "--check", is_flag=True, help="Exit 1 and list how the lock differs from what its inputs decide (no network)."
@@ -61,13 +55,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
 @sign_key_option
-@click.option(
-    "--facts",
-    "facts_paths",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
-)
+@facts_files_option
 @json_option
 @guarded
 def plan(
@@ -219,7 +207,7 @@ def _print_table(lock, settings: Settings) -> None:  # type: ignore[no-untyped-d
 
 
 @click.command("check-upgrades")
-@_config_options
+@config_options
 @json_option
 @guarded
 def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> None:
@@ -238,8 +226,8 @@ def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> 
 
 @click.command("list-versions")
 @click.argument("component")
-@_config_options
-@click.option("--all", "show_all", is_flag=True, help="Include pre-releases and tags that are not releases.")
+@config_options
+@show_all_option("Include pre-releases and tags that are not releases.")
 @json_option
 @guarded
 def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
@@ -273,12 +261,8 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
     show_default=True,
     help="markdown: the PR comment a CI job posts (always under GitHub's 65,536 characters).",
 )
-@click.option("--all", "show_all", is_flag=True, help="Also show data-source differences (source github → cache).")
-@click.option(
-    "--max-chars",
-    type=click.IntRange(min=1000),
-    help="markdown: cut details beyond this many characters (e.g. to post several diffs in one comment).",
-)
+@show_all_option("Also show data-source differences (source github → cache).")
+@max_chars_diff_option
 @json_option
 @guarded
 def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as_json: bool) -> None:

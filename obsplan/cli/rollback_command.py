@@ -9,8 +9,15 @@ from typing import Any
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option, reporter
-from obsplan.cli.shared_options import mode_option, root_option, service_manager_option
+from obsplan.cli.edge import emit_json, guarded, reporter
+from obsplan.cli.shared_options import (
+    force_option,
+    health_timeout_option,
+    json_option,
+    mode_option,
+    root_option,
+    service_manager_option,
+)
 from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 
 
@@ -22,10 +29,10 @@ from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 @click.option("--list", "list_only", is_flag=True, help="List rollback points and installed versions.")
 @click.option("--to", "to", help="A rollback point id, 'adopted' or an installed version (default: newest point).")
 @root_option()
-@service_manager_option
+@service_manager_option()
 @mode_option()
-@click.option("--health-timeout", type=float)
-@click.option("--force", is_flag=True, help="Roll back even when that version's own checker refuses the configuration.")
+@health_timeout_option()
+@force_option("Roll back even when that version's own checker refuses the configuration.")
 @json_option
 @guarded
 def rollback_cmd(

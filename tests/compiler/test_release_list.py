@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from obsplan.compiler.sources.release_list import Tag, component_definition, release_rows
+
 from obsplan.kernel.errors import ObsplanError
 from obsplan.kernel.versions import Version
 
