@@ -60,7 +60,7 @@ def rollback_cmd(
                 key="--last-run",
                 hint="obsplan rollback --last-run [--root R] [--json]",
             )
-        _rollback_last_run(root, as_json, service_manager=service_manager, mode=mode, health_timeout=health_timeout)
+        _rollback_last_run(root, as_json, service_manager, mode, health_timeout)
         return
     if component is None:
         raise ObsplanError("missing COMPONENT", key="COMPONENT", hint="obsplan rollback COMPONENT, or --last-run")
@@ -94,12 +94,15 @@ def _render_points(info: dict[str, Any], component: str, as_json: bool) -> None:
         click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
 
 
-def _rollback_last_run(root: Path, as_json: bool, **how: Any) -> None:
-    """`rollback --last-run`: every component the last apply run changed; `how`: service manager, mode,
-    health timeout."""
+def _rollback_last_run(
+    root: Path, as_json: bool, service_manager: str, mode: str, health_timeout: float | None
+) -> None:
+    """`rollback --last-run`: every component the last apply run changed."""
     from obsplan.executor.recovery.lastrun import rollback_last_run
 
-    run_id, results = rollback_last_run(root, reporter(as_json), **how)
+    run_id, results = rollback_last_run(
+        root, reporter(as_json), service_manager=service_manager, mode=mode, health_timeout=health_timeout
+    )
     if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
         from obsplan.executor.reporters import Event, JsonLinesReporter
 
