@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from obsplan.compiler.config.inputs import Inputs
+from obsplan.compiler.config.plan_options import Options
 from obsplan.compiler.run import Settings, compile_environment
 
 from obsplan.lock.lockfile import Artifact, Lock, load_lock
@@ -20,16 +21,10 @@ SHIPPED = "(shipped)"  # inputs named so are obsplan's own files: they change wi
 
 
 def check_lock(
-    lock_path: Path,
-    config_dir: Path,
-    env: str,
-    inputs: Inputs,
-    settings: Settings,
-    allow: frozenset[str],
-    *,
-    require_checksums: bool = False,
+    lock_path: Path, inputs: Inputs, opts: Options, settings: Settings, *, require_checksums: bool = False
 ) -> list[str]:
-    """Every way the lock differs from what the inputs decide, one line each (empty: the lock is good)."""
+    """Every way the lock differs from what the inputs decide for `opts.environment` (its `allow` let through),
+    one line each (empty: the lock is good)."""
     problems: list[str] = []
     raw = load_lock(lock_path, verify=False)
     if raw.content_sha256 != raw.body_digest():
@@ -40,9 +35,8 @@ def check_lock(
     problems += _changed_inputs(raw, inputs, str(lock_path))
     # Re-compile offline against the lock itself: versions are kept while they still satisfy the config and
     # the matrix, so any difference is a locked version that no longer fits.
-    result = compile_environment(
-        config_dir, env, settings, offline=True, previous_lock=lock_path, allow=allow, inputs=inputs
-    )
+    again = Options(opts.environment, opts.now, offline=True, allow=opts.allow, previous_lock=lock_path)
+    result = compile_environment(inputs, again, settings)
     problems += [f"refused by rule {r}" for r in result.refusals]
     promoted = {k: v for k, v in result.lock.inputs.items() if k.startswith("promoted:")}
     if promoted != {k: v for k, v in raw.inputs.items() if k.startswith("promoted:")}:

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from obsplan.compiler.compile import CompileResult, Services, compile_lock
 from obsplan.compiler.config.catalog import downloads_products
-from obsplan.compiler.config.inputs import Inputs, load_inputs
+from obsplan.compiler.config.inputs import Inputs
 from obsplan.compiler.config.plan_options import Options
 from obsplan.compiler.config.specs_stage import effective_specs
 from obsplan.compiler.intel.advisories import load_advisories
@@ -33,7 +33,6 @@ from obsplan.compiler.sources.sources_stage import fetch_first
 from obsplan.compiler.sources.upstream_checksums import ChecksumFetcher
 
 from obsplan.kernel.errors import ObsplanError
-from obsplan.lock.hostfacts import FactsInput
 from obsplan.lock.lockfile import Lock, load_lock
 
 if TYPE_CHECKING:
@@ -96,44 +95,23 @@ def source_chain(
     return [grafana, github, snapshot] if not offline or settings.cache_dir is not None else [snapshot]
 
 
-def compile_environment(
-    config_dir: Path,
-    env: str,
-    settings: Settings,
-    *,
-    offline: bool = False,
-    previous_lock: Path | None = None,
-    upgrade: bool = False,
-    upgrade_packages: frozenset[str] = frozenset(),
-    allow: frozenset[str] = frozenset(),
-    inputs: Inputs | None = None,
-    advisory_dirs: tuple[Path, ...] = (),
-    facts: FactsInput | None = None,
-) -> CompileResult:
-    inputs = inputs or load_inputs(config_dir)
-    _, _, env_offline = effective_specs(inputs, env)
-    offline = offline or env_offline
+def compile_environment(inputs: Inputs, opts: Options, settings: Settings) -> CompileResult:
+    """Compile `opts.environment` of the loaded `inputs` (offline too when the environment says so)."""
+    _, _, env_offline = effective_specs(inputs, opts.environment)
+    if env_offline and not opts.offline:
+        opts = replace(opts, offline=True)
     previous: Lock | None = None
     read: dict[Path, Lock] = {}  # the previous lock is also one of the folder's locks: read it once
-    if previous_lock is not None and previous_lock.exists():
-        previous = load_lock(previous_lock, verify=False)
-        read[previous_lock.resolve()] = previous
-        if previous.environment != env:
+    if opts.previous_lock is not None and opts.previous_lock.exists():
+        previous = load_lock(opts.previous_lock, verify=False)
+        read[opts.previous_lock.resolve()] = previous
+        if previous.environment != opts.environment:
             previous = None
-    opts = Options(
-        environment=env,
-        now=settings.now,
-        offline=offline,
-        upgrade=upgrade,
-        upgrade_packages=upgrade_packages,
-        allow=allow,
-        facts=facts,
-    )
-    dirs = [previous_lock.parent if previous_lock is not None else Path("plans"), Path("plans")]
+    dirs = [opts.previous_lock.parent if opts.previous_lock is not None else Path("plans"), Path("plans")]
     locks = folder_locks(dirs, read=read)
-    espec = inputs.versions.environments.get(env)
-    promoted = find_promoted(env, espec, locks, dirs, str(inputs.config_dir / "versions.yaml"))
-    return asyncio.run(_compile(inputs, opts, settings, previous, advisory_dirs, locks, promoted))
+    espec = inputs.versions.environments.get(opts.environment)
+    promoted = find_promoted(opts.environment, espec, locks, dirs, str(inputs.config_dir / "versions.yaml"))
+    return asyncio.run(_compile(inputs, opts, settings, previous, locks, promoted))
 
 
 def checksum_book(locks: list[FolderLock], promoted: FolderLock | None, snapshot: SnapshotSource) -> ChecksumBook:
@@ -150,7 +128,6 @@ async def _compile(
     opts: Options,
     settings: Settings,
     previous: Lock | None,
-    advisory_dirs: tuple[Path, ...],
     locks: list[FolderLock],
     promoted: FolderLock | None,
 ) -> CompileResult:
@@ -159,7 +136,7 @@ async def _compile(
         sources = source_chain(client, settings, opts.offline, snapshot)
         http = http_cache(client, settings, opts.offline)
         checksums = ChecksumFetcher(http)
-        paths = _advisory_paths(inputs, advisory_dirs)
+        paths = _advisory_paths(inputs, opts.advisory_dirs)
         for p in paths:
             if not p.exists():
                 raise ObsplanError(

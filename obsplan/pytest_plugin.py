@@ -38,6 +38,8 @@ def _now(config: pytest.Config) -> datetime:
 @pytest.fixture
 def obsplan_plan(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """Compile an environment offline and return its plan as stable YAML text (as_dict=True: a dict)."""
+    from obsplan.compiler.config.inputs import load_inputs
+    from obsplan.compiler.config.plan_options import Options
     from obsplan.compiler.render.plan_view import plan_text, plan_view
     from obsplan.compiler.run import Settings, compile_environment
 
@@ -52,7 +54,8 @@ def obsplan_plan(request: pytest.FixtureRequest) -> Callable[..., Any]:
         folder = Path(config_dir if config_dir is not None else str(config.getini("obsplan_config_dir")))
         if not folder.is_absolute():
             folder = config.rootpath / folder
-        result = compile_environment(folder, env, settings, offline=True, allow=frozenset(allow))
+        opts = Options(environment=env, now=settings.now, offline=True, allow=frozenset(allow))
+        result = compile_environment(load_inputs(folder), opts, settings)
         view = plan_view(result.lock, [str(r) for r in result.refusals])
         return view if as_dict else plan_text(view)
 

@@ -9,6 +9,7 @@ from obsplan.compiler.plan.soak_rules import parse_duration
 from pydantic import Field, field_validator
 
 from obsplan.kernel.pathtypes import Name, RelFile, Url
+from obsplan.lock.host_policy import KEEP_VERSIONS, RETENTION_DAYS
 from obsplan.lock.lockfile import PostVerify, Risk
 
 
@@ -26,8 +27,8 @@ class SafetySpec(Strict):
 
 
 class RollbackSpec(Strict):
-    keep_versions: int = Field(default=3, ge=1, le=1000)
-    retention_days: int = Field(default=30, ge=0, le=36500)
+    keep_versions: int = Field(default=KEEP_VERSIONS, ge=1, le=1000)
+    retention_days: int = Field(default=RETENTION_DAYS, ge=0, le=36500)
 
 
 class ArchiveLimitsSpec(Strict):

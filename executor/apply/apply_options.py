@@ -21,7 +21,7 @@ from obsplan.kernel.errors import EXIT_OK, ObsplanError
 from obsplan.lock.lockfile import HostPolicy, Lock
 
 
-@dataclass
+@dataclass(frozen=True)
 class ApplyOptions:
     root: Path = Path("/")
     mode: str = "standard"
@@ -87,8 +87,8 @@ def make_context(
         force=options.force,
         rehearse=options.rehearse,
         health_timeout=options.health_timeout,
-        keep_versions=options.keep_versions if options.keep_versions is not None else 3,
-        keep_days=options.keep_days if options.keep_days is not None else 30.0,
+        keep_versions=options.keep_versions if options.keep_versions is not None else policy.keep_versions,
+        keep_days=options.keep_days if options.keep_days is not None else float(policy.retention_days),
         allow_unverified=options.allow_unverified,
     )
 

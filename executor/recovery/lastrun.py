@@ -5,7 +5,6 @@ earliest version before one of the run's steps that the component's rollback flo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from obsplan.executor.host.layout import Layout
 from obsplan.executor.reporters import Reporter
@@ -47,7 +46,15 @@ def allowed_before(befores: list[str | None], floor: str | None) -> str | None:
     return None
 
 
-def rollback_last_run(root: Path, reporter: Reporter, **kwargs: Any) -> tuple[str | None, list[StepResult]]:
+def rollback_last_run(
+    root: Path,
+    reporter: Reporter,
+    service_manager: str = "auto",
+    mode: str = "standard",
+    health_timeout: float | None = None,
+) -> tuple[str | None, list[StepResult]]:
+    """Every component the last apply run changed, back to its version before that run (each a `rollback`
+    with this service manager, mode and health window)."""
     import obsplan.executor.recovery.rollback as rollbacks
 
     layout = Layout(root.resolve())
@@ -71,7 +78,7 @@ def rollback_last_run(root: Path, reporter: Reporter, **kwargs: Any) -> tuple[st
         elif current == before:
             results.append(StepResult(sid, c, "up_to_date", "already_back", {"version": before}))
         else:
-            results.append(rollbacks.rollback(root, c, before, reporter, **kwargs))
+            results.append(rollbacks.rollback(root, c, before, reporter, service_manager, mode, health_timeout))
     return run_id, results
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option, reporter
-from obsplan.cli.shared_options import root_option, service_manager_option
+from obsplan.cli.edge import emit_json, guarded, reporter
+from obsplan.cli.shared_options import json_option, root_option, service_manager_option
 
 
 @click.command(
@@ -15,7 +15,7 @@ from obsplan.cli.shared_options import root_option, service_manager_option
 )
 @click.argument("component")
 @root_option()
-@service_manager_option
+@service_manager_option()
 @json_option
 @guarded
 def adopt_cmd(component: str, root: Path, service_manager: str, as_json: bool) -> None:

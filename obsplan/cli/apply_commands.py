@@ -4,20 +4,18 @@ from __future__ import annotations
 
 import functools
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option, reporter
-from obsplan.cli.shared_options import (
-    allow_unverified_option,
-    lock_file_option,
-    mode_option,
-    root_option,
-    service_manager_option,
-)
-from obsplan.cli.sign_command import allowed_signers_option, open_signed
+from obsplan.cli.edge import emit_json, guarded, reporter
+from obsplan.cli.shared_options import LOCK_FILE, apply_options, json_option, lock_file_option, root_option
+from obsplan.cli.sign_command import open_signed
+
+if TYPE_CHECKING:
+    from obsplan.executor.apply.apply_options import ApplyOptions
 
 # Each command imports the executor modules it needs when it runs: tests/test_cli_shape.py holds this.
 
@@ -28,69 +26,60 @@ APPLY_EPILOG = (
 )
 
 
-def _apply_options(f: Any, lock_required: bool = True) -> Any:
-    options: list[Any] = [
-        click.argument("lock", type=click.Path(dir_okay=False, path_type=Path), required=lock_required),
-        root_option(),
-        mode_option("safe: serial, 120 s health window; standard: 60 s; fast: parallel within a phase, 20 s."),
-        click.option("--dry-run", is_flag=True, help="Print every action; change nothing under --root."),
-        click.option("--phase", help="Only steps of this phase."),
-        click.option("--component", help="Only steps of this component."),
-        service_manager_option,
-        click.option("--force", is_flag=True, help="Apply a step even when the host is off the plan's path."),
-        click.option(
-            "--rehearse",
-            is_flag=True,
-            help="Rehearse one-way steps (those setting a rollback floor) on a copy of the data before their "
-            "switch, as --mode safe does.",
-        ),
-        click.option(
-            "--artifacts",
-            "artifacts_dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            help="Take artifacts from this directory (by file name) instead of downloading.",
-        ),
-        click.option(
-            "--bundle",
-            type=click.Path(path_type=Path),
-            help="Take every artifact from this bundle (directory or .tar from 'obsplan bundle'); its lock "
-            "must be byte-identical to LOCK; never opens a network connection.",
-        ),
-        click.option(
-            "--auto",
-            is_flag=True,
-            help="Unattended: run only steps approved in the lock or with 'obsplan approve'; the others "
-            "(and steps requiring them) stay pending approval, which is not a failure (exit 0).",
-        ),
-        allow_unverified_option(
-            "Install artifacts the lock has no sha256 for (refused otherwise); warns per artifact and "
-            "is recorded in the history."
-        ),
-        click.option("--health-timeout", type=float, help="Override the mode's health window (seconds)."),
-        click.option(
-            "--keep-versions",
-            type=int,
-            help="Versions/rollback points kept (default: the lock's host_policy.keep_versions, 3).",
-        ),
-        click.option(
-            "--keep-days",
-            type=float,
-            help="Max age of old versions and backups (default: the lock's host_policy.retention_days, 30).",
-        ),
-        allowed_signers_option,
-        json_option,
-    ]
-    for opt in reversed(options):
-        f = opt(f)
-    return f
+def _as_apply_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The command receives its click parameters as one `ApplyOptions`, built with explicit keywords (the
+    executor's module imported when the command runs)."""
+
+    @functools.wraps(command)
+    def build(
+        *,
+        root: Path,
+        mode: str,
+        dry_run: bool,
+        phase: str | None,
+        component: str | None,
+        service_manager: str,
+        force: bool,
+        rehearse: bool,
+        artifacts_dir: Path | None,
+        bundle: Path | None,
+        auto: bool,
+        allow_unverified: bool,
+        health_timeout: float | None,
+        keep_versions: int | None,
+        keep_days: float | None,
+        **rest: Any,
+    ) -> None:
+        from obsplan.executor.apply.apply_options import ApplyOptions
+
+        options = ApplyOptions(
+            root=root,
+            mode=mode,
+            dry_run=dry_run,
+            phase=phase,
+            component=component,
+            service_manager=service_manager,
+            force=force,
+            rehearse=rehearse,
+            artifacts_dir=artifacts_dir,
+            health_timeout=health_timeout,
+            keep_versions=keep_versions,
+            keep_days=keep_days,
+            bundle=bundle,
+            auto=auto,
+            allow_unverified=allow_unverified,
+        )
+        command(options=options, **rest)
+
+    return build
 
 
-def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: bool, **options: Any) -> None:
-    """Check LOCK's signature when asked, apply it under `root` with `options` (ApplyOptions' fields), exit."""
+def _do_apply(lock: Path, options: ApplyOptions, allowed_signers: Path | None, as_json: bool) -> None:
+    """Check LOCK's signature when asked, apply it as `options` say, exit."""
     import obsplan.executor.apply.engine as engine
 
     opened = open_signed(lock, allowed_signers)  # read once: the signed bytes are the ones applied
-    report = engine.apply(opened, engine.ApplyOptions(root=root, **options), reporter(as_json))
+    report = engine.apply(opened, options, reporter(as_json))
     if not as_json:
         from obsplan.executor.apply.heldback import summary_lines
 
@@ -100,25 +89,29 @@ def _do_apply(lock: Path, root: Path, allowed_signers: Path | None, as_json: boo
     if pending and not as_json:
         click.echo(
             f"{len(pending)} step(s) pending approval (not applied, not a failure): {', '.join(pending)}; "
-            f"approve with 'obsplan approve STEP_ID --root {root}', then apply --auto again"
+            f"approve with 'obsplan approve STEP_ID --root {options.root}', then apply --auto again"
         )
     sys.exit(report.exit_code)
 
 
 @click.command("apply", epilog=APPLY_EPILOG)
-@_apply_options
+@click.argument("lock", type=LOCK_FILE)
+@apply_options
 @guarded
-def apply_cmd(**kwargs: Any) -> None:
+@_as_apply_options
+def apply_cmd(lock: Path, options: ApplyOptions, allowed_signers: Path | None, as_json: bool) -> None:
     """Apply a lock on this host (idempotent, automatic rollback).
 
     Apply the steps of LOCK to this host (idempotent: applying twice does nothing the second time)."""
-    _do_apply(**kwargs)
+    _do_apply(lock, options, allowed_signers, as_json)
 
 
 @click.command("resume")
-@functools.partial(_apply_options, lock_required=False)
+@click.argument("lock", type=LOCK_FILE, required=False)
+@apply_options
 @guarded
-def resume_cmd(lock: Path | None, root: Path, **kwargs: Any) -> None:
+@_as_apply_options
+def resume_cmd(lock: Path | None, options: ApplyOptions, allowed_signers: Path | None, as_json: bool) -> None:
     """Finish an interrupted apply.
 
     Resume an interrupted apply: the same as running apply again (both converge).
@@ -126,7 +119,7 @@ def resume_cmd(lock: Path | None, root: Path, **kwargs: Any) -> None:
     Without LOCK, the lock of the last apply under --root is used."""
     from obsplan.executor import queries
 
-    _do_apply(lock=lock or queries.last_applied_lock(root), root=root, **kwargs)
+    _do_apply(lock or queries.last_applied_lock(options.root), options, allowed_signers, as_json)
 
 
 @click.command("approve", epilog="Exit codes: 0 approved, 2 unknown step id or no lock.")

@@ -6,16 +6,21 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
 if TYPE_CHECKING:
     from obsplan.lock.read import LockFile
 
-from obsplan.cli.edge import emit_json, guarded, json_option
-from obsplan.cli.shared_options import allow_unverified_option
-from obsplan.cli.sign_command import allowed_signers_option, open_signed
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import (
+    allow_unverified_option,
+    allowed_signers_option,
+    json_option,
+    output_bundle_option,
+)
+from obsplan.cli.sign_command import open_signed
 from obsplan.executor.bundle import tarball
 from obsplan.executor.bundle.build import build_bundle
 from obsplan.executor.bundle.verify import VerifyResult, verify_bundle
@@ -52,12 +57,7 @@ def _render_verify(result: VerifyResult, as_json: bool) -> None:
 
 @click.command("bundle", epilog=EPILOG)
 @click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    help="Bundle directory, or FILE.tar for one plain tar to carry (with --extract: the directory).",
-)
+@output_bundle_option("Bundle directory, or FILE.tar for one plain tar to carry (with --extract: the directory).")
 @click.option(
     "--platform",
     "platforms",
@@ -106,9 +106,13 @@ def bundle_cmd(
     allow_unverified: bool,
     verify_dir: Path | None,
     extract_tar: Path | None,
+    with_obsplan: bool,
+    python_version: str | None,
+    python_platform: str | None,
+    find_links: tuple[Path, ...],
+    no_index: bool,
     allowed_signers: Path | None,
     as_json: bool,
-    **wheels: Any,
 ) -> None:
     """Build, verify or extract an air-gapped bundle of a lock.
 
@@ -117,7 +121,7 @@ def bundle_cmd(
 
     Then, on the air-gapped host: obsplan apply LOCK --bundle DIR|FILE.tar"""
     _check_modes(lock, verify_dir, extract_tar, allowed_signers)
-    wheel_opts = _wheel_options(**wheels)
+    wheel_opts = _wheel_options(with_obsplan, python_version, python_platform, find_links, no_index)
     if verify_dir is not None:
         _render_verify(verify_bundle(verify_dir), as_json)
         return

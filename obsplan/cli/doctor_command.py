@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option
-from obsplan.cli.shared_options import root_option
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import json_option, root_option, service_manager_option, state_dir_option
 from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK
 
 
@@ -23,17 +23,9 @@ def register(group: click.Group) -> None:
         help="Move a broken state.db aside (kept, never deleted) and rebuild the installed versions "
         "from the host's current links.",
     )
-    @click.option(
-        "--service-manager",
-        type=click.Choice(["auto", "systemd", "supervisord"]),
-        default="auto",
-        show_default=True,
-        help="Where units are looked for.",
-    )
-    @click.option(
-        "--state-dir",
-        type=click.Path(path_type=Path),
-        help="Check the rollout journal (rollouts.db) in this directory, on the controller, instead of a host.",
+    @service_manager_option("Where units are looked for.")
+    @state_dir_option(
+        "Check the rollout journal (rollouts.db) in this directory, on the controller, instead of a host."
     )
     @json_option
     @guarded

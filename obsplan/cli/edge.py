@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from obsplan.cli.shared_options import json_option as json_option  # re-exported for callers of the edge
 from obsplan.kernel.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, ObsplanError
 
 if TYPE_CHECKING:
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_CODES_HELP = "Exit codes: 0 ok, 1 check/step failed, 2 bad input, 3 internal error, 130 interrupted."
-
-
-def json_option(f: F) -> F:
-    return click.option("--json", "as_json", is_flag=True, help="Machine-readable JSON output.")(f)
 
 
 def reporter(as_json: bool) -> Reporter:

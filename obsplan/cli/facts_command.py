@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option
-from obsplan.cli.shared_options import lock_file_option, output_file_option, root_option
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import inventory_option, json_option, lock_file_option, output_file_option, root_option
 
 
 def _fleet(inventory: Path, output: Path | None, as_json: bool) -> None:
@@ -39,11 +39,7 @@ def register(group: click.Group) -> None:
     @output_file_option(
         "Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'. With --inventory: a directory."
     )
-    @click.option(
-        "--inventory",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Collect every host's facts over SSH (as `obsplan rollout` connects) into -o DIR/HOST.json.",
-    )
+    @inventory_option("Collect every host's facts over SSH (as `obsplan rollout` connects) into -o DIR/HOST.json.")
     @json_option
     @guarded
     def facts_cmd(

@@ -9,8 +9,9 @@ from __future__ import annotations
 import click
 
 from obsplan import __version__
-from obsplan.cli.edge import EXIT_CODES_HELP, JsonErrorsMixin, emit_json, guarded, json_option
+from obsplan.cli.edge import EXIT_CODES_HELP, JsonErrorsMixin, emit_json, guarded
 from obsplan.cli.lazy_group import LazyCommand, LazyGroup
+from obsplan.cli.shared_options import json_option
 
 __all__ = ["main", "emit_json", "guarded", "json_option"]
 

@@ -8,10 +8,18 @@ from typing import TYPE_CHECKING
 
 import click
 
-from obsplan.cli.edge import emit_json, fail, guarded, json_option
-from obsplan.cli.shared_options import output_file_option
+from obsplan.cli.edge import emit_json, fail, guarded
+from obsplan.cli.shared_options import (
+    config_options,
+    facts_files_option,
+    json_option,
+    max_chars_diff_option,
+    output_file_option,
+    show_all_option,
+)
 from obsplan.cli.sign_command import sign_key_option, sign_lock
 from obsplan.compiler.config.inputs import load_inputs
+from obsplan.compiler.config.plan_options import Options
 from obsplan.compiler.render.plan_report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
@@ -22,21 +30,8 @@ if TYPE_CHECKING:
     from obsplan.lock.lockfile import Lock
 
 
-def _config_options(f):  # type: ignore[no-untyped-def]
-    f = click.option(
-        "--config-dir",
-        type=click.Path(path_type=Path, file_okay=False),
-        default=Path("."),
-        show_default=True,
-        help="Directory with versions.yaml and upgrade-policy.yaml.",
-    )(f)
-    f = click.option("--env", "env", default="default", show_default=True, help="Environment in versions.yaml.")(f)
-    f = click.option("--offline", is_flag=True, help="Never touch the network (cache, then embedded snapshot).")(f)
-    return f
-
-
 @click.command()
-@_config_options
+@config_options
 @output_file_option("Lock file to write [default: plans/<env>.lock].")
 @click.option(
     "--check", is_flag=True, help="Exit 1 and list how the lock differs from what its inputs decide (no network)."
@@ -60,13 +55,7 @@ def _config_options(f):  # type: ignore[no-untyped-def]
     help="Directory (or file) of OSV JSON advisories (repeatable; adds to the policy's list).",
 )
 @sign_key_option
-@click.option(
-    "--facts",
-    "facts_paths",
-    multiple=True,
-    type=click.Path(path_type=Path),
-    help="Host facts JSON from 'obsplan facts' (repeatable, or a folder of them): plan from what the host runs.",
-)
+@facts_files_option
 @json_option
 @guarded
 def plan(
@@ -91,22 +80,21 @@ def plan(
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
-    if check or require_checksums:
-        _run_check(lock_path, config_dir, env, inputs, settings, frozenset(allow), check, require_checksums, as_json)
-    _known_components(upgrade_packages, sorted(inputs.versions.components))
-    result = compile_environment(
-        config_dir,
-        env,
-        settings,
+    opts = Options(
+        environment=env,
+        now=settings.now,
         offline=offline,
-        previous_lock=lock_path,
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
         allow=frozenset(allow),
-        inputs=inputs,
+        facts=None if check or require_checksums else read_fleet(facts_paths),  # --check reads no host facts
+        previous_lock=lock_path,
         advisory_dirs=advisory_dirs,
-        facts=read_fleet(facts_paths),
     )
+    if check or require_checksums:
+        _run_check(inputs, opts, settings, check, require_checksums, as_json)
+    _known_components(upgrade_packages, sorted(inputs.versions.components))
+    result = compile_environment(inputs, opts, settings)
     if result.refusals:
         if not as_json:
             for r in result.refusals:
@@ -129,24 +117,18 @@ def plan(
 
 
 def _run_check(
-    lock_path: Path,
-    config_dir: Path,
-    env: str,
-    inputs: Inputs,
-    settings: Settings,
-    allow: frozenset[str],
-    check: bool,
-    require_checksums: bool,
-    as_json: bool,
+    inputs: Inputs, opts: Options, settings: Settings, check: bool, require_checksums: bool, as_json: bool
 ) -> None:
-    """`plan --check [--require-checksums]`: compare, report and exit."""
+    """`plan --check [--require-checksums]`: compare the lock `opts.previous_lock` with its inputs, report, exit."""
     from obsplan.compiler.check import check_lock, missing_checksums
 
     if not check:
         raise ObsplanError(
             "--require-checksums is a question of --check", key="--require-checksums", hint="add --check"
         )
-    problems = check_lock(lock_path, config_dir, env, inputs, settings, allow, require_checksums=require_checksums)
+    assert opts.previous_lock is not None  # plan always names the lock it writes
+    lock_path = opts.previous_lock
+    problems = check_lock(lock_path, inputs, opts, settings, require_checksums=require_checksums)
     _check_only(problems, lock_path, as_json, None if require_checksums else missing_checksums(lock_path))
 
 
@@ -225,15 +207,15 @@ def _print_table(lock, settings: Settings) -> None:  # type: ignore[no-untyped-d
 
 
 @click.command("check-upgrades")
-@_config_options
+@config_options
 @json_option
 @guarded
 def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> None:
     """Show available upgrades without writing files."""
     settings = Settings.from_env()
-    result = compile_environment(
-        config_dir, env, settings, offline=offline, previous_lock=Path("plans") / f"{env}.lock", upgrade=True
-    )
+    previous = Path("plans") / f"{env}.lock"
+    opts = Options(environment=env, now=settings.now, offline=offline, upgrade=True, previous_lock=previous)
+    result = compile_environment(load_inputs(config_dir), opts, settings)
     if as_json:
         emit_json({"components": upgrade_lines(result.lock), "refusals": [str(r) for r in result.refusals]})
         return
@@ -244,45 +226,20 @@ def check_upgrades(config_dir: Path, env: str, offline: bool, as_json: bool) -> 
 
 @click.command("list-versions")
 @click.argument("component")
-@_config_options
-@click.option("--all", "show_all", is_flag=True, help="Include pre-releases and tags that are not releases.")
+@config_options
+@show_all_option("Include pre-releases and tags that are not releases.")
 @json_option
 @guarded
 def list_versions(component: str, config_dir: Path, env: str, offline: bool, show_all: bool, as_json: bool) -> None:
     """Known release versions of a component, newest first."""
-    from obsplan.compiler.config.catalog import builtin_definitions, resolve_definition
-    from obsplan.compiler.config.specs_stage import effective_specs
-    from obsplan.compiler.config.versions_file import ComponentSpec
-    from obsplan.kernel.versions import go_module_twin, parse_tag
+    from obsplan.compiler.sources.release_list import component_definition, release_rows
 
-    builtins = builtin_definitions()
-    spec = ComponentSpec()
-    if (config_dir / "versions.yaml").exists():
-        specs, _, env_off = effective_specs(load_inputs(config_dir), env)
-        offline = offline or env_off
-        if component in specs:
-            spec = specs[component][0]
-    if component not in builtins and spec == ComponentSpec():
-        raise ObsplanError(f"unknown component {component!r}", hint=f"built-in: {', '.join(sorted(builtins))}")
-    defn = resolve_definition(component, spec, builtins, "versions.yaml")
-    rows = []
-    found, note = release_data(defn.github_repo, Settings.from_env(), offline)
+    inputs = load_inputs(config_dir) if (config_dir / "versions.yaml").exists() else None
+    defn, env_offline = component_definition(component, inputs, env)
+    found, note = release_data(defn.github_repo, Settings.from_env(), offline or env_offline)
     if note and not as_json:
         click.echo(f"note: {note}", err=True)
-    for tag, published, pre in found:
-        v = parse_tag(tag, defn.tag_prefix)
-        if v is None or (defn.ignore_go_module_twins and go_module_twin(v)):
-            if show_all:
-                rows.append({"tag": tag, "version": None, "date": published, "prerelease": pre})
-            continue
-        if (pre or v.is_prerelease) and not show_all:
-            continue
-        rows.append({"tag": tag, "version": str(v), "date": published, "prerelease": pre or v.is_prerelease})
-    from obsplan.kernel.versions import Version
-
-    rows.sort(
-        key=lambda r: (r["version"] is not None, Version.parse(r["version"]) if r["version"] else None), reverse=True
-    )
+    rows = release_rows(found, defn, show_all)
     if as_json:
         emit_json(rows)
         return
@@ -304,12 +261,8 @@ def list_versions(component: str, config_dir: Path, env: str, offline: bool, sho
     show_default=True,
     help="markdown: the PR comment a CI job posts (always under GitHub's 65,536 characters).",
 )
-@click.option("--all", "show_all", is_flag=True, help="Also show data-source differences (source github → cache).")
-@click.option(
-    "--max-chars",
-    type=click.IntRange(min=1000),
-    help="markdown: cut details beyond this many characters (e.g. to post several diffs in one comment).",
-)
+@show_all_option("Also show data-source differences (source github → cache).")
+@max_chars_diff_option
 @json_option
 @guarded
 def diff(old: str, new: str, fmt: str, show_all: bool, max_chars: int | None, as_json: bool) -> None:

@@ -7,8 +7,15 @@ from typing import Any
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option
-from obsplan.cli.shared_options import lock_file_option, root_option, service_manager_option
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import (
+    facts_dir_option,
+    history_limit_option,
+    json_option,
+    lock_file_option,
+    root_option,
+    service_manager_option,
+)
 
 # `status` on an empty root loads no doit, httpx or lock models: tests/test_cli_shape.py holds this.
 
@@ -16,12 +23,9 @@ from obsplan.cli.shared_options import lock_file_option, root_option, service_ma
 @click.command("status")
 @root_option()
 @lock_file_option("Compare with this lock (default: the last applied one).")
-@service_manager_option
-@click.option(
-    "--facts",
-    "facts_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The fleet instead: facts collected by `obsplan facts --inventory I -o DIR`, one table host × component.",
+@service_manager_option()
+@facts_dir_option(
+    "The fleet instead: facts collected by `obsplan facts --inventory I -o DIR`, one table host × component."
 )
 @json_option
 @guarded
@@ -85,7 +89,7 @@ def _render_status(rows: list[dict[str, Any]]) -> None:
 @click.command("history")
 @click.argument("component", required=False)
 @root_option()
-@click.option("--limit", type=int, default=50, show_default=True)
+@history_limit_option
 @json_option
 @guarded
 def history_cmd(component: str | None, root: Path, limit: int, as_json: bool) -> None:

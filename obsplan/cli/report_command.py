@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option
-from obsplan.cli.shared_options import output_file_option
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import json_option, max_chars_report_option, output_file_option
 from obsplan.kernel.errors import ObsplanError
 
 
@@ -15,12 +15,7 @@ from obsplan.kernel.errors import ObsplanError
 @click.argument("locks", metavar="LOCK...", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=Path))
 @output_file_option("Write the report of the one LOCK here (default: standard output).")
 @click.option("--write", is_flag=True, help="Write each LOCK's report next to it (LOCK with .md), as 'plan' does.")
-@click.option(
-    "--max-chars",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Cut details beyond this many characters (default: just under GitHub's 65,536; 0: no limit).",
-)
+@max_chars_report_option
 @json_option
 @guarded
 def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars: int | None, as_json: bool) -> None:

@@ -9,8 +9,15 @@ from typing import Any
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option, reporter
-from obsplan.cli.shared_options import mode_option, root_option, service_manager_option
+from obsplan.cli.edge import emit_json, guarded, reporter
+from obsplan.cli.shared_options import (
+    force_option,
+    health_timeout_option,
+    json_option,
+    mode_option,
+    root_option,
+    service_manager_option,
+)
 from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 
 
@@ -22,10 +29,10 @@ from obsplan.kernel.errors import EXIT_FAILED, EXIT_OK, ObsplanError
 @click.option("--list", "list_only", is_flag=True, help="List rollback points and installed versions.")
 @click.option("--to", "to", help="A rollback point id, 'adopted' or an installed version (default: newest point).")
 @root_option()
-@service_manager_option
+@service_manager_option()
 @mode_option()
-@click.option("--health-timeout", type=float)
-@click.option("--force", is_flag=True, help="Roll back even when that version's own checker refuses the configuration.")
+@health_timeout_option()
+@force_option("Roll back even when that version's own checker refuses the configuration.")
 @json_option
 @guarded
 def rollback_cmd(
@@ -53,7 +60,7 @@ def rollback_cmd(
                 key="--last-run",
                 hint="obsplan rollback --last-run [--root R] [--json]",
             )
-        _rollback_last_run(root, as_json, service_manager=service_manager, mode=mode, health_timeout=health_timeout)
+        _rollback_last_run(root, as_json, service_manager, mode, health_timeout)
         return
     if component is None:
         raise ObsplanError("missing COMPONENT", key="COMPONENT", hint="obsplan rollback COMPONENT, or --last-run")
@@ -87,12 +94,15 @@ def _render_points(info: dict[str, Any], component: str, as_json: bool) -> None:
         click.echo(f"  version {v['version']}{'  (below floor)' if v['below_floor'] else ''}")
 
 
-def _rollback_last_run(root: Path, as_json: bool, **how: Any) -> None:
-    """`rollback --last-run`: every component the last apply run changed; `how`: service manager, mode,
-    health timeout."""
+def _rollback_last_run(
+    root: Path, as_json: bool, service_manager: str, mode: str, health_timeout: float | None
+) -> None:
+    """`rollback --last-run`: every component the last apply run changed."""
     from obsplan.executor.recovery.lastrun import rollback_last_run
 
-    run_id, results = rollback_last_run(root, reporter(as_json), **how)
+    run_id, results = rollback_last_run(
+        root, reporter(as_json), service_manager=service_manager, mode=mode, health_timeout=health_timeout
+    )
     if as_json:  # the last JSON line sums up the run (the events before it are one JSON object per line)
         from obsplan.executor.reporters import Event, JsonLinesReporter
 

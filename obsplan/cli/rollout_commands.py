@@ -6,11 +6,34 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from obsplan.cli.edge import guarded, json_option
+from obsplan.cli.edge import guarded
+from obsplan.cli.shared_options import (
+    LOCK_FILE,
+    bundle_option,
+    dry_run_option,
+    facts_dir_option,
+    health_timeout_option,
+    hosts_limit_option,
+    inventory_option,
+    json_option,
+    mode_option,
+    output_dir_option,
+    rollout_shape_options,
+    seconds_check,
+    state_dir_option,
+)
+
+ROLLOUT_HELP = """Roll a lock out to a fleet: canary, batches, gates.
+
+Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
+Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
+
+if TYPE_CHECKING:
+    from obsplan.rollout.orchestrator import RolloutOptions
 
 EPILOG = (
     "Exit codes: 0 rollout done (or --dry-run / --status printed), 1 halted (a host failed beyond "
@@ -18,11 +41,11 @@ EPILOG = (
 )
 
 
-def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
+def _status(given: Path | None, rollout_id: str | None, as_json: bool) -> None:
     from obsplan.rollout.journal.rollouts_db import Journal
     from obsplan.rollout.orchestrator import summary_markdown
 
-    journal = Journal(state_dir)
+    journal = Journal(_state_dir(given))
     try:
         if as_json:
             ro = journal.rollout(rollout_id)
@@ -42,102 +65,21 @@ def _status(state_dir: Path, rollout_id: str | None, as_json: bool) -> None:
         journal.close()
 
 
-def _checked(check: Any) -> Any:
-    """A click callback running one of obsplan.rollout.numbers' checks: bad input is a usage error (exit 2)
-    while the command line is parsed, before anything else happens."""
-
-    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-        from obsplan.kernel.errors import ObsplanError
-
-        try:
-            return check(value)
-        except ObsplanError as exc:
-            raise click.BadParameter(f"{exc.message} ({exc.hint})" if exc.hint else exc.message) from None
-
-    return callback
-
-
-def _seconds(option: str) -> Any:
-    from obsplan.rollout import numbers
-
-    return _checked(lambda v: numbers.seconds(option, v))
-
-
-def _batch_and_gate_options(f: Any) -> Any:
-    """The rollout's shape, the same for `rollout` and `export ansible`: batch sizes and the gates between them."""
-    from obsplan.rollout import numbers
-
-    options = [
-        click.option(
-            "--canary", type=click.IntRange(min=0), default=1, show_default=True, help="Hosts in the first batch."
-        ),
-        click.option(
-            "--batches",
-            default="10%,50%,100%",
-            show_default=True,
-            callback=_checked(numbers.batch_spec),
-            help="Cumulative targets after the canary.",
-        ),
-        click.option(
-            "--gate",
-            "gates",
-            multiple=True,
-            help="PromQL that must be non-empty and non-zero ($HOSTS: hosts done so far).",
-        ),
-        click.option(
-            "--prometheus",
-            callback=_checked(numbers.prometheus_url),
-            help="Prometheus URL for gates (default: the inventory's, else the host whose components include it).",
-        ),
-        click.option(
-            "--soak",
-            type=float,
-            default=0.0,
-            show_default=True,
-            callback=_seconds("--soak"),
-            help="Seconds of measurements per gate.",
-        ),
-        click.option(
-            "--interval",
-            type=float,
-            default=10.0,
-            show_default=True,
-            callback=_seconds("--interval"),
-            help="Seconds between measurements.",
-        ),
-        click.option(
-            "--initial-delay",
-            type=float,
-            default=0.0,
-            show_default=True,
-            callback=_seconds("--initial-delay"),
-            help="Seconds after a batch before the first measurement.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
-
-
 def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
     """What `rollout` passes on to `obsplan apply` on each host."""
     return (["--mode", mode] if mode else []) + (["--health-timeout", str(health_timeout)] if health_timeout else [])
 
 
-@click.command("rollout", epilog=EPILOG)
-@click.argument("lock", required=False, type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--inventory",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="obsplan YAML inventory, or an Ansible inventory (YAML, or INI through ansible-core).",
-)
-@click.option("--bundle", type=click.Path(path_type=Path), help="Bundle tar uploaded to each host (apply --bundle).")
+@click.command("rollout", epilog=EPILOG, help=ROLLOUT_HELP)
+@click.argument("lock", required=False, type=LOCK_FILE)
+@inventory_option("obsplan YAML inventory, or an Ansible inventory (YAML, or INI through ansible-core).")
+@bundle_option("Bundle tar uploaded to each host (apply --bundle).")
 @click.option(
     "--bootstrap",
     is_flag=True,
     help="Install obsplan from the bundle's wheelhouse (bundle --with-obsplan) on hosts without a working one.",
 )
-@_batch_and_gate_options
+@rollout_shape_options
 @click.option(
     "--canary-hosts",
     help="The canaries, by name (NAME[,NAME]) or label (KEY=VALUE); default: chosen (see --dry-run).",
@@ -150,12 +92,8 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
     help="Failed hosts per batch, and failed measurements per gate, tolerated.",
 )
 @click.option("--on-gate-failure", type=click.Choice(["halt", "rollback"]), default="halt", show_default=True)
-@click.option("--limit", help="Only these hosts (comma-separated names).")
-@click.option(
-    "--state-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Journal directory (default: $XDG_STATE_HOME/obsplan or ~/.local/state/obsplan).",
-)
+@hosts_limit_option
+@state_dir_option("Journal directory (default: $XDG_STATE_HOME/obsplan or ~/.local/state/obsplan).")
 @click.option(
     "--resume",
     is_flag=True,
@@ -168,62 +106,98 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
     help="With --resume: use the gate/batch flags given now instead of the journalled ones (journalled).",
 )
 @click.option("--retry-failed", is_flag=True, help="With --resume: apply again the hosts that failed.")
-@click.option(
-    "--facts",
-    "facts_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="With --dry-run: facts collected earlier (DIR/HOST.json, `obsplan facts --inventory I -o DIR`).",
-)
+@facts_dir_option("With --dry-run: facts collected earlier (DIR/HOST.json, `obsplan facts --inventory I -o DIR`).")
 @click.option("--status", "show_status", is_flag=True, help="Show the newest rollout (Markdown, or --json).")
 @click.option("--rollout-id", help="With --status: this rollout instead of the newest.")
-@click.option("--dry-run", is_flag=True, help="Print the batches and per-host steps; touch nothing.")
-@click.option("--mode", type=click.Choice(["safe", "standard", "fast"]), help="Passed to apply on each host.")
-@click.option(
-    "--health-timeout", type=float, callback=_seconds("--health-timeout"), help="Passed to apply on each host."
-)
+@dry_run_option("Print the batches and per-host steps; touch nothing.")
+@mode_option("Passed to apply on each host.", default=None)
+@health_timeout_option("Passed to apply on each host.", callback=seconds_check("--health-timeout"))
 @json_option
 @guarded
 def rollout_cmd(
     lock: Path | None,
     inventory: Path | None,
+    bundle: Path | None,
+    bootstrap: bool,
+    canary: int,
+    batches: str,
+    gates: tuple[str, ...],
+    prometheus: str | None,
+    soak: float,
+    interval: float,
+    initial_delay: float,
+    canary_hosts: str | None,
+    failure_limit: int,
+    on_gate_failure: str,
+    limit: str | None,
     state_dir: Path | None,
+    resume: bool,
+    override_gates: bool,
+    retry_failed: bool,
+    facts_dir: Path | None,
     show_status: bool,
     rollout_id: str | None,
-    limit: str | None,
-    gates: tuple[str, ...],
+    dry_run: bool,
     mode: str | None,
     health_timeout: float | None,
     as_json: bool,
-    **shape: Any,
 ) -> None:
-    """Roll a lock out to a fleet: canary, batches, gates.
+    from obsplan.rollout.orchestrator import RolloutOptions
 
-    Roll LOCK out to the hosts of an inventory over SSH: a canary, then cumulative batches, with
-    Prometheus gates between them; journalled so a halted or killed rollout can be resumed."""
-    from obsplan.kernel.errors import ObsplanError
-    from obsplan.rollout.journal.rollouts_db import default_state_dir
-    from obsplan.rollout.orchestrator import RolloutOptions, rollout
-    from obsplan.rollout.report import RolloutReporter
-
-    state = state_dir or default_state_dir()
     if show_status:
-        _status(state, rollout_id, as_json)
-        return
-    if lock is None or inventory is None:
-        raise ObsplanError(
-            "LOCK and --inventory are required", key="--inventory", hint="obsplan rollout LOCK --inventory hosts.yaml"
-        )
+        return _status(state_dir, rollout_id, as_json)
+    lock, inventory = _required(lock, inventory)
     opts = RolloutOptions(
         lock=lock,
         inventory=inventory,
-        state_dir=state,
+        state_dir=_state_dir(state_dir),
+        bundle=bundle,
+        canary=canary,
+        batches=batches,
         gates=list(gates),
+        prometheus=prometheus,
+        soak=soak,
+        interval=interval,
+        initial_delay=initial_delay,
+        failure_limit=failure_limit,
+        on_gate_failure=on_gate_failure,
         limit=[x.strip() for x in (limit or "").split(",") if x.strip()],
+        resume=resume,
+        dry_run=dry_run,
         apply_args=_apply_args(mode, health_timeout),
+        canary_hosts=canary_hosts,
+        facts_dir=facts_dir,
+        override_gates=override_gates,
+        retry_failed=retry_failed,
         explicit=_explicit(),
-        **shape,
+        bootstrap=bootstrap,
     )
-    sys.exit(rollout(opts, RolloutReporter(as_json)))
+    sys.exit(_run(opts, as_json))
+
+
+def _state_dir(given: Path | None) -> Path:
+    """The journal's directory: --state-dir, else the default."""
+    from obsplan.rollout.journal.rollouts_db import default_state_dir
+
+    return given or default_state_dir()
+
+
+def _required(lock: Path | None, inventory: Path | None) -> tuple[Path, Path]:
+    """LOCK and --inventory, which every rollout but --status needs."""
+    if lock is None or inventory is None:
+        from obsplan.kernel.errors import ObsplanError
+
+        raise ObsplanError(
+            "LOCK and --inventory are required", key="--inventory", hint="obsplan rollout LOCK --inventory hosts.yaml"
+        )
+    return lock, inventory
+
+
+def _run(opts: RolloutOptions, as_json: bool) -> int:
+    from obsplan.rollout.orchestrator import rollout
+    from obsplan.rollout.report import RolloutReporter
+
+    return rollout(opts, RolloutReporter(as_json))
 
 
 def _explicit() -> set[str]:
@@ -242,15 +216,11 @@ def export_group() -> None:
 
 
 @export_group.command("ansible", epilog="Exit codes: 0 written, 2 bad input (lock, inventory, flags).")
-@click.argument("lock", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option(
-    "--inventory",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Size the batches exactly as `obsplan rollout` would for this inventory.",
-)
-@_batch_and_gate_options
-@click.option("--bundle", type=click.Path(dir_okay=False, path_type=Path), help="Bundle tar copied to each host.")
+@click.argument("lock", type=LOCK_FILE)
+@output_dir_option
+@inventory_option("Size the batches exactly as `obsplan rollout` would for this inventory.")
+@rollout_shape_options
+@bundle_option("Bundle tar copied to each host.")
 @json_option
 @guarded
 def export_ansible_cmd(

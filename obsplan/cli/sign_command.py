@@ -8,21 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from obsplan.cli.edge import emit_json, guarded, json_option
+from obsplan.cli.edge import emit_json, guarded
+from obsplan.cli.shared_options import json_option
 
 if TYPE_CHECKING:
     from obsplan.lock.read import LockFile
 
 DEFAULT_KEY_ENV = "OBSPLAN_SIGN_KEY"
-
-
-def allowed_signers_option(f: Any) -> Any:
-    return click.option(
-        "--allowed-signers",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Refuse LOCK (exit 2) unless LOCK.sig is a valid 'obsplan-lock' SSH signature by a key in this "
-        "allowed-signers file (ssh-keygen -Y verify).",
-    )(f)
 
 
 def sign_key_option(f: Any) -> Any:

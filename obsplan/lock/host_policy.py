@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_seri
 
 from obsplan.kernel.pathtypes import Name, Url
 
+KEEP_VERSIONS = 3
+"""Versions and rollback points kept per component when the policy says nothing (the one retention default)."""
+RETENTION_DAYS = 30
+"""Days older versions and used backups are kept when the policy says nothing."""
+
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -38,8 +43,10 @@ class PostVerify(Strict):
 class HostPolicy(Strict):
     """The policy values the executor applies on the host, copied from upgrade-policy.yaml by the compiler."""
 
-    keep_versions: int = Field(default=3, ge=1, description="versions and rollback points kept per component")
-    retention_days: int = Field(default=30, ge=0, description="older versions and used backups are pruned")
+    keep_versions: int = Field(
+        default=KEEP_VERSIONS, ge=1, description="versions and rollback points kept per component"
+    )
+    retention_days: int = Field(default=RETENTION_DAYS, ge=0, description="older versions and used backups are pruned")
     auto_rollback_on_failure: bool = True
     require_checksum_verification: bool = Field(
         default=True,

@@ -25,7 +25,7 @@ from obsplan.rollout.prepare import Prepared, collect_facts, facts_from_dir, loc
 from obsplan.rollout.runner import BatchRequest, WorkerSession, run_batch
 
 
-@dataclass
+@dataclass(frozen=True)
 class RolloutOptions:
     lock: Path
     inventory: Path
