@@ -152,6 +152,16 @@ def binary_version(binary: Path) -> str:
     raise RuntimeError(f"cannot read the version of {binary}: {proc.stdout!r} {proc.stderr!r}")
 
 
+def _cached_version(extracted: Path, rel: str) -> str:
+    """`binary_version` of a binary of an unpacked .deb, noted beside the unpacked tree after the first run."""
+    note = extracted.with_name(extracted.name + ".version")
+    if note.is_file():
+        return note.read_text().strip()
+    version = binary_version(extracted / rel)
+    note.write_text(version + "\n")
+    return version
+
+
 def tarball_name(name: str, version: str) -> str:
     """The upstream archive name: promu `<name>-<version>.linux-<arch>.tar.gz` or GoReleaser's."""
     if name in GORELEASER:
@@ -194,8 +204,21 @@ def _extract(cache: Path, deb: Path) -> Path:
 
 
 def _members(tarball: Path) -> set[str]:
+    """The file names a cached tarball holds: from its `.members` note (written when packed), else read from
+    the archive itself (decompressing all of it, about 1 s each) and noted for the next session."""
+    note = tarball.with_name(tarball.name + ".members")
+    if note.is_file():
+        return set(note.read_text().split())
     with tarfile.open(tarball) as tar:
-        return {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+        names = {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+    _note_members(tarball, names)
+    return names
+
+
+def _note_members(tarball: Path, names: set[str]) -> None:
+    tmp = tarball.with_name(f".{tarball.name}.members.tmp")
+    tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
+    os.replace(tmp, tarball.with_name(tarball.name + ".members"))
 
 
 def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[str, str]) -> tuple[str, Path]:
@@ -205,7 +228,7 @@ def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[
         extra, names = EXTRA_PACKAGES[(suite, package)]
         extra_root = _extract(cache, fetch_deb(cache, suite, extra))
         roots.update({e: extra_root for e in names})
-    version = binary_version(roots[next(iter(binaries))] / next(iter(binaries.values())))
+    version = _cached_version(roots[next(iter(binaries))], next(iter(binaries.values())))
     files: dict[str, bytes | Path] = {e: roots[e] / rel for e, rel in binaries.items() if (roots[e] / rel).exists()}
     files["LICENSE"] = b"Apache License 2.0 (placeholder; repacked from Debian for obsplan tests)\n"
     files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
@@ -215,6 +238,7 @@ def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[
         scratch = cache / "releases" / f".{suite}-{package}.tmp"
         made = make_tarball(scratch, name, version, files)
         os.replace(made, tarball)
+        _note_members(tarball, set(files))
     return version, tarball
 
 

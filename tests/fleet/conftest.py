@@ -32,7 +32,7 @@ def fleet() -> Iterator[Fleet]:
     if os.geteuid() != 0 or not netns_supported():
         pytest.skip("network namespaces need root (CAP_SYS_ADMIN) and iproute2")
     try:
-        f = start_fleet(4)
+        f = start_fleet(4, quiet_rc=True)  # each SSH command skips this machine's ~/.bashrc (pyenv init)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     try:
