@@ -27,7 +27,7 @@ PLATFORM = host_platform()
 
 @pytest.fixture(scope="session")
 def releases() -> dict[tuple[str, str], Path]:
-    """{(name, version): tarball} built from real Debian packages (cached in tests/.debcache/)."""
+    """{(name, version): tarball} built from real Debian packages (cached: fetch_debs.DEFAULT_CACHE)."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb to fetch real binaries")
     try:

@@ -6,7 +6,9 @@ directory, and the binary is repacked as `<name>-<version>.linux-<arch>.tar.gz` 
 bookworm (this machine's release) comes from the system apt sources; trixie and sid (forky) from a private,
 throw-away apt configuration per suite under the cache directory, so the system sources are never modified.
 From trixie on `promtool` is its own Debian package: it is packed next to `prometheus`, as upstream ships them.
-Downloads are cached in `tests/.debcache/` (git-ignored), so reruns do not download again.
+Downloads are cached outside the checkout, in `OBSPLAN_TEST_DEBS` (default ~/.cache/obsplan-tests/debs, like
+the bootstrap tests' wheel cache), so reruns and fresh clones do not download again; one session builds at a
+time (a lock file in the cache).
 
 Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
 """
@@ -14,6 +16,7 @@ Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import io
 import os
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from obsplan.executor.artifacts.store import sha256_file
 
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
+DEFAULT_CACHE = Path(os.environ.get("OBSPLAN_TEST_DEBS", Path.home() / ".cache" / "obsplan-tests" / "debs"))
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
 
 # (suite, Debian package, upstream name, {exposed binary name: path inside the .deb})
@@ -257,10 +260,13 @@ def extracted_file(suite: str, package: str, rel: str, cache: Path = DEFAULT_CAC
 
 def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
     """Fetch every deb in RELEASES and repack it; returns {(upstream name, version): tarball}."""
-    result = _build(cache)
-    out = cache / "releases"
-    sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
-    (out / "sha256sums.txt").write_text(sums)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:  # test sessions of other checkouts share the cache
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = _build(cache)
+        out = cache / "releases"
+        sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
+        (out / "sha256sums.txt").write_text(sums)
     return result
 
 
