@@ -6,7 +6,7 @@ Prints, from one run:
     from the journal), with a per-stage breakdown;
   * ratios between them.
 
-Usage: python bench/bench_apply.py [--repeat N]     (needs apt-get/dpkg-deb or a filled tests/.debcache/)
+Usage: python bench/bench_apply.py [--repeat N]     (needs apt-get/dpkg-deb or a filled ~/.cache/obsplan-tests/debs)
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ second platform, served from a local HTTP server.
 Prints, from one run: the cold build (downloads), the warm re-run in-process and via the CLI, one sha256 pass
 over the same files, and the ratios.
 
-Usage: python bench/bench_bundle.py [--repeat N]   (needs apt-get/dpkg-deb or a filled tests/.debcache/)
+Usage: python bench/bench_bundle.py [--repeat N]   (needs apt-get/dpkg-deb or a filled ~/.cache/obsplan-tests/debs)
 """
 
 from __future__ import annotations

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from obsplan.executor.host.probes import host_platform
 
 from obsplan.lock.lockfile import Artifact, ComponentLock, Runtime, Step
 from tests.lockbuild import component_lock, hop_step, write_sealed_lock
+from tests.processes import gone, kill_tree
 from tests.static_server import start_static_server
 
 from . import fetch_debs
@@ -28,7 +27,7 @@ PLATFORM = host_platform()
 
 @pytest.fixture(scope="session")
 def releases() -> dict[tuple[str, str], Path]:
-    """{(name, version): tarball} built from real Debian packages (cached in tests/.debcache/)."""
+    """{(name, version): tarball} built from real Debian packages (cached: fetch_debs.DEFAULT_CACHE)."""
     if shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None:
         pytest.skip("needs apt-get and dpkg-deb to fetch real binaries")
     try:
@@ -67,23 +66,18 @@ def _same_fs(a: Path, b: Path) -> bool:
 
 
 def shutdown_supervisord(root: Path) -> None:
+    """The root's supervisord and every program it runs killed (tests/processes.py: no graceful 2 s stop)."""
     pidfile = root / "run" / "supervisord.pid"
     try:
         pid = int(pidfile.read_text().strip())
     except (OSError, ValueError):
         return
     try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
         return
-    deadline = time.monotonic() + 40
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.1)
-    os.kill(pid, signal.SIGKILL)
+    if str(root).encode() in cmdline and not gone(pid):  # this root's supervisord, not a recycled pid
+        kill_tree(pid)
 
 
 @pytest.fixture

@@ -6,7 +6,9 @@ directory, and the binary is repacked as `<name>-<version>.linux-<arch>.tar.gz` 
 bookworm (this machine's release) comes from the system apt sources; trixie and sid (forky) from a private,
 throw-away apt configuration per suite under the cache directory, so the system sources are never modified.
 From trixie on `promtool` is its own Debian package: it is packed next to `prometheus`, as upstream ships them.
-Downloads are cached in `tests/.debcache/` (git-ignored), so reruns do not download again.
+Downloads are cached outside the checkout, in `OBSPLAN_TEST_DEBS` (default ~/.cache/obsplan-tests/debs, like
+the bootstrap tests' wheel cache), so reruns and fresh clones do not download again; one session builds at a
+time (a lock file in the cache).
 
 Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
 """
@@ -14,6 +16,7 @@ Usage (also from .ci/run):  python tests/executor/fetch_debs.py [--cache DIR]
 from __future__ import annotations
 
 import argparse
+import fcntl
 import gzip
 import io
 import os
@@ -26,7 +29,7 @@ from pathlib import Path
 
 from obsplan.executor.artifacts.store import sha256_file
 
-DEFAULT_CACHE = Path(__file__).resolve().parents[1] / ".debcache"
+DEFAULT_CACHE = Path(os.environ.get("OBSPLAN_TEST_DEBS", Path.home() / ".cache" / "obsplan-tests" / "debs"))
 ARCH = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(), "amd64")
 
 # (suite, Debian package, upstream name, {exposed binary name: path inside the .deb})
@@ -152,6 +155,16 @@ def binary_version(binary: Path) -> str:
     raise RuntimeError(f"cannot read the version of {binary}: {proc.stdout!r} {proc.stderr!r}")
 
 
+def _cached_version(extracted: Path, rel: str) -> str:
+    """`binary_version` of a binary of an unpacked .deb, noted beside the unpacked tree after the first run."""
+    note = extracted.with_name(extracted.name + ".version")
+    if note.is_file():
+        return note.read_text().strip()
+    version = binary_version(extracted / rel)
+    note.write_text(version + "\n")
+    return version
+
+
 def tarball_name(name: str, version: str) -> str:
     """The upstream archive name: promu `<name>-<version>.linux-<arch>.tar.gz` or GoReleaser's."""
     if name in GORELEASER:
@@ -159,9 +172,12 @@ def tarball_name(name: str, version: str) -> str:
     return f"{name}-{version}.linux-{ARCH}.tar.gz"
 
 
-def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Path], flat: bool = False) -> Path:
+def make_tarball(
+    out: Path, name: str, version: str, files: dict[str, bytes | Path], flat: bool = False, level: int = 9
+) -> Path:
     """Write a deterministic upstream-layout tarball into `out`: promu's holds one top directory
-    `<name>-<version>.linux-<arch>/`, GoReleaser's (and a `flat` one) has the files at its root."""
+    `<name>-<version>.linux-<arch>/`, GoReleaser's (and a `flat` one) has the files at its root. `level`: gzip's
+    (1 for an archive a single test builds from a large binary: 9 costs ~14 s of CPU for Prometheus)."""
     top = "" if flat or name in GORELEASER else f"{name}-{version}.linux-{ARCH}"
     path = out / tarball_name(name, version)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,7 +193,10 @@ def make_tarball(out: Path, name: str, version: str, files: dict[str, bytes | Pa
             info.size, info.mtime = len(data), 0
             info.mode = 0o755 if rel not in ("LICENSE", "NOTICE") else 0o644
             tar.addfile(info, io.BytesIO(data))
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", compresslevel=level, mtime=0) as gz,
+    ):
         gz.write(buf.getvalue())
     return path
 
@@ -194,8 +213,21 @@ def _extract(cache: Path, deb: Path) -> Path:
 
 
 def _members(tarball: Path) -> set[str]:
+    """The file names a cached tarball holds: from its `.members` note (written when packed), else read from
+    the archive itself (decompressing all of it, about 1 s each) and noted for the next session."""
+    note = tarball.with_name(tarball.name + ".members")
+    if note.is_file():
+        return set(note.read_text().split())
     with tarfile.open(tarball) as tar:
-        return {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+        names = {Path(m.name).name for m in tar.getmembers() if m.isfile()}
+    _note_members(tarball, names)
+    return names
+
+
+def _note_members(tarball: Path, names: set[str]) -> None:
+    tmp = tarball.with_name(f".{tarball.name}.members.tmp")
+    tmp.write_text("".join(f"{n}\n" for n in sorted(names)))
+    os.replace(tmp, tarball.with_name(tarball.name + ".members"))
 
 
 def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[str, str]) -> tuple[str, Path]:
@@ -205,7 +237,7 @@ def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[
         extra, names = EXTRA_PACKAGES[(suite, package)]
         extra_root = _extract(cache, fetch_deb(cache, suite, extra))
         roots.update({e: extra_root for e in names})
-    version = binary_version(roots[next(iter(binaries))] / next(iter(binaries.values())))
+    version = _cached_version(roots[next(iter(binaries))], next(iter(binaries.values())))
     files: dict[str, bytes | Path] = {e: roots[e] / rel for e, rel in binaries.items() if (roots[e] / rel).exists()}
     files["LICENSE"] = b"Apache License 2.0 (placeholder; repacked from Debian for obsplan tests)\n"
     files["NOTICE"] = f"repacked from Debian {deb.name}\n".encode()
@@ -215,6 +247,7 @@ def _build_one(cache: Path, suite: str, package: str, name: str, binaries: dict[
         scratch = cache / "releases" / f".{suite}-{package}.tmp"
         made = make_tarball(scratch, name, version, files)
         os.replace(made, tarball)
+        _note_members(tarball, set(files))
     return version, tarball
 
 
@@ -233,10 +266,13 @@ def extracted_file(suite: str, package: str, rel: str, cache: Path = DEFAULT_CAC
 
 def build_releases(cache: Path = DEFAULT_CACHE) -> dict[tuple[str, str], Path]:
     """Fetch every deb in RELEASES and repack it; returns {(upstream name, version): tarball}."""
-    result = _build(cache)
-    out = cache / "releases"
-    sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
-    (out / "sha256sums.txt").write_text(sums)
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / ".lock", "w") as lock:  # test sessions of other checkouts share the cache
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        result = _build(cache)
+        out = cache / "releases"
+        sums = "".join(f"{sha256_file(p)}  {p.name}\n" for p in sorted(result.values()))
+        (out / "sha256sums.txt").write_text(sums)
     return result
 
 

@@ -62,15 +62,12 @@ def _events(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
 
 
-def _without_promtool(tarball: Path, tmp_path: Path) -> Path:
-    """Debian trixie's 2.53.3 as its prometheus package ships it: promtool is a package of its own (a cache
-    that bundles the promtool package in is repacked without it), published under a name of its own."""
-    with tarfile.open(tarball) as tar:
-        member = next(m for m in tar.getmembers() if m.name.endswith("/prometheus"))
-        data = tar.extractfile(member)
-        assert data is not None
-        binary = data.read()
-    built = fetch_debs.make_tarball(tmp_path / "trixie", "prometheus", "2.53.3", {"prometheus": binary})
+def _without_promtool(tmp_path: Path) -> Path:
+    """Debian trixie's 2.53.3 as its prometheus package ships it: promtool is a package of its own (the
+    release fixture packs it in), published under a name of its own. The binary is the one the release
+    fixture packed, taken from the unpacked package (not decompressed again from the release tarball)."""
+    binary = fetch_debs.extracted_file("trixie", "prometheus", "usr/bin/prometheus")
+    built = fetch_debs.make_tarball(tmp_path / "trixie", "prometheus", "2.53.3", {"prometheus": binary}, level=1)
     return built.rename(built.with_name("prometheus-2.53.3-no-promtool.linux-amd64.tar.gz"))
 
 
@@ -80,7 +77,8 @@ def test_promtool_gone_in_new_build_converges_and_status_sees_every_component(
     port = free_port()
     runtime = prometheus_runtime(port)
     h1 = hop(server, releases[("prometheus", "2.42.0")], None, "2.42.0")
-    h2 = hop(server, _without_promtool(releases[("prometheus", "2.53.3")], tmp_path), "2.42.0", "2.53.3")
+    assert releases[("prometheus", "2.53.3")].is_file()  # built by the fixture, from trixie's package
+    h2 = hop(server, _without_promtool(tmp_path), "2.42.0", "2.53.3")
     first = build_lock(tmp_path / "first.lock", {"prometheus": (runtime, "core", [h1])})
     both = build_lock(tmp_path / "both.lock", {"prometheus": (runtime, "core", [h1, h2])})
     promtool = root / "usr/local/bin/promtool"

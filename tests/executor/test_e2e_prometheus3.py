@@ -266,7 +266,7 @@ def _wait_samples(port: int, count: int) -> None:
         if result and float(result[0]["value"][1]) >= count:
             return
         assert time.monotonic() < deadline, f"prometheus never scraped {count} samples: {result}"
-        time.sleep(0.5)
+        time.sleep(0.2)
 
 
 def _step_events(events: list[dict[str, Any]], step: str) -> list[str]:
@@ -398,7 +398,7 @@ def _alert_reaches_alertmanager(port: int) -> None:
         if any(a["labels"].get("alertname") == "ObsplanAlwaysFiring" for a in alerts):
             return
         assert time.monotonic() < deadline, alerts
-        time.sleep(1)
+        time.sleep(0.2)
 
 
 def _assert_refusal(stack: Stack, refusal: dict[str, Any], events: list[dict[str, Any]]) -> None:
@@ -435,7 +435,7 @@ def _wait_ready(port: int) -> None:
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline
-        time.sleep(0.3)
+        time.sleep(0.1)
 
 
 def _rollbacks(stack: Stack, t_end: float, before: list[list[Any]]) -> None:

@@ -20,6 +20,7 @@ import pytest
 
 from tests.executor.conftest import Server, build_lock, free_port, hop, node_runtime, releases, server  # noqa: F401
 from tests.executor.test_e2e_node_exporter import _crashing_release
+from tests.processes import stop
 
 from .harness import Fleet, netns_supported, start_fleet
 
@@ -32,7 +33,7 @@ def fleet() -> Iterator[Fleet]:
     if os.geteuid() != 0 or not netns_supported():
         pytest.skip("network namespaces need root (CAP_SYS_ADMIN) and iproute2")
     try:
-        f = start_fleet(4)
+        f = start_fleet(4, quiet_rc=True)  # each SSH command skips this machine's ~/.bashrc (pyenv init)
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
     try:
@@ -88,7 +89,7 @@ class Prometheus:
                     return
             except (httpx.HTTPError, KeyError, ValueError):
                 pass
-            time.sleep(0.5)
+            time.sleep(0.1)
         raise AssertionError(f"fewer than {count} targets up after {timeout}s: {self.query('up')}")
 
 
@@ -127,15 +128,10 @@ def prometheus(fleet: Fleet, releases: dict, tmp_path: Path) -> Iterator[Prometh
             except httpx.HTTPError:
                 pass
             assert proc.poll() is None and time.monotonic() < deadline, (home / "log").read_text()[-2000:]
-            time.sleep(0.2)
+            time.sleep(0.05)
         yield Prometheus(url, proc)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 ONE_BATCH = ["--canary", "0", "--batches", "100%", "--mode", "fast"]  # every host at once, fast health window

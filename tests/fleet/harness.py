@@ -6,8 +6,8 @@ key-only auth, own config, port 22 inside the namespace) started through `ip net
 the process a private mount namespace, so the host's directory is bound there at one path (`Fleet.root`), the
 same for every host: each host sees its own files at that path, and everything its sshd starts (obsplan,
 supervisord, the exporters) inherits that view. The subnet is picked at random among 10.2xx.y.0/24 and checked
-free against every address and route on this machine. `Fleet.close()` stops every process in every namespace
-(supervisord first, so it stops its programs), deletes the namespaces, the veths and the bridge.
+free against every address and route on this machine. `Fleet.close()` kills every process in every namespace
+(frozen first, so supervisord restarts nothing), deletes the namespaces, the veths and the bridge.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from tests.processes import gone
 
 SSHD = "/usr/sbin/sshd"
 
@@ -137,55 +139,28 @@ class Fleet:
             time.sleep(0.2)
 
     def close(self) -> None:
-        _stop_supervisords([h.root for h in self.hosts])
         for host in self.hosts:
+            self._kill_all(host)
             if host.sshd is not None:
-                _terminate(host.sshd)
-            for pid in self.netns_pids(host):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+                host.sshd.wait()  # reaped: it is this process's child
             sh("ip", "netns", "del", host.netns, check=False)
         for veth in self._veths:
             sh("ip", "link", "del", veth, check=False)
         sh("ip", "link", "del", self.bridge, check=False)
         shutil.rmtree(self.base, ignore_errors=True)
 
-
-def _terminate(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _stop_supervisords(roots: list[Path]) -> None:
-    """SIGTERM every host's supervisord at once (it stops its programs), then wait; SIGKILL after 20 s."""
-    pids = []
-    for root in roots:
-        try:
-            pids.append(int((root / "run" / "supervisord.pid").read_text().strip()))
-        except (OSError, ValueError):
-            continue
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pids[-1], signal.SIGTERM)
-    deadline = time.monotonic() + 20
-    while pids and time.monotonic() < deadline:
-        pids = [p for p in pids if _alive(p)]
-        time.sleep(0.1)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+    def _kill_all(self, host: FleetHost) -> None:
+        """Every process in the host's namespace (sshd, its sessions, supervisord and its programs) frozen, then
+        killed, until none is left: nothing a test checks happens after its teardown, so no graceful stop."""
+        deadline = time.monotonic() + 20
+        while pids := [p for p in self.netns_pids(host) if not gone(p)]:
+            for sig in (signal.SIGSTOP, signal.SIGKILL):
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"processes {pids} in {host.netns} survive SIGKILL")
+            time.sleep(0.02)
 
 
 def _sshd_config(host: FleetHost, authorized: Path) -> str:
@@ -295,8 +270,8 @@ def netns_supported() -> bool:
 
 def start_fleet(count: int, quiet_rc: bool = False) -> Fleet:
     """Create `count` hosts; the caller must call close() (also when this raises: it cleans up itself).
-    quiet_rc: root's ~/.bashrc reads as empty on the hosts (the benchmarks: the host side's shell start-up is
-    not the rollout's overhead)."""
+    quiet_rc: root's ~/.bashrc reads as empty on the hosts (this machine's shell start-up is neither the
+    rollout's overhead in the benchmarks nor what a fleet test checks)."""
     if shutil.which("ip") is None or not Path(SSHD).exists():
         raise FileNotFoundError("needs iproute2 and openssh-server")
     tag = secrets.token_hex(2)
