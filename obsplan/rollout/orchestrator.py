@@ -315,14 +315,18 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, ses
 
 def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
     """Roll the lock out. Its bytes are read once: the hosts receive a private copy of exactly those bytes."""
-    opened = open_lock(opts.lock)
-    lock = opened.lock
-    lock.require("apply", str(opts.lock))
-    check_options(opts, lock, [])
-    journal = None if opts.dry_run else Journal(opts.state_dir)
     session = None if opts.dry_run else WorkerSession([])
-    private = None if opts.dry_run else tempfile.TemporaryDirectory(prefix="obsplan-rollout-")
+    if session is not None:
+        session.spawn()  # its start-up and imports overlap reading the lock and the inventory
+    journal: Journal | None = None
+    private = None
     try:
+        opened = open_lock(opts.lock)
+        lock = opened.lock
+        lock.require("apply", str(opts.lock))
+        check_options(opts, lock, [])
+        journal = None if opts.dry_run else Journal(opts.state_dir)
+        private = None if opts.dry_run else tempfile.TemporaryDirectory(prefix="obsplan-rollout-")
         prev: dict[str, Any] | None = None
         overrides: dict[str, Any] = {}
         if opts.resume and journal is not None:

@@ -60,10 +60,13 @@ class WorkerSession:
         self.hosts = hosts
         self.connect_timeout = connect_timeout
         self.proc: subprocess.Popen[str] | None = None
+        self.initialised = False  # the worker was sent its hosts
         # a file, not a pipe: a chatty worker can never block on it (closed by close())
         self.errors = tempfile.TemporaryFile("w+")  # noqa: SIM115
 
-    def _start(self) -> subprocess.Popen[str]:
+    def spawn(self) -> None:
+        """Start the worker now (its Python start-up and SSH imports overlap the caller's own work); it waits for
+        its hosts until the first request."""
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "obsplan.rollout.worker"],
@@ -73,8 +76,15 @@ class WorkerSession:
                 text=True,
                 preexec_fn=_die_with_parent,
             )
+            self.initialised = False
+
+    def _start(self) -> subprocess.Popen[str]:
+        self.spawn()
+        assert self.proc is not None
+        if not self.initialised:
             init = {"hosts": [h.model_dump() for h in self.hosts], "connect_timeout": self.connect_timeout}
             self._send(self.proc, init)
+            self.initialised = True
         return self.proc
 
     @staticmethod
@@ -120,6 +130,8 @@ class WorkerSession:
 
     def close(self) -> None:
         if self.proc is not None:
+            if not self.initialised:  # started early, never used (bad input): no host to disconnect
+                self.proc.kill()
             with contextlib.suppress(OSError):
                 assert self.proc.stdin is not None
                 self.proc.stdin.close()

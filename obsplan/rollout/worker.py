@@ -29,7 +29,9 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
+import paramiko  # noqa: E402
 from gevent.lock import Semaphore  # noqa: E402
+from pyinfra.api import Config, Inventory, State  # noqa: E402
 
 import obsplan.rollout.bootstrap.host_side as bootstrap_host  # noqa: E402
 from obsplan.rollout.outcome import judge  # noqa: E402
@@ -51,9 +53,6 @@ def pyinfra_name(index: int) -> str:
 
 
 def _state(hosts: list[dict[str, Any]], connect_timeout: int) -> Any:
-    import paramiko
-    from pyinfra.api import Config, Inventory, State
-
     # each connection's reader wakes up this often to see whether it should stop (paramiko: every 0.1 s, which
     # for 100 idle connections is 1000 wake-ups a second of the worker's CPU); a close wakes it at once anyway
     paramiko.Transport._active_check_timeout = ACTIVE_CHECK_SECONDS  # type: ignore[attr-defined]
@@ -364,7 +363,10 @@ def _one(state: Any, index: int, spec: dict[str, Any], req: dict[str, Any]) -> N
 def main() -> None:
     """First line: every host of the rollout ({"hosts": [...], "connect_timeout": N}); then one request a line
     until stdin closes; the hosts are disconnected at the end."""
-    init = json.loads(sys.stdin.readline())
+    first = sys.stdin.readline()  # started early, imports done while the rollout reads the lock: maybe never used
+    if not first:
+        return
+    init = json.loads(first)
     state = _state(init["hosts"], int(init.get("connect_timeout", 10)))
     index = {h["name"]: i for i, h in enumerate(init["hosts"])}  # pyinfra knows hosts by number only
     try:
