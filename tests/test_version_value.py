@@ -38,7 +38,7 @@ EDGES = {
     "executor/recovery/rollback.py",
     "executor/doctor.py",
     "obsplan/rollout/fleet_facts.py",
-    "obsplan/cli/plan_commands.py",
+    "compiler/sources/release_list.py",  # tags from the release source, as `list-versions` shows them
 }
 
 _PARSERS = {"parse_tag", "version_or_none", "version_value_or_none", "VersionValue", "RangeValue"}

@@ -332,12 +332,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
         if opts.resume and journal is not None:
             opts, prev, overrides = _resume(opts, lock, journal)
         prep = _prepared(opts, lock, prev, session)
-        if opts.gates and prep.prometheus is None:
-            raise ObsplanError(
-                "a gate needs a Prometheus",
-                key="--prometheus",
-                hint="give --prometheus URL, `prometheus: URL` in the inventory, or name the host's components",
-            )
+        _require_prometheus(opts, prep)
         opts = dataclasses.replace(opts, prometheus=prep.prometheus)
         ctx = Context(opts, lock, {h.name: h for h in prep.hosts}, prep.batches, out, session=session, facts=prep.facts)
         if opts.bootstrap:
@@ -364,10 +359,7 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
             why=prep.why,
         )
         code = _loop(ctx, prep.prometheus)
-        summary = summary_markdown(journal, ctx.rid)
-        (opts.state_dir / f"rollout-{ctx.rid}.md").write_text(summary)
-        if not out.as_json:
-            out.stream.write("\n" + summary)
+        _write_summary(opts, journal, ctx.rid, out)
         return code
     finally:
         if session is not None:
@@ -376,6 +368,23 @@ def rollout(opts: RolloutOptions, out: report.RolloutReporter) -> int:
             journal.close()
         if private is not None:
             private.cleanup()
+
+
+def _require_prometheus(opts: RolloutOptions, prep: Prepared) -> None:
+    if opts.gates and prep.prometheus is None:
+        raise ObsplanError(
+            "a gate needs a Prometheus",
+            key="--prometheus",
+            hint="give --prometheus URL, `prometheus: URL` in the inventory, or name the host's components",
+        )
+
+
+def _write_summary(opts: RolloutOptions, journal: Journal, rid: str | None, out: report.RolloutReporter) -> None:
+    """The rollout's Markdown summary beside its journal, and on the terminal unless --json."""
+    summary = summary_markdown(journal, rid)
+    (opts.state_dir / f"rollout-{rid}.md").write_text(summary)
+    if not out.as_json:
+        out.stream.write("\n" + summary)
 
 
 def summary_markdown(journal: Journal, rid: str | None = None) -> str:

@@ -87,12 +87,25 @@ def _construct(text: str, name: str) -> Any:
 
 def _check_events(text: str, name: str) -> None:
     """Depth and alias count from the event stream (no tree is built, so a deep document cannot recurse)."""
+    try:
+        _count_events(text, name)
+    except yaml.YAMLError as exc:  # libyaml of PyYAML >= 6.0.4 stops a deep document itself, before our count
+        if "maximum nesting depth" in str(exc):
+            raise _too_deep(name) from None
+        raise
+
+
+def _too_deep(name: str) -> ObsplanError:
+    return ObsplanError(f"nested deeper than {MAX_DEPTH} levels", file=name, hint=_HINT_SIZE)
+
+
+def _count_events(text: str, name: str) -> None:
     depth = aliases = 0
     for event in yaml.parse(text, Loader=_LOADER):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise ObsplanError(f"nested deeper than {MAX_DEPTH} levels", file=name, hint=_HINT_SIZE)
+                raise _too_deep(name)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
         elif isinstance(event, yaml.AliasEvent):
