@@ -164,7 +164,7 @@ class _Probe:
     def served_version(self, c: str, chain: list[Step], comp: ComponentLock) -> str | None:
         from obsplan.executor.artifacts.store import HttpSource
         from obsplan.executor.host.probes import host_platform
-        from obsplan.executor.host.stepfacts import StepFacts
+        from obsplan.executor.host.stepfacts import StepFacts, step_outside_plan
         from obsplan.executor.reporters import Fanout
         from obsplan.executor.services.managers import make_service_manager
         from obsplan.executor.stages.step_context import Context
@@ -186,30 +186,13 @@ class _Probe:
             platform=host_platform(),
             dry_run=True,
         )
-        step = chain[-1] if chain else _probe_step(c, comp.version)
+        step = chain[-1] if chain else step_outside_plan(f"status:{c}", c, (None, comp.version), "status", "low")
         served: str | None = StepFacts(ctx, step, comp.runtime).served_version()
         return served
 
     def close(self) -> None:
         if self.own and self.client is not None:
             self.client.close()
-
-
-def _probe_step(component: str, version: str) -> Step:
-    """A step standing for a component the lock has none for (only its component and version are read)."""
-    from obsplan.lock.lockfile import Step
-
-    return Step(
-        id=f"status:{component}",
-        component=component,
-        from_version=None,
-        to_version=version,
-        phase="status",
-        requires=[],
-        risk="low",
-        reasons=[],
-        artifacts={},
-    )
 
 
 def history(root: Path, component: str | None = None, limit: int = 50) -> list[dict[str, Any]]:

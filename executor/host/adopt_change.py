@@ -12,13 +12,12 @@ from obsplan.executor.apply.apply_options import ApplyOptions, make_context, wit
 from obsplan.executor.apply.hostrun import host_run, http_client, new_run_id
 from obsplan.executor.host.host_settings import with_host_settings
 from obsplan.executor.host.layout import Layout
-from obsplan.executor.host.stepfacts import StepFacts
+from obsplan.executor.host.stepfacts import StepFacts, step_outside_plan
 from obsplan.executor.queries import applied_lock
 from obsplan.executor.reporters import Reporter
 from obsplan.executor.services.managers import make_service_manager
 
 from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
-from obsplan.lock.lockfile import Step
 
 
 def adopt_component(root: Path, component: str, reporter: Reporter, service_manager: str = "auto") -> dict[str, Any]:
@@ -36,7 +35,8 @@ def adopt_component(root: Path, component: str, reporter: Reporter, service_mana
         run.start(f"adopt {component}", lock.content_sha256, "standard")
         opts = with_host_policy(ApplyOptions(root=layout.root), lock)
         ctx = make_context(layout, opts, run.reporter, run.db, client, services, run.run_id)
-        step = _adopt_step(component, layout.current_version(component))
+        current = layout.current_version(component)
+        step = step_outside_plan(f"adopt:{component}", component, (current, current or "0"), "adopt", "low")
         facts = StepFacts(ctx, step, lock.components[component].runtime)
         facts = facts.with_runtime(with_host_settings(facts))
         found = accept.hand_placed(facts)
@@ -55,18 +55,3 @@ def adopt_component(root: Path, component: str, reporter: Reporter, service_mana
         point = accept.accept(facts, binary, version, row["floor"] if row is not None else None)
         run.finish("ok")
     return {"component": component, "version": version, "previous": previous, "point": point, "binary": str(binary)}
-
-
-def _adopt_step(component: str, current: str | None) -> Step:
-    """The step the adoption is reported as (it is in no plan)."""
-    return Step(
-        id=f"adopt:{component}",
-        component=component,
-        from_version=current,
-        to_version=current or "0",
-        phase="adopt",
-        requires=[],
-        risk="low",
-        reasons=[],
-        artifacts={},
-    )

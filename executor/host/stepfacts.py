@@ -89,3 +89,21 @@ class StepFacts:
                 source=f"observed:{how}",
                 last_result="observed",
             )
+
+
+def step_outside_plan(step_id: str, component: str, versions: tuple[str | None, str], phase: str, risk: str) -> Step:
+    """The step a status probe, an adoption or a rollback is journalled and reported as (it is in no plan): only
+    its id, component, versions (from, to), phase and risk are read."""
+    return Step.model_validate(
+        {
+            "id": step_id,
+            "component": component,
+            "from_version": versions[0],
+            "to_version": versions[1],
+            "phase": phase,
+            "requires": [],
+            "risk": risk,
+            "reasons": [],
+            "artifacts": {},
+        }
+    )

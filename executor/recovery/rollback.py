@@ -12,7 +12,7 @@ from obsplan.executor.apply.hostrun import host_run, http_client, new_run_id
 from obsplan.executor.checks.config_verdict import check_release
 from obsplan.executor.host.host_settings import with_host_settings
 from obsplan.executor.host.layout import APPLIED_LOCK, Layout
-from obsplan.executor.host.stepfacts import StepFacts
+from obsplan.executor.host.stepfacts import StepFacts, step_outside_plan
 from obsplan.executor.queries import applied_lock
 from obsplan.executor.recovery.restore import restore_point
 from obsplan.executor.reporters import Reporter
@@ -24,7 +24,7 @@ from obsplan.executor.state.state_db import RollbackPoint, StateDB
 
 from obsplan.kernel.errors import EXIT_FAILED, EXIT_USAGE, ObsplanError
 from obsplan.kernel.versions import version_or_none
-from obsplan.lock.lockfile import Lock, Step
+from obsplan.lock.lockfile import Lock
 
 
 def version_below(version: str, floor: str | None) -> bool:
@@ -101,7 +101,9 @@ def rollback_in_context(ctx: Context, lock: Lock, component: str, to: str | None
     floor = row["floor"] if row else None
     point, target = _choose(db, component, to)
     _refuse(ctx, component, target, current, floor)
-    step = _rollback_step(component, current, target)
+    step = step_outside_plan(
+        f"rollback:{component}:{current}->{target}", component, (current, target), "rollback", "high"
+    )
     facts = StepFacts(ctx, step, lock.components[component].runtime)
     facts = facts.with_runtime(with_host_settings(facts))  # e.g. credentials the lock left to the host
     _check_config(facts, target, point)
@@ -197,21 +199,6 @@ def _saved_config(facts: StepFacts, point: RollbackPoint | None) -> Path | None:
     rel = str(facts.ctx.layout.host(facts.runtime.config_file).relative_to(facts.ctx.layout.root))
     saved = Path(point.backup_dir) / rel.replace("/", "__")
     return saved if rel in point.files and saved.is_file() else None
-
-
-def _rollback_step(component: str, current: str | None, target: str) -> Step:
-    """The step a rollback is journalled and recorded as (it is in no plan)."""
-    return Step(
-        id=f"rollback:{component}:{current}->{target}",
-        component=component,
-        from_version=current,
-        to_version=target,
-        phase="rollback",
-        requires=[],
-        risk="high",
-        reasons=[],
-        artifacts={},
-    )
 
 
 def _switch_back(facts: StepFacts, current: str | None, error: str) -> str:
