@@ -16,13 +16,41 @@ from pydantic_core import core_schema
 from obsplan.kernel.versions import Version, VersionRange
 
 
-class VersionValue:
-    """A release version parsed from `text` (raises ValueError); ordered and hashed as its `Version`."""
+class _ParsedText:
+    """What both values share: the text they were read from (their `str`), and their pydantic schema (validated
+    from a string, serialised to that text, a plain string in a JSON schema)."""
 
-    __slots__ = ("text", "version")
+    __slots__ = ("text",)
+    EXAMPLE = ""  # shown when a model is given something that is not a string
 
     def __init__(self, text: str) -> None:
         self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.text!r})"
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return _text_schema(cls)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {"type": "string"}
+
+
+class VersionValue(_ParsedText):
+    """A release version parsed from `text` (raises ValueError); ordered and hashed as its `Version`."""
+
+    __slots__ = ("version",)
+    EXAMPLE = "'1.7.0'"
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
         self.version = Version.parse(text)
 
     @classmethod
@@ -31,12 +59,6 @@ class VersionValue:
         out = cls.__new__(cls)
         out.text, out.version = str(v), v
         return out
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"VersionValue({self.text!r})"
 
     def __hash__(self) -> int:
         return hash(self.version)
@@ -61,24 +83,15 @@ class VersionValue:
         theirs = _version_of(other)
         return NotImplemented if theirs is None else self.version >= theirs
 
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return _text_schema(cls)
 
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {"type": "string"}
-
-
-class RangeValue:
+class RangeValue(_ParsedText):
     """A version constraint (`>=2.9.0 <3.0.0`, `~3.6`) parsed from `text` once (raises ValueError)."""
 
-    __slots__ = ("text", "range")
+    __slots__ = ("range",)
+    EXAMPLE = "'>=2.9.0 <3.0.0'"
 
     def __init__(self, text: str) -> None:
-        self.text = text
+        super().__init__(text)
         self.range = VersionRange.parse(text)
 
     @classmethod
@@ -91,27 +104,11 @@ class RangeValue:
     def contains(self, v: Version | VersionValue) -> bool:
         return self.range.contains(v.version if isinstance(v, VersionValue) else v)
 
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"RangeValue({self.text!r})"
-
     def __hash__(self) -> int:
         return hash(self.text)
 
     def __eq__(self, other: object) -> bool:
         return self.text == other.text if isinstance(other, RangeValue) else NotImplemented
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return _text_schema(cls)
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        return {"type": "string"}
 
 
 def _version_of(other: object) -> Version | None:
@@ -120,15 +117,14 @@ def _version_of(other: object) -> Version | None:
     return other if isinstance(other, Version) else None
 
 
-def _text_schema(cls: type[VersionValue] | type[RangeValue]) -> core_schema.CoreSchema:
+def _text_schema(cls: type[_ParsedText]) -> core_schema.CoreSchema:
     """Validate from a string (or an instance), serialise to the text it was read from, in every mode."""
 
-    def validate(value: Any) -> VersionValue | RangeValue:
+    def validate(value: Any) -> _ParsedText:
         if isinstance(value, cls):
             return value
         if not isinstance(value, str):
-            example = "'1.7.0'" if cls is VersionValue else "'>=2.9.0 <3.0.0'"
-            raise ValueError(f"{value!r} must be a string, e.g. {example}")
+            raise ValueError(f"{value!r} must be a string, e.g. {cls.EXAMPLE}")
         return cls(value)
 
     return core_schema.no_info_plain_validator_function(
