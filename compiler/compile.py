@@ -52,7 +52,7 @@ class Services:
     promoted: FolderLock | None = None
 
 
-@dataclass
+@dataclass(repr=False)  # asyncio.run reprs its finished task (and so this result) when it restores SIGINT
 class CompileResult:
     lock: Lock
     refusals: list[Refusal]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field
 
 from obsplan.kernel.versions import Version, go_module_twin, parse_tag
 from obsplan.lock.lockfile import SourceKind
@@ -24,13 +24,11 @@ class Release(BaseModel):
     downloads_api: str | None = Field(
         default=None, description="grafana.com product that gives each platform's package URL and sha256 on request"
     )
-    _versions: dict[str, Version | None] = PrivateAttr(default_factory=dict)
 
     def version(self, tag_prefix: str = "") -> Version | None:
-        """The release version the tag names for this tag prefix (`kernel.versions.parse_tag`), parsed once."""
-        if tag_prefix not in self._versions:
-            self._versions[tag_prefix] = parse_tag(self.tag, tag_prefix)
-        return self._versions[tag_prefix]
+        """The release version the tag names for this tag prefix (`kernel.versions.parse_tag`, which remembers
+        its answers: no per-instance cache, whose default factory pydantic would inspect for every release)."""
+        return parse_tag(self.tag, tag_prefix)
 
 
 class ReleaseData(BaseModel):

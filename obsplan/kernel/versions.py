@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cached_property, total_ordering
+from functools import cached_property, lru_cache, total_ordering
 
 import semver
 
@@ -83,7 +83,8 @@ class Version:
 
     @cached_property
     def _text(self) -> str:
-        base = str(self.sem.replace(build=None))
+        sem = self.sem  # semver's own text without the build part (semver's `replace` builds a new Version)
+        base = f"{sem.major}.{sem.minor}.{sem.patch}" + (f"-{sem.prerelease}" if sem.prerelease else "")
         return f"{base}+security-{self.security:02d}" if self.security else base
 
     def __str__(self) -> str:
@@ -120,6 +121,8 @@ def _normalise_pre(pre: str) -> str:
     return out + rest.replace("-", ".") if rest else out
 
 
+# A tag list, a changelog and a config name the same versions many times; a Version is immutable, so one is shared.
+@lru_cache(maxsize=65536)
 def parse_tag(tag: str, prefix: str = "") -> Version | None:
     """Return the release version a tag names, or None when the tag is not a release of this component.
 
