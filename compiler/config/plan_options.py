@@ -7,8 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from obsplan.lock.hostfacts import FactsInput
+if TYPE_CHECKING:  # only `plan --facts` reads host facts (their models are not built otherwise)
+    from obsplan.lock.hostfacts import FactsInput
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from-state (the plan is the same plan); a changed target starts from the previou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from obsplan.compiler.config.inputs import Inputs
 from obsplan.compiler.config.specs_stage import Specs
@@ -19,8 +19,10 @@ from obsplan.compiler.config.versions_file import EnvironmentSpec
 from obsplan.kernel.errors import ObsplanError
 from obsplan.kernel.version_types import VersionValue
 from obsplan.kernel.versions import Version
-from obsplan.lock.hostfacts import FactsInput
 from obsplan.lock.lockfile import ComponentLock, Lock
+
+if TYPE_CHECKING:
+    from obsplan.lock.hostfacts import FactsInput
 
 Origin = Literal["facts", "current", "lock", "lock_target", "module", "none"]
 

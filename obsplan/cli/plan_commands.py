@@ -27,6 +27,7 @@ from obsplan.safeio.fsio import write_atomic
 
 if TYPE_CHECKING:
     from obsplan.compiler.config.inputs import Inputs
+    from obsplan.lock.hostfacts import FactsInput
     from obsplan.lock.lockfile import Lock
 
 
@@ -75,8 +76,6 @@ def plan(
     as_json: bool,
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
-    from obsplan.lock.hostfacts import read_fleet
-
     lock_path = output or Path("plans") / f"{env}.lock"
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
@@ -87,7 +86,7 @@ def plan(
         upgrade=upgrade,
         upgrade_packages=frozenset(upgrade_packages),
         allow=frozenset(allow),
-        facts=None if check or require_checksums else read_fleet(facts_paths),  # --check reads no host facts
+        facts=_fleet_facts(facts_paths) if facts_paths and not (check or require_checksums) else None,  # --check: none
         previous_lock=lock_path,
         advisory_dirs=advisory_dirs,
     )
@@ -320,3 +319,10 @@ def register(group: click.Group) -> None:
     """Attach the compiler commands to the main group."""
     for cmd in (plan, check_upgrades, list_versions, diff, snapshot):
         group.add_command(cmd)
+
+
+def _fleet_facts(paths: tuple[Path, ...]) -> FactsInput | None:
+    """`plan --facts`: the fleet's from-state (host facts models are imported only when asked for)."""
+    from obsplan.lock.hostfacts import read_fleet
+
+    return read_fleet(paths)

@@ -149,10 +149,14 @@ def parse_tag(tag: str, prefix: str = "") -> Version | None:
         if not sm:
             return None
         security = int(sm.group(1))
-    pre = m.group("pre")
-    text = m.group("core") + (f"-{_normalise_pre(pre)}" if pre else "")
+    pre, core = m.group("pre"), m.group("core")
+    if not pre:  # most tags: the three numbers, as semver reads them (no leading zeros) without its parser
+        major, minor, patch = core.split(".")
+        if any(len(n) > 1 and n[0] == "0" for n in (major, minor, patch)):
+            return None
+        return Version(semver.Version(int(major), int(minor), int(patch)), security)
     try:
-        sem = semver.Version.parse(text)
+        sem = semver.Version.parse(f"{core}-{_normalise_pre(pre)}")
     except ValueError:
         return None
     return Version(sem, security)

@@ -18,18 +18,17 @@ so no name can end the string or add a matcher (`"`, `\\`, `}` and newlines incl
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
-import obsplan.safeio.bounded_http as bounded_http
 import obsplan.safeio.jsonload as jsonload
 from obsplan.kernel.errors import ObsplanError
+
+if TYPE_CHECKING:  # asyncio and httpx are imported when a gate is measured (a rollout without gates never needs them)
+    import httpx
 
 ANSWER_DEADLINE = 20.0  # seconds for one query's whole answer (a byte-a-second drip is cut here)
 ANSWER_LIMIT = 4 * 1024 * 1024  # decoded bytes of one answer (a gzip bomb is cut here)
@@ -111,6 +110,10 @@ def _judge(expr: str, body: Any) -> dict[str, Any]:
 
 
 async def _query(client: httpx.AsyncClient, prometheus: str, expr: str) -> dict[str, Any]:
+    import httpx
+
+    import obsplan.safeio.bounded_http as bounded_http
+
     url = f"{prometheus.rstrip('/')}/api/v1/query"
     try:
         resp = await bounded_http.fetch(
@@ -124,6 +127,8 @@ async def _query(client: httpx.AsyncClient, prometheus: str, expr: str) -> dict[
 
 
 async def _measure(prometheus: str, exprs: list[str]) -> Measurement:
+    import httpx
+
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
         results = [await _query(client, prometheus, e) for e in exprs]
     return Measurement(all(r["ok"] for r in results), results)
@@ -131,6 +136,8 @@ async def _measure(prometheus: str, exprs: list[str]) -> Measurement:
 
 def measure(prometheus: str, exprs: list[str]) -> Measurement:
     """One measurement: every expression evaluated once (each answer bounded in time and bytes)."""
+    import asyncio
+
     return asyncio.run(_measure(prometheus, exprs))
 
 
