@@ -18,7 +18,8 @@ from obsplan.cli.main import main
 from obsplan.cli.shared_options import SharedOption
 
 HOMONYMS = {
-    "--output": "what a command writes: a file, a bundle (directory or tar), or a directory (export ansible)",
+    "--output": "what a command writes: a file, a bundle (directory or tar), a directory (export ansible), or a "
+    "facts file or, with --inventory, a folder of them (facts)",
     "--facts": "plan: facts files or folders (repeatable); rollout and status: one folder of a fleet's facts",
     "--limit": "history: how many rows; rollout: which hosts",
     "--max-chars": "diff: at least 1000 (a PR comment); report: 0 is no limit",

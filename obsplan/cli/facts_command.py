@@ -9,7 +9,13 @@ from pathlib import Path
 import click
 
 from obsplan.cli.edge import emit_json, guarded
-from obsplan.cli.shared_options import inventory_option, json_option, lock_file_option, output_file_option, root_option
+from obsplan.cli.shared_options import (
+    inventory_option,
+    json_option,
+    lock_file_option,
+    output_facts_option,
+    root_option,
+)
 
 
 def _fleet(inventory: Path, output: Path | None, as_json: bool) -> None:
@@ -36,7 +42,7 @@ def register(group: click.Group) -> None:
     )
     @root_option("Host root (as for apply).")
     @lock_file_option("Observe the components of this lock (default: every built-in component).")
-    @output_file_option(
+    @output_facts_option(
         "Write the JSON here (default: stdout); read by 'obsplan plan --facts FILE'. With --inventory: a directory."
     )
     @inventory_option("Collect every host's facts over SSH (as `obsplan rollout` connects) into -o DIR/HOST.json.")
@@ -50,6 +56,7 @@ def register(group: click.Group) -> None:
         Write the host's facts as JSON: per component the installed, linked and served version, how each
         was observed and whether obsplan manages it, plus platform and obsplan version."""
         from obsplan.executor.host.facts_collect import collect
+        from obsplan.kernel.errors import ObsplanError
         from obsplan.lock.lockfile import load_lock
         from obsplan.safeio.fsio import write_atomic
 
@@ -57,6 +64,10 @@ def register(group: click.Group) -> None:
             _fleet(inventory, output, as_json)
             return
 
+        if output is not None and output.is_dir():
+            raise ObsplanError(
+                "-o is a folder", file=str(output), key="-o", hint="name a file, or add --inventory to fill the folder"
+            )
         lock = load_lock(lock_path) if lock_path is not None else None
         facts = collect(root, lock)
         text = json.dumps(facts.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"

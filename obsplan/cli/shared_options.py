@@ -1,5 +1,6 @@
 """Options more than one command declares, defined once: one factory per option (flag spelling, parameter name,
-type, default), and one click type per kind of argument (`LOCK_FILE`, `DIRECTORY`, `BUNDLE_PATH`).
+type, default), and one click type per kind of argument (`LOCK_FILE`, `DIRECTORY`, `BUNDLE_PATH`,
+`FILE_OR_DIRECTORY`).
 
 A factory takes a help text (or a default) only where the commands sharing the option say different things;
 every option it makes is a `SharedOption` naming its factory, so `tests/test_cli_options.py` can hold the rule:
@@ -25,6 +26,8 @@ DIRECTORY = click.Path(file_okay=False, path_type=Path)
 """A directory (a host root, a state directory, a folder of facts)."""
 BUNDLE_PATH = click.Path(path_type=Path)
 """A bundle: its directory, or the one plain tar `obsplan bundle -o FILE.tar` writes."""
+FILE_OR_DIRECTORY = click.Path(path_type=Path)
+"""A file or a directory, decided by another option (the command checks which)."""
 
 MODES = click.Choice(["safe", "standard", "fast"])
 SERVICE_MANAGERS = click.Choice(["auto", "systemd", "supervisord"])
@@ -86,6 +89,12 @@ def json_option(f: Any) -> Any:
 def output_file_option(help: str, required: bool = False) -> Decorator:
     """`-o/--output FILE` into the `output` parameter."""
     return _option("output_file_option", "-o", "--output", type=LOCK_FILE, required=required, help=help)
+
+
+def output_facts_option(help: str) -> Decorator:
+    """`-o/--output FILE|DIR` (`facts`): one host's facts file, or with `--inventory` the fleet's folder (the
+    command checks which, since click cannot know before it sees `--inventory`)."""
+    return _option("output_facts_option", "-o", "--output", type=FILE_OR_DIRECTORY, help=help)
 
 
 def output_bundle_option(help: str) -> Decorator:

@@ -15,6 +15,7 @@ from obsplan.kernel.versions import version_or_none
 from obsplan.lock.hostfacts import HostFacts, facts_files, load_facts
 from obsplan.lock.lockfile import Lock
 from obsplan.rollout.inventory.hosts import load_inventory
+from obsplan.rollout.inventory.inventory_file import require_ssh_files
 from obsplan.rollout.prepare import collect_facts
 from obsplan.rollout.runner import BatchRequest
 
@@ -22,7 +23,12 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def collect_to(inventory: Path, out: Path) -> tuple[list[Path], dict[str, str]]:
-    """Write DIR/HOST.json for every host that answered; (files written, errors by host)."""
+    """Write DIR/HOST.json for every host that answered; (files written, errors by host).
+
+    Everything that can be checked here is checked before any host is contacted: the host names (they become
+    file names), the controller's SSH files, and DIR (created when missing; an existing folder is written into
+    again). A host that gives no facts this time keeps none that read as current: its DIR/HOST.json from an
+    earlier collection is renamed HOST.json.stale (`status --facts` and `plan --facts` read `*.json` only)."""
     from obsplan.safeio.fsio import write_atomic
 
     hosts = load_inventory(inventory).hosts
@@ -33,16 +39,33 @@ def collect_to(inventory: Path, out: Path) -> tuple[list[Path], dict[str, str]]:
             file=str(inventory),
             hint="names of letters, digits, '.', '_' and '-'",
         )
+    require_ssh_files(hosts, str(inventory))
+    facts_folder(out)
     req = BatchRequest("facts", "facts", Path(os.devnull), None, [], 0, "", [])
     facts, errors = collect_facts(req, hosts)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, f in facts.items():
+        path = out / f"{name}.json"
         if f is not None:
-            path = out / f"{name}.json"
             write_atomic(path, json.dumps(f.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
             written.append(path)
+        elif path.is_file() and not path.is_symlink():
+            path.replace(path.with_name(f"{name}.json.stale"))
+            errors[name] = f"{errors.get(name, 'no facts')} (its earlier {path.name} is now {path.name}.stale)"
     return written, errors
+
+
+def facts_folder(out: Path) -> None:
+    """DIR for `facts --inventory -o DIR`: created when missing; anything but a folder there is bad input."""
+    hint = "name a folder: one HOST.json is written in it per host"
+    if out.exists() and not out.is_dir():
+        raise ObsplanError("-o is not a folder", file=str(out), key="-o", hint=hint)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ObsplanError(
+            f"cannot create the folder: {exc.strerror or exc}", file=str(out), key="-o", hint=hint
+        ) from None
 
 
 def _drift(served: str | None, target: str | None, has: bool) -> str:

@@ -19,6 +19,7 @@ from obsplan.rollout import report
 from obsplan.rollout.batches import Batch
 from obsplan.rollout.gates import GateSpec, run_gate
 from obsplan.rollout.inventory.hosts import Host, load_inventory, select
+from obsplan.rollout.inventory.inventory_file import require_ssh_files
 from obsplan.rollout.journal.rollouts_db import Journal
 from obsplan.rollout.option_checks import check_options
 from obsplan.rollout.prepare import Prepared, collect_facts, facts_from_dir, lock_order, prepare, resumed
@@ -287,6 +288,7 @@ def _prepared(opts: RolloutOptions, lock: Lock, prev: dict[str, Any] | None, ses
     hosts = select(inv, opts.limit, str(opts.inventory))
     check_options(opts, lock, hosts)
     if session is not None:
+        require_ssh_files(hosts, str(opts.inventory))
         session.hosts = hosts
     if prev is not None:
         missing = [n for b in prev["batches"] for n in b["hosts"] if n not in {h.name for h in hosts}]

@@ -77,6 +77,10 @@ def test_canary_and_two_batches_pass(
         [OBSPLAN, "facts", "--inventory", str(inv), "-o", str(facts)], capture_output=True, text=True, check=False
     )
     assert collected.returncode == 0, collected.stderr
+    again = subprocess.run(  # the next collection writes into the same folder
+        [OBSPLAN, "facts", "--inventory", str(inv), "-o", str(facts)], capture_output=True, text=True, check=False
+    )
+    assert again.returncode == 0, again.stderr
     assert sorted(p.name for p in facts.iterdir()) == [f"{h.name}.json" for h in fleet.hosts]
     table = subprocess.run(
         [OBSPLAN, "status", "--facts", str(facts), "--lock", str(rel.lock)], capture_output=True, text=True, check=True

@@ -75,6 +75,30 @@ def check_local_file(value: str, file: str, key: str) -> None:
         )
 
 
+_MISSING_HINTS = {
+    "ssh_key": "create it (ssh-keygen -t ed25519 -f {path}) or point ssh_key (defaults: or the host) at the key",
+    "known_hosts": "add the hosts' keys to it, checked out of band (ssh-keyscan ADDRESS), or point known_hosts at "
+    "the file that has them",
+}
+
+
+def require_ssh_files(hosts: list[Any], file: str) -> None:
+    """Before any host is contacted: each host's private key and known_hosts exist on this controller and can be
+    read. Loading an inventory does not ask this (a dry run and `export ansible` need no key here); a real
+    rollout or facts pass does, so a missing key stops it with exit 2 instead of failing hosts batch after batch."""
+    for h in hosts:
+        for key in ("ssh_key", "known_hosts"):
+            path = Path(os.path.expanduser(getattr(h, key)))
+            if not path.is_file():
+                why = "does not exist" if not path.exists() else "is not a regular file"
+            elif not os.access(path, os.R_OK):
+                why = "cannot be read"
+            else:
+                continue
+            hint = _MISSING_HINTS[key].format(path=path)
+            raise ObsplanError(f"{path} {why}", file=file, key=f"{h.name}.{key}", hint=hint)
+
+
 def is_ini(path: Path, text: str) -> bool:
     """An Ansible INI inventory: named *.ini/*.cfg, or its first line that is not a comment is a `[group]` header."""
     if path.suffix.lower() in _INI_SUFFIXES:
