@@ -17,6 +17,7 @@ from obsplan.cli.shared_options import (
     dry_run_option,
     facts_dir_option,
     health_timeout_option,
+    host_names_check,
     hosts_limit_option,
     inventory_option,
     json_option,
@@ -82,6 +83,7 @@ def _apply_args(mode: str | None, health_timeout: float | None) -> list[str]:
 @rollout_shape_options
 @click.option(
     "--canary-hosts",
+    callback=host_names_check("--canary-hosts"),
     help="The canaries, by name (NAME[,NAME]) or label (KEY=VALUE); default: chosen (see --dry-run).",
 )
 @click.option(

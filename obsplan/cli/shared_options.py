@@ -78,6 +78,11 @@ def seconds_check(option: str) -> Callable[[click.Context, click.Parameter, Any]
     return _checked("obsplan.rollout.numbers", "seconds", option)
 
 
+def host_names_check(option: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A callback refusing a host list that names no host (`obsplan.rollout.numbers.host_names`)."""
+    return _checked("obsplan.rollout.numbers", "host_names", option)
+
+
 # -- every command ---------------------------------------------------------------------------------------------
 
 
@@ -317,7 +322,12 @@ def history_limit_option(f: Any) -> Any:
 
 def hosts_limit_option(f: Any) -> Any:
     """`rollout --limit NAMES`: only these hosts."""
-    return _option("hosts_limit_option", "--limit", help="Only these hosts (comma-separated names).")(f)
+    return _option(
+        "hosts_limit_option",
+        "--limit",
+        callback=host_names_check("--limit"),
+        help="Only these hosts (comma-separated names).",
+    )(f)
 
 
 def rollout_shape_options(f: Any) -> Any:
@@ -340,6 +350,7 @@ def rollout_shape_options(f: Any) -> Any:
             "--gate",
             "gates",
             multiple=True,
+            callback=_checked("obsplan.rollout.numbers", "gate_expressions"),
             help="PromQL that must be non-empty and non-zero ($HOSTS: hosts done so far).",
         ),
         _option(

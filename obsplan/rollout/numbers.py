@@ -1,6 +1,7 @@
-"""The rollout's numbers and URLs, checked where they are given (the command line, or a library caller's
-RolloutOptions) so that `inf%`, `nan`, a zero interval or a Prometheus URL without a host is bad input (exit 2)
-before any host is touched, `--dry-run` included."""
+"""The rollout's numbers, URLs, host lists and gate expressions, checked where they are given (the command line,
+or a library caller's RolloutOptions) so that `inf%`, `nan`, a zero interval, a Prometheus URL without a host,
+a `--limit` that names no host (an empty shell variable would otherwise mean the whole fleet) or an empty gate is
+bad input (exit 2) before any host is touched, `--dry-run` included."""
 
 from __future__ import annotations
 
@@ -77,3 +78,21 @@ def prometheus_url(url: str | None, key: str = "--prometheus") -> str | None:
     if any(c.isspace() or ord(c) < 32 for c in url):
         raise ObsplanError(f"{url!r} contains whitespace or control characters", key=key, hint="a plain http(s) URL")
     return url
+
+
+def host_names(option: str, value: str | None) -> str | None:
+    """A comma-separated list that names at least one host (None passes: the option was not given)."""
+    if value is not None and not any(p.strip() for p in value.split(",")):
+        raise ObsplanError(
+            f"{option} {value!r} names no host",
+            key=option,
+            hint=f"name hosts, e.g. {option} web1,web2; an empty value (an unset shell variable?) never means every host",
+        )
+    return value
+
+
+def gate_expressions(values: tuple[str, ...] | list[str]) -> tuple[str, ...] | list[str]:
+    """Every `--gate` is a PromQL expression, not blank."""
+    if any(not v.strip() for v in values):
+        raise ObsplanError("--gate is empty", key="--gate", hint="a PromQL expression, e.g. --gate 'up == 1'")
+    return values

@@ -29,6 +29,7 @@ def check_options(opts: RolloutOptions, lock: Lock, hosts: list[Host]) -> None:
     for flag, value in (("--soak", opts.soak), ("--interval", opts.interval), ("--initial-delay", opts.initial_delay)):
         numbers.seconds(flag, value)
     numbers.batch_spec(opts.batches)
+    numbers.gate_expressions(opts.gates)
     numbers.prometheus_url(opts.prometheus)
     if opts.failure_limit < 0 or opts.canary < 0:
         raise ObsplanError("--failure-limit and --canary are 0 or more", key="--failure-limit", hint="e.g. 1")

@@ -1,5 +1,5 @@
 """Issue 18, rollout numbers: `--batches inf%`, `--soak nan`, `--interval 0`, `--initial-delay inf`, a malformed
-`--prometheus` URL and their variants are bad input (exit 2) while the command line is parsed, before any host
+`--prometheus` URL, a `--limit`/`--canary-hosts` naming no host, a blank `--gate` and their variants are bad input (exit 2) while the command line is parsed, before any host
 is touched (`--dry-run` included: the journal directory is never even created), for `rollout` and for
 `export ansible`, which shares the options. The checks themselves are fuzzed: only a clean refusal, never
 another exception."""
@@ -52,7 +52,14 @@ HOSTILE = [
     ("--failure-limit", "-1"),
     ("--health-timeout", "nan"),
     ("--health-timeout", "0"),
+    ("--limit", ""),  # an unset shell variable: never "every host"
+    ("--limit", ",,"),
+    ("--canary-hosts", ""),
+    ("--canary-hosts", " , "),
+    ("--gate", ""),
+    ("--gate", "  "),
 ]
+ROLLOUT_ONLY = ("--failure-limit", "--health-timeout", "--limit", "--canary-hosts")
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +84,7 @@ def test_rollout_number_is_refused_at_parse_time(
     assert not state.exists()  # no journal: nothing started
 
 
-@pytest.mark.parametrize(("flag", "value"), [h for h in HOSTILE if h[0] not in ("--failure-limit", "--health-timeout")])
+@pytest.mark.parametrize(("flag", "value"), [h for h in HOSTILE if h[0] not in ROLLOUT_ONLY])
 def test_export_ansible_refuses_the_same_numbers(flag: str, value: str, tmp_path: Path, outcomes: Record) -> None:
     out = tmp_path / "out"
     result = CliRunner().invoke(main, ["export", "ansible", str(LOCK), "-o", str(out), flag, value])
@@ -123,3 +130,13 @@ def test_seconds_and_urls_are_checked_or_refused(value: float, url: str) -> None
             assert numbers.prometheus_url(candidate) == candidate
         except ObsplanError as exc:
             assert exc.key == "--prometheus"
+
+
+@settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None)
+@given(value=st.text(alphabet=" ,\tab=", max_size=12))
+def test_host_lists_name_a_host_or_are_refused(value: str) -> None:
+    try:
+        assert numbers.host_names("--limit", value) == value
+        assert any(p.strip() for p in value.split(","))
+    except ObsplanError as exc:
+        assert exc.key == "--limit" and not any(p.strip() for p in value.split(","))
