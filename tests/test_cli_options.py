@@ -135,7 +135,7 @@ def test_the_check_fails_when_one_factory_makes_two_different_options() -> None:
     def one(limit: int) -> None: ...
 
     @fake.command("two")
-    @click.option("--limit", cls=SharedOption, factory="history_limit_option", type=int, default=7)
+    @click.option("--limit", cls=SharedOption, factory="history_limit_option", type=click.IntRange(min=1), default=7)
     def two(limit: int) -> None: ...
 
     assert problems(fake) == ["--limit (history_limit_option): two and one differ in default, which it does not take"]

@@ -12,6 +12,7 @@ when a value is checked.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,21 @@ Decorator = Callable[[Any], Any]
 
 LOCK_FILE = click.Path(dir_okay=False, path_type=Path)
 """A file obsplan reads or writes (a lock, an inventory, a key, facts JSON)."""
-DIRECTORY = click.Path(file_okay=False, path_type=Path)
+
+
+class _Directory(click.Path):
+    """click's `file_okay=False` refuses only regular files: a device, a FIFO or a socket passed as a directory
+    (`--root /dev/null`) went through and failed deep inside the command. Anything that exists and is not a
+    directory is refused here (a usage error, exit 2); a missing one is the command's to create or report."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        path = super().convert(value, param, ctx)
+        if os.path.lexists(path) and not os.path.isdir(path):
+            self.fail(f"{str(path)!r} exists and is not a directory.", param, ctx)
+        return path
+
+
+DIRECTORY = _Directory(file_okay=False, path_type=Path)
 """A directory (a host root, a state directory, a folder of facts)."""
 BUNDLE_PATH = click.Path(path_type=Path)
 """A bundle: its directory, or the one plain tar `obsplan bundle -o FILE.tar` writes."""
@@ -317,7 +332,7 @@ def facts_dir_option(help: str) -> Decorator:
 
 def history_limit_option(f: Any) -> Any:
     """`history --limit N`: how many rows."""
-    return _option("history_limit_option", "--limit", type=int, default=50, show_default=True)(f)
+    return _option("history_limit_option", "--limit", type=click.IntRange(min=1), default=50, show_default=True)(f)
 
 
 def hosts_limit_option(f: Any) -> Any:

@@ -107,3 +107,49 @@ def test_special_file_as_input_is_exit_2_never_a_wait(tmp_path: Path, which: str
     outcomes(f"special input::{which}", result.exit_code, result.exit_code == 2)
     assert result.exit_code == 2, result.output
     assert "not a regular file" in one_error_line(result)
+
+
+def _directory_options() -> list[tuple[list[str], str]]:
+    """Every (command, option) of the `obsplan` group whose value is a directory, with the arguments it needs."""
+    import click
+
+    from obsplan.cli.main import main
+    from obsplan.cli.shared_options import DIRECTORY
+
+    needs = {"lock": str(LOCK), "component": "node_exporter", "step_id": "node_exporter@1.9.0"}
+    ctx = click.Context(main)
+    found: list[tuple[list[str], str]] = []
+    groups: list[tuple[list[str], click.Group]] = [([], main)]
+    while groups:
+        prefix, group = groups.pop()
+        for name in group.list_commands(ctx):
+            cmd = group.get_command(ctx, name)
+            if isinstance(cmd, click.Group):
+                groups.append(([*prefix, name], cmd))
+                continue
+            options = [p.opts[-1] for p in cmd.params if p.type is DIRECTORY]
+            args = [needs[p.name] for p in cmd.params if options and isinstance(p, click.Argument) and p.required]
+            found += [([*prefix, name, *args], option) for option in options]
+    return sorted(found)
+
+
+LOCK = Path(__file__).resolve().parents[2] / "plans" / "production.lock"
+
+
+@pytest.mark.parametrize("kind", list(SPECIAL))
+@pytest.mark.parametrize(
+    ("command", "option"), _directory_options(), ids=lambda x: "-".join(x) if isinstance(x, list) else x
+)
+def test_special_file_as_a_directory_is_exit_2(
+    tmp_path: Path, command: list[str], option: str, kind: str, outcomes: Record
+) -> None:
+    """`apply --root /dev/null` was an internal error (NotADirectoryError): a device, a FIFO or a link to one
+    given where a directory belongs is a usage error naming the option, for every command."""
+    target = tmp_path / "not-a-dir"
+    SPECIAL[kind](target)
+    with no_hang(60):
+        result = run([*command, option, str(target)], tmp_path)
+    outcomes(f"special directory::{command[0]} {option}", result.exit_code, result.exit_code == 2)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for " in result.output and f"'{option}'" in result.output, result.output
+    assert "exists and is not a directory" in result.output, result.output
