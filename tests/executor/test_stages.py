@@ -8,6 +8,7 @@ import io
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import obsplan.executor.artifacts.store as art
@@ -16,7 +17,7 @@ from obsplan.executor.host.layout import Layout
 from obsplan.executor.host.stepfacts import StepFacts
 from obsplan.executor.reporters import RecordingReporter
 from obsplan.executor.services.managers import make_service_manager
-from obsplan.executor.stages import checkpoint, extract, fetch, finish
+from obsplan.executor.stages import checkpoint, done, extract, fetch, finish, precheck, preflight
 from obsplan.executor.stages.history_rows import StepClock
 from obsplan.executor.stages.step_context import Context
 from obsplan.executor.stages.step_journal import StepJournal
@@ -45,7 +46,15 @@ def _release(directory: Path, reports: str = VERSION) -> Path:
 class Host:
     """A temporary root with its state.db, and one node_exporter step whose artifact is served from `www`."""
 
-    def __init__(self, root: Path, archive: Path, sha256: str | None, dry_run: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        archive: Path,
+        sha256: str | None,
+        dry_run: bool = False,
+        from_version: str | None = None,
+        **flags: Any,
+    ) -> None:
         self.layout = Layout(root)
         self.layout.state_dir.mkdir(parents=True, exist_ok=True)
         self.db = StateDB(self.layout.db_path)
@@ -55,7 +64,7 @@ class Host:
             url=f"https://example.invalid/{archive.name}", filename=archive.name, format="tar.gz", sha256=sha256
         )
         step = Step(
-            id=f"node_exporter-{VERSION}", component="node_exporter", from_version=None, to_version=VERSION,
+            id=f"node_exporter-{VERSION}", component="node_exporter", from_version=from_version, to_version=VERSION,
             phase="exporters", requires=[], risk="low", reasons=[], artifacts={PLATFORM: self.artifact},
         )  # fmt: skip
         ctx = Context(
@@ -66,8 +75,9 @@ class Host:
             client=self.client,
             source=art.LocalDirSource(archive.parent),
             run_id="run-1",
-            platform=PLATFORM,
+            platform=flags.pop("platform", PLATFORM),
             dry_run=dry_run,
+            **flags,
         )
         self.db.start_run("run-1", "apply", None, "standard")
         self.facts = StepFacts(ctx, step, node_runtime(free_port()))
@@ -189,3 +199,73 @@ def test_the_step_clock_starts_once() -> None:
     started = (clock.started_at, clock.t0)  # read before the first stage: started then
     clock.start()  # the first stage starts it again: a no-op
     assert (clock.started_at, clock.t0) == started and clock.elapsed() >= 0
+
+
+def test_preflight_on_a_fresh_host_hands_on_the_artifact(host: Host) -> None:
+    result = preflight.run(host.facts, host.journal, [host.facts.step])
+    assert (result.artifact, result.host_version, result.pending) == (host.artifact, None, None)
+    assert host.reporter.names("node_exporter") == ["step_started", "preflight_ok"]
+    assert host.journalled() == [("step", "start"), ("preflight", "begin"), ("preflight", "end")]
+
+
+def test_preflight_refuses_what_cannot_run_here_before_anything_changes(tmp_path: Path, www: Path) -> None:
+    archive = _release(www)
+    digest = art.sha256_file(archive)
+    cases = {
+        "no_artifact_for_platform": Host(tmp_path / "a", archive, digest, platform="linux-riscv64"),
+        "missing_sha256": Host(tmp_path / "b", archive, None),
+        "off_plan_path": Host(tmp_path / "c", archive, digest, from_version="1.4.0"),  # the host runs nothing
+    }
+    try:
+        for reason, host in cases.items():
+            with pytest.raises(StepFailed) as failed:
+                preflight.run(host.facts, host.journal, [host.facts.step])
+            assert failed.value.reason == reason, failed.value
+            assert host.journalled()[-1] == ("preflight", "error") and not host.layout.downloads.exists()
+        assert cases["no_artifact_for_platform"].reporter.names() == ["step_started"]
+        off = cases["off_plan_path"]
+        with pytest.raises(StepFailed) as failed:
+            preflight.run(off.facts, off.journal, [off.facts.step])
+        assert failed.value.detail == {"host_version": None, "expected": "1.4.0"}
+    finally:
+        for host in cases.values():
+            host.close()
+
+
+def test_preflight_lets_through_what_the_operator_allowed(tmp_path: Path, www: Path) -> None:
+    archive = _release(www)
+    forced = Host(tmp_path / "a", archive, art.sha256_file(archive), from_version="1.4.0", force=True)
+    unverified = Host(tmp_path / "b", archive, None, allow_unverified=True)
+    try:
+        assert preflight.run(forced.facts, forced.journal, [forced.facts.step]).host_version is None
+        assert "off_plan_path_forced" in forced.reporter.names("node_exporter")
+        assert preflight.run(unverified.facts, unverified.journal, [unverified.facts.step]).artifact.sha256 is None
+    finally:
+        forced.close()
+        unverified.close()
+
+
+def test_preflight_in_a_dry_run_accepts_a_start_earlier_in_the_chain(tmp_path: Path, www: Path) -> None:
+    """A dry run shows every step of a chain; the host is still before the first one when the second is shown."""
+    archive = _release(www)
+    host = Host(tmp_path / "root", archive, art.sha256_file(archive), dry_run=True, from_version="1.4.0")
+    try:
+        first = host.facts.step.model_copy(
+            update={"id": "node_exporter-1.4.0", "from_version": None, "to_version": "1.4.0"}
+        )
+        assert preflight.run(host.facts, host.journal, [first, host.facts.step]).host_version is None
+        with pytest.raises(StepFailed):  # alone (not after the first step), the same start is off the plan's path
+            preflight.run(host.facts, host.journal, [host.facts.step])
+    finally:
+        host.close()
+
+
+def test_precheck_without_a_checker_and_done_on_a_fresh_host(host: Host) -> None:
+    """node_exporter has no configuration checker: the pre-switch check has no verdict. The step is not done
+    while nothing is linked, even once its release is extracted."""
+    assert done.reason(host.facts, [host.facts.step], None) is None
+    fetched = fetch.run(host.facts, host.journal, host.artifact)
+    extract.run(host.facts, host.journal, fetched)
+    assert precheck.run(host.facts, host.journal, host.artifact).verdict is None
+    assert host.journalled()[-2:] == [("precheck", "begin"), ("precheck", "end")]
+    assert done.reason(host.facts, [host.facts.step], None) is None
