@@ -58,7 +58,7 @@ def register(group: click.Group) -> None:
         from obsplan.executor.host.facts_collect import collect
         from obsplan.kernel.errors import ObsplanError
         from obsplan.lock.lockfile import load_lock
-        from obsplan.safeio.fsio import write_atomic
+        from obsplan.safeio.fsio import write_output
 
         if inventory is not None:
             _fleet(inventory, output, as_json)
@@ -74,7 +74,7 @@ def register(group: click.Group) -> None:
         if output is None:
             click.echo(text, nl=False)  # the facts are JSON already, with or without --json
             return
-        write_atomic(output, text)
+        write_output(output, text)
         if as_json:
             emit_json({"output": str(output), "components": len(facts.components)})
         else:

@@ -23,7 +23,7 @@ from obsplan.compiler.config.plan_options import Options
 from obsplan.compiler.render.plan_report import render_markdown, upgrade_lines
 from obsplan.compiler.run import Settings, compile_environment, refresh_snapshot, release_data
 from obsplan.kernel.errors import EXIT_FAILED, ObsplanError
-from obsplan.safeio.fsio import write_atomic
+from obsplan.safeio.fsio import write_atomic, write_output
 
 if TYPE_CHECKING:
     from obsplan.compiler.config.inputs import Inputs
@@ -77,6 +77,7 @@ def plan(
 ) -> None:
     """Resolve versions and write the lock and its upgrade plan."""
     lock_path = output or Path("plans") / f"{env}.lock"
+    _lock_file(lock_path)
     inputs = load_inputs(config_dir)
     settings = Settings.from_env()
     opts = Options(
@@ -149,6 +150,18 @@ def _check_only(problems: list[str], lock_path: Path, as_json: bool, missing: li
             )
         click.echo(f"{lock_path}: {'up to date' if not problems else f'{len(problems)} problem(s)'}")
     sys.exit(EXIT_FAILED if problems else 0)
+
+
+def _lock_file(path: Path) -> None:
+    """The lock `plan` writes is a file it reads again on the next run, with its report and signature beside it:
+    `-o /dev/null` or `-o /dev/stdout` is refused before anything is compiled (never replaced by a file)."""
+    if path.exists() and not path.is_file():
+        raise ObsplanError(
+            "the lock plan writes must be a file (it is read again on the next plan, its report is written beside it)",
+            file=str(path),
+            key="-o",
+            hint="name a file; to see the plan without writing one: obsplan check-upgrades",
+        )
 
 
 def _known_components(names: tuple[str, ...], known: list[str]) -> None:
@@ -308,7 +321,7 @@ def snapshot_refresh(output: Path, checksums_from: tuple[Path, ...], as_json: bo
     """Fetch every built-in component's releases from the GitHub API into a snapshot file."""
     settings = Settings.from_env(use_cache=False)
     text = refresh_snapshot(settings, checksums_from)
-    write_atomic(output, text)
+    write_output(output, text)
     if as_json:
         emit_json({"output": str(output)})
     else:

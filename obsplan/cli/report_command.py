@@ -24,7 +24,7 @@ def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars:
     Render the Markdown report of LOCK: decisions first, then tables and folded details."""
     from obsplan.compiler.render.plan_report import REPORT_LIMIT, render_markdown
     from obsplan.lock.lockfile import load_lock
-    from obsplan.safeio.fsio import write_atomic
+    from obsplan.safeio.fsio import write_atomic, write_output
 
     if len(locks) > 1 and not write:
         raise ObsplanError("several locks need --write (each report goes next to its lock)", key="LOCK")
@@ -35,7 +35,7 @@ def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars:
     targets = {lock: lock.with_suffix(".md") if write else output for lock in locks}
     for lock, text in texts.items():
         if (target := targets[lock]) is not None:
-            write_atomic(target, text)
+            (write_atomic if write else write_output)(target, text)  # --write: beside the lock; -o: the user's
     if as_json:
         emit_json(
             [
@@ -46,7 +46,10 @@ def report(locks: tuple[Path, ...], output: Path | None, write: bool, max_chars:
         return
     for lock, text in texts.items():
         target = targets[lock]
-        click.echo(text if target is None else f"wrote {target} ({len(text):,} characters)", nl=target is not None)
+        if target is None:
+            click.echo(text, nl=False)
+        else:  # on stderr: `-o /dev/stdout` gives the report alone on stdout
+            click.echo(f"wrote {target} ({len(text):,} characters)", err=True)
 
 
 def register(group: click.Group) -> None:
