@@ -77,15 +77,25 @@ def check_release(
     if content is None:
         return _run(component, version, check, render_check(component, runtime, version, layout, check, tool), config)
     # next to the live file, so the paths it names relative to its directory (rule files) resolve the same
-    stand_in = config.with_name(f".obsplan-check-{os.getpid()}-{config.name}")
+    stand_in = _stand_in(config, content)
     try:
-        shutil.copyfile(content, stand_in)
         rt = runtime.model_copy(update={"config_file": "/" + str(stand_in.relative_to(layout.root))})
         verdict = _run(component, version, check, render_check(component, rt, version, layout, check, tool), stand_in)
         saved = f"{config} as the rollback point saved it"
         return replace(verdict, config=saved, output=verdict.output.replace(str(stand_in), saved))
     finally:
         stand_in.unlink(missing_ok=True)
+
+
+def _stand_in(config: Path, content: Path) -> Path:
+    """A copy of `content` beside `config` under a fresh name, created exclusively: the configuration's folder may
+    be writable by the service's own user, and a link planted there under a predictable name must never make
+    this (root) process write through it."""
+    stand_in = config.with_name(f".obsplan-check-{os.getpid()}-{os.urandom(6).hex()}-{config.name}")
+    fd = os.open(stand_in, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as out, content.open("rb") as src:
+        shutil.copyfileobj(src, out)
+    return stand_in
 
 
 def _run(component: str, version: str, check: Check, argv: list[str], config: Path) -> Verdict:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from obsplan.kernel.errors import ObsplanError
 from obsplan.lock.raw_bytes import read_lock_bytes
+from obsplan.safeio.fsio import write_atomic
 
 NAMESPACE = "obsplan-lock"
 _FINGERPRINT = re.compile(r"(?:RSA|ECDSA|ED25519|DSA|ECDSA-SK|ED25519-SK) key (SHA256:[A-Za-z0-9+/=]+)")
@@ -55,9 +56,7 @@ def sign(lock: Path, key: Path, data: bytes | None = None) -> Path:
             key="--sign-key",
             hint="a private SSH key without a passphrase, or one loaded in ssh-agent",
         )
-    tmp = sig.with_name(f".{sig.name}.tmp")
-    tmp.write_bytes(proc.stdout)
-    tmp.replace(sig)
+    write_atomic(sig, proc.stdout, mode=0o644)  # a fresh temporary name: a planted `.LOCK.sig.tmp` link is not followed
     return sig
 
 

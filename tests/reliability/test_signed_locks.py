@@ -160,3 +160,21 @@ def test_a_lock_that_is_a_link_or_not_a_regular_file_is_refused(signed: Path, tm
         for args in (["report", str(path)], ["apply", str(path), "--dry-run", "--root", str(tmp_path / "r")]):
             result = run(args, tmp_path)
             assert result.exit_code == 2 and expected in one_error_line(result), (args, result.output)
+
+
+def test_signing_never_follows_a_planted_temporary_link(keys: dict[str, Path], tmp_path: Path) -> None:
+    """The signature used to be written to the predictable `.LOCK.sig.tmp` and renamed: a link planted under that
+    name (a shared plans folder) made `obsplan sign`, run as root, write through it."""
+    good_lock(tmp_path)
+    lock = tmp_path / "prod.lock"
+    made = run(["plan", "--config-dir", str(tmp_path / "good-config"), "--offline", "-o", str(lock)], tmp_path)
+    assert made.exit_code == 0, made.output
+    victim = tmp_path / "victim"
+    victim.write_text("untouched\n")
+    (tmp_path / ".prod.lock.sig.tmp").symlink_to(victim)
+    result = run(["sign", str(lock), "--key", str(keys["alice"])], tmp_path)
+    assert result.exit_code == 0, result.output
+    assert victim.read_text() == "untouched\n"
+    sig = tmp_path / "prod.lock.sig"
+    assert sig.read_text().startswith("-----BEGIN SSH SIGNATURE-----") and not sig.is_symlink()
+    assert oct(sig.stat().st_mode & 0o777) == "0o644"
