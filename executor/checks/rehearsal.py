@@ -55,7 +55,7 @@ def copy_data(source: Path, dest: Path, spec: Rehearsal) -> Copied:
         if entry.name in spec.skip or entry.is_symlink():
             continue
         if entry.is_dir() and (entry / spec.immutable_marker).is_file():
-            for f in sorted(p for p in entry.rglob("*") if p.is_file()):
+            for f in sorted(p for p in entry.rglob("*") if p.is_file() and not p.is_symlink()):  # a link: left out
                 target = dest / f.relative_to(source)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 if _link_or_copy(f, target):

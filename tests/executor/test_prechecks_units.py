@@ -99,9 +99,13 @@ def test_rehearsal_copy_links_blocks_copies_the_rest_and_strips_the_config(tmp_p
     (data / "wal").mkdir()
     (data / "wal/00000000").write_bytes(b"w")
     (data / "lock").write_text("")
+    secret = tmp_path / "secret"  # a link the service's user left in a block: never linked or copied as root
+    secret.write_text("root only")
+    (block / "chunks/000002").symlink_to(secret)
     spec = Rehearsal(strip=["scrape_configs", "alerting"], skip=["lock"])
     copied = copy_data(data, tmp_path / "copy", spec)
     assert (copied.linked, copied.copied) == (2, 1)
+    assert not (tmp_path / "copy/01HBLOCK/chunks/000002").exists()
     assert (tmp_path / "copy/01HBLOCK/chunks/000001").stat().st_ino == (block / "chunks/000001").stat().st_ino
     assert (tmp_path / "copy/wal/00000000").stat().st_ino != (data / "wal/00000000").stat().st_ino
     assert not (tmp_path / "copy/lock").exists()
