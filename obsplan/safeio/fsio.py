@@ -87,19 +87,25 @@ def _own_stream(path: Path) -> int | None:
     return None
 
 
+def write_all(fd: int, data: bytes) -> None:
+    """All of `data` to `fd` (os.write may write less than it is given)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
 def _write_fd(fd: int, data: bytes, path: Path, key: str) -> None:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
+        write_all(fd, data)
     except OSError as exc:
         raise ObsplanError(f"cannot write to it: {exc.strerror or exc}", file=str(path), key=key) from None
 
 
 def _redirected(path: Path, st: os.stat_result) -> bool:
-    """`/dev/stdout` (a link into /proc/self/fd) when the process's stdout is a file."""
+    """A link under /dev or /proc to a regular file that is not one of this process's own streams (those are
+    `_own_stream`'s), e.g. `/proc/PID/fd/N` of another process: written through, never replaced."""
     return stat.S_ISREG(st.st_mode) and path.is_symlink() and os.path.abspath(path).startswith(("/dev/", "/proc/"))
 
 
@@ -112,7 +118,6 @@ def _write_into(path: Path, data: bytes, key: str) -> None:
         raise ObsplanError(f"cannot write to it: {why}", file=str(path), key=key) from None
     try:
         os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb", closefd=False) as fh:
-            fh.write(data)
+        write_all(fd, data)
     finally:
         os.close(fd)

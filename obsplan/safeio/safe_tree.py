@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 
 from obsplan.kernel.errors import ObsplanError
+from obsplan.safeio.fsio import write_all
 
 _HINT = "remove it: obsplan writes only regular files and directories under the output directory"
 
@@ -86,7 +87,7 @@ def _write_at(dir_fd: int, name: str, data: bytes, shown: Path) -> None:
     try:
         fd = os.open(tmp, flags, 0o644, dir_fd=dir_fd)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -95,9 +96,3 @@ def _write_at(dir_fd: int, name: str, data: bytes, shown: Path) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp, dir_fd=dir_fd)
         raise ObsplanError(f"cannot write: {exc.strerror}", file=str(shown), hint=_HINT) from None
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]

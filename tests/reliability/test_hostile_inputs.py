@@ -109,6 +109,9 @@ def test_special_file_as_input_is_exit_2_never_a_wait(tmp_path: Path, which: str
     assert "not a regular file" in one_error_line(result)
 
 
+LOCK = Path(__file__).resolve().parents[2] / "plans" / "production.lock"
+
+
 def _directory_options() -> list[tuple[list[str], str]]:
     """Every (command, option) of the `obsplan` group whose value is a directory, with the arguments it needs."""
     import click
@@ -131,9 +134,6 @@ def _directory_options() -> list[tuple[list[str], str]]:
             args = [needs[p.name] for p in cmd.params if options and isinstance(p, click.Argument) and p.required]
             found += [([*prefix, name, *args], option) for option in options]
     return sorted(found)
-
-
-LOCK = Path(__file__).resolve().parents[2] / "plans" / "production.lock"
 
 
 @pytest.mark.parametrize("kind", list(SPECIAL))
